@@ -1,0 +1,237 @@
+//! One connected client as other threads see it: its identity and the write side of
+//! its socket.
+//!
+//! A connection's own thread owns the tungstenite `WebSocket` and spends its life blocked
+//! in `read()`. Other threads (shutdown today, broadcast later) still need to send to it,
+//! and tungstenite has no read/write split. So every byte bound for a client goes through
+//! its [`Outbox`], under one lock, as whole frames: frames from different threads never
+//! interleave, and nothing is written after a close frame (RFC 6455 §5.5.1).
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// A connected client, shared between its connection thread and the rest of the server.
+#[derive(Debug)]
+pub struct Client {
+    id: u64,
+    peer: SocketAddr,
+    path: OnceLock<String>,
+    /// Set once the WebSocket handshake completed; before that, the bytes written are HTTP.
+    upgraded: AtomicBool,
+    pub(crate) socket: TcpStream,
+    out: Mutex<Outbox>,
+}
+
+#[derive(Debug, Default)]
+struct Outbox {
+    /// Whole frames waiting for the next flush.
+    pending: Vec<u8>,
+    /// A close frame was queued: everything after it is dropped.
+    closed: bool,
+    /// A write failed or timed out, possibly mid-frame: nothing more may be written.
+    broken: bool,
+}
+
+impl Client {
+    pub(crate) fn new(id: u64, peer: SocketAddr, socket: TcpStream) -> Client {
+        Client {
+            id,
+            peer,
+            path: OnceLock::new(),
+            upgraded: AtomicBool::new(false),
+            socket,
+            out: Mutex::new(Outbox::default()),
+        }
+    }
+
+    /// A number unique to this connection within the server's run; logs show it as `#id`.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client's address and port.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The request path of the upgrade, e.g. `/echo` (without the query string).
+    pub fn path(&self) -> &str {
+        self.path.get().map_or("", String::as_str)
+    }
+
+    pub(crate) fn set_upgraded(&self, path: String) {
+        let _ = self.path.set(path);
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Acquire)
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        // A panic while holding the lock leaves the outbox consistent (whole frames or
+        // `broken`), so a poisoned lock is still usable.
+        self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends whole frames (or, before the upgrade, HTTP bytes); writes them out once
+    /// `threshold` bytes are waiting.
+    pub(crate) fn queue(&self, bytes: &[u8], threshold: usize) -> io::Result<()> {
+        let mut out = self.outbox();
+        if out.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "connection already failed",
+            ));
+        }
+        if out.closed {
+            return Ok(());
+        }
+        out.pending.extend_from_slice(bytes);
+        if self.is_upgraded() && has_close_frame(bytes) {
+            out.closed = true;
+        }
+        if out.pending.len() >= threshold {
+            self.write_out(&mut out)?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything queued. Blocks at most the socket's write timeout.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        let mut out = self.outbox();
+        self.write_out(&mut out)
+    }
+
+    fn write_out(&self, out: &mut Outbox) -> io::Result<()> {
+        if out.pending.is_empty() {
+            return Ok(());
+        }
+        if out.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "connection already failed",
+            ));
+        }
+        let result = (&self.socket).write_all(&out.pending);
+        out.pending.clear();
+        if out.pending.capacity() > 64 * 1024 {
+            out.pending = Vec::new(); // do not keep a large reply's buffer while idle
+        }
+        result.map_err(|e| {
+            out.broken = true;
+            match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "write timed out: the client stopped reading",
+                ),
+                _ => e,
+            }
+        })
+    }
+
+    /// Sends a close frame with `code` and `reason` (RFC 6455 §5.5.1) after whatever is
+    /// queued, unless a close frame was already sent or the connection failed. Returns
+    /// whether the frame was written.
+    pub(crate) fn close(&self, code: u16, reason: &str) -> bool {
+        let mut out = self.outbox();
+        Self::close_locked(self, &mut out, code, reason)
+    }
+
+    /// Like [`close`](Self::close), but gives up at once if another thread is writing
+    /// (it may be blocked on a client that stopped reading). Used by shutdown.
+    pub(crate) fn try_close(&self, code: u16, reason: &str) -> bool {
+        match self.out.try_lock() {
+            Ok(mut out) => self.close_locked(&mut out, code, reason),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                self.close_locked(&mut p.into_inner(), code, reason)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
+    fn close_locked(&self, out: &mut Outbox, code: u16, reason: &str) -> bool {
+        if out.closed || out.broken || !self.is_upgraded() {
+            return false;
+        }
+        out.pending.extend_from_slice(&close_frame(code, reason));
+        out.closed = true;
+        self.write_out(out).is_ok()
+    }
+}
+
+/// An unmasked close frame as a server sends it: FIN + opcode 8, the length, the code in
+/// network byte order, then the UTF-8 reason, cut to fit the 125-byte limit of control
+/// frames (RFC 6455 §5.5).
+pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let reason = &reason.as_bytes()[..cut];
+    let mut f = Vec::with_capacity(4 + reason.len());
+    f.push(0x88);
+    f.push(2 + reason.len() as u8);
+    f.extend_from_slice(&code.to_be_bytes());
+    f.extend_from_slice(reason);
+    f
+}
+
+/// Whether a run of whole, unmasked server frames contains a close frame (opcode 8).
+fn has_close_frame(mut bytes: &[u8]) -> bool {
+    while bytes.len() >= 2 {
+        if bytes[0] & 0x0f == 0x8 {
+            return true;
+        }
+        let (header, len) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (4, u16::from_be_bytes([bytes[2], bytes[3]]) as u64),
+            127 if bytes.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&bytes[2..10]);
+                (10, u64::from_be_bytes(n))
+            }
+            126 | 127 => return false,
+            n => (2, n as u64),
+        };
+        let skip = (header as u64).saturating_add(len);
+        if skip >= bytes.len() as u64 {
+            return false;
+        }
+        bytes = &bytes[skip as usize..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_frame_layout() {
+        assert_eq!(
+            close_frame(1001, "bye"),
+            [0x88, 5, 0x03, 0xe9, b'b', b'y', b'e']
+        );
+        let long = "é".repeat(100); // 200 bytes: cut to 122, a char boundary
+        let f = close_frame(1000, &long);
+        assert_eq!(f[1] as usize, f.len() - 2);
+        assert!(f.len() - 2 <= 125);
+        assert!(std::str::from_utf8(&f[4..]).is_ok());
+    }
+
+    #[test]
+    fn finds_close_frames_among_others() {
+        let text = [0x81, 2, b'h', b'i'];
+        let mut run = text.to_vec();
+        assert!(!has_close_frame(&run));
+        run.extend_from_slice(&close_frame(1000, ""));
+        assert!(has_close_frame(&run));
+        let mut big = vec![0x82, 126, 0x01, 0x00];
+        big.extend(std::iter::repeat_n(0x88, 256)); // payload bytes that look like close
+        assert!(!has_close_frame(&big));
+        big.extend_from_slice(&close_frame(1001, "x"));
+        assert!(has_close_frame(&big));
+    }
+}

@@ -1,0 +1,335 @@
+//! Every setting of a tinyws server, with its default, unit and trade-off.
+//!
+//! The defaults are chosen for a small device (a board with a few hundred MiB of RAM)
+//! serving a classroom: a few hundred clients, chat-sized messages, and a hard bound on
+//! what any one client can make the server allocate. Raise the caps when you need more;
+//! the worst-case memory is roughly
+//! `max_connections × (2 × max_message_size + read_buffer_size + write_buffer_size)`
+//! plus one thread stack per connection.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Settings for a [`Server`](crate::Server). Start from `Config::default()` and change
+/// the fields you care about; every field says its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on. Default `0.0.0.0` (every IPv4 interface), so students on the
+    /// same network can connect; use `127.0.0.1` to accept only local clients.
+    pub bind: IpAddr,
+    /// TCP port. Default `8080`, the port of the classic gorilla/websocket echo example.
+    /// `0` asks the OS for a free port (tests use this; read it back with
+    /// [`Server::local_addr`](crate::Server::local_addr)).
+    pub port: u16,
+    /// The only request path that may upgrade to WebSocket, e.g. `/echo`. Default `None`:
+    /// any path upgrades. Requests for other paths get `404 Not Found`. The query string
+    /// is ignored when matching.
+    pub path: Option<String>,
+    /// Connections served at once (each one is an OS thread, from the TCP accept until the
+    /// socket closes, handshake included). Default `256`. A client over the cap gets
+    /// `503 Service Unavailable`. This is the bound on threads, sockets and memory: raise it
+    /// only as far as `max_connections × stack_size` and the message caps fit your RAM.
+    pub max_connections: usize,
+    /// Largest message a client may send, in bytes, after reassembling fragments.
+    /// Default 64 KiB (upstream tungstenite allows 64 MiB, which lets 8 clients push a
+    /// server up by 800 MiB). Larger messages close the connection with 1009.
+    pub max_message_size: usize,
+    /// Largest single frame payload a client may send, in bytes. Default 64 KiB. A frame
+    /// header announcing more is refused with 1009 before anything is allocated.
+    pub max_frame_size: usize,
+    /// Largest HTTP request head (request line + headers), in bytes. Default 8 KiB, like
+    /// common HTTP servers. Larger heads get `431 Request Header Fields Too Large`.
+    pub max_head_size: usize,
+    /// Bytes reserved for each read from the socket, per connection. Default 4 KiB
+    /// (upstream: 128 KiB). Small buffers keep idle connections cheap; several small
+    /// messages still arrive in one read. Bigger buffers only help multi-KiB messages.
+    pub read_buffer_size: usize,
+    /// Outgoing bytes collected before a write is forced, per connection. Default 4 KiB.
+    /// Replies are otherwise sent in one `write` when the connection has nothing more to
+    /// read, so a burst of small messages costs one syscall, not one per message.
+    pub write_buffer_size: usize,
+    /// Stack size of each connection thread, in bytes. Default 128 KiB (Rust's default is
+    /// 2 MiB). Only touched pages use RAM, but the whole size is reserved address space,
+    /// which matters on 32-bit boards: `max_connections × stack_size` must fit.
+    pub stack_size: usize,
+    /// Total time a client has to deliver its complete request head, from the TCP accept.
+    /// Default 5 s. A deadline for the whole head, not per read: a client trickling one byte
+    /// at a time (slowloris) is cut off when it expires and gets `408 Request Timeout`.
+    pub handshake_timeout: Duration,
+    /// How long a connection may stay silent before the server sends a ping
+    /// (RFC 6455 §5.5.2). Default 30 s. Each ping is the only wake-up an idle connection
+    /// costs. `Duration::ZERO` disables keepalive: then a half-open connection (a client
+    /// that vanished without FIN/RST) holds its thread until the OS notices, which may be
+    /// hours.
+    pub ping_interval: Duration,
+    /// How long to wait for any frame (normally the pong) after a keepalive ping before
+    /// the connection is considered dead and closed. Default 10 s.
+    pub ping_timeout: Duration,
+    /// How long one write may block because the client is not reading. Default 10 s.
+    /// When it expires the client is disconnected and its buffers are freed, so a client
+    /// that never reads its echoes costs at most its socket buffers for this long.
+    pub write_timeout: Duration,
+    /// On shutdown, how long to wait for clients to answer the 1001 close frame before
+    /// the remaining sockets are cut. Default 2 s.
+    pub shutdown_timeout: Duration,
+    /// Extra origins allowed to open WebSocket connections from a browser, besides the
+    /// page's own origin (same host and port as the request's `Host`) and clients that send
+    /// no `Origin` (non-browser tools). Default: none. Entries are full origins like
+    /// `http://example.com:3000`; `*` allows every origin; `null` allows pages opened from
+    /// `file://`, which browsers send as `Origin: null`. Other origins get `403 Forbidden`:
+    /// this stops cross-site WebSocket hijacking (RFC 6455 §10.2).
+    pub allow_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            path: None,
+            max_connections: 256,
+            max_message_size: 64 * 1024,
+            max_frame_size: 64 * 1024,
+            max_head_size: 8 * 1024,
+            read_buffer_size: 4 * 1024,
+            write_buffer_size: 4 * 1024,
+            stack_size: 128 * 1024,
+            handshake_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(2),
+            allow_origins: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the combination of values; the message names the flag to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("--max-connections", self.max_connections),
+            ("--max-message-size", self.max_message_size),
+            ("--max-frame-size", self.max_frame_size),
+            ("--max-head-size", self.max_head_size),
+            ("--read-buffer-size", self.read_buffer_size),
+        ];
+        for (flag, value) in positive {
+            if value == 0 {
+                return Err(format!("{flag} must be greater than 0"));
+            }
+        }
+        if self.max_frame_size > self.max_message_size {
+            return Err(format!(
+                "--max-frame-size ({}) is larger than --max-message-size ({}); a frame is part of a message, so lower it",
+                self.max_frame_size, self.max_message_size
+            ));
+        }
+        if self.stack_size < 64 * 1024 {
+            return Err("--stack-size must be at least 64KiB".into());
+        }
+        for (flag, d) in [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--write-timeout", self.write_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{flag} must be greater than 0"));
+            }
+        }
+        if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
+            return Err("--ping-timeout must be greater than 0 while keepalive is on".into());
+        }
+        if let Some(p) = &self.path {
+            if !p.starts_with('/') {
+                return Err(format!("--path must start with '/', e.g. /{p}"));
+            }
+        }
+        for o in &self.allow_origins {
+            if o != "*" && o != "null" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(format!(
+                    "--allow-origin {o:?} is not an origin; write it like http://example.com:3000, or use * or null"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The effective settings, on one line, as printed at startup.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origins = if self.allow_origins.is_empty() {
+            "same-origin".to_string()
+        } else {
+            format!("same-origin,{}", self.allow_origins.join(","))
+        };
+        let ping = if self.ping_interval.is_zero() {
+            "off".to_string()
+        } else {
+            format_duration(self.ping_interval)
+        };
+        write!(
+            f,
+            "path={} max-connections={} max-message-size={} max-frame-size={} max-head-size={} \
+             read-buffer-size={} write-buffer-size={} stack-size={} handshake-timeout={} \
+             ping-interval={} ping-timeout={} write-timeout={} shutdown-timeout={} allow-origin={}",
+            self.path.as_deref().unwrap_or("*"),
+            self.max_connections,
+            format_size(self.max_message_size),
+            format_size(self.max_frame_size),
+            format_size(self.max_head_size),
+            format_size(self.read_buffer_size),
+            format_size(self.write_buffer_size),
+            format_size(self.stack_size),
+            format_duration(self.handshake_timeout),
+            ping,
+            format_duration(self.ping_timeout),
+            format_duration(self.write_timeout),
+            format_duration(self.shutdown_timeout),
+            origins,
+        )
+    }
+}
+
+/// Parses a byte size: `512`, `512B`, `64KiB`, `1MiB`, `1GiB` (powers of 1024) or
+/// `64KB`, `1MB` (powers of 1000). Units are case-insensitive; `k`, `m`, `g` mean KiB, MiB, GiB.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return Err(format!(
+            "{s:?} is not a size; write e.g. 65536, 64KiB or 1MiB"
+        ));
+    }
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; use B, KiB, MiB or GiB"
+            ));
+        }
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("{s:?} is too large for this machine"))
+}
+
+/// Parses a duration: `30s`, `500ms`, `2m`, `1h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 30s, 500ms or 2m"))?;
+    let d = match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {s:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    Ok(d)
+}
+
+/// The inverse of [`parse_size`] for round numbers: `65536` → `64KiB`.
+pub fn format_size(n: usize) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    format!("{n}B")
+}
+
+/// The inverse of [`parse_duration`] for round numbers: 30 s → `30s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("512B"), Ok(512));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("64kib"), Ok(65536));
+        assert_eq!(parse_size("64k"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("16 MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("64KB"), Ok(64_000));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("KiB").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("1.5MiB").is_err());
+        assert!(parse_size("64 parsecs").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("18446744073709551615GiB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3 days").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        for s in ["64KiB", "1MiB", "4KiB", "1000B", "3GiB"] {
+            assert_eq!(format_size(parse_size(s).unwrap()), s);
+        }
+        for s in ["30s", "500ms", "0s"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_checks_name_the_flag() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let c = Config {
+            max_frame_size: 1 << 20,
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("--max-frame-size"));
+        let c = Config {
+            path: Some("echo".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("/echo"));
+        let c = Config {
+            allow_origins: vec!["example.com".into()],
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("http://"));
+    }
+}

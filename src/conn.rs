@@ -1,0 +1,298 @@
+//! One client's life, on its own thread: request head → checks → handshake → read/reply
+//! loop → close. Nothing here may panic the server; every blocking call is bounded.
+
+use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use tungstenite::error::ProtocolError;
+use tungstenite::handshake::server::{Request, Response};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+use crate::client::Client;
+use crate::http::{self, HeadError, Verdict};
+use crate::server::Shared;
+use crate::wire::Wire;
+
+/// How long to keep reading after an HTTP error answer, so closing does not reset it.
+const LINGER: Duration = Duration::from_secs(1);
+
+pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
+    let cfg = &shared.config;
+    let peer = client.peer_addr();
+    let id = client.id();
+    // Latency: replies are batched by the wire, so Nagle's delay only hurts (point 8).
+    let _ = client.socket.set_nodelay(true);
+    let _ = client.socket.set_write_timeout(Some(cfg.write_timeout));
+
+    let head = match http::read_head(
+        &client.socket,
+        cfg.max_head_size,
+        accepted + cfg.handshake_timeout,
+    ) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge) => {
+            info!(
+                "#{id} {peer}: request head over {} bytes; answered 431",
+                cfg.max_head_size
+            );
+            http::respond_and_close(&client.socket, &http::too_large(cfg.max_head_size), LINGER);
+            return;
+        }
+        Err(HeadError::TimedOut { partial }) => {
+            info!(
+                "#{id} {peer}: no complete request head within {}; closed",
+                crate::config::format_duration(cfg.handshake_timeout)
+            );
+            if partial {
+                http::respond_and_close(
+                    &client.socket,
+                    &http::timed_out(cfg.handshake_timeout),
+                    Duration::ZERO,
+                );
+            }
+            return;
+        }
+        Err(HeadError::Closed) => {
+            debug!("#{id} {peer}: closed before sending a request");
+            return;
+        }
+        Err(HeadError::Io(e)) => {
+            debug!("#{id} {peer}: reading the request failed: {e}");
+            return;
+        }
+    };
+
+    let path = match http::check(&head.buf[..head.len], cfg) {
+        Verdict::Upgrade { path } => path,
+        Verdict::Refuse { response, note } => {
+            let line = head.buf[..head.len]
+                .split(|&b| b == b'\n')
+                .next()
+                .unwrap_or(b"");
+            info!(
+                "#{id} {peer}: {:?} answered {}: {}",
+                String::from_utf8_lossy(line).trim_end(),
+                response.status,
+                response.body.trim_end()
+            );
+            if let Some(note) = note {
+                warn!("#{id} {peer}: {note}");
+            }
+            http::respond_and_close(&client.socket, &response, LINGER);
+            return;
+        }
+    };
+
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(cfg.read_buffer_size)
+        // tungstenite hands every frame straight to the wire, which batches (wire.rs).
+        .write_buffer_size(0)
+        .max_message_size(Some(cfg.max_message_size))
+        .max_frame_size(Some(cfg.max_frame_size));
+    let wire = Wire::new(client.clone(), head, cfg.write_buffer_size);
+    let log_headers = |req: &Request, resp: Response| {
+        if log::log_enabled!(log::Level::Debug) {
+            debug!(
+                "#{id} {peer}: handshake request {} {:?}",
+                req.uri(),
+                req.headers()
+            );
+            debug!(
+                "#{id} {peer}: handshake response {} {:?}",
+                resp.status(),
+                resp.headers()
+            );
+        }
+        Ok(resp)
+    };
+    let mut ws = match tungstenite::accept_hdr_with_config(wire, log_headers, Some(ws_config)) {
+        Ok(ws) => ws,
+        Err(e) => {
+            // Our own checks passed, so this is a write failure (client gone).
+            info!("#{id} {peer}: handshake failed: {e}");
+            return;
+        }
+    };
+    ws.get_mut().end_handshake();
+    client.set_upgraded(path);
+    info!("#{id} {peer}: opened {}", client.path());
+    if shared.is_stopping() {
+        client.close(1001, "server shutting down");
+        info!("#{id} {peer}: closed, code 1001 (server shutting down)");
+        return;
+    }
+
+    let end = match catch_unwind(AssertUnwindSafe(|| {
+        shared.handler.on_open(&client);
+        let end = serve(&mut ws, shared);
+        shared.handler.on_close(&client);
+        end
+    })) {
+        Ok(end) => end,
+        Err(_) => {
+            // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
+            let sent = client.close(1011, "internal error");
+            End::Failed {
+                code: 1011,
+                sent,
+                why: "the message handler panicked".into(),
+            }
+        }
+    };
+    match &end {
+        End::Failed { .. } | End::Stalled(_) => warn!("#{id} {peer}: {end}"),
+        _ => info!("#{id} {peer}: {end}"),
+    }
+}
+
+/// How a connection ended, for the log line.
+enum End {
+    /// The close handshake completed; `code` is the client's (or ours, on shutdown).
+    Closed { code: Option<u16>, reason: String },
+    /// We failed the connection with a close frame (RFC 6455 §7.1.7).
+    Failed { code: u16, sent: bool, why: String },
+    /// The TCP connection went away without a close frame (the 1006 case).
+    Vanished(String),
+    /// A write or the keepalive timed out.
+    Stalled(String),
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Closed {
+                code: Some(c),
+                reason,
+            } if reason.is_empty() => write!(f, "closed, code {c}"),
+            End::Closed {
+                code: Some(c),
+                reason,
+            } => write!(f, "closed, code {c} ({reason})"),
+            End::Closed { code: None, .. } => write!(f, "closed, no code"),
+            End::Failed {
+                code,
+                sent: true,
+                why,
+            } => write!(f, "closed, code {code}: {why}"),
+            End::Failed {
+                code,
+                sent: false,
+                why,
+            } => {
+                write!(f, "dropped ({why}); close {code} could not be sent")
+            }
+            End::Vanished(why) => write!(f, "gone without a close frame ({why})"),
+            End::Stalled(why) => write!(f, "dropped: {why}"),
+        }
+    }
+}
+
+/// The read → reply loop. Returns when the connection is over.
+fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
+    let cfg = &shared.config;
+    let client = ws.get_ref().client().clone();
+    let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
+    // The read timeout is the keepalive timer: no other wake-up happens while idle.
+    let _ = client.socket.set_read_timeout(keepalive);
+    let mut awaiting_pong = false;
+    let mut close: Option<(u16, String)> = None;
+    loop {
+        let result = match ws.read() {
+            Ok(msg) => {
+                if awaiting_pong {
+                    // Any frame proves the peer is alive, not only the pong.
+                    awaiting_pong = false;
+                    let _ = client.socket.set_read_timeout(keepalive);
+                }
+                match msg {
+                    Message::Text(_) | Message::Binary(_) => {
+                        match shared.handler.on_message(&client, msg) {
+                            Some(reply) => ws.write(reply),
+                            None => Ok(()),
+                        }
+                    }
+                    Message::Close(frame) => {
+                        close = Some(frame.map_or((1005, String::new()), |f| {
+                            (f.code.into(), f.reason.to_string())
+                        }));
+                        // tungstenite queued the echo of the close (§5.5.1); send it now.
+                        ws.flush()
+                    }
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let Err(e) = result else { continue };
+        match e {
+            tungstenite::Error::Io(ref io) if is_timeout(io) => {
+                if awaiting_pong {
+                    return End::Stalled(format!(
+                        "no answer to the keepalive ping within {}",
+                        crate::config::format_duration(cfg.ping_timeout)
+                    ));
+                }
+                awaiting_pong = true;
+                let _ = client.socket.set_read_timeout(Some(cfg.ping_timeout));
+                if let Err(e) = ws
+                    .write(Message::Ping(b"tinyws".as_slice().into()))
+                    .and_then(|_| ws.flush())
+                {
+                    return End::Stalled(format!("sending the keepalive ping failed: {e}"));
+                }
+            }
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                // tungstenite reports the end from inside the flush that queued the close
+                // reply, before flushing the stream: the reply is still in the outbox.
+                let _ = client.flush();
+                let (code, reason) = close.unwrap_or((1005, String::new()));
+                return End::Closed {
+                    code: (code != 1005).then_some(code),
+                    reason,
+                };
+            }
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                return End::Vanished("connection closed".into());
+            }
+            tungstenite::Error::Io(io) => {
+                return if io.kind() == io::ErrorKind::BrokenPipe
+                    && io.to_string().contains("timed out")
+                {
+                    End::Stalled(io.to_string())
+                } else {
+                    End::Vanished(io.to_string())
+                };
+            }
+            // RFC 6455 §7.4.1: which code tells the client what it did wrong.
+            tungstenite::Error::Protocol(p) => return fail(&client, 1002, &p.to_string()),
+            tungstenite::Error::Utf8(_) => {
+                return fail(&client, 1007, "invalid UTF-8 in a text message");
+            }
+            tungstenite::Error::Capacity(c) => return fail(&client, 1009, &c.to_string()),
+            other => return fail(&client, 1011, &other.to_string()),
+        }
+    }
+}
+
+/// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
+/// connection is closed when the thread ends, without waiting for the client's reply.
+fn fail(client: &Client, code: u16, why: &str) -> End {
+    let sent = client.close(code, why);
+    End::Failed {
+        code,
+        sent,
+        why: why.to_string(),
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,517 @@
+//! Plain HTTP on the WebSocket port: reading the request head within bounds, deciding
+//! whether it is a valid upgrade, and answering everything else with a real HTTP response.
+//!
+//! tungstenite alone closes the socket silently on a request it cannot upgrade. A person
+//! (or `curl`) deserves an answer, so tinyws reads and checks the head itself first, and
+//! only hands a request it has accepted to tungstenite's handshake (RFC 6455 §4.2.1).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+
+/// At most this many header lines; more get `431`, like a head over the size cap.
+const MAX_HEADERS: usize = 64;
+
+/// Why no complete request head could be read.
+#[derive(Debug)]
+pub(crate) enum HeadError {
+    /// The head grew past `max_head_size` without ending.
+    TooLarge,
+    /// The deadline passed; `partial` says whether any byte had arrived.
+    TimedOut {
+        partial: bool,
+    },
+    /// The client closed or reset the connection before the head was complete.
+    Closed,
+    Io(io::Error),
+}
+
+/// A request head read from the socket. `buf[..len]` is the head (through the empty
+/// line); anything after it arrived early and belongs to the WebSocket stream.
+pub(crate) struct Head {
+    pub buf: Vec<u8>,
+    pub len: usize,
+}
+
+/// Reads until the empty line that ends the head, with a total deadline (not per read):
+/// a client sending one byte per write still succeeds if it finishes in time, and one
+/// trickling forever is cut off when the deadline passes.
+pub(crate) fn read_head(
+    mut stream: &TcpStream,
+    max: usize,
+    deadline: Instant,
+) -> Result<Head, HeadError> {
+    let mut buf = Vec::with_capacity(1024.min(max + 1));
+    let mut scanned = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HeadError::TimedOut {
+                partial: !buf.is_empty(),
+            });
+        }
+        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
+        if buf.len() == buf.capacity() {
+            buf.reserve((max + 1 - buf.len()).min(buf.len().max(1024)));
+        }
+        let start = buf.len();
+        let room = (max + 1).saturating_sub(start).min(buf.capacity() - start);
+        buf.resize(start + room, 0);
+        match stream.read(&mut buf[start..]) {
+            Ok(0) => return Err(HeadError::Closed),
+            Ok(n) => buf.truncate(start + n),
+            Err(e) => {
+                buf.truncate(start);
+                match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => continue,
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                        return Err(HeadError::Closed);
+                    }
+                    _ => return Err(HeadError::Io(e)),
+                }
+            }
+        }
+        if let Some(len) = find_head_end(&buf, scanned) {
+            if len > max {
+                return Err(HeadError::TooLarge);
+            }
+            return Ok(Head { buf, len });
+        }
+        if buf.len() > max {
+            return Err(HeadError::TooLarge);
+        }
+        scanned = buf.len();
+    }
+}
+
+/// Length of the head (through the blank line) if `buf` holds a complete one. Accepts
+/// bare LF line ends as well as CRLF, as httparse does, so a request typed by hand into
+/// `nc` works. Only bytes from `from - 3` on are examined again.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3).max(1);
+    (start..buf.len()).find_map(|i| {
+        let blank = buf[i] == b'\n'
+            && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
+        blank.then_some(i + 1)
+    })
+}
+
+/// A plain HTTP answer. Every one closes the connection after it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// One sentence for a human, `text/plain`.
+    pub body: String,
+}
+
+impl Response {
+    pub fn new(status: u16, body: impl Into<String>) -> Response {
+        let mut body = body.into();
+        body.push('\n');
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        let mut connection = "close".to_string();
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("Connection") {
+                connection = format!("{value}, close");
+            } else {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        out.push_str(&format!(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+            self.body.len()
+        ));
+        out.push_str(&self.body);
+        out.into_bytes()
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+pub(crate) fn too_large(max: usize) -> Response {
+    Response::new(
+        431,
+        format!(
+            "The request head is larger than this server accepts ({}).",
+            crate::config::format_size(max)
+        ),
+    )
+}
+
+pub(crate) fn timed_out(limit: Duration) -> Response {
+    Response::new(
+        408,
+        format!(
+            "The request head did not arrive within {}.",
+            crate::config::format_duration(limit)
+        ),
+    )
+}
+
+pub(crate) fn busy(max: usize) -> Response {
+    Response::new(
+        503,
+        format!("The server is at its limit of {max} connections; try again shortly."),
+    )
+    .header("Retry-After", "1")
+}
+
+/// What a checked request leads to.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
+    Upgrade { path: String },
+    /// Anything else: send this and close. `note` goes to the log at info level when set,
+    /// to tell the operator how to change the outcome.
+    Refuse {
+        response: Response,
+        note: Option<String>,
+    },
+}
+
+fn refuse(response: Response) -> Verdict {
+    Verdict::Refuse {
+        response,
+        note: None,
+    }
+}
+
+/// Decides what to do with a complete request head (RFC 6455 §4.2.1, §4.2.2, §4.4).
+pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return refuse(Response::new(400, "The request head is incomplete."));
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return refuse(
+                Response::new(
+                    431,
+                    format!("The request has more than {MAX_HEADERS} header lines."),
+                )
+                .header("X-Max-Headers", MAX_HEADERS.to_string()),
+            );
+        }
+        Err(e) => {
+            return refuse(Response::new(
+                400,
+                format!("The request head is malformed ({e})."),
+            ));
+        }
+    }
+    // httparse only returns Complete with all three set.
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return refuse(Response::new(400, "The request line is malformed."));
+    };
+
+    // §4.1: the opening handshake is an HTTP/1.1 GET.
+    if version != 1 {
+        return refuse(Response::new(
+            505,
+            "WebSocket needs HTTP/1.1 (RFC 6455 §4.1); this request used HTTP/1.0.",
+        ));
+    }
+    if method != "GET" {
+        return refuse(
+            Response::new(
+                405,
+                format!("Method {method} is not allowed here; a WebSocket handshake is a GET."),
+            )
+            .header("Allow", "GET"),
+        );
+    }
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    if !path.starts_with('/') {
+        return refuse(Response::new(
+            400,
+            "The request target must be a path starting with '/'.",
+        ));
+    }
+    if let Some(only) = &config.path {
+        if path != only {
+            return refuse(Response::new(
+                404,
+                format!("Nothing is served at {path}; the WebSocket endpoint is {only}."),
+            ));
+        }
+    }
+
+    let headers = req.headers;
+    let has_token = |name: &'static str, token: &str| {
+        values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+
+    // A GET without `Upgrade: websocket` is a plain page request. RFC 7231 §6.5.15:
+    // 426 tells the client which protocol to switch to.
+    // (The teaching page on `/` hooks in here.)
+    if !has_token("Upgrade", "websocket") {
+        return refuse(
+            Response::new(
+                426,
+                format!("{path} is a WebSocket endpoint; connect with a WebSocket client (ws://)."),
+            )
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade"),
+        );
+    }
+    if !has_token("Connection", "upgrade") {
+        return refuse(Response::new(
+            400,
+            "A WebSocket handshake needs the header Connection: Upgrade (RFC 6455 §4.2.1).",
+        ));
+    }
+    let host = match single(headers, "Host") {
+        Ok(Some(h)) if !h.is_empty() => h,
+        Ok(_) => {
+            return refuse(Response::new(
+                400,
+                "The Host header is missing (RFC 6455 §4.2.1).",
+            ));
+        }
+        Err(v) => return v,
+    };
+    // §4.4: a version we do not speak gets 426 and the list of versions we do.
+    match single(headers, "Sec-WebSocket-Version") {
+        Ok(Some("13")) => {}
+        Ok(v) => {
+            return refuse(
+                Response::new(
+                    426,
+                    format!(
+                        "This server speaks WebSocket version 13 only; the request asked for {}.",
+                        v.map_or("no version".to_string(), |v| format!("version {v:?}"))
+                    ),
+                )
+                .header("Sec-WebSocket-Version", "13"),
+            );
+        }
+        Err(v) => return v,
+    }
+    match single(headers, "Sec-WebSocket-Key") {
+        Ok(Some(k)) if is_valid_key(k) => {}
+        Ok(Some(_)) => {
+            return refuse(Response::new(
+                400,
+                "Sec-WebSocket-Key must be 16 random bytes in base64 (24 characters, RFC 6455 §4.1).",
+            ));
+        }
+        Ok(None) => {
+            return refuse(Response::new(
+                400,
+                "The Sec-WebSocket-Key header is missing.",
+            ));
+        }
+        Err(v) => return v,
+    }
+    match single(headers, "Origin") {
+        Ok(None) => {}
+        Ok(Some(origin)) => {
+            if !origin_allowed(origin, host, &config.allow_origins) {
+                return Verdict::Refuse {
+                    response: Response::new(
+                        403,
+                        format!(
+                            "Origin {origin} may not open WebSocket connections to this server."
+                        ),
+                    ),
+                    note: Some(format!(
+                        "refused Origin {origin} (Host {host}); to allow it, start tinyws with --allow-origin {origin}"
+                    )),
+                };
+            }
+        }
+        Err(v) => return v,
+    }
+    Verdict::Upgrade {
+        path: path.to_string(),
+    }
+}
+
+/// The values of every header called `name`, trimmed; non-UTF-8 values read as U+FFFD.
+fn values<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> impl Iterator<Item = &'h str> {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
+}
+
+/// The value of a header that may appear at most once.
+fn single<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> Result<Option<&'h str>, Verdict> {
+    let mut it = values(headers, name);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(refuse(Response::new(
+            400,
+            format!("The {name} header appears more than once."),
+        )));
+    }
+    Ok(first)
+}
+
+/// 24 base64 characters that decode to 16 bytes: 21 full characters, one whose low
+/// 4 bits are zero, then `==` (RFC 6455 §4.1 item 7, §4.2.1 item 5).
+fn is_valid_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    b.len() == 24
+        && b[22..] == *b"=="
+        && b[..21].iter().all(|&c| val(c).is_some())
+        && val(b[21]).is_some_and(|v| v & 0x0f == 0)
+}
+
+/// Same-origin requests and those listed in `allowed` pass (RFC 6455 §10.2). "Same
+/// origin" compares the Origin's host and port with the Host header, where a port that is
+/// the scheme's default may be left out on either side (a TLS-terminating proxy forwards
+/// `Host: example.com` for the page `https://example.com`).
+pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let (default_port, authority) = if let Some(rest) = origin.strip_prefix("http://") {
+        (":80", rest)
+    } else if let Some(rest) = origin.strip_prefix("https://") {
+        (":443", rest)
+    } else {
+        return false; // `null` and other schemes only pass when listed
+    };
+    let norm = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        match s.strip_suffix(default_port) {
+            Some(bare) => bare.to_string(),
+            None => s,
+        }
+    };
+    !authority.is_empty() && norm(authority) == norm(host)
+}
+
+/// Sends `response` and closes without resetting: after the response, the write side is
+/// shut and what the client still sends is read and dropped for a short, bounded time.
+/// Closing with unread input makes the kernel send RST, and the client may then lose the
+/// response before reading it.
+pub(crate) fn respond_and_close(mut stream: &TcpStream, response: &Response, linger: Duration) {
+    let _ = stream.write_all(&response.to_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + linger;
+    let mut sink = [0u8; 1024];
+    let mut drained = 0usize;
+    while drained < 64 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_accepts_crlf_and_lf() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nxyz", 0), Some(16));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+        // the blank line straddles two reads
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 17), Some(18));
+        assert_eq!(find_head_end(b"\n", 0), None);
+    }
+
+    #[test]
+    fn keys() {
+        assert!(is_valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25jZQ")); // no padding
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25jZR==")); // 'R' has low bits set
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25j*Q=="));
+        assert!(!is_valid_key(""));
+    }
+
+    #[test]
+    fn origins() {
+        let none: Vec<String> = vec![];
+        assert!(origin_allowed(
+            "http://localhost:8080",
+            "localhost:8080",
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://LOCALHOST:8080",
+            "localhost:8080",
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://example.com",
+            "example.com:80",
+            &none
+        ));
+        assert!(origin_allowed("https://example.com", "example.com", &none));
+        assert!(!origin_allowed(
+            "http://evil.com:8080",
+            "localhost:8080",
+            &none
+        ));
+        assert!(!origin_allowed(
+            "http://localhost:8081",
+            "localhost:8080",
+            &none
+        ));
+        assert!(!origin_allowed("null", "localhost:8080", &none));
+        assert!(!origin_allowed("http://", "", &none));
+        let list = vec!["http://a.test:3000".to_string(), "null".to_string()];
+        assert!(origin_allowed("http://a.test:3000", "x:1", &list));
+        assert!(origin_allowed("null", "x:1", &list));
+        assert!(origin_allowed("http://anything", "x:1", &["*".to_string()]));
+    }
+}

@@ -1,0 +1,49 @@
+//! # tinyws — a tiny, synchronous, thread-per-connection WebSocket server
+//!
+//! One OS thread per client, blocking reads, no async runtime: easy to read, easy to
+//! reason about, and cheap enough for a small board. The WebSocket protocol itself is
+//! [`tungstenite`]'s; tinyws adds what a server you can leave running needs: plain-HTTP
+//! answers on the same port, origin checks, limits on everything a client can make it
+//! allocate or wait for, keepalive, and graceful shutdown.
+//!
+//! ## Serving from your own program
+//!
+//! ```no_run
+//! use tinyws::{Config, Echo, Server};
+//!
+//! let config = Config { port: 9001, ..Config::default() };
+//! let server = Server::bind(config, Echo)?;   // checks the config, opens the port
+//! println!("listening on {}", server.local_addr());
+//! server.run();                               // serves until shut down
+//! # Ok::<(), tinyws::Error>(())
+//! ```
+//!
+//! A [`Handler`] decides what to do with each message; [`Echo`] sends it back, and any
+//! `Fn(&Client, Message) -> Option<Message>` closure works too. [`Server::spawn`] runs
+//! the server on its own thread and returns a [`Running`] you can [`stop`](Running::stop).
+//!
+//! ## Logging
+//!
+//! tinyws logs through the [`log`] facade. At `info`: the listen address and settings,
+//! and each connection opened and closed with its peer address and close code. At `debug`:
+//! handshake request and response headers. At `trace`: frames (tungstenite's own log).
+//! Warnings are for things an operator may want to act on (refused origins, the
+//! connection cap, stuck clients).
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod conn;
+mod error;
+mod handler;
+mod http;
+mod server;
+mod wire;
+
+pub use client::Client;
+pub use config::{Config, format_duration, format_size, parse_duration, parse_size};
+pub use error::Error;
+pub use handler::{Echo, Handler};
+pub use server::{Running, Server, ServerHandle};
+pub use tungstenite::Message;

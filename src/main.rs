@@ -1,0 +1,167 @@
+//! The `tinyws` command: maps flags onto [`tinyws::Config`], starts the server, and turns
+//! SIGINT/SIGTERM into a graceful shutdown.
+
+#![forbid(unsafe_code)]
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use argh::FromArgs;
+use tinyws::{Config, Echo, Server, parse_duration, parse_size};
+
+/// A tiny WebSocket echo server: one thread per client, HTTP answers on the same port.
+/// Logging: RUST_LOG=debug shows handshake headers, RUST_LOG=trace shows frames.
+#[derive(FromArgs)]
+struct Flags {
+    /// address to listen on (default 0.0.0.0, every interface)
+    #[argh(option, default = "IpAddr::from([0, 0, 0, 0])")]
+    bind: IpAddr,
+
+    /// TCP port (default 8080; 0 picks a free one)
+    #[argh(option, default = "8080")]
+    port: u16,
+
+    /// the only path that may upgrade, e.g. /echo (default: any path)
+    #[argh(option)]
+    path: Option<String>,
+
+    /// connections served at once; more get 503 (default 256)
+    #[argh(option)]
+    max_connections: Option<usize>,
+
+    /// largest message a client may send, e.g. 64KiB or 1MiB (default 64KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    max_message_size: Option<usize>,
+
+    /// largest single frame a client may send (default 64KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    max_frame_size: Option<usize>,
+
+    /// largest HTTP request head; more gets 431 (default 8KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    max_head_size: Option<usize>,
+
+    /// bytes read from the socket at once, per connection (default 4KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    read_buffer_size: Option<usize>,
+
+    /// outgoing bytes collected before a write is forced (default 4KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    write_buffer_size: Option<usize>,
+
+    /// stack size of each connection thread (default 128KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    stack_size: Option<usize>,
+
+    /// time a client has to send its whole request head, e.g. 5s (default 5s)
+    #[argh(option, from_str_fn(parse_duration))]
+    handshake_timeout: Option<Duration>,
+
+    /// silence before a keepalive ping; 0 turns keepalive off (default 30s)
+    #[argh(option, from_str_fn(parse_duration))]
+    ping_interval: Option<Duration>,
+
+    /// wait for the pong before closing a dead connection (default 10s)
+    #[argh(option, from_str_fn(parse_duration))]
+    ping_timeout: Option<Duration>,
+
+    /// how long a write may block on a client that is not reading (default 10s)
+    #[argh(option, from_str_fn(parse_duration))]
+    write_timeout: Option<Duration>,
+
+    /// on SIGINT/SIGTERM, wait this long for clients to close (default 2s)
+    #[argh(option, from_str_fn(parse_duration))]
+    shutdown_timeout: Option<Duration>,
+
+    /// also accept browsers from this origin, e.g. http://example.com:3000; repeat or
+    /// separate with commas; * allows all, null allows file:// pages (default:
+    /// same-origin only)
+    #[argh(option)]
+    allow_origin: Vec<String>,
+
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+}
+
+impl Flags {
+    fn into_config(self) -> Config {
+        let d = Config::default();
+        Config {
+            bind: self.bind,
+            port: self.port,
+            path: self.path,
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_message_size: self.max_message_size.unwrap_or(d.max_message_size),
+            max_frame_size: self.max_frame_size.unwrap_or(d.max_frame_size),
+            max_head_size: self.max_head_size.unwrap_or(d.max_head_size),
+            read_buffer_size: self.read_buffer_size.unwrap_or(d.read_buffer_size),
+            write_buffer_size: self.write_buffer_size.unwrap_or(d.write_buffer_size),
+            stack_size: self.stack_size.unwrap_or(d.stack_size),
+            handshake_timeout: self.handshake_timeout.unwrap_or(d.handshake_timeout),
+            ping_interval: self.ping_interval.unwrap_or(d.ping_interval),
+            ping_timeout: self.ping_timeout.unwrap_or(d.ping_timeout),
+            write_timeout: self.write_timeout.unwrap_or(d.write_timeout),
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(d.shutdown_timeout),
+            allow_origins: self
+                .allow_origin
+                .iter()
+                .flat_map(|o| o.split(','))
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let flags: Flags = argh::from_env();
+    if flags.version {
+        println!("tinyws {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+
+    let server = match Server::bind(flags.into_config(), Echo) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("tinyws: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let handle = server.handle();
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tinyws: cannot install the SIGINT/SIGTERM handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The iterator blocks in the signal thread until a signal arrives: no polling.
+    let spawned = std::thread::Builder::new()
+        .name("tinyws-signals".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut seen = 0;
+            for signal in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    log::info!("signal {signal}: shutting down (send it again to exit at once)");
+                    handle.shutdown();
+                } else {
+                    log::warn!("second signal: exiting at once");
+                    std::process::exit(130);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("tinyws: cannot start the signal thread: {e}");
+        return ExitCode::FAILURE;
+    }
+    server.run();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,345 @@
+//! The accept loop, the connection cap, and graceful shutdown.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::{conn, http};
+
+/// At most this many extra threads answer `503` to clients over the cap at once, each for
+/// about a second. Past that, the `503` is written without reading the request.
+const MAX_REJECTERS: usize = 8;
+const REJECTER_STACK: usize = 64 * 1024;
+
+/// A bound, not yet running, WebSocket server. [`run`](Server::run) serves on the
+/// calling thread; [`spawn`](Server::spawn) on a new one.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// State shared by the accept loop, every connection thread and every [`ServerHandle`].
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) handler: Box<dyn Handler>,
+    stopping: AtomicBool,
+    registry: Mutex<Registry>,
+    /// Signalled whenever a connection ends.
+    changed: Condvar,
+    local_addr: SocketAddr,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Every connection that has a thread, from accept to close.
+    clients: HashMap<u64, Arc<Client>>,
+    rejecters: usize,
+    next_id: u64,
+}
+
+/// Controls a running server from another thread: shut it down, count its connections.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+/// A server running on its own thread, as returned by [`Server::spawn`].
+pub struct Running {
+    handle: ServerHandle,
+    thread: JoinHandle<()>,
+}
+
+impl Server {
+    /// Checks `config` and opens the listening socket. Errors say what to change.
+    pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
+        config.validate().map_err(Error::InvalidConfig)?;
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
+        let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                handler: Box::new(handler),
+                stopping: AtomicBool::new(false),
+                registry: Mutex::new(Registry::default()),
+                changed: Condvar::new(),
+                local_addr,
+            }),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// A handle to stop the server later, from any thread.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves until [`ServerHandle::shutdown`] is called, then closes every client with
+    /// 1001 and returns once they are gone or `shutdown_timeout` has passed.
+    pub fn run(self) {
+        let Server { listener, shared } = self;
+        let addr = shared.local_addr;
+        info!(
+            "listening on ws://{addr}/ ({})",
+            where_to_connect(addr, &shared.config)
+        );
+        info!("settings: {}", shared.config);
+        for accepted in listener.incoming() {
+            if shared.stopping.load(Ordering::Acquire) {
+                break;
+            }
+            match accepted {
+                Ok(socket) => admit(&shared, socket),
+                Err(e) => {
+                    // Out of file descriptors (EMFILE/ENFILE) or a kernel hiccup: back
+                    // off briefly rather than spin on an error that will repeat at once.
+                    warn!("accept failed: {e}; retrying in 100ms");
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        drop(listener);
+        shutdown_clients(&shared);
+    }
+
+    /// Runs the server on a new thread.
+    pub fn spawn(self) -> std::io::Result<Running> {
+        let handle = self.handle();
+        let thread = thread::Builder::new()
+            .name("tinyws-accept".into())
+            .spawn(move || self.run())?;
+        Ok(Running { handle, thread })
+    }
+}
+
+fn where_to_connect(addr: SocketAddr, config: &Config) -> String {
+    let path = config.path.as_deref().unwrap_or("/");
+    if addr.ip().is_unspecified() {
+        format!(
+            "all interfaces: connect to ws://localhost:{}{path} here, or ws://<this machine's address>:{}{path} from others",
+            addr.port(),
+            addr.port()
+        )
+    } else {
+        format!("connect to ws://{addr}{path}")
+    }
+}
+
+impl Running {
+    /// The handle of the running server.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// Shuts the server down and waits for its accept thread to finish.
+    pub fn stop(self) {
+        self.handle.shutdown();
+        let _ = self.thread.join();
+    }
+}
+
+impl ServerHandle {
+    /// Stops accepting, sends close 1001 ("going away", RFC 6455 §7.4.1) to every client,
+    /// and lets `run` return. Safe to call more than once, from any thread.
+    pub fn shutdown(&self) {
+        if self.shared.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The accept loop is blocked in accept(); a connection of our own wakes it.
+        let mut wake = self.shared.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
+            warn!("could not wake the accept loop at {wake}: {e}; it stops at the next connection");
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has been called.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Connections being served right now, handshakes included.
+    pub fn connections(&self) -> usize {
+        self.shared.registry().clients.len()
+    }
+}
+
+impl Shared {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// Removes a connection from the registry when its thread ends, even by a panic.
+struct Registered {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared.registry().clients.remove(&self.id);
+        self.shared.changed.notify_all();
+    }
+}
+
+fn admit(shared: &Arc<Shared>, socket: TcpStream) {
+    let Ok(peer) = socket.peer_addr() else {
+        return; // already reset by the client
+    };
+    let mut reg = shared.registry();
+    if reg.clients.len() >= shared.config.max_connections {
+        let spare = reg.rejecters < MAX_REJECTERS;
+        if spare {
+            reg.rejecters += 1;
+        }
+        drop(reg);
+        warn!(
+            "{peer}: refused with 503, at the cap of {} connections (--max-connections)",
+            shared.config.max_connections
+        );
+        reject_busy(shared, socket, spare);
+        return;
+    }
+    reg.next_id += 1;
+    let id = reg.next_id;
+    let client = Arc::new(Client::new(id, peer, socket));
+    reg.clients.insert(id, client.clone());
+    drop(reg);
+
+    let guard = Registered {
+        shared: shared.clone(),
+        id,
+    };
+    let ctx = shared.clone();
+    let accepted = Instant::now();
+    let spawned = thread::Builder::new()
+        .stack_size(shared.config.stack_size)
+        .spawn(move || {
+            let _guard = guard;
+            conn::run(&ctx, client, accepted);
+        });
+    if let Err(e) = spawned {
+        // The closure (and with it the guard) was dropped: the client is unregistered.
+        warn!(
+            "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
+        );
+        if let Some(c) = shared.registry().clients.get(&id) {
+            let _ = (&c.socket).write_all(&http::busy(shared.config.max_connections).to_bytes());
+        }
+    }
+}
+
+/// Answers `503` to a client over the cap without letting threads grow without bound:
+/// with a spare slot, a small thread reads the request first (so closing does not reset
+/// the connection and lose the answer); without one, the answer is written blindly.
+fn reject_busy(shared: &Arc<Shared>, socket: TcpStream, spare: bool) {
+    let response = http::busy(shared.config.max_connections);
+    if !spare {
+        let _ = socket.set_nonblocking(true);
+        let _ = (&socket).write_all(&response.to_bytes());
+        let _ = socket.shutdown(Shutdown::Write);
+        return;
+    }
+    let ctx = shared.clone();
+    let linger = shared.config.handshake_timeout.min(Duration::from_secs(1));
+    let spawned = thread::Builder::new()
+        .stack_size(REJECTER_STACK)
+        .spawn(move || {
+            let _ = socket.set_write_timeout(Some(linger));
+            let _ = http::read_head(&socket, ctx.config.max_head_size, Instant::now() + linger);
+            http::respond_and_close(&socket, &response, linger);
+            ctx.registry().rejecters -= 1;
+        });
+    if spawned.is_err() {
+        shared.registry().rejecters -= 1;
+    }
+}
+
+/// Sends 1001 to every upgraded client, cuts connections still in their handshake, and
+/// waits (bounded) for them to end.
+fn shutdown_clients(shared: &Shared) {
+    let clients: Vec<Arc<Client>> = shared.registry().clients.values().cloned().collect();
+    if !clients.is_empty() {
+        info!(
+            "shutting down: sending close 1001 to {} connection(s)",
+            clients.len()
+        );
+    }
+    for c in &clients {
+        if c.is_upgraded() {
+            // Short: a client that stopped reading must not hold up the others.
+            let _ = c.socket.set_write_timeout(Some(Duration::from_millis(200)));
+            c.try_close(1001, "server shutting down");
+        } else {
+            let _ = c.socket.shutdown(Shutdown::Both);
+        }
+    }
+    let deadline = Instant::now() + shared.config.shutdown_timeout;
+    if !wait_until_empty(shared, deadline) {
+        let reg = shared.registry();
+        warn!(
+            "{} connection(s) did not close within {}; cutting them",
+            reg.clients.len(),
+            crate::config::format_duration(shared.config.shutdown_timeout)
+        );
+        for c in reg.clients.values() {
+            let _ = c.socket.shutdown(Shutdown::Both);
+        }
+        drop(reg);
+        wait_until_empty(shared, Instant::now() + Duration::from_secs(1));
+    }
+    info!("stopped");
+}
+
+fn wait_until_empty(shared: &Shared, deadline: Instant) -> bool {
+    let mut reg = shared.registry();
+    while !reg.clients.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        reg = shared
+            .changed
+            .wait_timeout(reg, left)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+    true
+}

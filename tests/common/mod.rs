@@ -1,0 +1,229 @@
+//! Test helpers: a real server on a real socket (port 0), raw clients with timeouts, and
+//! a byte-level frame codec for what well-behaved clients never send.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use tinyws::{Config, Echo, Handler, Running, Server};
+
+/// Every socket a test opens gives up after this long, so no test can hang.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The RFC 6455 §1.3 sample key and the accept value it must produce.
+pub const RFC_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const RFC_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// A server started in-process on 127.0.0.1 and an OS-chosen port, stopped on drop.
+pub struct TestServer {
+    running: Option<Running>,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    pub fn connections(&self) -> usize {
+        self.running
+            .as_ref()
+            .map_or(0, |r| r.handle().connections())
+    }
+
+    /// Waits (bounded) until the server's connection count is `n`.
+    pub fn wait_connections(&self, n: usize) -> usize {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.connections() != n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.connections()
+    }
+
+    pub fn handle(&self) -> &tinyws::ServerHandle {
+        self.running.as_ref().unwrap().handle()
+    }
+
+    pub fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+}
+
+pub fn config() -> Config {
+    Config {
+        bind: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        ..Config::default()
+    }
+}
+
+pub fn start(config: Config) -> TestServer {
+    start_with(config, Echo)
+}
+
+pub fn start_with(config: Config, handler: impl Handler) -> TestServer {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let running = Server::bind(config, handler)
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let addr = running.local_addr();
+    TestServer {
+        running: Some(running),
+        addr,
+    }
+}
+
+/// A plain TCP connection with read and write timeouts.
+pub fn tcp(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (or the timeout fails the test).
+pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!("reading until close failed after {} bytes: {e}", out.len()),
+        }
+    }
+}
+
+/// Sends `request` and returns the whole answer, as the server closes after it.
+pub fn http(addr: SocketAddr, request: &str) -> String {
+    let mut s = tcp(addr);
+    s.write_all(request.as_bytes()).unwrap();
+    String::from_utf8(read_to_end(&mut s)).expect("utf-8 answer")
+}
+
+/// A well-formed upgrade request for `path` with the RFC sample key and extra headers.
+pub fn upgrade_request(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {RFC_KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// Reads one HTTP response head (through the blank line), byte by byte so nothing after
+/// it is consumed.
+pub fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut b).expect("reading the response head");
+        assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(b[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// A raw client past the opening handshake.
+pub fn upgraded(addr: SocketAddr) -> TcpStream {
+    let mut s = tcp(addr);
+    s.write_all(upgrade_request("/", "").as_bytes()).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    s
+}
+
+/// A tungstenite client.
+pub type Ws = tungstenite::WebSocket<TcpStream>;
+
+pub fn ws(addr: SocketAddr, path: &str) -> Ws {
+    let (ws, resp) =
+        tungstenite::client(format!("ws://{addr}{path}"), tcp(addr)).expect("handshake");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// A client frame: FIN bit, opcode, masked with `mask` as RFC 6455 §5.3 requires.
+pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame_with(
+        fin as u8 * 0x80 | opcode,
+        payload,
+        Some([0x37, 0xfa, 0x21, 0x3d]),
+    )
+}
+
+/// Any first byte (so reserved bits can be set), optionally unmasked.
+pub fn frame_with(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![first];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(m | n as u8),
+        n if n < 65536 => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(m | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(key) => {
+            f.extend_from_slice(&key);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// One server frame: (first byte, payload). Server frames must be unmasked (§5.1).
+pub fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).expect("frame header");
+    assert_eq!(h[1] & 0x80, 0, "server frames must not be masked");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut n = [0u8; 2];
+            s.read_exact(&mut n).unwrap();
+            u16::from_be_bytes(n) as usize
+        }
+        127 => {
+            let mut n = [0u8; 8];
+            s.read_exact(&mut n).unwrap();
+            u64::from_be_bytes(n) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).expect("frame payload");
+    (h[0], payload)
+}
+
+/// Reads the server's close frame and returns its code; then the server must close TCP.
+pub fn expect_close(s: &mut TcpStream) -> u16 {
+    let (first, payload) = read_frame(s);
+    assert_eq!(
+        first, 0x88,
+        "expected a close frame, got {first:#x} {payload:?}"
+    );
+    assert!(payload.len() >= 2, "close frame without a code");
+    let code = u16::from_be_bytes([payload[0], payload[1]]);
+    let rest = read_to_end(s);
+    assert!(rest.is_empty(), "bytes after the close frame: {rest:?}");
+    code
+}
+
+/// A close frame payload: code and reason.
+pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason.as_bytes());
+    p
+}
