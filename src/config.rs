@@ -140,10 +140,8 @@ impl Config {
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
             return Err("--ping-timeout must be greater than 0 while keepalive is on".into());
         }
-        if let Some(p) = &self.path {
-            if !p.starts_with('/') {
-                return Err(format!("--path must start with '/', e.g. /{p}"));
-            }
+        if let Some(p) = self.path.as_ref().filter(|p| !p.starts_with('/')) {
+            return Err(format!("--path must start with '/', e.g. /{p}"));
         }
         for o in &self.allow_origins {
             if o != "*" && o != "null" && !(o.starts_with("http://") || o.starts_with("https://")) {
@@ -249,7 +247,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The inverse of [`parse_size`] for round numbers: `65536` → `64KiB`.
 pub fn format_size(n: usize) -> String {
     for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if n >= 1 << shift && n % (1 << shift) == 0 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }
@@ -259,7 +257,7 @@ pub fn format_size(n: usize) -> String {
 /// The inverse of [`parse_duration`] for round numbers: 30 s → `30s`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1000)

@@ -95,6 +95,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         .max_message_size(Some(cfg.max_message_size))
         .max_frame_size(Some(cfg.max_frame_size));
     let wire = Wire::new(client.clone(), head, cfg.write_buffer_size);
+    #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let log_headers = |req: &Request, resp: Response| {
         if log::log_enabled!(log::Level::Debug) {
             debug!(

@@ -18,7 +18,7 @@ use crate::client::Client;
 /// let server = tinyws::Server::bind(tinyws::Config::default(), |_: &tinyws::Client, msg| {
 ///     Some(msg) // echo
 /// })?;
-/// server.run()?;
+/// server.run();
 /// # Ok::<(), tinyws::Error>(())
 /// ```
 pub trait Handler: Send + Sync + 'static {

@@ -260,13 +260,11 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
             "The request target must be a path starting with '/'.",
         ));
     }
-    if let Some(only) = &config.path {
-        if path != only {
-            return refuse(Response::new(
-                404,
-                format!("Nothing is served at {path}; the WebSocket endpoint is {only}."),
-            ));
-        }
+    if let Some(only) = config.path.as_ref().filter(|only| path != *only) {
+        return refuse(Response::new(
+            404,
+            format!("Nothing is served at {path}; the WebSocket endpoint is {only}."),
+        ));
     }
 
     let headers = req.headers;
@@ -416,6 +414,7 @@ pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bo
     {
         return true;
     }
+    let origin = origin.to_ascii_lowercase();
     let (default_port, authority) = if let Some(rest) = origin.strip_prefix("http://") {
         (":80", rest)
     } else if let Some(rest) = origin.strip_prefix("https://") {

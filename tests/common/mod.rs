@@ -153,7 +153,7 @@ pub fn ws(addr: SocketAddr, path: &str) -> Ws {
 /// A client frame: FIN bit, opcode, masked with `mask` as RFC 6455 §5.3 requires.
 pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame_with(
-        fin as u8 * 0x80 | opcode,
+        (fin as u8 * 0x80) | opcode,
         payload,
         Some([0x37, 0xfa, 0x21, 0x3d]),
     )

@@ -1,0 +1,334 @@
+//! The `tinyws` binary as users run it: flags, startup errors, signals, and resource
+//! counts read from /proc after hostile clients.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tinyws::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
+
+/// A tinyws process on 127.0.0.1 and a free port; killed on drop if still running.
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+    log: Receiver<String>,
+}
+
+impl Proc {
+    fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tinyws");
+        let (tx, log) = channel();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut p = Proc {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            log,
+        };
+        let line = p.wait_log("listening on ws://");
+        let addr = line
+            .split("ws://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        p.addr = addr.parse().unwrap();
+        p
+    }
+
+    /// The next log line containing `needle` (fails the test after the timeout).
+    fn wait_log(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?}"),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("tinyws did not exit within {limit:?}");
+    }
+
+    fn count(&self, what: &str) -> usize {
+        std::fs::read_dir(format!("/proc/{}/{what}", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// (threads, open fds)
+    fn resources(&self) -> (usize, usize) {
+        (self.count("task"), self.count("fd"))
+    }
+
+    /// Waits (bounded) until threads and fds are back to `baseline`.
+    fn settle(&self, baseline: (usize, usize)) -> (usize, usize) {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while self.resources() != baseline && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.resources()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run tinyws");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_every_flag_with_its_default() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--bind",
+        "--port",
+        "--path",
+        "--max-connections",
+        "--max-message-size",
+        "--max-frame-size",
+        "--max-head-size",
+        "--read-buffer-size",
+        "--write-buffer-size",
+        "--stack-size",
+        "--handshake-timeout",
+        "--ping-interval",
+        "--ping-timeout",
+        "--write-timeout",
+        "--shutdown-timeout",
+        "--allow-origin",
+        "--version",
+    ] {
+        assert!(out.contains(flag), "--help does not mention {flag}");
+    }
+    // The defaults printed in --help are the ones Config::default() uses.
+    let d = tinyws::Config::default();
+    for default in [
+        format!("default {}", d.port),
+        format!("default {}", d.max_connections),
+        format!("default {})", tinyws::format_size(d.max_message_size)),
+        format!("default {})", tinyws::format_duration(d.handshake_timeout)),
+        format!("default {})", tinyws::format_duration(d.ping_interval)),
+        format!("default {})", tinyws::format_size(d.stack_size)),
+    ] {
+        assert!(
+            out.replace('\n', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains(&default),
+            "{default}"
+        );
+    }
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("tinyws {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bad_flag_values_fail_with_a_clear_line_and_no_panic() {
+    for args in [
+        &["--port", "http"][..],
+        &["--max-message-size", "12 parsecs"],
+        &["--ping-interval", "soon"],
+        &["--bind", "localhost:80"],
+        &["--no-such-flag"],
+    ] {
+        let (code, _, err) = run(args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(
+            err.lines().next().is_some_and(|l| l.contains(args[0])),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    for (args, says) in [
+        (&["--max-frame-size", "1MiB"][..], "--max-frame-size"),
+        (&["--path", "echo"], "--path must start with '/'"),
+        (
+            &["--max-connections", "0"],
+            "--max-connections must be greater than 0",
+        ),
+        (
+            &["--bind", "192.0.2.1"],
+            "is not an address of this machine",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            err.starts_with("tinyws: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+}
+
+#[test]
+fn a_port_in_use_says_so_and_how_to_fix_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", &port]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!(
+            "tinyws: port {port} is in use on 127.0.0.1; stop the other server or pick another port with --port\n"
+        )
+    );
+}
+
+#[test]
+fn startup_prints_where_to_connect_and_the_effective_settings() {
+    let mut p = Proc::start(&["--path", "/echo", "--max-message-size", "1MiB"]);
+    let settings = p.wait_log("settings:");
+    assert!(
+        settings.contains("path=/echo max-connections=256 max-message-size=1MiB"),
+        "{settings}"
+    );
+}
+
+#[test]
+fn sigterm_sends_1001_to_every_client_and_exits_0() {
+    let mut p = Proc::start(&[]);
+    let mut clients: Vec<_> = (0..3).map(|_| ws(p.addr, "/")).collect();
+    for c in &mut clients {
+        c.send(Message::text("hi")).unwrap();
+        assert_eq!(c.read().unwrap(), Message::text("hi"));
+    }
+    p.signal("-TERM");
+    for c in &mut clients {
+        match c.read() {
+            Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1001),
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+        // tungstenite answers the close; the server then ends the connection.
+        loop {
+            match c.read() {
+                Err(tungstenite::Error::ConnectionClosed) => break,
+                Ok(_) => {}
+                Err(e) => panic!("unclean end after 1001: {e}"),
+            }
+        }
+    }
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(tcp_refused(p.addr), "the port is closed after shutdown");
+}
+
+fn tcp_refused(addr: SocketAddr) -> bool {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let mut p = Proc::start(&["--shutdown-timeout", "60s"]);
+    // A raw client that never answers the 1001 keeps the graceful shutdown waiting.
+    let _silent = upgraded(p.addr);
+    p.signal("-INT");
+    p.wait_log("shutting down");
+    let t = Instant::now();
+    p.signal("-INT");
+    assert_eq!(p.wait_exit(Duration::from_secs(3)), Some(130));
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn hostile_clients_leave_no_thread_or_fd_behind() {
+    let p = Proc::start(&["--handshake-timeout", "500ms", "--write-timeout", "500ms"]);
+    let mut good = ws(p.addr, "/");
+    let echo = |ws: &mut Ws, text: &str| {
+        ws.send(Message::text(text)).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text(text));
+    };
+    echo(&mut good, "before");
+    let baseline = p.settle(p.resources());
+
+    // 1. Clients that connect and never send.
+    let idle: Vec<_> = (0..40).map(|_| tcp(p.addr)).collect();
+    // 2. Clients that vanish mid-frame with a reset: half a frame sent, and a pong left
+    //    unread so closing the socket sends RST instead of FIN.
+    for _ in 0..20 {
+        let mut s = upgraded(p.addr);
+        s.write_all(&frame(true, 0x9, b"p")).unwrap();
+        thread::sleep(Duration::from_millis(5));
+        let half = frame(true, 0x2, &[1; 100]);
+        s.write_all(&half[..50]).unwrap();
+        drop(s);
+    }
+    // 3. A client that never reads its echoes.
+    let mut stuck = upgraded(p.addr);
+    let big = frame(true, 0x2, &vec![0; 60 * 1024]);
+    let writer = thread::spawn(move || {
+        for _ in 0..400 {
+            if stuck.write_all(&big).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    echo(&mut good, "during");
+    assert!(writer.join().unwrap(), "the stuck client was never dropped");
+    drop(idle);
+
+    assert_eq!(
+        p.settle(baseline),
+        baseline,
+        "(threads, fds) back to baseline"
+    );
+    echo(&mut good, "after");
+}

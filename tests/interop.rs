@@ -1,0 +1,38 @@
+//! Interop with a client that shares no code with tungstenite: Python `websockets`.
+//! `.ci/run` installs it; locally the test is skipped, loudly, when it is missing,
+//! and fails when `CI` is set.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn python_websockets_client_echoes_pings_and_closes_cleanly() {
+    let have = Command::new("python3")
+        .args(["-c", "import websockets.asyncio.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Python 3 with `websockets` (pip install websockets)"
+        );
+        eprintln!("\n*** SKIPPED: python3 with the `websockets` package is not installed ***\n");
+        return;
+    }
+    let server = start(config());
+    let out = Command::new("timeout")
+        .args(["20", "python3", "tests/interop_client.py"])
+        .arg(format!("ws://{}/interop", server.addr))
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{stderr}"
+    );
+    assert_eq!(stdout, "interop ok\n");
+}
