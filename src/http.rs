@@ -217,13 +217,10 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
             return refuse(Response::new(400, "The request head is incomplete."));
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return refuse(
-                Response::new(
-                    431,
-                    format!("The request has more than {MAX_HEADERS} header lines."),
-                )
-                .header("X-Max-Headers", MAX_HEADERS.to_string()),
-            );
+            return refuse(Response::new(
+                431,
+                format!("The request has more than {MAX_HEADERS} header lines."),
+            ));
         }
         Err(e) => {
             return refuse(Response::new(

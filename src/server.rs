@@ -249,6 +249,7 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
     };
     let ctx = shared.clone();
     let accepted = Instant::now();
+    let fallback = client.clone();
     let spawned = thread::Builder::new()
         .stack_size(shared.config.stack_size)
         .spawn(move || {
@@ -256,13 +257,13 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
             conn::run(&ctx, client, accepted);
         });
     if let Err(e) = spawned {
-        // The closure (and with it the guard) was dropped: the client is unregistered.
+        // The closure, and with it the guard, was dropped: the client is unregistered.
+        // Out of threads or memory: answer without reading, as past the rejecter slots.
         warn!(
             "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
         );
-        if let Some(c) = shared.registry().clients.get(&id) {
-            let _ = (&c.socket).write_all(&http::busy(shared.config.max_connections).to_bytes());
-        }
+        let _ = fallback.socket.set_nonblocking(true);
+        let _ = (&fallback.socket).write_all(&http::busy(shared.config.max_connections).to_bytes());
     }
 }
 
