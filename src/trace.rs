@@ -250,8 +250,10 @@ impl Frames {
             self.key.is_some() as u8,
             self.len,
         );
-        if h[1] & 0x7f >= 126 {
-            let _ = write!(s, " (16/64-bit length form: {})", h[1] & 0x7f);
+        match h[1] & 0x7f {
+            126 => s.push_str(" (7-bit length 126: a 16-bit length follows)"),
+            127 => s.push_str(" (7-bit length 127: a 64-bit length follows)"),
+            _ => {}
         }
         if let Some(k) = self.key {
             let _ = write!(s, " mask key={}", hex(&k));
