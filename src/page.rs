@@ -14,14 +14,34 @@ const TEMPLATE: &str = include_str!("page.html");
 /// The page, with the WebSocket path and the request head that fetched it filled in.
 pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
     let path = config.path.as_deref().unwrap_or("/");
-    let html = TEMPLATE.replace("{{WS_PATH}}", &js_string(path)).replace(
-        "{{REQUEST_HEAD}}",
-        &html_escape(String::from_utf8_lossy(head).trim_end()),
-    );
+    let html = TEMPLATE
+        .replace("{{WS_PATH}}", &js_string(path))
+        .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
     Response::new(200, html)
         .header("Content-Type", "text/html; charset=utf-8")
         // The page embeds this very request: never serve it from a cache.
         .header("Cache-Control", "no-store")
+}
+
+/// The request head as the page shows it, with credentials hidden: the page may be on
+/// a classroom projector.
+fn shown_head(head: &[u8]) -> String {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::with_capacity(text.len());
+    for line in text.trim_end().lines() {
+        let name = line.split(':').next().unwrap_or("").trim();
+        if ["cookie", "authorization", "proxy-authorization"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            out.push_str(name);
+            out.push_str(": (not shown)");
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out.trim_end().to_string()
 }
 
 /// A JavaScript string literal that is also safe inside `<script>` (no `</script>`).
@@ -69,5 +89,9 @@ mod tests {
             "\"/a\\\"\\u003c/script\\u003e\""
         );
         assert_eq!(html_escape("<b>&\"\r\n"), "&lt;b&gt;&amp;&quot;\n");
+        assert_eq!(
+            shown_head(b"GET / HTTP/1.1\r\nCookie: s=1\r\nauthorization: x\r\nA: b\r\n\r\n"),
+            "GET / HTTP/1.1\nCookie: (not shown)\nauthorization: (not shown)\nA: b"
+        );
     }
 }
