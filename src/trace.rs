@@ -9,6 +9,9 @@
 //!
 //! Nothing here runs unless [`Config::trace`](crate::Config::trace) is set: the call sites
 //! test one bool (or an `Option`) first.
+//!
+//! Tracing is for study, not production: output is written synchronously, so a stdout
+//! that stops draining (a paused pager) holds up the connections that print to it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
