@@ -32,6 +32,8 @@ struct Outbox {
     closed: bool,
     /// A write failed or timed out, possibly mid-frame: nothing more may be written.
     broken: bool,
+    /// `--trace`: narrates every byte written, as HTTP before the upgrade, as frames after.
+    trace: Option<crate::trace::Frames>,
 }
 
 impl Client {
@@ -64,6 +66,11 @@ impl Client {
     pub(crate) fn set_upgraded(&self, path: String) {
         let _ = self.path.set(path);
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// `--trace`: from now on, print everything written to this client.
+    pub(crate) fn trace_writes(&self) {
+        self.outbox().trace = Some(crate::trace::Frames::new(self.id, "->"));
     }
 
     pub(crate) fn is_upgraded(&self) -> bool {
@@ -114,6 +121,14 @@ impl Client {
                 io::ErrorKind::BrokenPipe,
                 "connection already failed",
             ));
+        }
+        if let Some(trace) = out.trace.as_mut() {
+            if self.is_upgraded() {
+                trace.feed(&out.pending);
+            } else {
+                let text = crate::trace::http_lines("->", "response", &out.pending);
+                crate::trace::emit(self.id, &text);
+            }
         }
         let result = (&self.socket).write_all(&out.pending);
         out.pending.clear();

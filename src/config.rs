@@ -80,6 +80,11 @@ pub struct Config {
     /// `file://`, which browsers send as `Origin: null`. Other origins get `403 Forbidden`:
     /// this stops cross-site WebSocket hijacking (RFC 6455 §10.2).
     pub allow_origins: Vec<String>,
+    /// Narrate every connection on stdout for study: the request head, each check, the
+    /// `Sec-WebSocket-Accept` computation, the 101 bytes, then every frame in both
+    /// directions (see `trace.rs`). Default `false`; when off it costs one branch per read
+    /// and write.
+    pub trace: bool,
 }
 
 impl Default for Config {
@@ -101,6 +106,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(2),
             allow_origins: Vec::new(),
+            trace: false,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::http::{self, HeadError, Verdict};
 use crate::server::Shared;
 use crate::wire::Wire;
+use crate::{page, trace};
 
 /// How long to keep reading after an HTTP error answer, so closing does not reset it.
 const LINGER: Duration = Duration::from_secs(1);
@@ -28,6 +29,10 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     // Latency: replies are batched by the wire, so Nagle's delay only hurts (point 8).
     let _ = client.socket.set_nodelay(true);
     let _ = client.socket.set_write_timeout(Some(cfg.write_timeout));
+    if cfg.trace {
+        client.trace_writes();
+        trace::emit(id, &format!("-- connection from {peer}"));
+    }
 
     let head = match http::read_head(
         &client.socket,
@@ -67,8 +72,19 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         }
     };
 
-    let path = match http::check(&head.buf[..head.len], cfg) {
+    let verdict = if cfg.trace {
+        trace::check(id, &head.buf[..head.len], cfg)
+    } else {
+        http::check(&head.buf[..head.len], cfg)
+    };
+    let path = match verdict {
         Verdict::Upgrade { path } => path,
+        Verdict::Page => {
+            info!("#{id} {peer}: GET / answered 200 with the teaching page");
+            let page = page::page(cfg, &head.buf[..head.len]);
+            http::respond_and_close(&client.socket, &page, LINGER);
+            return;
+        }
         Verdict::Refuse { response, note } => {
             let line = head.buf[..head.len]
                 .split(|&b| b == b'\n')
@@ -94,7 +110,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_size))
         .max_frame_size(Some(cfg.max_frame_size));
-    let wire = Wire::new(client.clone(), head, cfg.write_buffer_size);
+    let wire = Wire::new(client.clone(), head, cfg.write_buffer_size, cfg.trace);
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let log_headers = |req: &Request, resp: Response| {
         if log::log_enabled!(log::Level::Debug) {
@@ -145,6 +161,9 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             }
         }
     };
+    if cfg.trace {
+        trace::emit(id, &format!("-- {end}"));
+    }
     match &end {
         End::Failed { .. } | End::Stalled(_) => warn!("#{id} {peer}: {end}"),
         _ => info!("#{id} {peer}: {end}"),

@@ -104,7 +104,7 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
-    /// One sentence for a human, `text/plain`.
+    /// One sentence for a human, `text/plain` (unless a `Content-Type` header is set).
     pub body: String,
 }
 
@@ -128,15 +128,18 @@ impl Response {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         let mut connection = "close".to_string();
+        let mut content_type = "text/plain; charset=utf-8";
         for (name, value) in &self.headers {
             if name.eq_ignore_ascii_case("Connection") {
                 connection = format!("{value}, close");
+            } else if name.eq_ignore_ascii_case("Content-Type") {
+                content_type = value;
             } else {
                 out.push_str(&format!("{name}: {value}\r\n"));
             }
         }
         out.push_str(&format!(
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
             self.body.len()
         ));
         out.push_str(&self.body);
@@ -146,6 +149,7 @@ impl Response {
 
 fn reason(status: u16) -> &'static str {
     match status {
+        200 => "OK",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -192,6 +196,8 @@ pub(crate) fn busy(max: usize) -> Response {
 pub(crate) enum Verdict {
     /// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
     Upgrade { path: String },
+    /// A plain `GET /`: the teaching page (`page.rs`), then close.
+    Page,
     /// Anything else: send this and close. `note` goes to the log at info level when set,
     /// to tell the operator how to change the outcome.
     Refuse {
@@ -209,6 +215,23 @@ fn refuse(response: Response) -> Verdict {
 
 /// Decides what to do with a complete request head (RFC 6455 §4.2.1, §4.2.2, §4.4).
 pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
+    check_steps(head, config, &mut None)
+}
+
+/// Adds a line to `steps` when tracing; the text is only formatted then.
+fn step(steps: &mut Option<Vec<String>>, text: impl FnOnce() -> String) {
+    if let Some(steps) = steps {
+        steps.push(text());
+    }
+}
+
+/// [`check`], also listing every check that passed in `steps` when it is `Some` (for
+/// `--trace`).
+pub(crate) fn check_steps(
+    head: &[u8],
+    config: &Config,
+    steps: &mut Option<Vec<String>>,
+) -> Verdict {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
@@ -241,6 +264,7 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
             "WebSocket needs HTTP/1.1 (RFC 6455 §4.1); this request used HTTP/1.0.",
         ));
     }
+    step(steps, || "ok  HTTP/1.1 (§4.1: at least 1.1)".into());
     if method != "GET" {
         return refuse(
             Response::new(
@@ -250,17 +274,12 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
             .header("Allow", "GET"),
         );
     }
+    step(steps, || "ok  method GET (§4.1)".into());
     let path = target.split(['?', '#']).next().unwrap_or("");
     if !path.starts_with('/') {
         return refuse(Response::new(
             400,
             "The request target must be a path starting with '/'.",
-        ));
-    }
-    if let Some(only) = config.path.as_ref().filter(|only| path != *only) {
-        return refuse(Response::new(
-            404,
-            format!("Nothing is served at {path}; the WebSocket endpoint is {only}."),
         ));
     }
 
@@ -269,9 +288,24 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
         values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
 
+    // A browser opening `/` gets the teaching page, whatever `--path` is: it is how a
+    // student finds the WebSocket endpoint.
+    if path == "/" && !has_token("Upgrade", "websocket") {
+        return Verdict::Page;
+    }
+    if let Some(only) = config.path.as_ref().filter(|only| path != *only) {
+        return refuse(Response::new(
+            404,
+            format!("Nothing is served at {path}; the WebSocket endpoint is {only}."),
+        ));
+    }
+    step(steps, || match &config.path {
+        Some(only) => format!("ok  path {path} is --path {only}"),
+        None => format!("ok  path {path} (every path may upgrade: no --path)"),
+    });
+
     // A GET without `Upgrade: websocket` is a plain page request. RFC 7231 §6.5.15:
     // 426 tells the client which protocol to switch to.
-    // (The teaching page on `/` hooks in here.)
     if !has_token("Upgrade", "websocket") {
         return refuse(
             Response::new(
@@ -282,12 +316,26 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
             .header("Connection", "Upgrade"),
         );
     }
+    step(steps, || {
+        let v: Vec<_> = values(headers, "Upgrade").collect();
+        format!(
+            "ok  Upgrade: {} has the token \"websocket\" (§4.2.1 item 3)",
+            v.join(", ")
+        )
+    });
     if !has_token("Connection", "upgrade") {
         return refuse(Response::new(
             400,
             "A WebSocket handshake needs the header Connection: Upgrade (RFC 6455 §4.2.1).",
         ));
     }
+    step(steps, || {
+        let v: Vec<_> = values(headers, "Connection").collect();
+        format!(
+            "ok  Connection: {} has the token \"Upgrade\" (§4.2.1 item 4; a list, any case)",
+            v.join(", ")
+        )
+    });
     let host = match single(headers, "Host") {
         Ok(Some(h)) if !h.is_empty() => h,
         Ok(_) => {
@@ -298,9 +346,12 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
         }
         Err(v) => return v,
     };
+    step(steps, || format!("ok  Host: {host} (§4.2.1 item 2)"));
     // §4.4: a version we do not speak gets 426 and the list of versions we do.
     match single(headers, "Sec-WebSocket-Version") {
-        Ok(Some("13")) => {}
+        Ok(Some("13")) => step(steps, || {
+            "ok  Sec-WebSocket-Version: 13 (§4.2.1 item 6)".into()
+        }),
         Ok(v) => {
             return refuse(
                 Response::new(
@@ -316,7 +367,9 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
         Err(v) => return v,
     }
     match single(headers, "Sec-WebSocket-Key") {
-        Ok(Some(k)) if is_valid_key(k) => {}
+        Ok(Some(k)) if is_valid_key(k) => step(steps, || {
+            format!("ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)")
+        }),
         Ok(Some(_)) => {
             return refuse(Response::new(
                 400,
@@ -332,7 +385,9 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
         Err(v) => return v,
     }
     match single(headers, "Origin") {
-        Ok(None) => {}
+        Ok(None) => step(steps, || {
+            "ok  no Origin header: not a browser, nothing to check (§10.2)".into()
+        }),
         Ok(Some(origin)) => {
             if !origin_allowed(origin, host, &config.allow_origins) {
                 return Verdict::Refuse {
@@ -347,6 +402,15 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
                     )),
                 };
             }
+            step(steps, || {
+                if config.allow_origins.is_empty() {
+                    format!("ok  Origin: {origin} is this server's own origin (Host {host}, §10.2)")
+                } else {
+                    format!(
+                        "ok  Origin: {origin} is same-origin or allowed by --allow-origin (§10.2)"
+                    )
+                }
+            });
         }
         Err(v) => return v,
     }

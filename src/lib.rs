@@ -38,7 +38,9 @@ mod conn;
 mod error;
 mod handler;
 mod http;
+mod page;
 mod server;
+mod trace;
 mod wire;
 
 pub use client::Client;

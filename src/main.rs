@@ -80,6 +80,11 @@ struct Flags {
     #[argh(option)]
     allow_origin: Vec<String>,
 
+    /// narrate each connection on stdout: request head, checks, the accept key step by
+    /// step, the 101 bytes, and every frame decoded (for learning; off by default)
+    #[argh(switch)]
+    trace: bool,
+
     /// print the version and exit
     #[argh(switch)]
     version: bool,
@@ -111,6 +116,7 @@ impl Flags {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            trace: self.trace,
         }
     }
 }

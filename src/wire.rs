@@ -25,11 +25,15 @@ pub(crate) struct Wire {
     /// Bytes were queued since the last flush.
     dirty: bool,
     threshold: usize,
+    /// `--trace`: decodes and prints every frame the client sends.
+    trace: Option<crate::trace::Frames>,
 }
 
 impl Wire {
-    pub(crate) fn new(client: Arc<Client>, head: Head, threshold: usize) -> Wire {
+    pub(crate) fn new(client: Arc<Client>, head: Head, threshold: usize, trace: bool) -> Wire {
+        let trace = trace.then(|| crate::trace::Frames::new(client.id(), "<-"));
         Wire {
+            trace,
             client,
             limit: head.len,
             replay: head.buf,
@@ -41,6 +45,10 @@ impl Wire {
 
     /// After the handshake: let the bytes that followed the head through.
     pub(crate) fn end_handshake(&mut self) {
+        if let Some(trace) = self.trace.as_mut() {
+            // Frames the client sent right behind its request head.
+            trace.feed(&self.replay[self.limit..]);
+        }
         self.limit = self.replay.len();
         self.release_replay();
     }
@@ -72,7 +80,11 @@ impl Read for Wire {
             self.dirty = false;
             self.client.flush()?;
         }
-        (&self.client.socket).read(buf)
+        let n = (&self.client.socket).read(buf)?;
+        if let Some(trace) = self.trace.as_mut() {
+            trace.feed(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 

@@ -1,0 +1,311 @@
+//! # Uploading files over one WebSocket, with progress on both sides
+//!
+//! What it shows: a small protocol of your own on top of WebSocket messages. Text
+//! messages carry commands, binary messages carry the file's bytes, and the server reports
+//! progress back after every chunk. Several files go one after another over the same
+//! connection. It also shows the two checks every upload needs: a size limit, and a file
+//! name that cannot escape the upload folder (`../../etc/passwd`).
+//!
+//! Run it:     cargo run --example upload              (WebSocket on 8080, page on 8081)
+//!             cargo run --example upload -- 9000 /tmp/uploads 1MiB
+//!             (port, folder, per-file limit; defaults 8080, ./uploads, 10MiB)
+//! Then open:  http://localhost:8081/ , pick several files, press Upload.
+//! Look for:   a progress bar per file in the browser, and the same progress printed by
+//!             the server; the files appear in the folder. Try a file over the limit, or
+//!             rename one to `..`: the server refuses it and says why.
+//!
+//! The protocol, one file at a time:
+//!   client: text   `file <size> <name>`       server: text `ready <name>`
+//!   client: binary chunks (at most 32 KiB)    server: text `progress <name> <got> <size>`
+//!                                             server: text `done <name> <size>` (last chunk)
+//!   on any problem                            server: text `error <why>`, file discarded
+//!
+//! The page is served on the next port by a few lines of `std`, because tinyws serves no
+//! files. It is another origin, so the WebSocket server allows exactly that origin (for
+//! `localhost` and `127.0.0.1`); from other machines, set UPLOAD_ORIGIN to the page's
+//! origin, e.g. `UPLOAD_ORIGIN=http://192.168.1.10:8081`.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tinyws::{Client, Config, Handler, Message, Server, parse_size};
+
+/// One chunk fits well under tinyws's default 64 KiB message limit.
+const CHUNK: usize = 32 * 1024;
+
+struct Upload {
+    dir: PathBuf,
+    max_file_size: u64,
+    /// The file each connection is sending right now, by client id.
+    current: Mutex<HashMap<u64, Incoming>>,
+}
+
+struct Incoming {
+    name: String,
+    size: u64,
+    got: u64,
+    path: PathBuf,
+    file: File,
+}
+
+/// Accepts a plain file name, never a path: no separators, no `.`/`..`, nothing hidden,
+/// no control characters, at most 100 bytes.
+fn safe_name(name: &str) -> Result<&str, String> {
+    if name.is_empty() || name.len() > 100 {
+        return Err("the name must be 1 to 100 bytes".into());
+    }
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return Err(format!(
+            "{name:?} is a path; only plain file names are accepted"
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "{name:?} starts with a dot (hidden file, or . and ..)"
+        ));
+    }
+    Ok(name)
+}
+
+impl Upload {
+    fn start(&self, client: &Client, args: &str) -> Result<String, String> {
+        let (size, name) = args.split_once(' ').ok_or("expected: file <size> <name>")?;
+        let size: u64 = size.parse().map_err(|_| format!("bad size {size:?}"))?;
+        let name = safe_name(name)?;
+        if size > self.max_file_size {
+            return Err(format!(
+                "{name} is {size} bytes; the limit is {} bytes",
+                self.max_file_size
+            ));
+        }
+        let path = self.dir.join(name);
+        // create_new: never overwrite what someone else uploaded.
+        let file = File::create_new(&path).map_err(|e| format!("cannot create {name}: {e}"))?;
+        println!("#{} {name}: receiving {size} bytes", client.id());
+        let incoming = Incoming {
+            name: name.to_string(),
+            size,
+            got: 0,
+            path,
+            file,
+        };
+        let done = size == 0;
+        self.lock().insert(client.id(), incoming);
+        if done {
+            return self.chunk(client, &[]);
+        }
+        Ok(format!("ready {name}"))
+    }
+
+    fn chunk(&self, client: &Client, bytes: &[u8]) -> Result<String, String> {
+        let mut all = self.lock();
+        let Some(up) = all.get_mut(&client.id()) else {
+            return Err("binary data before a `file <size> <name>` command".into());
+        };
+        let result = if up.got + bytes.len() as u64 > up.size {
+            Err(format!(
+                "{} is longer than the {} bytes announced",
+                up.name, up.size
+            ))
+        } else {
+            up.file
+                .write_all(bytes)
+                .map_err(|e| format!("writing {} failed: {e}", up.name))
+        };
+        if let Err(e) = result {
+            let up = all.remove(&client.id());
+            if let Some(up) = up {
+                let _ = fs::remove_file(&up.path);
+            }
+            return Err(e);
+        }
+        up.got += bytes.len() as u64;
+        let pct = (up.got * 100).checked_div(up.size).unwrap_or(100);
+        println!(
+            "#{} {}: {}/{} bytes ({pct}%)",
+            client.id(),
+            up.name,
+            up.got,
+            up.size
+        );
+        if up.got < up.size {
+            return Ok(format!("progress {} {} {}", up.name, up.got, up.size));
+        }
+        let up = all.remove(&client.id()).ok_or("lost the upload")?;
+        println!(
+            "#{} {}: saved as {}",
+            client.id(),
+            up.name,
+            up.path.display()
+        );
+        Ok(format!("done {} {}", up.name, up.size))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Incoming>> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Handler for Upload {
+    fn on_message(&self, client: &Client, message: Message) -> Option<Message> {
+        let result = match &message {
+            Message::Text(t) => match t.as_str().strip_prefix("file ") {
+                Some(args) if !self.lock().contains_key(&client.id()) => self.start(client, args),
+                Some(_) => Err("a file is already being sent on this connection".into()),
+                None => Err("unknown command; expected: file <size> <name>".into()),
+            },
+            Message::Binary(b) => self.chunk(client, b),
+            _ => return None,
+        };
+        let reply = result.unwrap_or_else(|e| {
+            println!("#{} refused: {e}", client.id());
+            format!("error {e}")
+        });
+        Some(Message::text(reply))
+    }
+
+    fn on_close(&self, client: &Client) {
+        // A half-sent file is not a file: remove it.
+        if let Some(up) = self.lock().remove(&client.id()) {
+            println!(
+                "#{} {}: connection closed after {} of {} bytes; removed",
+                client.id(),
+                up.name,
+                up.got,
+                up.size
+            );
+            let _ = fs::remove_file(&up.path);
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().unwrap_or("8080".into()).parse()?;
+    let dir = PathBuf::from(args.next().unwrap_or("uploads".into()));
+    let max_file_size = parse_size(&args.next().unwrap_or("10MiB".into()))? as u64;
+    fs::create_dir_all(&dir)?;
+
+    // The page first, on the next port (or any free port when the WebSocket one is 0).
+    let page = TcpListener::bind(("0.0.0.0", if port == 0 { 0 } else { port + 1 }))?;
+    let page_port = page.local_addr()?.port();
+    let server_config = Config {
+        port,
+        ..Config::default()
+    };
+    let mut origins = vec![
+        format!("http://localhost:{page_port}"),
+        format!("http://127.0.0.1:{page_port}"),
+    ];
+    origins.extend(std::env::var("UPLOAD_ORIGIN").ok());
+    let handler = Upload {
+        dir: dir.clone(),
+        max_file_size,
+        current: Mutex::new(HashMap::new()),
+    };
+    let server = Server::bind(
+        Config {
+            allow_origins: origins,
+            ..server_config
+        },
+        handler,
+    )?;
+    let ws_port = server.local_addr().port();
+    println!("upload server on ws://{}/", server.local_addr());
+    println!(
+        "page on http://localhost:{page_port}/ ; files go to {}",
+        dir.display()
+    );
+    std::thread::spawn(move || serve_page(page, ws_port, max_file_size));
+    server.run();
+    Ok(())
+}
+
+/// Answers every request with the upload page: one request per connection, bounded.
+fn serve_page(listener: TcpListener, ws_port: u16, max: u64) {
+    let html = PAGE
+        .replace("{{WS_PORT}}", &ws_port.to_string())
+        .replace("{{MAX}}", &max.to_string())
+        .replace("{{CHUNK}}", &CHUNK.to_string());
+    for stream in listener.incoming().flatten() {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let mut stream = stream;
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf); // the request; every path gets the page
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+            html.len()
+        );
+    }
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>tinyws upload</title>
+<style>
+ body { font: 15px system-ui, sans-serif; max-width: 40rem; margin: 1rem auto; }
+ .file { margin: .4rem 0; } progress { width: 100%; } .err { color: #a00; }
+</style></head>
+<body>
+<h1>Upload files over one WebSocket</h1>
+<p><input type="file" id="files" multiple> <button id="go">Upload</button></p>
+<p id="status">not connected</p>
+<div id="list"></div>
+<script>
+"use strict";
+const MAX = {{MAX}}, CHUNK = {{CHUNK}};
+const ws = new WebSocket("ws://" + location.hostname + ":{{WS_PORT}}/");
+ws.binaryType = "arraybuffer";
+const status = document.getElementById("status");
+let waiting = null; // resolves with the server's next text message
+ws.onopen = () => { status.textContent = "connected"; };
+ws.onclose = (e) => { status.textContent = "closed: code " + e.code + " " + e.reason; };
+ws.onmessage = (e) => { if (waiting) { const w = waiting; waiting = null; w(e.data); } };
+const next = () => new Promise((resolve) => { waiting = resolve; });
+
+function row(name) {
+  const div = document.createElement("div");
+  div.className = "file";
+  div.innerHTML = "<div></div><progress max=1 value=0></progress>";
+  div.firstChild.textContent = name;
+  document.getElementById("list").append(div);
+  return div;
+}
+
+async function upload(file) {
+  const div = row(file.name + " (" + file.size + " bytes)");
+  const bar = div.querySelector("progress");
+  if (file.size > MAX) {
+    div.firstChild.textContent += ": larger than the server's limit of " + MAX + " bytes";
+    div.className += " err";
+    return;
+  }
+  ws.send("file " + file.size + " " + file.name);
+  let answer = await next();
+  for (let at = 0; answer.startsWith("ready ") || answer.startsWith("progress "); at += CHUNK) {
+    ws.send(await file.slice(at, at + CHUNK).arrayBuffer());
+    answer = await next();
+    const m = answer.match(/^progress .* (\d+) (\d+)$/);
+    if (m) bar.value = Number(m[1]) / Number(m[2]);
+  }
+  if (answer.startsWith("done ")) {
+    bar.value = 1;
+    div.firstChild.textContent += ": saved";
+  } else {
+    div.firstChild.textContent += ": " + answer;
+    div.className += " err";
+  }
+}
+
+document.getElementById("go").onclick = async () => {
+  for (const f of document.getElementById("files").files) await upload(f);
+};
+</script>
+</body></html>
+"#;

@@ -1,0 +1,373 @@
+//! `--trace`: the server narrates what it reads, decides and writes, for people learning
+//! the protocol. Everything goes to **stdout** (the log stays on stderr), one block per
+//! event written under the stdout lock, so blocks from different connections never mix.
+//! Each line starts with the connection's `#id` and a direction mark:
+//!
+//! - `<-` bytes from the client, `->` bytes to the client,
+//! - `ok` a check of the request that passed, `!!` one that failed,
+//! - `==` a value the server computed (the `Sec-WebSocket-Accept` steps), `--` an event.
+//!
+//! Nothing here runs unless [`Config::trace`](crate::Config::trace) is set: the call sites
+//! test one bool (or an `Option`) first.
+//!
+//! Tracing is for study, not production: output is written synchronously, so a stdout
+//! that stops draining (a paused pager) holds up the connections that print to it.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use sha1::{Digest, Sha1};
+
+use crate::config::Config;
+use crate::http::{self, Verdict};
+
+/// RFC 6455 §1.3: the GUID appended to the client's key.
+pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Payload bytes shown in hex per frame; the rest is counted, not shown.
+const HEX_BYTES: usize = 16;
+/// Payload bytes kept per frame: enough for a whole control frame (§5.5: at most 125), so
+/// close codes and reasons are always decoded.
+const KEEP_BYTES: usize = 125;
+
+/// Writes one block of lines, each prefixed with `#id`.
+pub(crate) fn emit(id: u64, block: &str) {
+    let mut out = String::with_capacity(block.len() + 16);
+    for line in block.lines() {
+        let _ = writeln!(out, "#{id} {line}");
+    }
+    // Errors (a closed pipe) are ignored: tracing must never take a connection down.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Text lines shown one per trace line, with CR and LF made visible so the exact bytes
+/// can be read off (`␍␊` is the CRLF that ends every HTTP line).
+pub(crate) fn http_lines(mark: &str, title: &str, bytes: &[u8]) -> String {
+    let mut s = format!("{mark} {title} ({} bytes):\n", bytes.len());
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let end = &line[body.len()..];
+        let end = end.replace('\r', "␍").replace('\n', "␊");
+        let _ = writeln!(s, "{mark}   {body}{end}");
+    }
+    s
+}
+
+/// `http::check` narrated: the request head as received, each check that passed, then
+/// either the accept computation (an upgrade) or the failed check and the exact answer.
+pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
+    emit(id, &http_lines("<-", "request head", head));
+    let mut steps = Some(Vec::new());
+    let verdict = http::check_steps(head, config, &mut steps);
+    let mut s = steps.unwrap_or_default().join("\n");
+    s.push('\n');
+    match &verdict {
+        Verdict::Upgrade { .. } => {
+            if let Some(key) = request_key(head) {
+                s.push_str(&accept_steps(&key));
+            }
+        }
+        Verdict::Page => {
+            s.push_str("-- a plain GET / (no Upgrade): the teaching page, then close\n")
+        }
+        Verdict::Refuse { response, .. } => {
+            let _ = writeln!(s, "!! refused: {}", response.body.trim_end());
+            s.push_str(&http_lines("->", "answer", &response.to_bytes()));
+        }
+    }
+    emit(id, &s);
+    verdict
+}
+
+/// The `Sec-WebSocket-Key` of a head that passed the checks.
+fn request_key(head: &[u8]) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(head).ok()?;
+    req.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Key"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .map(|k| k.trim().to_string())
+}
+
+/// The accept value computed step by step (RFC 6455 §4.2.2 item 5.4), for the trace.
+pub(crate) fn accept_steps(key: &str) -> String {
+    let joined = format!("{key}{GUID}");
+    let digest = Sha1::digest(joined.as_bytes());
+    let accept = data_encoding::BASE64.encode(&digest);
+    format!(
+        "== key            {key}\n\
+         == key + GUID     {joined}\n\
+         == SHA-1 (hex)    {}\n\
+         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
+        hex(&digest)
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Hex of the first [`HEX_BYTES`] bytes, then how many were left out of `total`.
+fn hex_prefix(bytes: &[u8], total: u64) -> String {
+    let shown = &bytes[..bytes.len().min(HEX_BYTES)];
+    let mut s = hex(shown);
+    if total > shown.len() as u64 {
+        let _ = write!(s, " … (+{} bytes)", total - shown.len() as u64);
+    }
+    s
+}
+
+fn opcode_name(op: u8) -> &'static str {
+    // RFC 6455 §5.2 (data frames) and §5.5 (control frames).
+    match op {
+        0x0 => "continuation",
+        0x1 => "text",
+        0x2 => "binary",
+        0x8 => "close",
+        0x9 => "ping",
+        0xa => "pong",
+        _ => "reserved",
+    }
+}
+
+fn close_code_name(code: u16) -> &'static str {
+    // RFC 6455 §7.4.1.
+    match code {
+        1000 => "normal closure",
+        1001 => "going away",
+        1002 => "protocol error",
+        1003 => "unsupported data",
+        1007 => "invalid payload data",
+        1008 => "policy violation",
+        1009 => "message too big",
+        1010 => "mandatory extension",
+        1011 => "internal error",
+        3000..=3999 => "registered by libraries/frameworks",
+        4000..=4999 => "private use",
+        _ => "not a code a peer may send",
+    }
+}
+
+/// Decodes frames from a byte stream that may arrive in pieces (a frame split across
+/// reads, several frames in one read), printing each frame once it is complete. Keeps
+/// at most a header and [`KEEP_BYTES`] of payload, whatever the frame size.
+#[derive(Debug)]
+pub(crate) struct Frames {
+    id: u64,
+    mark: &'static str,
+    /// Header bytes collected so far (2 to 14).
+    header: Vec<u8>,
+    /// Payload bytes still to come for the current frame, once its header is complete.
+    remaining: Option<u64>,
+    len: u64,
+    key: Option<[u8; 4]>,
+    /// The first payload bytes as they were on the wire (still masked for client frames).
+    kept: Vec<u8>,
+}
+
+impl Frames {
+    /// `mark` is `<-` for what the client sends, `->` for what the server sends.
+    pub(crate) fn new(id: u64, mark: &'static str) -> Frames {
+        Frames {
+            id,
+            mark,
+            header: Vec::with_capacity(14),
+            remaining: None,
+            len: 0,
+            key: None,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Prints every frame that `bytes` completes.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        for block in self.decode(bytes) {
+            emit(self.id, &block);
+        }
+    }
+
+    /// One text block per frame that `bytes` completes.
+    fn decode(&mut self, mut bytes: &[u8]) -> Vec<String> {
+        let mut blocks = Vec::new();
+        while !bytes.is_empty() {
+            match self.remaining {
+                None => {
+                    self.header.push(bytes[0]);
+                    bytes = &bytes[1..];
+                    if let Some(need) = header_len(&self.header)
+                        && self.header.len() == need
+                    {
+                        self.start_payload();
+                    }
+                }
+                Some(left) => {
+                    let n = (left.min(bytes.len() as u64)) as usize;
+                    let room = KEEP_BYTES.saturating_sub(self.kept.len()).min(n);
+                    self.kept.extend_from_slice(&bytes[..room]);
+                    bytes = &bytes[n..];
+                    self.remaining = Some(left - n as u64);
+                }
+            }
+            if self.remaining == Some(0) {
+                blocks.push(self.finish());
+            }
+        }
+        blocks
+    }
+
+    fn start_payload(&mut self) {
+        let h = &self.header;
+        let (len, at) = match h[1] & 0x7f {
+            126 => (u16::from_be_bytes([h[2], h[3]]) as u64, 4),
+            127 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&h[2..10]);
+                (u64::from_be_bytes(n), 10)
+            }
+            n => (n as u64, 2),
+        };
+        self.len = len;
+        self.key = (h[1] & 0x80 != 0).then(|| [h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        self.remaining = Some(len);
+    }
+
+    fn finish(&mut self) -> String {
+        let h = &self.header;
+        let (fin, rsv, op) = (h[0] >> 7, (h[0] >> 4) & 0x7, h[0] & 0x0f);
+        let m = self.mark;
+        let mut s = format!(
+            "{m} frame: FIN={fin} RSV={rsv:03b} opcode={op:#x} ({}) MASK={} length={}",
+            opcode_name(op),
+            self.key.is_some() as u8,
+            self.len,
+        );
+        match h[1] & 0x7f {
+            126 => s.push_str(" (7-bit length 126: a 16-bit length follows)"),
+            127 => s.push_str(" (7-bit length 127: a 64-bit length follows)"),
+            _ => {}
+        }
+        if let Some(k) = self.key {
+            let _ = write!(s, " mask key={}", hex(&k));
+        }
+        let _ = write!(s, "\n{m}   header   {}\n", hex(h));
+        let payload: Vec<u8> = match self.key {
+            Some(k) => {
+                let _ = writeln!(s, "{m}   masked   {}", hex_prefix(&self.kept, self.len));
+                // §5.3: byte i of the payload is XORed with byte i mod 4 of the key.
+                self.kept
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ k[i % 4])
+                    .collect()
+            }
+            None => std::mem::take(&mut self.kept),
+        };
+        if self.len > 0 {
+            let label = if self.key.is_some() {
+                "unmasked"
+            } else {
+                "payload "
+            };
+            let _ = writeln!(s, "{m}   {label} {}", hex_prefix(&payload, self.len));
+        }
+        match op {
+            0x1 | 0x0 if !payload.is_empty() => {
+                let shown = &payload[..payload.len().min(48)];
+                let text = String::from_utf8_lossy(shown);
+                let more = if self.len > shown.len() as u64 {
+                    "…"
+                } else {
+                    ""
+                };
+                let _ = writeln!(s, "{m}   text     {text:?}{more}");
+            }
+            0x8 if payload.len() >= 2 => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                let reason = String::from_utf8_lossy(&payload[2..]);
+                let _ = writeln!(
+                    s,
+                    "{m}   close    code {code} ({}) reason {reason:?}",
+                    close_code_name(code)
+                );
+            }
+            0x8 => {
+                let _ = writeln!(s, "{m}   close    no code (the peer sees 1005)");
+            }
+            _ => {}
+        }
+        self.header.clear();
+        self.kept = Vec::new();
+        self.remaining = None;
+        self.key = None;
+        self.len = 0;
+        s
+    }
+}
+
+/// The full header length once enough of it is known (RFC 6455 §5.2).
+fn header_len(h: &[u8]) -> Option<usize> {
+    if h.len() < 2 {
+        return None;
+    }
+    let ext = match h[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if h[1] & 0x80 != 0 { 4 } else { 0 };
+    Some(2 + ext + mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_sample_accept() {
+        let s = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(s.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
+        assert!(s.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    }
+
+    #[test]
+    fn header_lengths() {
+        assert_eq!(header_len(&[0x81]), None);
+        assert_eq!(header_len(&[0x81, 0x05]), Some(2));
+        assert_eq!(header_len(&[0x81, 0x85]), Some(6));
+        assert_eq!(header_len(&[0x82, 0xfe]), Some(8));
+        assert_eq!(header_len(&[0x82, 0x7f]), Some(10));
+    }
+
+    #[test]
+    fn frames_split_anywhere_are_decoded_once_each() {
+        // RFC 6455 §5.7: "Hello" masked with 37 fa 21 3d, then a server pong.
+        let bytes = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58, 0x8a, 0x00,
+        ];
+        let whole = Frames::new(0, "<-").decode(&bytes);
+        assert_eq!(whole.len(), 2);
+        assert!(whole[0].contains("opcode=0x1 (text) MASK=1 length=5 mask key=37 fa 21 3d"));
+        assert!(whole[0].contains("masked   7f 9f 4d 51 58\n"));
+        assert!(whole[0].contains("unmasked 48 65 6c 6c 6f\n"));
+        assert!(whole[0].contains("text     \"Hello\""));
+        assert!(whole[1].contains("opcode=0xa (pong) MASK=0 length=0"));
+        for split in 0..bytes.len() {
+            let mut f = Frames::new(0, "<-");
+            let mut blocks = f.decode(&bytes[..split]);
+            blocks.extend(f.decode(&bytes[split..]));
+            assert_eq!(blocks, whole, "split at {split}");
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! A real browser against a real tinyws: headless Chromium loads the page on `/`, and the
+//! test clicks through it over the Chrome DevTools Protocol (CDP), which is itself a
+//! WebSocket, so the tungstenite client we already have drives it. Connect, send, see the
+//! echo, close with 1000 and see a clean close: everything a student does in class.
+//!
+//! Skipped with a loud message when Chromium is not installed, except in CI (`CI` set),
+//! where `.ci/run` installs it and its absence is a failure.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tinyws::Config;
+use tungstenite::Message;
+
+/// Chromium's start on a shared 2-core machine can be slow; everything else is quick.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn find_chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// A headless Chromium, killed by PID and its profile directory removed on drop.
+struct Browser {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Browser {
+    fn start(exe: &Path, url: &str) -> Browser {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let profile =
+            std::env::temp_dir().join(format!("tinyws-chromium-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&profile).expect("profile dir");
+        let child = Command::new(exe)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        Browser { child, profile }
+    }
+
+    /// The DevTools port, from the file Chromium writes once it listens.
+    fn devtools_port(&mut self) -> u16 {
+        let file = self.profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + BROWSER_TIMEOUT;
+        loop {
+            if let Ok(text) = fs::read_to_string(&file)
+                && let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok())
+            {
+                return port;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("chromium exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromium did not open its DevTools port"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `GET path` on the DevTools HTTP endpoint; the body.
+fn devtools_get(port: u16, path: &str) -> String {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = tcp(addr);
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map_or(out.clone(), |(_, b)| b.to_string())
+}
+
+/// The string value that follows `"key":` in a JSON text (enough for CDP's answers,
+/// without a JSON dependency).
+fn json_string_after(json: &str, key: &str) -> Option<String> {
+    let start = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = json[start..].trim_start().strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?).unwrap_or('?'));
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A CDP session with one page.
+struct Page {
+    ws: Ws,
+    next_id: u64,
+}
+
+impl Page {
+    /// Evaluates `expr` in the page and returns its value as a string.
+    fn eval(&mut self, expr: &str) -> String {
+        self.next_id += 1;
+        let id = self.next_id;
+        let call = format!(
+            r#"{{"id":{id},"method":"Runtime.evaluate","params":{{"expression":{},"returnByValue":true}}}}"#,
+            json_escape(&format!("String({expr})"))
+        );
+        self.ws.send(Message::text(call)).expect("CDP send");
+        let deadline = Instant::now() + BROWSER_TIMEOUT;
+        loop {
+            assert!(Instant::now() < deadline, "no CDP answer to {expr}");
+            let msg = self.ws.read().expect("CDP read");
+            let Message::Text(text) = msg else { continue };
+            if text.starts_with(&format!("{{\"id\":{id},")) {
+                assert!(!text.contains("\"exceptionDetails\""), "{expr}: {text}");
+                return json_string_after(&text, "value").unwrap_or_default();
+            }
+        }
+    }
+
+    /// Evaluates `expr` until it returns a string for which `done` holds.
+    fn wait_for(&mut self, expr: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + BROWSER_TIMEOUT;
+        loop {
+            let value = self.eval(expr);
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; last value of {expr}: {value:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
+    let Some(exe) = find_chromium() else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but chromium is not installed: .ci/run must install it");
+        }
+        eprintln!();
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        eprintln!("!! SKIPPED the browser test: no `chromium` on PATH.                        !!");
+        eprintln!("!! Install it (Debian: apt-get install chromium) or run .ci/run.          !!");
+        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        return;
+    };
+    // A --path, to check that the page connects where the server says, not to `/`.
+    let server = start(Config {
+        path: Some("/echo".into()),
+        ..config()
+    });
+    let page_url = format!("http://{}/", server.addr);
+    let mut browser = Browser::start(&exe, &page_url);
+    let port = browser.devtools_port();
+
+    // The page target Chromium opened for our URL, and its CDP WebSocket.
+    let deadline = Instant::now() + BROWSER_TIMEOUT;
+    let target = loop {
+        let list = devtools_get(port, "/json/list");
+        if let Some(at) = list.find(&format!("\"url\": \"{page_url}\"")) {
+            let object_start = list[..at].rfind('{').unwrap_or(0);
+            let object = &list[object_start..];
+            if let Some(ws) = json_string_after(object, "webSocketDebuggerUrl") {
+                break ws;
+            }
+        }
+        assert!(Instant::now() < deadline, "no page target in {list}");
+        thread::sleep(Duration::from_millis(100));
+    };
+    let ws_addr: SocketAddr = target
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stream = TcpStream::connect_timeout(&ws_addr, TIMEOUT).expect("connect to CDP");
+    stream.set_read_timeout(Some(BROWSER_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let (ws, _) = tungstenite::client(target.as_str(), stream).expect("CDP handshake");
+    let mut page = Page { ws, next_id: 0 };
+
+    page.wait_for("document.readyState", "the page to load", |v| {
+        v == "complete"
+    });
+    let url = page.eval("document.getElementById('url').value");
+    assert_eq!(
+        url,
+        format!("ws://{}/echo", server.addr),
+        "the page's target"
+    );
+    let head = page.eval("document.getElementById('head').textContent");
+    assert!(
+        head.starts_with("GET / HTTP/1.1"),
+        "the embedded request: {head}"
+    );
+
+    page.eval("document.getElementById('connect').click()");
+    page.wait_for(
+        "document.getElementById('state').textContent",
+        "the connection to open",
+        |v| v == "OPEN",
+    );
+    assert_eq!(server.connections(), 1);
+
+    let text = "héllo from Chromium ✓";
+    page.eval(&format!(
+        "(document.getElementById('msg').value = {}, document.getElementById('send').click())",
+        json_escape(text)
+    ));
+    let log = page.wait_for(
+        "document.getElementById('log').innerText",
+        "the echo",
+        |v| v.contains(&format!("← {text}")),
+    );
+    assert!(log.contains(&format!("→ {text}")), "{log}");
+    assert!(log.contains("open after"), "{log}");
+
+    page.eval("document.getElementById('disconnect').click()");
+    let log = page.wait_for(
+        "document.getElementById('log').innerText",
+        "the close",
+        |v| v.contains("closed:"),
+    );
+    assert!(
+        log.contains("closed: code 1000 (normal closure), reason \"bye\", clean: true"),
+        "{log}"
+    );
+    assert_eq!(
+        server.wait_connections(0),
+        0,
+        "the server let the client go"
+    );
+    drop(page);
+    drop(browser);
+}

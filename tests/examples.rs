@@ -1,0 +1,267 @@
+//! The examples are lessons, so they must keep working: each server-side example is
+//! started as its own process on a free port, a client connects, exchanges a message and
+//! closes cleanly. The terminal client is run against a tinyws server with its stdin
+//! scripted. `cargo test` builds the examples before running this.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+
+fn example_path(name: &str) -> PathBuf {
+    // target/debug/deps/examples-<hash> → target/debug/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test` (which builds the examples) or `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+/// An example process, killed by PID on drop; its stdout lines arrive on a channel.
+struct Example {
+    child: Child,
+    out: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Example {
+    fn start(name: &str, args: &[&str]) -> Example {
+        let mut child = Command::new(example_path(name))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the example");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, out) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Example {
+            child,
+            out,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next stdout line containing `needle`; fails the test after the timeout.
+    fn wait_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; output so far: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// The loopback address of the `ws://host:port/` the example printed.
+    fn ws_addr(&mut self) -> SocketAddr {
+        let line = self.wait_line("ws://");
+        port_addr(&line, "ws://")
+    }
+}
+
+/// 127.0.0.1 and the port of the first `scheme…host:port` in `line`.
+fn port_addr(line: &str, scheme: &str) -> SocketAddr {
+    let authority = line
+        .split(scheme)
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let port: u16 = authority.rsplit(':').next().unwrap().parse().unwrap();
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn close_cleanly(mut ws: Ws) {
+    ws.close(Some(CloseFrame {
+        code: 1000.into(),
+        reason: "".into(),
+    }))
+    .unwrap();
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1000),
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return,
+            Err(e) => panic!("unclean close: {e}"),
+        }
+    }
+}
+
+fn text(ws: &mut Ws) -> String {
+    match ws.read().expect("a message") {
+        Message::Text(t) => t.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+#[test]
+fn echo_example_echoes() {
+    let mut ex = Example::start("echo", &["0"]);
+    let addr = ex.ws_addr();
+    let mut ws = ws(addr, "/");
+    ws.send(Message::text("hello, example")).unwrap();
+    assert_eq!(text(&mut ws), "hello, example");
+    close_cleanly(ws);
+}
+
+#[test]
+fn handshake_by_hand_computes_the_rfc_accept_and_echoes_frames() {
+    let mut ex = Example::start("handshake_by_hand", &["0"]);
+    let addr = ex.ws_addr();
+
+    // The RFC 6455 §1.3 key, so the printed steps are the RFC's values.
+    let mut s = tcp(addr);
+    s.write_all(upgrade_request("/chat", "").as_bytes())
+        .unwrap();
+    let head = read_head(&mut s);
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+    assert!(head.contains(&format!("Sec-WebSocket-Accept: {RFC_ACCEPT}\r\n")));
+    ex.wait_line("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea");
+    ex.wait_line(RFC_ACCEPT);
+
+    // RFC 6455 §5.7: "Hello", masked with 37 fa 21 3d.
+    s.write_all(&[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ])
+    .unwrap();
+    assert_eq!(read_frame(&mut s), (0x81, b"Hello".to_vec()));
+    ex.wait_line("unmasked 48 65 6c 6c 6f");
+
+    s.write_all(&frame(true, 0x8, &close_payload(1000, "")))
+        .unwrap();
+    assert_eq!(read_frame(&mut s), (0x88, vec![0x03, 0xe8]));
+
+    // A tungstenite client (random key) works too: the hand-written SHA-1 is right.
+    let mut ws = ws(addr, "/");
+    ws.send(Message::text("again")).unwrap();
+    assert_eq!(text(&mut ws), "again");
+    close_cleanly(ws);
+}
+
+#[test]
+fn terminal_client_sends_lines_and_prints_messages_and_close_codes() {
+    let server = start(config());
+    let url = format!("ws://{}/", server.addr);
+    let mut ex = Example::start("client", &[&url]);
+    ex.wait_line("connected: 101");
+    let mut stdin = ex.child.stdin.take().unwrap();
+    writeln!(stdin, "hello from stdin").unwrap();
+    ex.wait_line("< hello from stdin");
+    writeln!(stdin, "/ping tick").unwrap();
+    ex.wait_line("< pong \"tick\"");
+    writeln!(stdin, "/close 4000 bye").unwrap();
+    ex.wait_line("< close 4000 \"bye\"");
+    ex.wait_line("closed");
+    let deadline = Instant::now() + TIMEOUT;
+    while ex.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the client did not exit");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.wait_connections(0), 0);
+}
+
+#[test]
+fn upload_saves_files_with_progress_and_refuses_traversal_and_oversize() {
+    let dir = std::env::temp_dir().join(format!("tinyws-upload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = dir.join("files");
+    let mut ex = Example::start("upload", &["0", files.to_str().unwrap(), "1000B"]);
+    let addr = ex.ws_addr();
+    let page = port_addr(&ex.wait_line("page on http://"), "http://");
+
+    // The page is served and points at the WebSocket port.
+    let html = http(page, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(html.starts_with("HTTP/1.1 200 OK\r\n"), "{html}");
+    assert!(html.contains(&format!(":{}/", addr.port())), "{html}");
+
+    let mut ws = ws(addr, "/");
+    // Two files over one connection, in chunks, with progress after each chunk.
+    ws.send(Message::text("file 5 a.txt")).unwrap();
+    assert_eq!(text(&mut ws), "ready a.txt");
+    ws.send(Message::binary(b"hel".to_vec())).unwrap();
+    assert_eq!(text(&mut ws), "progress a.txt 3 5");
+    ws.send(Message::binary(b"lo".to_vec())).unwrap();
+    assert_eq!(text(&mut ws), "done a.txt 5");
+    ex.wait_line("a.txt: 3/5 bytes (60%)");
+    ws.send(Message::text("file 3 second file.bin")).unwrap();
+    assert_eq!(text(&mut ws), "ready second file.bin");
+    ws.send(Message::binary(vec![0, 1, 2])).unwrap();
+    assert_eq!(text(&mut ws), "done second file.bin 3");
+    assert_eq!(std::fs::read(files.join("a.txt")).unwrap(), b"hello");
+    assert_eq!(
+        std::fs::read(files.join("second file.bin")).unwrap(),
+        [0, 1, 2]
+    );
+
+    // Names that are paths, hidden, or special are refused; nothing is created.
+    for name in ["../escape.txt", "sub/x", "..", ".hidden", "a\\b", ""] {
+        ws.send(Message::text(format!("file 3 {name}"))).unwrap();
+        let answer = text(&mut ws);
+        assert!(answer.starts_with("error "), "{name:?}: {answer}");
+    }
+    assert!(!dir.join("escape.txt").exists());
+    // Over the limit, announced or not.
+    ws.send(Message::text("file 1001 big.bin")).unwrap();
+    assert!(text(&mut ws).contains("the limit is 1000 bytes"));
+    ws.send(Message::text("file 2 liar.bin")).unwrap();
+    assert_eq!(text(&mut ws), "ready liar.bin");
+    ws.send(Message::binary(vec![7; 3])).unwrap();
+    assert!(text(&mut ws).contains("longer than the 2 bytes announced"));
+    assert!(
+        !files.join("liar.bin").exists(),
+        "a refused file is removed"
+    );
+    // An existing file is never overwritten.
+    ws.send(Message::text("file 1 a.txt")).unwrap();
+    assert!(text(&mut ws).starts_with("error cannot create a.txt"));
+
+    let mut names: Vec<_> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "second file.bin"]);
+    close_cleanly(ws);
+    drop(ex);
+    let _ = std::fs::remove_dir_all(&dir);
+}

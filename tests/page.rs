@@ -1,0 +1,90 @@
+//! The page on `/`: a plain `GET /` gets one self-contained HTML page that points at the
+//! configured WebSocket path; `/` still upgrades when a WebSocket client asks.
+
+mod common;
+
+use common::*;
+use tinyws::{Config, Message};
+
+fn body(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").unwrap().1
+}
+
+#[test]
+fn plain_get_slash_returns_the_page() {
+    let server = start(config());
+    let a = http(
+        server.addr,
+        "GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: test-agent\r\n\r\n",
+    );
+    assert!(a.starts_with("HTTP/1.1 200 OK\r\n"), "{a}");
+    let head = a.split("\r\n\r\n").next().unwrap();
+    assert!(
+        head.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nCache-Control: no-store\r\n"), "{head}");
+    assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body(&a).len())));
+    let html = body(&a);
+    assert!(html.starts_with("<!doctype html>"));
+    // Connects back to where it came from, at the default path.
+    assert!(html.contains("const WS_PATH = \"/\";"), "path not injected");
+    assert!(html.contains("location.host + WS_PATH"));
+    // The request that fetched the page is shown, escaped.
+    assert!(html.contains("GET / HTTP/1.1\nHost: localhost:8080\nUser-Agent: test-agent"));
+    // Self-contained: nothing is loaded from elsewhere (classrooms are often offline).
+    for external in ["<link", " src=", "@import", "url(", "http://", "https://"] {
+        assert!(!html.contains(external), "page refers to {external}");
+    }
+}
+
+#[test]
+fn page_uses_the_configured_path_and_escapes_what_it_embeds() {
+    let server = start(Config {
+        path: Some("/echo".into()),
+        ..config()
+    });
+    let a = http(
+        server.addr,
+        "GET /?x HTTP/1.1\r\nHost: h\r\nX-Evil: </pre><script>alert(1)</script>\r\n\r\n",
+    );
+    assert!(a.starts_with("HTTP/1.1 200 OK\r\n"), "{a}");
+    let html = body(&a);
+    assert!(html.contains("const WS_PATH = \"/echo\";"));
+    assert!(html.contains("X-Evil: &lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("alert(1)</script>"));
+    // Other plain GETs are unchanged: 426 on the endpoint, 404 elsewhere.
+    let a = http(server.addr, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(a.starts_with("HTTP/1.1 426 "), "{a}");
+    let a = http(server.addr, "GET /other HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
+    // A WebSocket request for / is not the page: with --path /echo it is a 404.
+    let a = http(server.addr, &upgrade_request("/", ""));
+    assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
+}
+
+#[test]
+fn slash_still_upgrades_for_websocket_clients() {
+    let server = start(config());
+    let mut ws = ws(server.addr, "/");
+    ws.send(Message::text("still a WebSocket endpoint"))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text("still a WebSocket endpoint")
+    );
+}
+
+#[test]
+fn same_origin_page_passes_the_origin_check() {
+    let server = start(config());
+    let host = format!("localhost:{}", server.addr.port());
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+         Sec-WebSocket-Key: {RFC_KEY}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{host}\r\n\r\n"
+    );
+    let mut s = tcp(server.addr);
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+}
