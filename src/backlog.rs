@@ -51,7 +51,10 @@ pub(crate) struct Backlog {
     frames: VecDeque<Arc<[u8]>>,
     /// Cost (bytes + [`ENTRY_COST`]) of the frames in `frames`.
     queued: usize,
-    /// Cost of the frames the writer took and is writing now.
+    /// Cost of what the writer took and has not yet handed to the kernel. It shrinks
+    /// with each partial write: bytes the client may already have read must not count
+    /// against it, or a client that keeps up could be evicted while the writer waits
+    /// for a CPU.
     in_flight: usize,
     limit: usize,
     /// The writer is asleep on the condition variable and needs a notification.
@@ -132,7 +135,16 @@ impl Writer {
         limit: usize,
         write_timeout: Duration,
     ) -> io::Result<Writer> {
-        client.outbox().backlog = Some(Backlog::new(limit));
+        {
+            let mut out = client.outbox();
+            let mut backlog = Backlog::new(limit);
+            if !out.pending.is_empty() {
+                // Bytes queued before the switch (the end of the handshake) go first.
+                backlog.push(Arc::from(&out.pending[..]), true);
+                out.pending.clear();
+            }
+            out.backlog = Some(backlog);
+        }
         let c = client.clone();
         let spawned = thread::Builder::new()
             .stack_size(WRITER_STACK)
@@ -143,7 +155,13 @@ impl Writer {
                 thread: Some(thread),
             }),
             Err(e) => {
-                client.outbox().backlog = None;
+                // Back to writing inline, with whatever was queued still in order.
+                let mut out = client.outbox();
+                if let Some(b) = out.backlog.take() {
+                    for f in b.frames {
+                        out.pending.extend_from_slice(&f);
+                    }
+                }
                 Err(e)
             }
         }
@@ -237,7 +255,7 @@ fn run(client: &Client, write_timeout: Duration) {
             Next::Write => {}
         }
         drop(out);
-        let result = write_frames(&client.socket, &batch, drain_until);
+        let result = write_frames(client, &batch, drain_until);
         batch.clear(); // free shared frames before taking the lock again
         if let Err(e) = result {
             fail(client, &e, write_timeout);
@@ -305,10 +323,11 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
 /// Writes whole frames with as few `writev` calls as the socket allows. Each call
 /// blocks at most the socket's write timeout; `deadline` bounds the total.
 fn write_frames(
-    mut socket: &TcpStream,
+    client: &Client,
     frames: &[Arc<[u8]>],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
+    let mut socket: &TcpStream = &client.socket;
     let mut slices = [IoSlice::new(&[]); BATCH];
     let n = frames.len().min(BATCH);
     for (slice, frame) in slices.iter_mut().zip(frames) {
@@ -321,7 +340,16 @@ fn write_frames(
         }
         match socket.write_vectored(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => IoSlice::advance_slices(&mut rest, written),
+            Ok(written) => {
+                IoSlice::advance_slices(&mut rest, written);
+                if !rest.is_empty() {
+                    // A partial write: the socket is full. What went out is no longer
+                    // waiting (the caller resets the count once the batch is written).
+                    if let Some(b) = client.outbox().backlog.as_mut() {
+                        b.in_flight = b.in_flight.saturating_sub(written);
+                    }
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
