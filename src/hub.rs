@@ -100,7 +100,7 @@ impl Drop for Member<'_> {
 /// One unmasked, unfragmented server frame (RFC 6455 §5.2): FIN and the opcode, then the
 /// payload length in 7 bits, or 126 and 16 bits, or 127 and 64 bits, in network byte
 /// order, then the payload. Servers never mask (§5.1), so the bytes are the same for
-/// every receiver and are built once, in one allocation.
+/// every receiver and are built once per broadcast.
 pub(crate) fn data_frame(opcode: u8, payload: &[u8]) -> Arc<[u8]> {
     let mut header = [0u8; 10];
     header[0] = 0x80 | opcode;
@@ -117,7 +117,10 @@ pub(crate) fn data_frame(opcode: u8, payload: &[u8]) -> Arc<[u8]> {
         header[2..10].copy_from_slice(&(n as u64).to_be_bytes());
         10
     };
-    header[..len].iter().chain(payload).copied().collect()
+    let mut frame = Vec::with_capacity(len + n);
+    frame.extend_from_slice(&header[..len]);
+    frame.extend_from_slice(payload);
+    frame.into()
 }
 
 #[cfg(test)]

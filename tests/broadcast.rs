@@ -463,6 +463,7 @@ fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() {
 
     // The stuck client was dropped, and logged once, for the backlog.
     let line = p.wait_log("dropped:");
+    eprintln!("{line}");
     assert!(line.contains("more than 256KiB waiting"), "{line}");
     let later: Vec<String> = p.drain_log();
     assert!(
