@@ -6,11 +6,18 @@
 //! and tungstenite has no read/write split. So every byte bound for a client goes through
 //! its [`Outbox`], under one lock, as whole frames: frames from different threads never
 //! interleave, and nothing is written after a close frame (RFC 6455 §5.5.1).
+//!
+//! In echo mode the thread that queues also writes, inline. In broadcast mode the outbox
+//! hands whole frames to the client's backlog instead, and only the client's writer
+//! thread touches the socket (see `backlog.rs`): the lock is then never held across a
+//! blocking write, so a client that stops reading cannot hold up whoever sends to it.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+use crate::backlog::Backlog;
 
 /// A connected client, shared between its connection thread and the rest of the server.
 #[derive(Debug)]
@@ -22,18 +29,22 @@ pub struct Client {
     upgraded: AtomicBool,
     pub(crate) socket: TcpStream,
     out: Mutex<Outbox>,
+    /// Broadcast mode: wakes the writer thread (frames queued, or the connection is over).
+    pub(crate) wake: Condvar,
 }
 
 #[derive(Debug, Default)]
-struct Outbox {
+pub(crate) struct Outbox {
     /// Whole frames waiting for the next flush.
-    pending: Vec<u8>,
+    pub(crate) pending: Vec<u8>,
     /// A close frame was queued: everything after it is dropped.
-    closed: bool,
+    pub(crate) closed: bool,
     /// A write failed or timed out, possibly mid-frame: nothing more may be written.
-    broken: bool,
+    pub(crate) broken: bool,
     /// `--trace`: narrates every byte written, as HTTP before the upgrade, as frames after.
     trace: Option<crate::trace::Frames>,
+    /// Broadcast mode: frames wait here for the writer thread instead of being written.
+    pub(crate) backlog: Option<Backlog>,
 }
 
 impl Client {
@@ -45,6 +56,7 @@ impl Client {
             upgraded: AtomicBool::new(false),
             socket,
             out: Mutex::new(Outbox::default()),
+            wake: Condvar::new(),
         }
     }
 
@@ -77,7 +89,7 @@ impl Client {
         self.upgraded.load(Ordering::Acquire)
     }
 
-    fn outbox(&self) -> MutexGuard<'_, Outbox> {
+    pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
         // A panic while holding the lock leaves the outbox consistent (whole frames or
         // `broken`), so a poisoned lock is still usable.
         self.out.lock().unwrap_or_else(|p| p.into_inner())
@@ -100,7 +112,7 @@ impl Client {
         if self.is_upgraded() && has_close_frame(bytes) {
             out.closed = true;
         }
-        if out.pending.len() >= threshold {
+        if out.pending.len() >= threshold || out.backlog.is_some() {
             self.write_out(&mut out)?;
         }
         Ok(())
@@ -130,6 +142,12 @@ impl Client {
                 crate::trace::emit(self.id, &text);
             }
         }
+        if out.backlog.is_some() {
+            let frames: Arc<[u8]> = Arc::from(&out.pending[..]);
+            out.pending.clear();
+            self.enqueue(out, frames);
+            return Ok(());
+        }
         let result = (&self.socket).write_all(&out.pending);
         out.pending.clear();
         if out.pending.capacity() > 64 * 1024 {
@@ -145,6 +163,39 @@ impl Client {
                 _ => e,
             }
         })
+    }
+
+    /// Broadcast mode: queues whole frames for the writer thread. A close frame always
+    /// fits; anything else that would overflow the backlog replaces it with a close 1008
+    /// (see `backlog.rs`). Returns whether the frames were queued.
+    fn enqueue(&self, out: &mut Outbox, frames: Arc<[u8]>) -> bool {
+        let closing = out.closed;
+        let Some(backlog) = out.backlog.as_mut() else {
+            return false;
+        };
+        let queued = backlog.push(frames, closing);
+        if !queued {
+            out.closed = true; // the backlog now ends with its 1008 close frame
+        }
+        if backlog.take_waiter() {
+            self.wake.notify_one();
+        }
+        queued
+    }
+
+    /// Broadcast mode: queues one frame shared with the other members, unless the client
+    /// is closing, failed, or just overflowed its backlog. Returns whether it was queued.
+    pub(crate) fn send_shared(&self, frame: &Arc<[u8]>) -> bool {
+        let mut out = self.outbox();
+        if out.closed || out.broken {
+            return false;
+        }
+        self.enqueue(&mut out, frame.clone())
+    }
+
+    /// Why the server dropped this client (backlog overflow, write timeout), if it did.
+    pub(crate) fn dropped_reason(&self) -> Option<String> {
+        self.outbox().backlog.as_ref()?.dropped.clone()
     }
 
     /// Sends a close frame with `code` and `reason` (RFC 6455 §5.5.1) after whatever is

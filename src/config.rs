@@ -85,6 +85,20 @@ pub struct Config {
     /// directions (see `trace.rs`). Default `false`; when off it costs one branch per read
     /// and write.
     pub trace: bool,
+    /// Broadcast mode (a chat room): every text or binary message the handler returns is
+    /// sent to every connected client, the sender included, instead of back to the sender
+    /// alone. Default `false` (echo). Each client then gets a second, small thread that
+    /// writes its queued frames, so `max_connections` bounds twice as many threads.
+    pub broadcast: bool,
+    /// Broadcast mode: how many bytes may wait for one client that reads slowly, counted
+    /// as frame bytes plus 16 bytes of bookkeeping per frame. Default 256 KiB (four
+    /// messages of the default maximum size, or a few thousand chat lines). A client whose
+    /// backlog would grow past it is closed with 1008 and its backlog freed, so it cannot
+    /// stall the room or grow the server. Every client queues the same shared frames, so
+    /// the messages waiting in all backlogs together usually take about one `max_backlog`,
+    /// and never more than one per client. Must be at least `max_message_size + 32`, so
+    /// that one message of the largest size and its header fit.
+    pub max_backlog: usize,
 }
 
 impl Default for Config {
@@ -107,6 +121,8 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(2),
             allow_origins: Vec::new(),
             trace: false,
+            broadcast: false,
+            max_backlog: 256 * 1024,
         }
     }
 }
@@ -146,6 +162,15 @@ impl Config {
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
             return Err("--ping-timeout must be greater than 0 while keepalive is on".into());
         }
+        if self.broadcast && self.max_backlog < self.max_message_size + 32 {
+            // One message of the largest size must fit: its frame header (up to 10 bytes)
+            // and the 16 bytes of bookkeeping the backlog counts per frame.
+            return Err(format!(
+                "--max-backlog ({}) is smaller than --max-message-size ({}) plus a frame header; every large message would disconnect every client, so raise it",
+                format_size(self.max_backlog),
+                format_size(self.max_message_size)
+            ));
+        }
         if let Some(p) = self.path.as_ref().filter(|p| !p.starts_with('/')) {
             return Err(format!("--path must start with '/', e.g. /{p}"));
         }
@@ -177,7 +202,7 @@ impl fmt::Display for Config {
             f,
             "path={} max-connections={} max-message-size={} max-frame-size={} max-head-size={} \
              read-buffer-size={} write-buffer-size={} stack-size={} handshake-timeout={} \
-             ping-interval={} ping-timeout={} write-timeout={} shutdown-timeout={} allow-origin={}",
+             ping-interval={} ping-timeout={} write-timeout={} shutdown-timeout={} allow-origin={} mode={}",
             self.path.as_deref().unwrap_or("*"),
             self.max_connections,
             format_size(self.max_message_size),
@@ -192,6 +217,11 @@ impl fmt::Display for Config {
             format_duration(self.write_timeout),
             format_duration(self.shutdown_timeout),
             origins,
+            if self.broadcast {
+                format!("broadcast max-backlog={}", format_size(self.max_backlog))
+            } else {
+                "echo".to_string()
+            },
         )
     }
 }
@@ -335,5 +365,17 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("http://"));
+        let c = Config {
+            broadcast: true,
+            max_backlog: 64 * 1024,
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("--max-backlog"));
+        let c = Config {
+            broadcast: true,
+            max_backlog: 64 * 1024 + 32,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Ok(()));
     }
 }

@@ -15,6 +15,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::client::Client;
 use crate::http::{self, HeadError, Verdict};
+use crate::hub::Member;
 use crate::server::Shared;
 use crate::wire::Wire;
 use crate::{page, trace};
@@ -137,7 +138,25 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     };
     ws.get_mut().end_handshake();
     client.set_upgraded(path);
-    info!("#{id} {peer}: opened {}", client.path());
+    // Broadcast mode: a writer thread and a place in the room (hub.rs, backlog.rs).
+    let member = if cfg.broadcast {
+        match Member::join(&shared.hub, &client, cfg) {
+            Ok(member) => Some(member),
+            Err(e) => {
+                warn!("#{id} {peer}: cannot start its writer thread ({e}); closed with 1013");
+                client.close(1013, "try again later");
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    if member.is_some() {
+        let n = shared.hub.len();
+        info!("#{id} {peer}: opened {}, {n} in the room", client.path());
+    } else {
+        info!("#{id} {peer}: opened {}", client.path());
+    }
     if shared.is_stopping() {
         client.close(1001, "server shutting down");
         info!("#{id} {peer}: closed, code 1001 (server shutting down)");
@@ -161,6 +180,10 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             }
         }
     };
+    // Leave the room and let the writer send what ends with a close frame, before saying
+    // why the connection ended: the writer may have been the one to end it.
+    drop(member);
+    let end = client.dropped_reason().map_or(end, End::Stalled);
     if cfg.trace {
         trace::emit(id, &format!("-- {end}"));
     }
@@ -232,6 +255,11 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                 match msg {
                     Message::Text(_) | Message::Binary(_) => {
                         match shared.handler.on_message(&client, msg) {
+                            // Broadcast mode: the reply goes to the room (hub.rs).
+                            Some(reply) if cfg.broadcast => {
+                                shared.hub.broadcast(&reply);
+                                Ok(())
+                            }
                             Some(reply) => ws.write(reply),
                             None => Ok(()),
                         }

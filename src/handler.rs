@@ -25,7 +25,9 @@ pub trait Handler: Send + Sync + 'static {
     /// A client completed the WebSocket handshake.
     fn on_open(&self, _client: &Client) {}
 
-    /// A message arrived; the returned message, if any, is sent back to the same client.
+    /// A message arrived; the returned message, if any, is sent back to the same client,
+    /// or in broadcast mode ([`Config::broadcast`](crate::Config::broadcast)) to every
+    /// client in the room, this one included.
     fn on_message(&self, client: &Client, message: Message) -> Option<Message>;
 
     /// The client is gone (closed, failed or timed out); nothing more can be sent to it.

@@ -22,6 +22,37 @@
 //! `Fn(&Client, Message) -> Option<Message>` closure works too. [`Server::spawn`] runs
 //! the server on its own thread and returns a [`Running`] you can [`stop`](Running::stop).
 //!
+//! ## A chat room, and messages of your own
+//!
+//! With [`Config::broadcast`] (the `--broadcast` flag) the server is a chat room: the
+//! message a handler returns goes to every connected client, the sender included, and
+//! every client sees all messages in the same order. [`ServerHandle::broadcast`] sends
+//! your program's own messages to the room, e.g. a sensor reading every second:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tinyws::{Client, Config, Message, Server};
+//!
+//! let config = Config { broadcast: true, ..Config::default() };
+//! // Clients only listen here: what they send is dropped (return `Some(msg)` to relay it).
+//! let server = Server::bind(config, |_: &Client, _: Message| -> Option<Message> { None })?;
+//! let room = server.handle();
+//! std::thread::spawn(move || {
+//!     let mut celsius = 21.0;
+//!     while !room.is_stopping() {
+//!         room.broadcast(Message::text(format!("{{\"celsius\": {celsius:.1}}}")));
+//!         celsius += 0.1;
+//!         std::thread::sleep(Duration::from_secs(1));
+//!     }
+//! });
+//! server.run();
+//! # Ok::<(), tinyws::Error>(())
+//! ```
+//!
+//! A client that reads too slowly cannot stall the room: each one has a bounded backlog
+//! ([`Config::max_backlog`]) and its own writer thread, and is closed with 1008 when the
+//! backlog overflows.
+//!
 //! ## Logging
 //!
 //! tinyws logs through the [`log`] facade. At `info`: the listen address and settings,
@@ -32,12 +63,14 @@
 
 #![forbid(unsafe_code)]
 
+mod backlog;
 mod client;
 mod config;
 mod conn;
 mod error;
 mod handler;
 mod http;
+mod hub;
 mod page;
 mod server;
 mod trace;

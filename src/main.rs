@@ -10,7 +10,8 @@ use std::time::Duration;
 use argh::FromArgs;
 use tinyws::{Config, Echo, Server, parse_duration, parse_size};
 
-/// A tiny WebSocket echo server: one thread per client, HTTP answers on the same port.
+/// A tiny WebSocket echo server (or, with --broadcast, a chat room): one thread per
+/// client, HTTP answers on the same port.
 /// Logging: RUST_LOG=debug shows handshake headers, RUST_LOG=trace shows frames.
 #[derive(FromArgs)]
 struct Flags {
@@ -84,6 +85,14 @@ struct Flags {
     /// step, the 101 bytes, and every frame decoded (for learning; off by default)
     #[argh(switch)]
     trace: bool,
+    /// chat room: every message goes to every client, the sender included (default: echo)
+    #[argh(switch)]
+    broadcast: bool,
+
+    /// broadcast mode: bytes that may wait for one slow client before it is closed with
+    /// 1008 (default 256KiB)
+    #[argh(option, from_str_fn(parse_size))]
+    max_backlog: Option<usize>,
 
     /// print the version and exit
     #[argh(switch)]
@@ -117,6 +126,8 @@ impl Flags {
                 .filter(|o| !o.is_empty())
                 .collect(),
             trace: self.trace,
+            broadcast: self.broadcast,
+            max_backlog: self.max_backlog.unwrap_or(d.max_backlog),
         }
     }
 }

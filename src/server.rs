@@ -14,6 +14,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::Handler;
+use crate::hub::Hub;
 use crate::{conn, http};
 
 /// At most this many extra threads answer `503` to clients over the cap at once, each for
@@ -32,6 +33,8 @@ pub struct Server {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) handler: Box<dyn Handler>,
+    /// Broadcast mode: the room (empty in echo mode).
+    pub(crate) hub: Hub,
     stopping: AtomicBool,
     registry: Mutex<Registry>,
     /// Signalled whenever a connection ends.
@@ -69,6 +72,7 @@ impl Server {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
+                hub: Hub::new(&config),
                 config,
                 handler: Box::new(handler),
                 stopping: AtomicBool::new(false),
@@ -194,6 +198,21 @@ impl ServerHandle {
     pub fn connections(&self) -> usize {
         self.shared.registry().clients.len()
     }
+
+    /// Broadcast mode ([`Config::broadcast`]): sends a text or binary `message` to every
+    /// client in the room, after the messages already sent and in the same order for all.
+    /// Returns how many clients it was queued for. Never blocks on a client: each has its
+    /// own writer thread and bounded backlog. In echo mode there is no room and this
+    /// returns 0; pings, pongs, close frames and messages larger than
+    /// [`Config::max_backlog`] are not sent either (0).
+    pub fn broadcast(&self, message: tungstenite::Message) -> usize {
+        self.shared.hub.broadcast(&message)
+    }
+
+    /// Clients in the broadcast room right now (always 0 in echo mode).
+    pub fn members(&self) -> usize {
+        self.shared.hub.len()
+    }
 }
 
 impl Shared {
@@ -312,6 +331,9 @@ fn shutdown_clients(shared: &Shared) {
             let _ = c.socket.shutdown(Shutdown::Both);
         }
     }
+    // Broadcast members queue their close behind frames already waiting; that never
+    // blocks, so also reach the ones whose outbox was busy for try_close.
+    shared.hub.close_all(1001, "server shutting down");
     let deadline = Instant::now() + shared.config.shutdown_timeout;
     if !wait_until_empty(shared, deadline) {
         let reg = shared.registry();
