@@ -95,8 +95,9 @@ pub struct Config {
     /// messages of the default maximum size, or a few thousand chat lines). A client whose
     /// backlog would grow past it is closed with 1008 and its backlog freed, so it cannot
     /// stall the room or grow the server. Every client queues the same shared frames, so
-    /// the messages waiting in all backlogs together usually take about one `max_backlog`,
-    /// and never more than one per client. Must be at least `max_message_size + 32`, so
+    /// the messages waiting in all backlogs together usually take about one `max_backlog`.
+    /// Per client the queued bytes stay within it; the batch being written is held until
+    /// its write completes, so one client can pin up to about twice this. Must be at least `max_message_size + 32`, so
     /// that one message of the largest size and its header fit.
     pub max_backlog: usize,
 }
