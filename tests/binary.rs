@@ -3,120 +3,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::process::Proc;
 use common::*;
 use tinyws::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
-
-/// A tinyws process on 127.0.0.1 and a free port; killed on drop if still running.
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    log: Receiver<String>,
-}
-
-impl Proc {
-    fn start(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(["--bind", "127.0.0.1", "--port", "0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start tinyws");
-        let (tx, log) = channel();
-        let stderr = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut p = Proc {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            log,
-        };
-        let line = p.wait_log("listening on ws://");
-        let addr = line
-            .split("ws://")
-            .nth(1)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap();
-        p.addr = addr.parse().unwrap();
-        p
-    }
-
-    /// The next log line containing `needle` (fails the test after the timeout).
-    fn wait_log(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?}"),
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    /// Waits (bounded) for the process to exit and returns its exit code.
-    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        panic!("tinyws did not exit within {limit:?}");
-    }
-
-    fn count(&self, what: &str) -> usize {
-        std::fs::read_dir(format!("/proc/{}/{what}", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-
-    /// (threads, open fds)
-    fn resources(&self) -> (usize, usize) {
-        (self.count("task"), self.count("fd"))
-    }
-
-    /// Waits (bounded) until threads and fds are back to `baseline`.
-    fn settle(&self, baseline: (usize, usize)) -> (usize, usize) {
-        let deadline = Instant::now() + Duration::from_secs(8);
-        while self.resources() != baseline && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(50));
-        }
-        self.resources()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().expect("run tinyws");
@@ -235,7 +132,7 @@ fn a_port_in_use_says_so_and_how_to_fix_it() {
 
 #[test]
 fn startup_prints_where_to_connect_and_the_effective_settings() {
-    let mut p = Proc::start(&["--path", "/echo", "--max-message-size", "1MiB"]);
+    let mut p = Proc::start(BIN, &["--path", "/echo", "--max-message-size", "1MiB"]);
     let settings = p.wait_log("settings:");
     assert!(
         settings.contains("path=/echo max-connections=256 max-message-size=1MiB"),
@@ -245,7 +142,7 @@ fn startup_prints_where_to_connect_and_the_effective_settings() {
 
 #[test]
 fn sigterm_sends_1001_to_every_client_and_exits_0() {
-    let mut p = Proc::start(&[]);
+    let mut p = Proc::start(BIN, &[]);
     let mut clients: Vec<_> = (0..3).map(|_| ws(p.addr, "/")).collect();
     for c in &mut clients {
         c.send(Message::text("hi")).unwrap();
@@ -276,7 +173,7 @@ fn tcp_refused(addr: SocketAddr) -> bool {
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let mut p = Proc::start(&["--shutdown-timeout", "60s"]);
+    let mut p = Proc::start(BIN, &["--shutdown-timeout", "60s"]);
     // A raw client that never answers the 1001 keeps the graceful shutdown waiting.
     let _silent = upgraded(p.addr);
     p.signal("-INT");
@@ -289,7 +186,10 @@ fn a_second_signal_exits_at_once() {
 
 #[test]
 fn hostile_clients_leave_no_thread_or_fd_behind() {
-    let p = Proc::start(&["--handshake-timeout", "500ms", "--write-timeout", "500ms"]);
+    let p = Proc::start(
+        BIN,
+        &["--handshake-timeout", "500ms", "--write-timeout", "500ms"],
+    );
     let mut good = ws(p.addr, "/");
     let echo = |ws: &mut Ws, text: &str| {
         ws.send(Message::text(text)).unwrap();
