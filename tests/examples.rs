@@ -265,3 +265,63 @@ fn upload_saves_files_with_progress_and_refuses_traversal_and_oversize() {
     drop(ex);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn chat_room_names_and_relays_in_one_order_to_everyone() {
+    let mut ex = Example::start("chat", &["0"]);
+    let addr = ex.ws_addr();
+    let mut a = ws(addr, "/");
+    assert_eq!(text(&mut a), "* guest-1 joined");
+    let mut b = ws(addr, "/");
+    assert_eq!(text(&mut a), "* guest-2 joined");
+    assert_eq!(text(&mut b), "* guest-2 joined");
+    a.send(Message::text("/nick alice")).unwrap();
+    b.send(Message::text("hi all")).unwrap();
+    // Both orders are possible; whichever the room chose, both members see the same one.
+    let seen_a = [text(&mut a), text(&mut a)];
+    let seen_b = [text(&mut b), text(&mut b)];
+    assert_eq!(seen_a, seen_b);
+    let mut sorted = seen_a.to_vec();
+    sorted.sort();
+    assert_eq!(sorted, ["* guest-1 is now alice", "guest-2: hi all"]);
+    a.send(Message::text("hello")).unwrap();
+    assert_eq!(text(&mut a), "alice: hello");
+    assert_eq!(text(&mut b), "alice: hello");
+    close_cleanly(b);
+    assert_eq!(text(&mut a), "* guest-2 left");
+    close_cleanly(a);
+}
+
+#[test]
+fn push_sends_every_client_a_reading_each_second() {
+    let mut ex = Example::start("push", &["0"]);
+    let addr = ex.ws_addr();
+    let mut a = ws(addr, "/");
+    let mut b = ws(addr, "/");
+    let seq = |line: &str| -> u64 {
+        assert!(
+            line.starts_with("{\"seq\":") && line.contains("\"load1\":"),
+            "{line}"
+        );
+        line["{\"seq\":".len()..]
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Both may have joined in different seconds: align on the first reading b sees.
+    let first_b = seq(&text(&mut b));
+    let mut first_a = seq(&text(&mut a));
+    while first_a < first_b {
+        first_a = seq(&text(&mut a));
+    }
+    assert_eq!(first_a, first_b, "every client sees the same reading");
+    assert_eq!(
+        seq(&text(&mut a)),
+        first_a + 1,
+        "one reading per second, in order"
+    );
+    close_cleanly(a);
+    close_cleanly(b);
+}

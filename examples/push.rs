@@ -1,0 +1,52 @@
+//! # A device that pushes a reading to every client, every second
+//!
+//! What it shows: the server speaking first. The program embeds tinyws in broadcast mode,
+//! runs it on its own thread (`Server::spawn`), and calls `ServerHandle::broadcast` from
+//! its own loop, the way a sensor board would publish a temperature. Clients only listen;
+//! nothing they send is echoed. The reading here is the machine's 1-minute load average
+//! from /proc/loadavg (a stand-in for a sensor), with a sequence number and a timestamp.
+//!
+//! Run it:     cargo run --example push            (or: cargo run --example push -- 9000)
+//! Then open:  http://localhost:8080/ and press Connect
+//! Or type:    python3 -m websockets ws://localhost:8080/
+//! Look for:   one JSON line per second, e.g. {"seq":12,"unix_ms":1763900000000,"load1":0.42};
+//!             every client sees the same seq at the same time; a client that joins late
+//!             starts at the current seq (nothing is replayed).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tinyws::{Client, Config, Message, Server};
+
+fn read_sensor() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port = std::env::args().nth(1).unwrap_or("8080".into()).parse()?;
+    let config = Config {
+        port,
+        broadcast: true,
+        ..Config::default()
+    };
+    // Listeners only: whatever a client sends is dropped (the handler returns None).
+    let server = Server::bind(config, |_: &Client, _: Message| None)?;
+    println!("pushing readings on ws://{}/", server.local_addr());
+    let running = server.spawn()?;
+    for seq in 1u64.. {
+        std::thread::sleep(Duration::from_secs(1));
+        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+        let reading = format!(
+            r#"{{"seq":{seq},"unix_ms":{unix_ms},"load1":{:.2}}}"#,
+            read_sensor()
+        );
+        let clients = running.handle().broadcast(Message::text(reading));
+        if clients > 0 {
+            println!("reading {seq} sent to {clients} client(s)");
+        }
+    }
+    running.stop();
+    Ok(())
+}
