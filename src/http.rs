@@ -90,7 +90,7 @@ pub(crate) fn read_head(
 /// Length of the head (through the blank line) if `buf` holds a complete one. Accepts
 /// bare LF line ends as well as CRLF, as httparse does, so a request typed by hand into
 /// `nc` works. Only bytes from `from - 3` on are examined again.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3).max(1);
     (start..buf.len()).find_map(|i| {
         let blank = buf[i] == b'\n'
