@@ -398,7 +398,7 @@ fn bad(kind: usize, addr: SocketAddr, rng: &mut Xorshift, gate: &Gate, deadline:
 static SLOW_MISMATCH: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
-#[ignore = "soak: a minute and ~10,000 threads; CI runs it with --ignored"]
+#[ignore = "soak: ~80 s and ~10,000 threads; CI runs it with --ignored"]
 fn soak_waves_of_mixed_clients() {
     let clients = env_usize("SOAK_CLIENTS", 5000);
     let waves = env_usize("SOAK_WAVES", 3);
@@ -463,10 +463,12 @@ fn soak_waves_of_mixed_clients() {
         }
         // The last clients' connections may still sit in the accept queue: give the
         // accept loop half a second.
-        let mut peak = (0, 0);
+        let mut peak = (0, 0, 0);
         for _ in 0..10 {
             thread::sleep(Duration::from_millis(50));
-            peak = peak.max((server.threads(), server.fds()));
+            peak.0 = peak.0.max(server.threads());
+            peak.1 = peak.1.max(server.fds());
+            peak.2 = peak.2.max(server.rss_kib());
         }
         gate.arrive_and_wait(deadline);
         let opened = wave_start.elapsed();
@@ -477,7 +479,7 @@ fn soak_waves_of_mixed_clients() {
         let settled = wait_for_baseline(&server, threads0, fds0);
         rss_after.push(server.rss_kib());
         println!(
-            "wave {}: {clients} clients ({}), all connected after {:.1}s, then {} server threads / {} fds, \
+            "wave {}: {clients} clients ({}), all connected after {:.1}s, then {} server threads / {} fds / {} KiB RSS, \
              done after {:.1}s, back to baseline after {:.1}s more: {} threads, {} fds, {} KiB RSS; {} correct-client errors",
             wave + 1,
             (0..KINDS.len())
@@ -491,6 +493,7 @@ fn soak_waves_of_mixed_clients() {
             opened.as_secs_f64(),
             peak.0,
             peak.1,
+            peak.2,
             wave_start.elapsed().as_secs_f64() - settled.as_secs_f64(),
             settled.as_secs_f64(),
             server.threads(),
