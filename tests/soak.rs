@@ -104,6 +104,17 @@ impl Gate {
     }
 }
 
+/// The server process, killed if the test fails before its graceful shutdown.
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 struct Proc {
     pid: u32,
 }
@@ -126,8 +137,8 @@ impl Proc {
     }
 }
 
-fn start_server(log: &std::path::Path, max_connections: usize) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tinyws"))
+fn start_server(log: &std::path::Path, max_connections: usize) -> (KillOnDrop, SocketAddr) {
+    let child = Command::new(env!("CARGO_BIN_EXE_tinyws"))
         .args(["--bind", "127.0.0.1", "--port", "0"])
         .args(["--max-connections", &max_connections.to_string()])
         // Bad clients must outlive the ramp-up (all 5,000 connected at once, several
@@ -140,15 +151,16 @@ fn start_server(log: &std::path::Path, max_connections: usize) -> (Child, Socket
         .stderr(fs::File::create(log).unwrap())
         .spawn()
         .expect("start the tinyws binary");
+    let mut child = KillOnDrop(child);
     // RUST_LOG=warn keeps 15,000 connection lines out of the log, and with them the
     // listening line: ask the kernel for the child's listening socket instead.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(addr) = listening_port(child.id()) {
+        if let Some(addr) = listening_port(child.0.id()) {
             return (child, addr);
         }
         assert!(Instant::now() < deadline, "tinyws did not start listening");
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             panic!(
                 "tinyws exited with {status}: {}",
                 fs::read_to_string(log).unwrap_or_default()
@@ -404,7 +416,7 @@ fn soak_waves_of_mixed_clients() {
     let waves = env_usize("SOAK_WAVES", 3);
     let log = std::env::temp_dir().join(format!("tinyws-soak-{}.log", std::process::id()));
     let (mut child, addr) = start_server(&log, clients + 1000);
-    let server = Proc { pid: child.id() };
+    let server = Proc { pid: child.0.id() };
     thread::sleep(Duration::from_millis(300));
     let (threads0, fds0, rss0) = (server.threads(), server.fds(), server.rss_kib());
     println!("baseline: {threads0} threads, {fds0} fds, {rss0} KiB RSS");
@@ -524,15 +536,15 @@ fn soak_waves_of_mixed_clients() {
 
     // SIGTERM must still work, and the log must show no panic.
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break Some(s);
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            let _ = child.0.kill();
             break None;
         }
         thread::sleep(Duration::from_millis(50));
