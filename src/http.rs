@@ -438,11 +438,18 @@ pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bo
 /// response before reading it.
 pub(crate) fn respond_and_close(mut stream: &TcpStream, response: &Response, linger: Duration) {
     let _ = stream.write_all(&response.to_bytes());
+    shut_and_drain(stream, linger, 64 * 1024);
+}
+
+/// Shuts the write side (the peer sees FIN after what was sent), then reads and drops
+/// input until the peer closes, `linger` passes or `max` bytes were read, so that the
+/// final close does not reset what was sent.
+pub(crate) fn shut_and_drain(mut stream: &TcpStream, linger: Duration, max: usize) {
     let _ = stream.shutdown(Shutdown::Write);
     let deadline = Instant::now() + linger;
     let mut sink = [0u8; 1024];
     let mut drained = 0usize;
-    while drained < 64 * 1024 {
+    while drained < max {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             break;
