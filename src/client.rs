@@ -246,7 +246,7 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
 }
 
 /// Whether a run of whole, unmasked server frames contains a close frame (opcode 8).
-fn has_close_frame(mut bytes: &[u8]) -> bool {
+pub(crate) fn has_close_frame(mut bytes: &[u8]) -> bool {
     while bytes.len() >= 2 {
         if bytes[0] & 0x0f == 0x8 {
             return true;

@@ -328,9 +328,17 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
 }
 
 /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
-/// connection is closed when the thread ends, without waiting for the client's reply.
+/// connection is closed, without waiting for the client's close reply (only draining its
+/// input for at most `LINGER`).
 fn fail(client: &Client, code: u16, why: &str) -> End {
     let sent = client.close(code, why);
+    if sent {
+        // The client is often still sending (an oversized message, say). Closing with its
+        // bytes unread makes the kernel send RST, and the client may lose our close frame
+        // before reading it: Autobahn saw that as an unclean close in section 9 with the
+        // default caps. So half-close and drain for a bounded time first, as for HTTP.
+        http::shut_and_drain(&client.socket, LINGER, 1 << 20);
+    }
     End::Failed {
         code,
         sent,

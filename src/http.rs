@@ -90,7 +90,7 @@ pub(crate) fn read_head(
 /// Length of the head (through the blank line) if `buf` holds a complete one. Accepts
 /// bare LF line ends as well as CRLF, as httparse does, so a request typed by hand into
 /// `nc` works. Only bytes from `from - 3` on are examined again.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3).max(1);
     (start..buf.len()).find_map(|i| {
         let blank = buf[i] == b'\n'
@@ -499,11 +499,18 @@ pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bo
 /// response before reading it.
 pub(crate) fn respond_and_close(mut stream: &TcpStream, response: &Response, linger: Duration) {
     let _ = stream.write_all(&response.to_bytes());
+    shut_and_drain(stream, linger, 64 * 1024);
+}
+
+/// Shuts the write side (the peer sees FIN after what was sent), then reads and drops
+/// input until the peer closes, `linger` passes or `max` bytes were read, so that the
+/// final close does not reset what was sent.
+pub(crate) fn shut_and_drain(mut stream: &TcpStream, linger: Duration, max: usize) {
     let _ = stream.shutdown(Shutdown::Write);
     let deadline = Instant::now() + linger;
     let mut sink = [0u8; 1024];
     let mut drained = 0usize;
-    while drained < 64 * 1024 {
+    while drained < max {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             break;

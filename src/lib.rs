@@ -76,6 +76,10 @@ mod server;
 mod trace;
 mod wire;
 
+// Property tests of the parsers above that are not reachable from outside the crate.
+#[cfg(test)]
+mod fuzz;
+
 pub use client::Client;
 pub use config::{Config, format_duration, format_size, parse_duration, parse_size};
 pub use error::Error;
