@@ -30,7 +30,7 @@ fn assert_well_formed(r: &Response) {
     assert_eq!(parsed.version, Some(1));
     assert_eq!(parsed.code, Some(r.status));
     assert!(
-        [400, 403, 404, 405, 408, 426, 431, 503, 505].contains(&r.status),
+        [200, 400, 403, 404, 405, 408, 426, 431, 503, 505].contains(&r.status),
         "{}",
         r.status
     );
@@ -57,6 +57,11 @@ fn assert_well_formed(r: &Response) {
 fn status(v: &Verdict) -> u16 {
     match v {
         Verdict::Upgrade { .. } => 101,
+        Verdict::Page => {
+            let page = crate::page::page(&Config::default(), b"GET / HTTP/1.1\r\n\r\n");
+            assert_well_formed(&page);
+            page.status
+        }
         Verdict::Refuse { response, .. } => {
             assert_well_formed(response);
             response.status
@@ -213,6 +218,7 @@ proptest! {
     fn check_upgrades_every_valid_request(u in upgrade()) {
         match check(&u.render("GET", "1.1", None), &Config::default()) {
             Verdict::Upgrade { path } => prop_assert_eq!(path, u.path),
+            Verdict::Page => prop_assert!(false, "a valid upgrade got the page"),
             Verdict::Refuse { response, .. } => {
                 prop_assert!(false, "refused {}: {}", response.status, response.body)
             }
@@ -225,7 +231,8 @@ proptest! {
         // RFC 6455 §4.2.1 / §4.4, and the README's table of answers.
         let (req, want) = match which {
             0 => (u.render("GET", "1.1", Some(0)), 400), // no Host
-            1 => (u.render("GET", "1.1", Some(1)), 426), // no Upgrade: a plain GET
+            // no Upgrade: a plain GET, which on `/` gets the teaching page
+            1 => (u.render("GET", "1.1", Some(1)), if u.path == "/" { 200 } else { 426 }),
             2 => (u.render("GET", "1.1", Some(2)), 400), // no Connection: Upgrade
             3 => (u.render("GET", "1.1", Some(3)), 400), // no key
             4 => (u.render("GET", "1.1", Some(4)), 426), // no version

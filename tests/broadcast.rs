@@ -461,8 +461,10 @@ fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() {
         "resident memory grew by {growth} bytes (bound {bound})"
     );
 
-    // The stuck client was dropped, and logged once, for the backlog.
-    let line = p.wait_log("dropped:");
+    // The stuck client was dropped, and logged once, for the backlog. Its writer may be
+    // blocked on the full socket until the write timeout runs out, then the close
+    // handshake gets its own second: allow for that on a loaded machine, still bounded.
+    let line = p.wait_log_for("dropped:", 5 * write_timeout);
     eprintln!("{line}");
     assert!(line.contains("more than 256KiB waiting"), "{line}");
     let later: Vec<String> = p.drain_log();

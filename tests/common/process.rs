@@ -53,13 +53,22 @@ impl Proc {
 
     /// The next log line containing `needle` (fails the test after the timeout).
     pub fn wait_log(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_log_for(needle, TIMEOUT)
+    }
+
+    /// Like [`wait_log`](Self::wait_log), with its own limit, for events that come only
+    /// after a server-side timeout has run out.
+    pub fn wait_log_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        let mut skipped = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?}"),
+                Ok(line) => skipped.push(line),
+                Err(_) => panic!(
+                    "no log line with {needle:?} within {limit:?}; other lines: {skipped:#?}"
+                ),
             }
         }
     }
