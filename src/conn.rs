@@ -183,6 +183,15 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     // Leave the room and let the writer send what ends with a close frame, before saying
     // why the connection ended: the writer may have been the one to end it.
     drop(member);
+    if let End::Failed { sent: true, .. } = end {
+        // The close frame is out (written inline in echo mode; in broadcast mode the
+        // writer thread, joined above, wrote it). The client is often still sending (an
+        // oversized message, say), and closing with its bytes unread makes the kernel send
+        // RST, so the client may lose our close frame before reading it: Autobahn saw that
+        // as an unclean close in section 9 with the default caps. So half-close and drain
+        // for a bounded time first, as for HTTP answers.
+        http::shut_and_drain(&client.socket, LINGER, 1 << 20);
+    }
     let end = client.dropped_reason().map_or(end, End::Stalled);
     if cfg.trace {
         trace::emit(id, &format!("-- {end}"));
@@ -332,13 +341,6 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
 /// input for at most `LINGER`).
 fn fail(client: &Client, code: u16, why: &str) -> End {
     let sent = client.close(code, why);
-    if sent {
-        // The client is often still sending (an oversized message, say). Closing with its
-        // bytes unread makes the kernel send RST, and the client may lose our close frame
-        // before reading it: Autobahn saw that as an unclean close in section 9 with the
-        // default caps. So half-close and drain for a bounded time first, as for HTTP.
-        http::shut_and_drain(&client.socket, LINGER, 1 << 20);
-    }
     End::Failed {
         code,
         sent,

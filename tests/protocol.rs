@@ -140,3 +140,24 @@ fn other_clients_are_served_while_one_misbehaves() {
         assert_eq!(good.read().unwrap(), tinyws::Message::text("ok"));
     }
 }
+
+#[test]
+fn broadcast_mode_sends_the_same_close_codes() {
+    // In broadcast mode the close frame goes through the member's writer thread; it must
+    // still reach the client before the server half-closes TCP.
+    let server = start(Config {
+        broadcast: true,
+        max_message_size: 1000,
+        max_frame_size: 1000,
+        ..config()
+    });
+    let cases: Vec<(u16, Vec<u8>)> = vec![
+        (1002, frame_with(0x81, b"hi", None)),
+        (1002, frame(true, 0x8, &[0x03])),
+        (1007, frame(true, 0x1, &[0xff])),
+        (1009, frame(true, 0x2, &[0; 1001])),
+    ];
+    for (code, bytes) in cases {
+        assert_eq!(close_code_for(&server, &bytes), code, "{bytes:02x?}");
+    }
+}
