@@ -190,8 +190,9 @@ pub(crate) fn busy(max: usize) -> Response {
 /// What a checked request leads to.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
-    Upgrade { path: String },
+    /// A valid WebSocket upgrade; `accept` is the `Sec-WebSocket-Accept` value for the
+    /// client's key (RFC 6455 §4.2.2 step 5.4).
+    Upgrade { path: String, accept: String },
     /// Anything else: send this and close. `note` goes to the log at info level when set,
     /// to tell the operator how to change the outcome.
     Refuse {
@@ -209,7 +210,10 @@ fn refuse(response: Response) -> Verdict {
 
 /// Decides what to do with a complete request head (RFC 6455 §4.2.1, §4.2.2, §4.4).
 pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // On the heap, not the stack: 2 KiB of header slots on the stack would touch one
+    // more stack page, which stays resident for the connection's whole life
+    // (docs/performance.md, memory per idle connection).
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
@@ -318,8 +322,8 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
         }
         Err(v) => return v,
     }
-    match single(headers, "Sec-WebSocket-Key") {
-        Ok(Some(k)) if is_valid_key(k) => {}
+    let accept = match single(headers, "Sec-WebSocket-Key") {
+        Ok(Some(k)) if is_valid_key(k) => tungstenite::handshake::derive_accept_key(k.as_bytes()),
         Ok(Some(_)) => {
             return refuse(Response::new(
                 400,
@@ -333,7 +337,7 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
             ));
         }
         Err(v) => return v,
-    }
+    };
     match single(headers, "Origin") {
         Ok(None) => {}
         Ok(Some(origin)) => {
@@ -355,6 +359,7 @@ pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
     }
     Verdict::Upgrade {
         path: path.to_string(),
+        accept,
     }
 }
 

@@ -1,10 +1,17 @@
-//! The stream tungstenite reads and writes: the TCP socket, plus two tricks.
+//! The stream tungstenite reads and writes: the TCP socket, plus three tricks.
 //!
-//! 1. **Replay.** tinyws reads the request head itself (see `http.rs`); tungstenite's
-//!    handshake must then see those same bytes. The wire serves them first: exactly the
-//!    head during the handshake (tungstenite refuses bytes after it), then anything the
-//!    client sent early, then the socket.
-//! 2. **Deferred writes.** Replies go to the client's outbox, and are written when the
+//! 1. **Replay.** tinyws reads the request head itself (see `http.rs`) and answers the
+//!    upgrade itself (see `conn.rs`); whatever the client sent right after its head
+//!    already belongs to the WebSocket stream, so the wire serves those bytes first.
+//! 2. **Bulk reads.** tungstenite reads at most its read buffer at a time, and an idle
+//!    connection keeps that buffer (zero-filled, so resident) for its whole life. tinyws
+//!    gives tungstenite a small one ([`IDLE_READ`]) to keep idle connections cheap. When
+//!    a read fills it, more data is likely waiting (a large message, or a pipelined
+//!    burst), so the wire reads up to `read_buffer_size` at once into its own buffer and
+//!    serves tungstenite from memory: few syscalls per large message. That buffer is
+//!    freed as soon as a read finds the socket drained, so it costs nothing while idle.
+//!    Measured in docs/performance.md.
+//! 3. **Deferred writes.** Replies go to the client's outbox, and are written when the
 //!    connection is about to block on the socket for more input, or when
 //!    `write_buffer_size` bytes are waiting. A burst of pipelined messages that arrived in
 //!    one read is answered with one `write` syscall, not one per message, and a lone
@@ -14,42 +21,54 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use crate::client::Client;
-use crate::http::Head;
+
+/// The read buffer tinyws gives tungstenite: what an idle connection keeps. A message up
+/// to about this size arrives in one read; larger ones switch the wire to bulk reads.
+pub(crate) const IDLE_READ: usize = 1024;
 
 pub(crate) struct Wire {
     client: Arc<Client>,
-    replay: Vec<u8>,
+    /// Bytes read (early or in bulk) but not yet handed to tungstenite: `buf[pos..end]`.
+    buf: Vec<u8>,
     pos: usize,
-    /// How far into `replay` reads may go: the head's end during the handshake.
-    limit: usize,
+    end: usize,
+    /// Size of a bulk read (`read_buffer_size`).
+    bulk: usize,
+    /// The last socket read filled its buffer: more is probably waiting.
+    burst: bool,
     /// Bytes were queued since the last flush.
     dirty: bool,
     threshold: usize,
 }
 
 impl Wire {
-    pub(crate) fn new(client: Arc<Client>, head: Head, threshold: usize) -> Wire {
-        Wire {
+    /// `early` are the bytes that followed the request head, `bulk` the largest read
+    /// (`read_buffer_size`), `threshold` the outgoing bytes that force a write
+    /// (`write_buffer_size`).
+    pub(crate) fn new(client: Arc<Client>, early: Vec<u8>, bulk: usize, threshold: usize) -> Wire {
+        let mut wire = Wire {
             client,
-            limit: head.len,
-            replay: head.buf,
             pos: 0,
+            end: early.len(),
+            buf: early,
+            bulk,
+            burst: false,
             dirty: false,
             threshold,
-        }
+        };
+        wire.release();
+        wire
     }
 
-    /// After the handshake: let the bytes that followed the head through.
-    pub(crate) fn end_handshake(&mut self) {
-        self.limit = self.replay.len();
-        self.release_replay();
-    }
-
-    fn release_replay(&mut self) {
-        if self.pos >= self.replay.len() {
-            self.replay = Vec::new();
+    /// Frees the buffer once it is drained, unless a burst is under way (then it is
+    /// about to be refilled).
+    fn release(&mut self) {
+        if self.pos >= self.end {
             self.pos = 0;
-            self.limit = 0;
+            self.end = 0;
+            if !self.burst || self.buf.len() != self.bulk {
+                self.buf = Vec::new();
+            }
         }
     }
 
@@ -59,20 +78,35 @@ impl Wire {
 }
 
 impl Read for Wire {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos < self.limit {
-            let n = buf.len().min(self.limit - self.pos);
-            buf[..n].copy_from_slice(&self.replay[self.pos..self.pos + n]);
-            self.pos += n;
-            self.release_replay();
-            return Ok(n);
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.end {
+            if self.dirty {
+                // About to block waiting for the client: send what we owe it first.
+                self.dirty = false;
+                self.client.flush()?;
+            }
+            if !(self.burst && out.len() < self.bulk) {
+                let n = (&self.client.socket).read(out)?;
+                self.burst = n > 0 && n == out.len();
+                return Ok(n);
+            }
+            if self.buf.len() != self.bulk {
+                self.buf = vec![0; self.bulk];
+            }
+            let n = (&self.client.socket).read(&mut self.buf)?;
+            self.burst = n == self.bulk;
+            self.pos = 0;
+            self.end = n;
+            if n == 0 {
+                self.release();
+                return Ok(0);
+            }
         }
-        if self.dirty {
-            // About to block waiting for the client: send what we owe it first.
-            self.dirty = false;
-            self.client.flush()?;
-        }
-        (&self.client.socket).read(buf)
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        self.release();
+        Ok(n)
     }
 }
 
