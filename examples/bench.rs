@@ -42,6 +42,8 @@ struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Kind {
     Tinyws,
+    /// tinyws with `RUST_LOG=warn`: no log line per connection.
+    TinywsQuiet,
     Plain,
     Raw,
 }
@@ -50,6 +52,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Tinyws => "tinyws",
+            Kind::TinywsQuiet => "tinyws, RUST_LOG=warn",
             Kind::Plain => "plain",
             Kind::Raw => "raw TCP",
         }
@@ -100,7 +103,7 @@ fn status_kib(pid: u32, key: &str) -> f64 {
 impl Bench {
     fn bin(&self, kind: Kind) -> PathBuf {
         match kind {
-            Kind::Tinyws => self.dir.join("tinyws"),
+            Kind::Tinyws | Kind::TinywsQuiet => self.dir.join("tinyws"),
             Kind::Plain => self.dir.join("examples/plain_echo"),
             Kind::Raw => self.dir.join("examples/raw_echo"),
         }
@@ -120,9 +123,14 @@ impl Bench {
             Command::new(self.bin(kind))
         };
         match kind {
-            Kind::Tinyws => {
+            Kind::Tinyws | Kind::TinywsQuiet => {
                 cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
                 cmd.args(extra);
+                // Default logging (info) unless told otherwise, as a user would run it.
+                cmd.env(
+                    "RUST_LOG",
+                    if kind == Kind::Tinyws { "info" } else { "warn" },
+                );
             }
             _ => {
                 cmd.arg(addr.to_string());
@@ -684,7 +692,7 @@ fn main() {
 
     // 5. Handshakes.
     eprintln!("handshakes");
-    let hs = s(&["--scenario", "handshake", "--conns", "2", "--secs", secs]);
+    let hs = s(&["--scenario", "handshake", "--conns", "4", "--secs", secs]);
     let c = compare(
         &bench,
         "handshake",
@@ -696,7 +704,7 @@ fn main() {
     let f = get("hs_per_s");
     let ratio = c.ratio(t, p, &f);
     rows.push(Row {
-        scenario: "handshakes (connect, upgrade, close handshake), 2 clients".into(),
+        scenario: "handshakes (connect, upgrade, close handshake), 4 clients".into(),
         metric: "handshakes/s".into(),
         values: [c.median(t, &f), c.median(p, &f), f64::NAN],
         ratio: format!("{} × plain", fmt(ratio)),
@@ -733,12 +741,14 @@ fn main() {
         &[
             (t, many.clone(), idle5k.clone()),
             (p, none.clone(), idle5k.clone()),
+            (Kind::TinywsQuiet, many.clone(), idle5k.clone()),
         ],
         false,
         limit,
     );
     let f = get("rss_per_conn_kib");
     let v = c.median(t, &f);
+    let quiet = c.median(Kind::TinywsQuiet, &f);
     rows.push(Row {
         scenario: format!("memory per idle connection, {} connections", idle5k[3]),
         metric: "ΔRSS KiB / conn".into(),
@@ -746,6 +756,14 @@ fn main() {
         ratio: format!("{} × plain", fmt(c.ratio(t, p, &f))),
         target: "≤ 12 KiB".into(),
         verdict: verdict(v <= 12.0, v),
+    });
+    rows.push(Row {
+        scenario: "  the same, tinyws with RUST_LOG=warn (no log line per connection)".into(),
+        metric: "ΔRSS KiB / conn".into(),
+        values: [quiet, f64::NAN, f64::NAN],
+        ratio: format!("{} × plain", fmt(c.ratio(Kind::TinywsQuiet, p, &f))),
+        target: "≤ 12 KiB".into(),
+        verdict: verdict(quiet <= 12.0, quiet),
     });
     let f = get("kmem_per_conn_kib");
     rows.push(Row {

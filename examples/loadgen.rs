@@ -420,7 +420,20 @@ fn echo(args: &Args, raw: bool) -> io::Result<Vec<String>> {
         while start.elapsed() < window && count < max {
             let t = Instant::now();
             let p = payloads.stamp(count);
-            if raw {
+            if raw && size > 256 * 1024 {
+                // The raw echo answers while the message is still arriving: writing it all
+                // before reading would fill both directions' socket buffers and deadlock.
+                got.resize(size, 0);
+                let mut w = s.try_clone()?;
+                thread::scope(|sc| {
+                    let writer = sc.spawn(move || w.write_all(p));
+                    let read = s.read_exact(&mut got);
+                    writer
+                        .join()
+                        .map_err(|_| io::Error::other("writer panicked"))??;
+                    read
+                })?;
+            } else if raw {
                 s.write_all(p)?;
                 got.resize(size, 0);
                 s.read_exact(&mut got)?;
