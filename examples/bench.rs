@@ -494,7 +494,8 @@ fn main() {
     let bench = Bench {
         dir: Path::new(&target).join("release"),
         core: args.core,
-        log: args.out.join("servers.log"),
+        // Logs and the stripped copy are not results: they stay under target/.
+        log: Path::new(&target).join("bench-servers.log"),
     };
     let _ = std::fs::remove_file(&bench.log);
     let mut rows: Vec<Row> = Vec::new();
@@ -978,38 +979,48 @@ fn main() {
         let mut row = BTreeMap::new();
         let secs_size = if size >= 1 << 20 {
             "2"
+        } else if args.quick {
+            "0.5"
         } else {
-            if args.quick { "0.5" } else { "1" }
+            "1"
         };
-        for (kind, extra, sc) in [
-            (t, big.clone(), "echo"),
-            (p, none.clone(), "echo"),
-            (r, none.clone(), "raw"),
-        ] {
-            let a = s(&[
-                "--scenario",
-                sc,
-                "--conns",
-                "1",
-                "--size",
-                &size.to_string(),
-                "--secs",
-                secs_size,
-            ]);
-            match bench.once(kind, &extra, &a, false, limit) {
-                Ok(m) => {
-                    let v = m.get("mb_per_s").copied().unwrap_or(f64::NAN);
-                    tput.entry(kind).or_default().push((size as f64, v));
-                    row.insert(kind, v);
+        let mut got: BTreeMap<Kind, Vec<f64>> = BTreeMap::new();
+        for _ in 0..reps {
+            for (kind, extra, sc) in [
+                (t, big.clone(), "echo"),
+                (p, none.clone(), "echo"),
+                (r, none.clone(), "raw"),
+            ] {
+                let a = s(&[
+                    "--scenario",
+                    sc,
+                    "--conns",
+                    "1",
+                    "--size",
+                    &size.to_string(),
+                    "--secs",
+                    secs_size,
+                ]);
+                match bench.once(kind, &extra, &a, false, limit) {
+                    Ok(m) => got
+                        .entry(kind)
+                        .or_default()
+                        .push(m.get("mb_per_s").copied().unwrap_or(f64::NAN)),
+                    Err(e) => eprintln!("  size {size} {}: FAILED: {e}", kind.name()),
                 }
-                Err(e) => eprintln!("  size {size} {}: FAILED: {e}", kind.name()),
             }
         }
+        for (kind, v) in got {
+            let m = median(v);
+            tput.entry(kind).or_default().push((size as f64, m));
+            row.insert(kind, m);
+        }
+        eprintln!("  size {size} done");
         let g = |k: Kind| row.get(&k).copied().unwrap_or(f64::NAN);
         let _ = writeln!(
             size_table,
             "| {} | {} | {} | {} | {} |",
-            short(size as f64).replace('k', " k").replace('M', " M") + "B",
+            size_label(size),
             fmt(g(t)),
             fmt(g(p)),
             fmt(g(r)),
@@ -1031,7 +1042,7 @@ fn main() {
     let size = std::fs::metadata(&bin)
         .map(|m| m.len() as f64)
         .unwrap_or(f64::NAN);
-    let stripped = args.out.join("tinyws.stripped");
+    let stripped = Path::new(&target).join("tinyws.stripped");
     let stripped_size = Command::new("strip")
         .arg("-o")
         .arg(&stripped)
@@ -1086,9 +1097,18 @@ fn main() {
     let _ = writeln!(md, "\n### Idle connections\n\n{scaling_table}");
     let _ = writeln!(
         md,
-        "### Message sizes (1 connection, closed loop)\n\n{size_table}"
+        "### Message sizes (1 connection, closed loop, medians of {reps})\n\n{size_table}"
     );
     let _ = std::fs::write(args.out.join("results.md"), &md);
     println!("{md}");
     eprintln!("wrote {}", args.out.display());
+}
+
+/// `65536` → `64 KiB`.
+fn size_label(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 => format!("{} KiB", n >> 10),
+        n => format!("{n} B"),
+    }
 }
