@@ -963,7 +963,8 @@ fn main() {
         ),
     );
 
-    // 10. Throughput for message sizes 16 B … 16 MiB.
+    // 10. Throughput for message sizes 16 B … 16 MiB, pinned with the client to one core:
+    // unpinned, one connection's round trips are mostly cross-core scheduling noise.
     eprintln!("scaling: message sizes");
     let sizes: &[usize] = if args.quick {
         &[16, 4096, 1 << 20]
@@ -1001,7 +1002,7 @@ fn main() {
                     "--secs",
                     secs_size,
                 ]);
-                match bench.once(kind, &extra, &a, false, limit) {
+                match bench.once(kind, &extra, &a, true, limit) {
                     Ok(m) => got
                         .entry(kind)
                         .or_default()
@@ -1030,7 +1031,7 @@ fn main() {
     let _ = std::fs::write(
         args.out.join("throughput-by-size.svg"),
         svg_chart(
-            "Echo throughput by message size, 1 connection",
+            "Echo throughput by message size, 1 connection, one core",
             "message size (bytes)",
             "MB/s",
             &named(tput),
@@ -1097,7 +1098,7 @@ fn main() {
     let _ = writeln!(md, "\n### Idle connections\n\n{scaling_table}");
     let _ = writeln!(
         md,
-        "### Message sizes (1 connection, closed loop, medians of {reps})\n\n{size_table}"
+        "### Message sizes (1 connection, closed loop, pinned to one core, medians of {reps})\n\n{size_table}"
     );
     let _ = std::fs::write(args.out.join("results.md"), &md);
     println!("{md}");
