@@ -17,7 +17,7 @@ use crate::client::Client;
 use crate::http::{self, HeadError, Verdict};
 use crate::hub::Member;
 use crate::server::Shared;
-use crate::wire::Wire;
+use crate::wire::{IDLE_READ, Wire};
 use crate::{page, trace};
 
 /// How long to keep reading after an HTTP error answer, so closing does not reset it.
@@ -106,12 +106,20 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     };
 
     let ws_config = WebSocketConfig::default()
-        .read_buffer_size(cfg.read_buffer_size)
+        // tungstenite's own buffer stays small: an idle connection keeps it. The wire
+        // reads up to read_buffer_size at once when data streams in (wire.rs).
+        .read_buffer_size(IDLE_READ.min(cfg.read_buffer_size))
         // tungstenite hands every frame straight to the wire, which batches (wire.rs).
         .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_size))
         .max_frame_size(Some(cfg.max_frame_size));
-    let wire = Wire::new(client.clone(), head, cfg.write_buffer_size, cfg.trace);
+    let wire = Wire::new(
+        client.clone(),
+        head,
+        cfg.read_buffer_size,
+        cfg.write_buffer_size,
+        cfg.trace,
+    );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let log_headers = |req: &Request, resp: Response| {
         if log::log_enabled!(log::Level::Debug) {

@@ -232,7 +232,10 @@ pub(crate) fn check_steps(
     config: &Config,
     steps: &mut Option<Vec<String>>,
 ) -> Verdict {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // On the heap, not the stack: 2 KiB of header slots on the stack would touch one
+    // more stack page, which stays resident for the connection's whole life
+    // (docs/performance.md, memory per idle connection).
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
@@ -383,7 +386,7 @@ pub(crate) fn check_steps(
             ));
         }
         Err(v) => return v,
-    }
+    };
     match single(headers, "Origin") {
         Ok(None) => step(steps, || {
             "ok  no Origin header: not a browser, nothing to check (§10.2)".into()

@@ -43,7 +43,7 @@ struct Flags {
     #[argh(option, from_str_fn(parse_size))]
     max_head_size: Option<usize>,
 
-    /// bytes read from the socket at once, per connection (default 4KiB)
+    /// largest read from the socket at once, per connection (default 64KiB)
     #[argh(option, from_str_fn(parse_size))]
     read_buffer_size: Option<usize>,
 
