@@ -1,0 +1,227 @@
+//! tinyws behind a real nginx, using the shipped recipe `docs/deploy/nginx.conf` with only
+//! ports and certificate paths replaced: ws:// through the proxy, the Origin check seeing
+//! the browser's Host, and TLS-terminating wss:// with a certificate made at test time.
+//! `.ci/run` installs nginx; locally the test is skipped, loudly, without it, and fails
+//! when `CI` is set.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tinyws::Message;
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+fn required_or_skip(what: &str, present: bool) -> bool {
+    if !present {
+        assert!(std::env::var_os("CI").is_none(), "CI must have {what}");
+        eprintln!("\n*** SKIPPED: {what} is not installed ***\n");
+    }
+    present
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An nginx process with its own prefix directory; killed by PID on drop.
+struct Nginx {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_port(addr: SocketAddr) {
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nginx did not listen on {addr}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_nginx(upstream: SocketAddr, http_port: u16, tls_port: u16) -> Nginx {
+    let dir = std::env::temp_dir().join(format!("tinyws-nginx-{}-{http_port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl")
+        .success();
+    assert!(ok, "openssl could not make a test certificate");
+
+    let recipe = std::fs::read_to_string("docs/deploy/nginx.conf").unwrap();
+    let replaced = [
+        ("listen 80;", format!("listen 127.0.0.1:{http_port};")),
+        (
+            "listen 443 ssl;",
+            format!("listen 127.0.0.1:{tls_port} ssl;"),
+        ),
+        ("server 127.0.0.1:8080;", format!("server {upstream};")),
+        ("/etc/ssl/tinyws/cert.pem", cert.display().to_string()),
+        ("/etc/ssl/tinyws/key.pem", key.display().to_string()),
+    ];
+    let mut site = recipe.clone();
+    for (from, to) in &replaced {
+        assert!(
+            site.contains(from),
+            "the recipe no longer contains {from:?}"
+        );
+        site = site.replace(from, to);
+    }
+    std::fs::write(dir.join("tinyws.conf"), site).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n\
+         proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n  include {d}/tinyws.conf;\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), main).unwrap();
+    let child = Command::new(NGINX)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let nginx = Nginx { child, dir };
+    wait_port(SocketAddr::from(([127, 0, 0, 1], http_port)));
+    wait_port(SocketAddr::from(([127, 0, 0, 1], tls_port)));
+    nginx
+}
+
+fn upgrade_via(addr: SocketAddr, host: &str, origin: &str) -> String {
+    let mut s = tcp(addr);
+    let req = upgrade_request("/", &format!("Origin: {origin}\r\n"))
+        .replace("Host: localhost", &format!("Host: {host}"));
+    s.write_all(req.as_bytes()).unwrap();
+    read_head(&mut s)
+}
+
+#[test]
+fn ws_and_wss_through_nginx_echo_and_keep_the_origin_check() {
+    if !required_or_skip("nginx (apt-get install nginx)", Path::new(NGINX).exists()) {
+        return;
+    }
+    let server = start(config());
+    let (http_port, tls_port) = (free_port(), free_port());
+    let nginx = start_nginx(server.addr, http_port, tls_port);
+    let proxy = SocketAddr::from(([127, 0, 0, 1], http_port));
+
+    // ws:// through the proxy, with a real client.
+    let mut ws = ws(proxy, "/echo");
+    for m in [
+        Message::text("through nginx"),
+        Message::binary(vec![0, 1, 255]),
+    ] {
+        ws.send(m.clone()).unwrap();
+        assert_eq!(ws.read().unwrap(), m);
+    }
+    ws.close(None).unwrap();
+
+    // Host passes through with its port, so a page served by the proxy is same-origin,
+    // and a foreign page still gets 403 from tinyws.
+    let host = format!("127.0.0.1:{http_port}");
+    let same = upgrade_via(proxy, &host, &format!("http://{host}"));
+    assert!(same.starts_with("HTTP/1.1 101 "), "{same}");
+    let foreign = upgrade_via(proxy, &host, "http://evil.example");
+    assert!(foreign.starts_with("HTTP/1.1 403 "), "{foreign}");
+
+    // Plain HTTP answers pass through too.
+    let answer = http(
+        proxy,
+        &format!("GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 426 "), "{answer}");
+
+    // wss:// terminated by nginx, verified against the test certificate.
+    let python = Command::new("python3")
+        .args(["-c", "import websockets.asyncio.client"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if required_or_skip("python3 with `websockets`", python) {
+        let out = Command::new("timeout")
+            .args(["20", "python3", "tests/proxy_client.py"])
+            .arg(format!("wss://localhost:{tls_port}/secure"))
+            .arg(nginx.dir.join("cert.pem"))
+            .arg(format!("https://localhost:{tls_port}"))
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "wss through nginx failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
+    }
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let have = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !required_or_skip("systemd-analyze", have) {
+        return;
+    }
+    let unit = std::fs::read_to_string("docs/deploy/tinyws.service").unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/tinyws "));
+    // Verify the unit as shipped, pointing ExecStart at the binary cargo just built.
+    let dir = std::env::temp_dir().join(format!("tinyws-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tinyws.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/tinyws", env!("CARGO_BIN_EXE_tinyws")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "{complaints}"
+    );
+}
