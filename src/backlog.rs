@@ -327,6 +327,10 @@ fn write_frames(
     frames: &[Arc<[u8]>],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
+    if client.is_tls() {
+        // The TLS session encrypts frame by frame; its records go out in order.
+        return frames.iter().try_for_each(|f| client.write_raw(f));
+    }
     let mut socket: &TcpStream = &client.socket;
     let mut slices = [IoSlice::new(&[]); BATCH];
     let n = frames.len().min(BATCH);

@@ -12,7 +12,7 @@
 //! thread touches the socket (see `backlog.rs`): the lock is then never held across a
 //! blocking write, so a client that stops reading cannot hold up whoever sends to it.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -28,6 +28,9 @@ pub struct Client {
     /// Set once the WebSocket handshake completed; before that, the bytes written are HTTP.
     upgraded: AtomicBool,
     pub(crate) socket: TcpStream,
+    /// `wss://`: the TLS session every byte to and from this client passes through.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
     out: Mutex<Outbox>,
     /// Broadcast mode: wakes the writer thread (frames queued, or the connection is over).
     pub(crate) wake: Condvar,
@@ -55,8 +58,53 @@ impl Client {
             path: OnceLock::new(),
             upgraded: AtomicBool::new(false),
             socket,
+            #[cfg(feature = "tls")]
+            tls: None,
             out: Mutex::new(Outbox::default()),
             wake: Condvar::new(),
+        }
+    }
+
+    /// Serve this client over TLS (`wss://`, HTTPS).
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(mut self, tls: crate::tls::Tls) -> Client {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Reads what the client sent, decrypted if the connection uses TLS. Blocks at most
+    /// the socket's read timeout.
+    pub(crate) fn read_in(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read(&self.socket, buf);
+        }
+        (&self.socket).read(buf)
+    }
+
+    /// Writes all of `bytes` to the client, encrypted if the connection uses TLS. Blocks
+    /// at most the socket's write timeout per write.
+    pub(crate) fn write_raw(&self, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.write_all(&self.socket, bytes);
+        }
+        (&self.socket).write_all(bytes)
+    }
+
+    /// Whether the connection uses TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Before closing a TLS connection: tell the client no data was cut off.
+    pub(crate) fn end_tls(&self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            tls.close_notify(&self.socket);
         }
     }
 
@@ -168,7 +216,7 @@ impl Client {
                 "connection already failed",
             ));
         }
-        (&self.socket).write_all(bytes).map_err(|e| {
+        self.write_raw(bytes).map_err(|e| {
             out.broken = true;
             match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(

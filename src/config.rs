@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings for a [`Server`](crate::Server). Start from `Config::default()` and change
@@ -85,6 +86,15 @@ pub struct Config {
     /// `file://`, which browsers send as `Origin: null`. Other origins get `403 Forbidden`:
     /// this stops cross-site WebSocket hijacking (RFC 6455 §10.2).
     pub allow_origins: Vec<String>,
+    /// `wss://`: a PEM file with the server's certificate chain. With `tls_key`, tinyws
+    /// speaks TLS on its port (WebSocket over TLS and the page over HTTPS); plain `ws://`
+    /// clients get a `400` that says to use `wss://`. Default `None` (plain `ws://`). Needs
+    /// a build with the cargo feature `tls`, which adds rustls and ring (about 1.2 MiB
+    /// to the stripped binary) and about 22 KiB per idle connection for its session; see
+    /// docs/deployment.md. The TLS handshake counts against `handshake_timeout`.
+    pub tls_cert: Option<PathBuf>,
+    /// `wss://`: a PEM file with the private key of `tls_cert`. Default `None`.
+    pub tls_key: Option<PathBuf>,
     /// Narrate every connection on stdout for study: the request head, each check, the
     /// `Sec-WebSocket-Accept` computation, the 101 bytes, then every frame in both
     /// directions (see `trace.rs`). Default `false`; when off it costs one branch per read
@@ -126,6 +136,8 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(2),
             allow_origins: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             trace: false,
             broadcast: false,
             max_backlog: 256 * 1024,
@@ -180,6 +192,18 @@ impl Config {
         if let Some(p) = self.path.as_ref().filter(|p| !p.starts_with('/')) {
             return Err(format!("--path must start with '/', e.g. /{p}"));
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err("--tls-cert needs --tls-key (the certificate's private key)".into());
+            }
+            (None, Some(_)) => {
+                return Err("--tls-key needs --tls-cert (the certificate for that key)".into());
+            }
+            (Some(_), Some(_)) if !cfg!(feature = "tls") => {
+                return Err("this tinyws was built without TLS; rebuild it with `cargo build --release --features tls`".into());
+            }
+            _ => {}
+        }
         for o in &self.allow_origins {
             if o != "*" && o != "null" && !(o.starts_with("http://") || o.starts_with("https://")) {
                 return Err(format!(
@@ -208,7 +232,7 @@ impl fmt::Display for Config {
             f,
             "path={} max-connections={} max-message-size={} max-frame-size={} max-head-size={} \
              read-buffer-size={} write-buffer-size={} stack-size={} handshake-timeout={} \
-             ping-interval={} ping-timeout={} write-timeout={} shutdown-timeout={} allow-origin={} mode={}",
+             ping-interval={} ping-timeout={} write-timeout={} shutdown-timeout={} allow-origin={} mode={} tls={}",
             self.path.as_deref().unwrap_or("*"),
             self.max_connections,
             format_size(self.max_message_size),
@@ -228,6 +252,7 @@ impl fmt::Display for Config {
             } else {
                 "echo".to_string()
             },
+            if self.tls_cert.is_some() { "on" } else { "off" },
         )
     }
 }

@@ -35,18 +35,14 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         trace::emit(id, &format!("-- connection from {peer}"));
     }
 
-    let head = match http::read_head(
-        &client.socket,
-        cfg.max_head_size,
-        accepted + cfg.handshake_timeout,
-    ) {
+    let head = match http::read_head(&client, cfg.max_head_size, accepted + cfg.handshake_timeout) {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             info!(
                 "#{id} {peer}: request head over {} bytes; answered 431",
                 cfg.max_head_size
             );
-            http::respond_and_close(&client.socket, &http::too_large(cfg.max_head_size), LINGER);
+            http::respond_and_close(&client, &http::too_large(cfg.max_head_size), LINGER);
             return;
         }
         Err(HeadError::TimedOut { partial }) => {
@@ -56,7 +52,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             );
             if partial {
                 http::respond_and_close(
-                    &client.socket,
+                    &client,
                     &http::timed_out(cfg.handshake_timeout),
                     Duration::ZERO,
                 );
@@ -68,7 +64,22 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             return;
         }
         Err(HeadError::Io(e)) => {
-            debug!("#{id} {peer}: reading the request failed: {e}");
+            #[cfg(feature = "tls")]
+            if crate::tls::is_not_tls(&e) {
+                // Someone typed http:// or ws:// for a wss:// server: say so in plain text,
+                // the only language that client understands.
+                info!("#{id} {peer}: plain text on the TLS port; answered 400");
+                let _ = io::Write::write_all(&mut &client.socket, &http::not_tls().to_bytes());
+                http::shut_and_drain(&client.socket, LINGER, 64 * 1024);
+                return;
+            }
+            if client.is_tls() && e.kind() == io::ErrorKind::InvalidData {
+                // Worth an operator's eye: often a client that does not trust the
+                // certificate (it sends an alert and gives up).
+                info!("#{id} {peer}: TLS handshake failed: {e}");
+            } else {
+                debug!("#{id} {peer}: reading the request failed: {e}");
+            }
             return;
         }
     };
@@ -83,7 +94,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         Verdict::Page => {
             info!("#{id} {peer}: GET / answered 200 with the teaching page");
             let page = page::page(cfg, &head.buf[..head.len]);
-            http::respond_and_close(&client.socket, &page, LINGER);
+            http::respond_and_close(&client, &page, LINGER);
             return;
         }
         Verdict::Refuse { response, note } => {
@@ -100,7 +111,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             if let Some(note) = note {
                 warn!("#{id} {peer}: {note}");
             }
-            http::respond_and_close(&client.socket, &response, LINGER);
+            http::respond_and_close(&client, &response, LINGER);
             return;
         }
     };

@@ -362,8 +362,10 @@ proptest! {
             // keep the socket open until the reader is done, so it sees FIN, not RST
             let _ = std::io::Read::read(&mut client, &mut [0u8; 1]);
         });
+        let peer = server.peer_addr().unwrap();
+        let server = crate::client::Client::new(0, peer, server);
         let result = read_head(&server, max, Instant::now() + Duration::from_secs(5));
-        let _ = server.shutdown(Shutdown::Both);
+        let _ = server.socket.shutdown(Shutdown::Both);
         writer.join().unwrap();
         let want = naive_head_end(&data).filter(|&end| end <= max);
         match result {

@@ -5,10 +5,11 @@
 //! (or `curl`) deserves an answer, so tinyws reads and checks the head itself first, and
 //! only hands a request it has accepted to tungstenite's handshake (RFC 6455 §4.2.1).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::client::Client;
 use crate::config::Config;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
@@ -38,11 +39,7 @@ pub(crate) struct Head {
 /// Reads until the empty line that ends the head, with a total deadline (not per read):
 /// a client sending one byte per write still succeeds if it finishes in time, and one
 /// trickling forever is cut off when the deadline passes.
-pub(crate) fn read_head(
-    mut stream: &TcpStream,
-    max: usize,
-    deadline: Instant,
-) -> Result<Head, HeadError> {
+pub(crate) fn read_head(client: &Client, max: usize, deadline: Instant) -> Result<Head, HeadError> {
     let mut buf = Vec::with_capacity(1024.min(max + 1));
     let mut scanned = 0;
     loop {
@@ -52,14 +49,17 @@ pub(crate) fn read_head(
                 partial: !buf.is_empty(),
             });
         }
-        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
+        client
+            .socket
+            .set_read_timeout(Some(left))
+            .map_err(HeadError::Io)?;
         if buf.len() == buf.capacity() {
             buf.reserve((max + 1 - buf.len()).min(buf.len().max(1024)));
         }
         let start = buf.len();
         let room = (max + 1).saturating_sub(start).min(buf.capacity() - start);
         buf.resize(start + room, 0);
-        match stream.read(&mut buf[start..]) {
+        match client.read_in(&mut buf[start..]) {
             Ok(0) => return Err(HeadError::Closed),
             Ok(n) => buf.truncate(start + n),
             Err(e) => {
@@ -180,6 +180,15 @@ pub(crate) fn timed_out(limit: Duration) -> Response {
             "The request head did not arrive within {}.",
             crate::config::format_duration(limit)
         ),
+    )
+}
+
+/// For a client that speaks plain text to the TLS port; sent unencrypted.
+#[cfg(feature = "tls")]
+pub(crate) fn not_tls() -> Response {
+    Response::new(
+        400,
+        "This port speaks TLS: use https:// or wss:// instead of http:// or ws://.",
     )
 }
 
@@ -500,9 +509,10 @@ pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bo
 /// shut and what the client still sends is read and dropped for a short, bounded time.
 /// Closing with unread input makes the kernel send RST, and the client may then lose the
 /// response before reading it.
-pub(crate) fn respond_and_close(mut stream: &TcpStream, response: &Response, linger: Duration) {
-    let _ = stream.write_all(&response.to_bytes());
-    shut_and_drain(stream, linger, 64 * 1024);
+pub(crate) fn respond_and_close(client: &Client, response: &Response, linger: Duration) {
+    let _ = client.write_raw(&response.to_bytes());
+    client.end_tls();
+    shut_and_drain(&client.socket, linger, 64 * 1024);
 }
 
 /// Shuts the write side (the peer sees FIN after what was sent), then reads and drops

@@ -73,6 +73,8 @@ mod http;
 mod hub;
 mod page;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
 mod trace;
 mod wire;
 

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -85,6 +86,7 @@ struct Flags {
     /// step, the 101 bytes, and every frame decoded (for learning; off by default)
     #[argh(switch)]
     trace: bool,
+
     /// chat room: every message goes to every client, the sender included (default: echo)
     #[argh(switch)]
     broadcast: bool,
@@ -93,6 +95,15 @@ struct Flags {
     /// 1008 (default 256KiB)
     #[argh(option, from_str_fn(parse_size))]
     max_backlog: Option<usize>,
+
+    /// serve wss:// and https:// with this PEM certificate chain (with --tls-key; needs
+    /// a build with `--features tls`)
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// the PEM private key of --tls-cert
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
 
     /// print the version and exit
     #[argh(switch)]
@@ -128,6 +139,8 @@ impl Flags {
             trace: self.trace,
             broadcast: self.broadcast,
             max_backlog: self.max_backlog.unwrap_or(d.max_backlog),
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
         }
     }
 }

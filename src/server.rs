@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     /// Signalled whenever a connection ends.
     changed: Condvar,
     local_addr: SocketAddr,
+    /// `wss://`: the certificate and key every connection's TLS session starts from.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Default)]
@@ -66,6 +69,11 @@ impl Server {
     /// Checks `config` and opens the listening socket. Errors say what to change.
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        #[cfg(feature = "tls")]
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::load(cert, key)?),
+            _ => None,
+        };
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
@@ -79,6 +87,8 @@ impl Server {
                 registry: Mutex::new(Registry::default()),
                 changed: Condvar::new(),
                 local_addr,
+                #[cfg(feature = "tls")]
+                tls,
             }),
         })
     }
@@ -101,8 +111,9 @@ impl Server {
         let Server { listener, shared } = self;
         let addr = shared.local_addr;
         info!(
-            "listening on ws://{addr}/ ({})",
-            where_to_connect(addr, &shared.config)
+            "listening on {}://{addr}/ ({})",
+            shared.scheme(),
+            where_to_connect(addr, &shared.config, shared.scheme())
         );
         info!("settings: {}", shared.config);
         for accepted in listener.incoming() {
@@ -133,16 +144,16 @@ impl Server {
     }
 }
 
-fn where_to_connect(addr: SocketAddr, config: &Config) -> String {
+fn where_to_connect(addr: SocketAddr, config: &Config, scheme: &str) -> String {
     let path = config.path.as_deref().unwrap_or("/");
     if addr.ip().is_unspecified() {
         format!(
-            "all interfaces: connect to ws://localhost:{}{path} here, or ws://<this machine's address>:{}{path} from others",
+            "all interfaces: connect to {scheme}://localhost:{}{path} here, or {scheme}://<this machine's address>:{}{path} from others",
             addr.port(),
             addr.port()
         )
     } else {
-        format!("connect to ws://{addr}{path}")
+        format!("connect to {scheme}://{addr}{path}")
     }
 }
 
@@ -220,6 +231,33 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A client for a new socket, with its own TLS session when the server speaks TLS.
+    fn new_client(&self, id: u64, peer: SocketAddr, socket: TcpStream) -> Option<Client> {
+        let client = Client::new(id, peer, socket);
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls {
+            return match crate::tls::Tls::new(config) {
+                Ok(tls) => Some(client.with_tls(tls)),
+                Err(e) => {
+                    warn!("{peer}: cannot start a TLS session ({e}); closed");
+                    None
+                }
+            };
+        }
+        Some(client)
+    }
+
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.is_tls() { "wss" } else { "ws" }
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
@@ -253,12 +291,15 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
             "{peer}: refused with 503, at the cap of {} connections (--max-connections)",
             shared.config.max_connections
         );
-        reject_busy(shared, socket, spare);
+        reject_busy(shared, socket, peer, spare);
         return;
     }
     reg.next_id += 1;
     let id = reg.next_id;
-    let client = Arc::new(Client::new(id, peer, socket));
+    let Some(client) = shared.new_client(id, peer, socket) else {
+        return;
+    };
+    let client = Arc::new(client);
     reg.clients.insert(id, client.clone());
     drop(reg);
 
@@ -281,17 +322,24 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
         warn!(
             "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
         );
-        let _ = fallback.socket.set_nonblocking(true);
-        let _ = (&fallback.socket).write_all(&http::busy(shared.config.max_connections).to_bytes());
+        if !fallback.is_tls() {
+            let _ = fallback.socket.set_nonblocking(true);
+            let _ =
+                (&fallback.socket).write_all(&http::busy(shared.config.max_connections).to_bytes());
+        }
     }
 }
 
 /// Answers `503` to a client over the cap without letting threads grow without bound:
 /// with a spare slot, a small thread reads the request first (so closing does not reset
-/// the connection and lose the answer); without one, the answer is written blindly.
-fn reject_busy(shared: &Arc<Shared>, socket: TcpStream, spare: bool) {
+/// the connection and lose the answer); without one, the answer is written blindly
+/// (over TLS there is no answer without a handshake: the connection is just closed).
+fn reject_busy(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr, spare: bool) {
     let response = http::busy(shared.config.max_connections);
     if !spare {
+        if shared.is_tls() {
+            return;
+        }
         let _ = socket.set_nonblocking(true);
         let _ = (&socket).write_all(&response.to_bytes());
         let _ = socket.shutdown(Shutdown::Write);
@@ -302,9 +350,12 @@ fn reject_busy(shared: &Arc<Shared>, socket: TcpStream, spare: bool) {
     let spawned = thread::Builder::new()
         .stack_size(REJECTER_STACK)
         .spawn(move || {
-            let _ = socket.set_write_timeout(Some(linger));
-            let _ = http::read_head(&socket, ctx.config.max_head_size, Instant::now() + linger);
-            http::respond_and_close(&socket, &response, linger);
+            if let Some(client) = ctx.new_client(0, peer, socket) {
+                let _ = client.socket.set_write_timeout(Some(linger));
+                let deadline = Instant::now() + linger;
+                let _ = http::read_head(&client, ctx.config.max_head_size, deadline);
+                http::respond_and_close(&client, &response, linger);
+            }
             ctx.registry().rejecters -= 1;
         });
     if spawned.is_err() {

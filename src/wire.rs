@@ -110,7 +110,7 @@ impl Read for Wire {
                 self.client.flush()?;
             }
             if !(self.burst && out.len() < self.bulk) {
-                let n = (&self.client.socket).read(out)?;
+                let n = self.client.read_in(out)?;
                 if let Some(trace) = self.trace.as_mut() {
                     trace.feed(&out[..n]);
                 }
@@ -120,7 +120,7 @@ impl Read for Wire {
             if self.buf.len() != self.bulk {
                 self.buf = vec![0; self.bulk];
             }
-            let n = (&self.client.socket).read(&mut self.buf)?;
+            let n = self.client.read_in(&mut self.buf)?;
             if let Some(trace) = self.trace.as_mut() {
                 trace.feed(&self.buf[..n]);
             }

@@ -45,6 +45,11 @@ fn help_lists_every_flag_with_its_default() {
         "--write-timeout",
         "--shutdown-timeout",
         "--allow-origin",
+        "--trace",
+        "--broadcast",
+        "--max-backlog",
+        "--tls-cert",
+        "--tls-key",
         "--version",
     ] {
         assert!(out.contains(flag), "--help does not mention {flag}");

@@ -59,28 +59,7 @@ fn wait_port(addr: SocketAddr) {
 fn start_nginx(upstream: SocketAddr, http_port: u16, tls_port: u16) -> Nginx {
     let dir = std::env::temp_dir().join(format!("tinyws-nginx-{}-{http_port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl")
-        .success();
-    assert!(ok, "openssl could not make a test certificate");
+    let (cert, key) = test_certificate(&dir);
 
     let recipe = std::fs::read_to_string("docs/deploy/nginx.conf").unwrap();
     let replaced = [

@@ -229,3 +229,32 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     p.extend_from_slice(reason.as_bytes());
     p
 }
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, made with `openssl` in `dir`:
+/// (certificate, private key). Valid for a day; clients verify it by trusting the
+/// certificate itself as their CA.
+pub fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl")
+        .success();
+    assert!(ok, "openssl could not make a test certificate");
+    (cert, key)
+}

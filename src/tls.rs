@@ -1,0 +1,167 @@
+//! Optional TLS (cargo feature `tls`): `wss://` and HTTPS on the same port, with rustls.
+//!
+//! A connection's thread blocks in `read()` while other threads (shutdown, broadcast)
+//! write to the same client, and a TLS session is one state machine for both directions.
+//! So the session sits behind a mutex that is never held across a blocking socket read:
+//! ciphertext is read from the socket first, then fed to the session under the lock.
+//! Writes encrypt and send under the lock; the write timeout bounds how long.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection};
+
+use crate::error::Error;
+
+/// The first byte of a TLS handshake record (RFC 8446 §5.1, content type 22).
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Reads the PEM certificate chain and private key into a rustls configuration.
+/// Errors are one line naming the file and what is wrong with it.
+pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> {
+    let bad = |path: &Path, what: &str| {
+        Error::InvalidConfig(format!("--tls-cert/--tls-key: {}: {what}", path.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, &pem_problem(e)))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(cert, &pem_problem(e)))?;
+    if certs.is_empty() {
+        return Err(bad(
+            cert,
+            "no CERTIFICATE block found; expected a PEM certificate chain",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &pem_problem(e)))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::InvalidConfig(format!("TLS setup failed: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            Error::InvalidConfig(format!(
+                "--tls-cert and --tls-key do not fit together ({e}); the key must be the certificate's"
+            ))
+        })?;
+    Ok(Arc::new(config))
+}
+
+fn pem_problem(e: rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::Io(e) => format!("cannot read it ({e})"),
+        E::NoItemsFound => {
+            "no PEM block of the expected kind found (a PRIVATE KEY for --tls-key)".into()
+        }
+        other => format!("not valid PEM ({other:?})"),
+    }
+}
+
+/// Returned by [`Tls::read`] when the first bytes are not a TLS handshake: usually a
+/// plain `http://` or `ws://` request sent to the TLS port.
+#[derive(Debug)]
+pub(crate) struct NotTls;
+
+impl std::fmt::Display for NotTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client spoke plain text to the TLS port")
+    }
+}
+
+impl std::error::Error for NotTls {}
+
+pub(crate) fn is_not_tls(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotTls>())
+}
+
+/// One client's TLS session.
+#[derive(Debug)]
+pub(crate) struct Tls {
+    conn: Mutex<Session>,
+}
+
+#[derive(Debug)]
+struct Session {
+    conn: ServerConnection,
+    /// Some bytes arrived already: only the very first ones are checked for plain text.
+    started: bool,
+}
+
+impl Tls {
+    pub(crate) fn new(config: &Arc<ServerConfig>) -> io::Result<Tls> {
+        let conn = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        Ok(Tls {
+            conn: Mutex::new(Session {
+                conn,
+                started: false,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Session> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads decrypted bytes, driving the TLS handshake as needed. Blocks in the socket
+    /// read (bounded by its read timeout) without holding the session lock.
+    pub(crate) fn read(&self, socket: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            {
+                let mut session = self.lock();
+                match session.conn.reader().read(buf) {
+                    Ok(n) => return Ok(n), // 0: the client sent close_notify
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut raw = [0u8; 4096];
+            let n = (&*socket).read(&mut raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut session = self.lock();
+            if !std::mem::replace(&mut session.started, true) && raw[0] != HANDSHAKE_RECORD {
+                // Only the connection's first byte is checked; later records (in TLS 1.3
+                // even the client's Finished travels as application data) are rustls's.
+                return Err(io::Error::new(io::ErrorKind::InvalidData, NotTls));
+            }
+            let conn = &mut session.conn;
+            let mut chunk = &raw[..n];
+            while !chunk.is_empty() {
+                conn.read_tls(&mut chunk)?;
+                if let Err(e) = conn.process_new_packets() {
+                    // Tell the client why (a TLS alert), then give up on the connection.
+                    let _ = conn.write_tls(&mut &*socket);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            }
+            send_pending(conn, socket)?;
+        }
+    }
+
+    /// Encrypts and sends `bytes`, bounded by the socket's write timeout.
+    pub(crate) fn write_all(&self, socket: &TcpStream, bytes: &[u8]) -> io::Result<()> {
+        let conn = &mut self.lock().conn;
+        conn.writer().write_all(bytes)?;
+        send_pending(conn, socket)
+    }
+
+    /// Sends close_notify (RFC 8446 §6.1) so the client knows no data was cut off.
+    pub(crate) fn close_notify(&self, socket: &TcpStream) {
+        let conn = &mut self.lock().conn;
+        conn.send_close_notify();
+        let _ = send_pending(conn, socket);
+    }
+}
+
+fn send_pending(conn: &mut ServerConnection, socket: &TcpStream) -> io::Result<()> {
+    while conn.wants_write() {
+        conn.write_tls(&mut &*socket)?;
+    }
+    Ok(())
+}

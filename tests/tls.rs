@@ -1,0 +1,195 @@
+//! `wss://` and HTTPS served by tinyws itself (cargo feature `tls`), with a certificate
+//! made at test time and clients that verify it: Python `websockets` for the WebSocket,
+//! `curl` for the page. Run with `cargo test --all-features`.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tinyws::Config;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
+
+/// A fresh directory with a test certificate; removed on drop.
+struct Certs {
+    dir: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Certs {
+    fn new(name: &str) -> Certs {
+        let dir = std::env::temp_dir().join(format!("tinyws-tls-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = test_certificate(&dir);
+        Certs { dir, cert, key }
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            tls_cert: Some(self.cert.clone()),
+            tls_key: Some(self.key.clone()),
+            ..config()
+        }
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn have(cmd: &str, args: &[&str], what: &str) -> bool {
+    let ok = Command::new(cmd)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI must have {what}");
+        eprintln!("\n*** SKIPPED: {what} is not installed ***\n");
+    }
+    ok
+}
+
+#[test]
+fn wss_echo_with_a_client_that_verifies_the_certificate() {
+    if !have(
+        "python3",
+        &["-c", "import websockets.asyncio.client"],
+        "python3 with `websockets`",
+    ) {
+        return;
+    }
+    let certs = Certs::new("echo");
+    let server = start(certs.config());
+    let port = server.addr.port();
+    let out = Command::new("timeout")
+        .args(["20", "python3", "tests/proxy_client.py"])
+        .arg(format!("wss://localhost:{port}/echo"))
+        .arg(&certs.cert)
+        .arg(format!("https://localhost:{port}"))
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "wss echo failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
+}
+
+#[test]
+fn the_page_is_served_over_https() {
+    if !have("curl", &["--version"], "curl") {
+        return;
+    }
+    let certs = Certs::new("page");
+    let server = start(certs.config());
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "10", "--cacert"])
+        .arg(&certs.cert)
+        .arg(format!("https://localhost:{}/", server.addr.port()))
+        .output()
+        .expect("run curl");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("<!doctype html>"), "{answer}");
+}
+
+#[test]
+fn plain_http_on_the_tls_port_gets_a_plain_400() {
+    let certs = Certs::new("plain");
+    let server = start(certs.config());
+    let answer = http(server.addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("use https:// or wss://"), "{answer}");
+    assert_eq!(server.wait_connections(0), 0);
+}
+
+#[test]
+fn a_tls_handshake_that_never_completes_is_cut_at_the_handshake_timeout() {
+    let certs = Certs::new("stall");
+    let server = start(Config {
+        handshake_timeout: Duration::from_millis(400),
+        ..certs.config()
+    });
+    let mut s = tcp(server.addr);
+    let started = Instant::now();
+    // The start of a TLS record header (handshake, TLS 1.0 record version), then nothing.
+    s.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    assert!(
+        read_to_end(&mut s).is_empty(),
+        "nothing is sent to a half handshake"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(server.wait_connections(0), 0, "its thread is freed");
+    // And a client that sends nothing at all.
+    let mut idle = tcp(server.addr);
+    thread::sleep(Duration::from_millis(10));
+    assert!(read_to_end(&mut idle).is_empty());
+    assert_eq!(server.wait_connections(0), 0);
+}
+
+#[test]
+fn bad_certificate_files_give_a_one_line_startup_error() {
+    let certs = Certs::new("bad");
+    let other = Certs::new("other");
+    let garbage = certs.dir.join("garbage.pem");
+    std::fs::write(&garbage, "this is not PEM\n").unwrap();
+    let cert = certs.cert.to_str().unwrap();
+    let key = certs.key.to_str().unwrap();
+    let missing = "/nonexistent/tinyws.pem";
+    let cases = [
+        ([cert, missing], "cannot read it"),
+        ([garbage.to_str().unwrap(), key], "no CERTIFICATE"),
+        ([cert, garbage.to_str().unwrap()], "no PEM block"),
+        ([cert, other.key.to_str().unwrap()], "do not fit together"),
+    ];
+    for ([c, k], says) in cases {
+        let out = Command::new(BIN)
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--tls-cert",
+                c,
+                "--tls-key",
+                k,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{c} {k}: {err}");
+        assert!(
+            err.starts_with("tinyws: ") && err.contains(says),
+            "{c} {k}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    let out = Command::new(BIN)
+        .args(["--tls-cert", cert])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert needs --tls-key"));
+}
