@@ -10,16 +10,8 @@ use common::*;
 
 #[test]
 fn python_websockets_client_echoes_pings_and_closes_cleanly() {
-    let have = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Python 3 with `websockets` (pip install websockets)"
-        );
-        eprintln!("\n*** SKIPPED: python3 with the `websockets` package is not installed ***\n");
+    let have = runs("python3", &["-c", "import websockets.asyncio.client"]);
+    if !required("python3 with `websockets` (pip install websockets)", have) {
         return;
     }
     let server = start(config());

@@ -18,14 +18,6 @@ use tinyws::Message;
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-fn required_or_skip(what: &str, present: bool) -> bool {
-    if !present {
-        assert!(std::env::var_os("CI").is_none(), "CI must have {what}");
-        eprintln!("\n*** SKIPPED: {what} is not installed ***\n");
-    }
-    present
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -115,7 +107,7 @@ fn upgrade_via(addr: SocketAddr, host: &str, origin: &str) -> String {
 
 #[test]
 fn ws_and_wss_through_nginx_echo_and_keep_the_origin_check() {
-    if !required_or_skip("nginx (apt-get install nginx)", Path::new(NGINX).exists()) {
+    if !required("nginx (apt-get install nginx)", Path::new(NGINX).exists()) {
         return;
     }
     let server = start(config());
@@ -150,35 +142,16 @@ fn ws_and_wss_through_nginx_echo_and_keep_the_origin_check() {
     assert!(answer.starts_with("HTTP/1.1 426 "), "{answer}");
 
     // wss:// terminated by nginx, verified against the test certificate.
-    let python = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if required_or_skip("python3 with `websockets`", python) {
-        let out = Command::new("timeout")
-            .args(["20", "python3", "tests/proxy_client.py"])
-            .arg(format!("wss://localhost:{tls_port}/secure"))
-            .arg(nginx.dir.join("cert.pem"))
-            .arg(format!("https://localhost:{tls_port}"))
-            .output()
-            .expect("run python3");
-        assert!(
-            out.status.success(),
-            "wss through nginx failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
-    }
+    python_wss_echo(
+        &format!("wss://localhost:{tls_port}/secure"),
+        &nginx.dir.join("cert.pem"),
+        &format!("https://localhost:{tls_port}"),
+    );
 }
 
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
-    let have = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !required_or_skip("systemd-analyze", have) {
+    if !required("systemd-analyze", runs("systemd-analyze", &["--version"])) {
         return;
     }
     let unit = std::fs::read_to_string("docs/deploy/tinyws.service").unwrap();

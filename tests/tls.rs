@@ -46,49 +46,21 @@ impl Drop for Certs {
     }
 }
 
-fn have(cmd: &str, args: &[&str], what: &str) -> bool {
-    let ok = Command::new(cmd)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI must have {what}");
-        eprintln!("\n*** SKIPPED: {what} is not installed ***\n");
-    }
-    ok
-}
-
 #[test]
 fn wss_echo_with_a_client_that_verifies_the_certificate() {
-    if !have(
-        "python3",
-        &["-c", "import websockets.asyncio.client"],
-        "python3 with `websockets`",
-    ) {
-        return;
-    }
     let certs = Certs::new("echo");
     let server = start(certs.config());
     let port = server.addr.port();
-    let out = Command::new("timeout")
-        .args(["20", "python3", "tests/proxy_client.py"])
-        .arg(format!("wss://localhost:{port}/echo"))
-        .arg(&certs.cert)
-        .arg(format!("https://localhost:{port}"))
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "wss echo failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    python_wss_echo(
+        &format!("wss://localhost:{port}/echo"),
+        &certs.cert,
+        &format!("https://localhost:{port}"),
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
 }
 
 #[test]
 fn the_page_is_served_over_https() {
-    if !have("curl", &["--version"], "curl") {
+    if !required("curl", runs("curl", &["--version"])) {
         return;
     }
     let certs = Certs::new("page");

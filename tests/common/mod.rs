@@ -258,3 +258,44 @@ pub fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path
     assert!(ok, "openssl could not make a test certificate");
     (cert, key)
 }
+
+/// Whether a tool the test needs is there. Without it the test is skipped with a loud
+/// message, except under CI (`CI` set), where `.ci/run` must have installed it.
+pub fn required(what: &str, present: bool) -> bool {
+    if !present {
+        assert!(std::env::var_os("CI").is_none(), "CI must have {what}");
+        eprintln!("\n*** SKIPPED: {what} is not installed ***\n");
+    }
+    present
+}
+
+/// Whether `cmd args` runs and succeeds (to probe for a tool).
+pub fn runs(cmd: &str, args: &[&str]) -> bool {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Echoes over `url` (wss://) with Python `websockets`, which verifies the server's
+/// certificate against `ca`; sends `Origin: origin`. Skips (or fails under CI) without
+/// Python `websockets`.
+pub fn python_wss_echo(url: &str, ca: &std::path::Path, origin: &str) {
+    let have = runs("python3", &["-c", "import websockets.asyncio.client"]);
+    if !required("python3 with `websockets`", have) {
+        return;
+    }
+    let out = std::process::Command::new("timeout")
+        .args(["20", "python3", "tests/wss_client.py", url])
+        .arg(ca)
+        .arg(origin)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "wss echo to {url} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
+}

@@ -1,5 +1,6 @@
-"""wss:// through nginx: echo with the Python `websockets` client, verifying the test
-certificate. Run by tests/proxy.rs as: python3 tests/proxy_client.py URL CA_FILE ORIGIN"""
+"""wss://: echo with the Python `websockets` client, verifying the test
+certificate. Run by tests/proxy.rs and tests/tls.rs (common::python_wss_echo) as:
+python3 tests/wss_client.py URL CA_FILE ORIGIN"""
 import asyncio
 import ssl
 import sys
