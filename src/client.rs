@@ -77,7 +77,22 @@ impl Client {
     pub(crate) fn read_in(&self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return tls.read(&self.socket, buf);
+            return tls.read(&self.socket, buf, None);
+        }
+        (&self.socket).read(buf)
+    }
+
+    /// Like [`read_in`](Self::read_in), for the request head: a TLS read may need many
+    /// socket reads (handshake, a record in pieces), and none of them may pass `deadline`.
+    /// (A plain read is one socket read; the caller has set its timeout.)
+    pub(crate) fn read_head_bytes(
+        &self,
+        buf: &mut [u8],
+        #[allow(unused_variables)] deadline: std::time::Instant,
+    ) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read(&self.socket, buf, Some(deadline));
         }
         (&self.socket).read(buf)
     }

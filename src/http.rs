@@ -59,7 +59,7 @@ pub(crate) fn read_head(client: &Client, max: usize, deadline: Instant) -> Resul
         let start = buf.len();
         let room = (max + 1).saturating_sub(start).min(buf.capacity() - start);
         buf.resize(start + room, 0);
-        match client.read_in(&mut buf[start..]) {
+        match client.read_head_bytes(&mut buf[start..], deadline) {
             Ok(0) => return Err(HeadError::Closed),
             Ok(n) => buf.truncate(start + n),
             Err(e) => {

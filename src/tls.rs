@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -90,6 +91,45 @@ struct Session {
     conn: ServerConnection,
     /// Some bytes arrived already: only the very first ones are checked for plain text.
     started: bool,
+    /// Ciphertext read from the socket that rustls has not taken yet (it takes at most
+    /// one record's worth beyond what it holds, and nothing after close_notify).
+    unread: Vec<u8>,
+}
+
+impl Session {
+    /// Hands `unread` to rustls until it is all taken, plaintext is ready to be read, or
+    /// rustls takes nothing more (after close_notify whatever follows is dropped, as TLS
+    /// requires). Returns whether anything was taken.
+    fn feed(&mut self, socket: &TcpStream) -> io::Result<bool> {
+        let mut progress = false;
+        while !self.unread.is_empty() {
+            let used = self.conn.read_tls(&mut &self.unread[..])?;
+            if used == 0 {
+                break;
+            }
+            progress = true;
+            self.unread.drain(..used);
+            let state = match self.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    // Tell the client why (a TLS alert), then give up on the connection.
+                    let _ = self.conn.write_tls(&mut &*socket);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            };
+            if state.peer_has_closed() {
+                self.unread = Vec::new();
+            }
+            if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+                break;
+            }
+        }
+        if self.unread.is_empty() && self.unread.capacity() > 0 {
+            self.unread = Vec::new();
+        }
+        send_pending(&mut self.conn, socket)?;
+        Ok(progress)
+    }
 }
 
 impl Tls {
@@ -99,6 +139,7 @@ impl Tls {
             conn: Mutex::new(Session {
                 conn,
                 started: false,
+                unread: Vec::new(),
             }),
         })
     }
@@ -108,8 +149,15 @@ impl Tls {
     }
 
     /// Reads decrypted bytes, driving the TLS handshake as needed. Blocks in the socket
-    /// read (bounded by its read timeout) without holding the session lock.
-    pub(crate) fn read(&self, socket: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    /// read without holding the session lock. With a `deadline` (the request head's), no
+    /// socket read goes past it, so a client dripping a handshake or a record one byte at
+    /// a time is still cut off in time (`TimedOut`).
+    pub(crate) fn read(
+        &self,
+        socket: &TcpStream,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
         loop {
             {
                 let mut session = self.lock();
@@ -118,6 +166,24 @@ impl Tls {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
                 }
+                if !session.unread.is_empty() {
+                    // Ciphertext rustls could not take yet: feed it before reading more.
+                    // No progress and no plaintext would mean a loop without end.
+                    if !session.feed(socket)? {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the TLS session takes no more data",
+                        ));
+                    }
+                    continue;
+                }
+            }
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                socket.set_read_timeout(Some(left))?;
             }
             let mut raw = [0u8; 4096];
             let n = (&*socket).read(&mut raw)?;
@@ -130,25 +196,25 @@ impl Tls {
                 // even the client's Finished travels as application data) are rustls's.
                 return Err(io::Error::new(io::ErrorKind::InvalidData, NotTls));
             }
-            let conn = &mut session.conn;
-            let mut chunk = &raw[..n];
-            while !chunk.is_empty() {
-                conn.read_tls(&mut chunk)?;
-                if let Err(e) = conn.process_new_packets() {
-                    // Tell the client why (a TLS alert), then give up on the connection.
-                    let _ = conn.write_tls(&mut &*socket);
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                }
-            }
-            send_pending(conn, socket)?;
+            session.unread.extend_from_slice(&raw[..n]);
+            session.feed(socket)?;
         }
     }
 
-    /// Encrypts and sends `bytes`, bounded by the socket's write timeout.
-    pub(crate) fn write_all(&self, socket: &TcpStream, bytes: &[u8]) -> io::Result<()> {
+    /// Encrypts and sends `bytes`, bounded by the socket's write timeout per write.
+    /// rustls holds at most 64 KiB of records, so a larger message is encrypted and sent
+    /// in turns.
+    pub(crate) fn write_all(&self, socket: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         let conn = &mut self.lock().conn;
-        conn.writer().write_all(bytes)?;
-        send_pending(conn, socket)
+        while !bytes.is_empty() {
+            let n = conn.writer().write(bytes)?;
+            bytes = &bytes[n..];
+            if n == 0 && !conn.wants_write() {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            send_pending(conn, socket)?;
+        }
+        Ok(())
     }
 
     /// Sends close_notify (RFC 8446 §6.1) so the client knows no data was cut off.

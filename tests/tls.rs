@@ -123,6 +123,38 @@ fn a_tls_handshake_that_never_completes_is_cut_at_the_handshake_timeout() {
 }
 
 #[test]
+fn a_tls_record_dripped_byte_by_byte_is_cut_at_the_handshake_deadline() {
+    // Each byte arrives well within any per-read timeout; only a total deadline that
+    // reaches into the TLS reads stops this slowloris.
+    let certs = Certs::new("drip");
+    let server = start(Config {
+        handshake_timeout: Duration::from_millis(500),
+        ..certs.config()
+    });
+    let mut s = tcp(server.addr);
+    s.set_nodelay(true).unwrap();
+    let started = Instant::now();
+    // A handshake record header announcing 16 KiB, then its body one byte every 50 ms.
+    s.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]).unwrap();
+    let dripper = thread::spawn({
+        let mut s = s.try_clone().unwrap();
+        move || {
+            for _ in 0..60 {
+                if s.write_all(&[0x01]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    assert!(read_to_end(&mut s).is_empty());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "cut off only after {took:?}");
+    assert_eq!(server.wait_connections(0), 0);
+    dripper.join().unwrap();
+}
+
+#[test]
 fn bad_certificate_files_give_a_one_line_startup_error() {
     let certs = Certs::new("bad");
     let other = Certs::new("other");
