@@ -177,6 +177,19 @@ impl Config {
                 return Err(format!("{flag} must be greater than 0"));
             }
         }
+        // Far beyond any sensible setting, and it keeps `Instant + duration` from
+        // overflowing (which would panic) however large a number was typed.
+        for (flag, d) in [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--ping-interval", self.ping_interval),
+            ("--ping-timeout", self.ping_timeout),
+            ("--write-timeout", self.write_timeout),
+            ("--shutdown-timeout", self.shutdown_timeout),
+        ] {
+            if d > Duration::from_secs(24 * 3600) {
+                return Err(format!("{flag} must be at most 24h"));
+            }
+        }
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
             return Err("--ping-timeout must be greater than 0 while keepalive is on".into());
         }
@@ -396,6 +409,14 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("http://"));
+        let c = Config {
+            write_timeout: parse_duration("99999999999999999h").unwrap(),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err("--write-timeout must be at most 24h".into())
+        );
         let c = Config {
             broadcast: true,
             max_backlog: 64 * 1024,

@@ -184,9 +184,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
 
     let end = match catch_unwind(AssertUnwindSafe(|| {
         shared.handler.on_open(&client);
-        let end = serve(&mut ws, shared);
-        shared.handler.on_close(&client);
-        end
+        serve(&mut ws, shared)
     })) {
         Ok(end) => end,
         Err(_) => {
@@ -199,6 +197,11 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             }
         }
     };
+    // Always, also after a panic: the handler may keep state per client. Still a member
+    // here, so a broadcast from on_close ("alice left") reaches the rest of the room.
+    if catch_unwind(AssertUnwindSafe(|| shared.handler.on_close(&client))).is_err() {
+        warn!("#{id} {peer}: the handler's on_close panicked");
+    }
     // Leave the room and let the writer send what ends with a close frame, before saying
     // why the connection ended: the writer may have been the one to end it.
     drop(member);

@@ -178,6 +178,28 @@ fn a_closure_handler_replies_and_sees_client_details() {
 }
 
 #[test]
+fn on_close_runs_even_after_the_handler_panicked() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counting(Arc<AtomicUsize>);
+    impl tinyws::Handler for Counting {
+        fn on_message(&self, _: &tinyws::Client, _: Message) -> Option<Message> {
+            panic!("handler bug (expected by the test)");
+        }
+        fn on_close(&self, _: &tinyws::Client) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let closes = Arc::new(AtomicUsize::new(0));
+    let server = start_with(config(), Counting(closes.clone()));
+    let mut s = upgraded(server.addr);
+    s.write_all(&frame(true, 0x1, b"boom")).unwrap();
+    assert_eq!(expect_close(&mut s), 1011);
+    assert_eq!(server.wait_connections(0), 0);
+    assert_eq!(closes.load(Ordering::SeqCst), 1, "on_close ran once");
+}
+
+#[test]
 fn a_panicking_handler_costs_only_its_connection() {
     let server = start_with(config(), |_: &tinyws::Client, m: Message| {
         if m.to_text().ok()? == "boom" {
