@@ -74,7 +74,10 @@ pub struct Config {
     pub ping_timeout: Duration,
     /// How long one write may block because the client is not reading. Default 10 s.
     /// When it expires the client is disconnected and its buffers are freed, so a client
-    /// that never reads its echoes costs at most its socket buffers for this long.
+    /// that never reads its echoes costs at most its socket buffers for this long. It
+    /// bounds each write call, not a whole reply: a client that reads a few bytes every
+    /// few seconds keeps a large reply going (slowly, holding only its own thread and its
+    /// own buffers, which `max_message_size` bounds).
     pub write_timeout: Duration,
     /// On shutdown, how long to wait for clients to answer the 1001 close frame before
     /// the remaining sockets are cut. Default 2 s.
