@@ -163,10 +163,7 @@ impl Client {
     pub(crate) fn queue(&self, bytes: &[u8], threshold: usize) -> io::Result<()> {
         let mut out = self.outbox();
         if out.broken {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "connection already failed",
-            ));
+            return Err(already_failed());
         }
         if out.closed {
             return Ok(());
@@ -226,18 +223,14 @@ impl Client {
     /// Writes `bytes` to the socket; a failure marks the connection broken.
     fn send(&self, out: &mut Outbox, bytes: &[u8]) -> io::Result<()> {
         if out.broken {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "connection already failed",
-            ));
+            return Err(already_failed());
         }
         self.write_raw(bytes).map_err(|e| {
             out.broken = true;
             match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "write timed out: the client stopped reading",
-                ),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    io::Error::new(io::ErrorKind::BrokenPipe, WriteStalled)
+                }
                 _ => e,
             }
         })
@@ -304,6 +297,29 @@ impl Client {
         out.closed = true;
         self.write_out(out).is_ok()
     }
+}
+
+/// A write blocked for the whole write timeout: the client stopped reading. Carried
+/// inside the `io::Error`, so the connection's end is told apart from a vanished peer by
+/// type, not by the message text.
+#[derive(Debug)]
+pub(crate) struct WriteStalled;
+
+impl std::fmt::Display for WriteStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("write timed out: the client stopped reading")
+    }
+}
+
+impl std::error::Error for WriteStalled {}
+
+pub(crate) fn is_stalled(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteStalled>())
+}
+
+/// Writing to a connection whose earlier write failed, possibly mid-frame.
+fn already_failed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "connection already failed")
 }
 
 /// An unmasked close frame as a server sends it: FIN + opcode 8, the length, the code in

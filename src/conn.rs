@@ -339,9 +339,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                 return End::Vanished("connection closed".into());
             }
             tungstenite::Error::Io(io) => {
-                return if io.kind() == io::ErrorKind::BrokenPipe
-                    && io.to_string().contains("timed out")
-                {
+                return if crate::client::is_stalled(&io) {
                     End::Stalled(io.to_string())
                 } else {
                     End::Vanished(io.to_string())
