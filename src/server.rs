@@ -247,6 +247,18 @@ impl Shared {
         Some(client)
     }
 
+    /// Answers `503` without reading the request and without blocking the caller (the
+    /// accept loop): the answer fits in the socket's send buffer. Over TLS there is no
+    /// answer without a handshake, so the connection is just closed.
+    fn busy_without_reading(&self, socket: &TcpStream) {
+        if self.is_tls() {
+            return;
+        }
+        let _ = socket.set_nonblocking(true);
+        let _ = (&*socket).write_all(&http::busy(self.config.max_connections).to_bytes());
+        let _ = socket.shutdown(Shutdown::Write);
+    }
+
     fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
         return self.tls.is_some();
@@ -322,11 +334,7 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
         warn!(
             "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
         );
-        if !fallback.is_tls() {
-            let _ = fallback.socket.set_nonblocking(true);
-            let _ =
-                (&fallback.socket).write_all(&http::busy(shared.config.max_connections).to_bytes());
-        }
+        shared.busy_without_reading(&fallback.socket);
     }
 }
 
@@ -335,16 +343,11 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
 /// the connection and lose the answer); without one, the answer is written blindly
 /// (over TLS there is no answer without a handshake: the connection is just closed).
 fn reject_busy(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr, spare: bool) {
-    let response = http::busy(shared.config.max_connections);
     if !spare {
-        if shared.is_tls() {
-            return;
-        }
-        let _ = socket.set_nonblocking(true);
-        let _ = (&socket).write_all(&response.to_bytes());
-        let _ = socket.shutdown(Shutdown::Write);
+        shared.busy_without_reading(&socket);
         return;
     }
+    let response = http::busy(shared.config.max_connections);
     let ctx = shared.clone();
     let linger = shared.config.handshake_timeout.min(Duration::from_secs(1));
     let spawned = thread::Builder::new()
