@@ -378,10 +378,15 @@ pub(crate) fn check_steps(
         }
         Err(v) => return v,
     }
-    match single(headers, "Sec-WebSocket-Key") {
-        Ok(Some(k)) if is_valid_key(k) => step(steps, || {
-            format!("ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)")
-        }),
+    let key = match single(headers, "Sec-WebSocket-Key") {
+        Ok(Some(k)) if is_valid_key(k) => {
+            step(steps, || {
+                format!(
+                    "ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)"
+                )
+            });
+            k
+        }
         Ok(Some(_)) => {
             return refuse(Response::new(
                 400,
@@ -426,6 +431,10 @@ pub(crate) fn check_steps(
         }
         Err(v) => return v,
     }
+    // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
+    step(steps, || {
+        crate::trace::accept_steps(key).trim_end().to_string()
+    });
     Verdict::Upgrade {
         path: path.to_string(),
     }

@@ -65,11 +65,8 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
     let mut s = steps.unwrap_or_default().join("\n");
     s.push('\n');
     match &verdict {
-        Verdict::Upgrade { .. } => {
-            if let Some(key) = request_key(head) {
-                s.push_str(&accept_steps(&key));
-            }
-        }
+        // check_steps ended with the Sec-WebSocket-Accept computation.
+        Verdict::Upgrade { .. } => {}
         Verdict::Page => {
             s.push_str("-- a plain GET / (no Upgrade): the teaching page, then close\n")
         }
@@ -80,18 +77,6 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
     }
     emit(id, &s);
     verdict
-}
-
-/// The `Sec-WebSocket-Key` of a head that passed the checks.
-fn request_key(head: &[u8]) -> Option<String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    req.parse(head).ok()?;
-    req.headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Key"))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
-        .map(|k| k.trim().to_string())
 }
 
 /// The accept value computed step by step (RFC 6455 §4.2.2 item 5.4), for the trace.
