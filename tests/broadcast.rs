@@ -327,6 +327,24 @@ impl Progress {
     }
 }
 
+/// One thread per receiver, each reading messages 0..n of `size` bytes with
+/// [`read_numbered`]; each returns its longest gap between two messages.
+fn spawn_readers(
+    receivers: Vec<TcpStream>,
+    n: usize,
+    size: usize,
+    progress: &Arc<Progress>,
+) -> Vec<thread::JoinHandle<Duration>> {
+    receivers
+        .into_iter()
+        .enumerate()
+        .map(|(me, mut r)| {
+            let progress = progress.clone();
+            thread::spawn(move || read_numbered(&mut r, 0, n, size, &progress, me))
+        })
+        .collect()
+}
+
 /// Reads `count` binary messages numbered `from..from + count` (first 4 bytes) of `size`
 /// bytes; returns the longest time between two of them.
 fn read_numbered(
@@ -424,14 +442,7 @@ fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() {
     let before = p.status_bytes("VmRSS");
 
     let progress = Progress::new(receivers.len());
-    let readers: Vec<_> = receivers
-        .into_iter()
-        .enumerate()
-        .map(|(me, mut r)| {
-            let progress = progress.clone();
-            thread::spawn(move || read_numbered(&mut r, 0, N, SIZE, &progress, me))
-        })
-        .collect();
+    let readers = spawn_readers(receivers, N, SIZE, &progress);
     for i in 0..N {
         progress.wait(i.saturating_sub(WINDOW));
         s.write_all(&frame(true, 0x2, &numbered(i, SIZE))).unwrap();
@@ -508,14 +519,12 @@ fn members_joining_and_leaving_during_a_storm_leave_nothing_behind() {
     let baseline = p.settle(p.resources());
 
     let progress = Progress::new(2);
-    let readers: Vec<_> = [sender.try_clone().unwrap(), watcher.try_clone().unwrap()]
-        .into_iter()
-        .enumerate()
-        .map(|(me, mut r)| {
-            let progress = progress.clone();
-            thread::spawn(move || read_numbered(&mut r, 0, N, SIZE, &progress, me))
-        })
-        .collect();
+    let readers = spawn_readers(
+        vec![sender.try_clone().unwrap(), watcher.try_clone().unwrap()],
+        N,
+        SIZE,
+        &progress,
+    );
     let storm = {
         let mut s = sender.try_clone().unwrap();
         let progress = progress.clone();
