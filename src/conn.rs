@@ -24,6 +24,39 @@ use crate::{page, trace};
 const LINGER: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
+    let Some((mut ws, member)) = open(shared, &client, accepted) else {
+        return;
+    };
+    // The handshake ran deep (tungstenite's parser, the log line); the read loop, where
+    // an idle connection spends its life, does not. Give those pages back (stack.rs).
+    crate::stack::release_unused();
+    let end = match catch_unwind(AssertUnwindSafe(|| {
+        shared.handler.on_open(&client);
+        serve(&mut ws, shared)
+    })) {
+        Ok(end) => end,
+        Err(_) => {
+            // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
+            let sent = client.close(1011, "internal error");
+            End::Failed {
+                code: 1011,
+                sent,
+                why: "the message handler panicked".into(),
+            }
+        }
+    };
+    finish(shared, &client, member, end);
+}
+
+/// Everything up to an open WebSocket: the request head, the checks, the handshake, a
+/// place in the room. Answers and logs every way this can end early (then `None`).
+/// Not inlined: its frame is large, and the idle read loop must not sit below it.
+#[inline(never)]
+fn open<'s>(
+    shared: &'s Arc<Shared>,
+    client: &Arc<Client>,
+    accepted: Instant,
+) -> Option<(WebSocket<Wire>, Option<Member<'s>>)> {
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
@@ -35,15 +68,15 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         trace::emit(id, &format!("-- connection from {peer}"));
     }
 
-    let head = match http::read_head(&client, cfg.max_head_size, accepted + cfg.handshake_timeout) {
+    let head = match http::read_head(client, cfg.max_head_size, accepted + cfg.handshake_timeout) {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             info!(
                 "#{id} {peer}: request head over {} bytes; answered 431",
                 cfg.max_head_size
             );
-            http::respond_and_close(&client, &http::too_large(cfg.max_head_size), LINGER);
-            return;
+            http::respond_and_close(client, &http::too_large(cfg.max_head_size), LINGER);
+            return None;
         }
         Err(HeadError::TimedOut { partial }) => {
             info!(
@@ -52,16 +85,16 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             );
             if partial {
                 http::respond_and_close(
-                    &client,
+                    client,
                     &http::timed_out(cfg.handshake_timeout),
                     Duration::ZERO,
                 );
             }
-            return;
+            return None;
         }
         Err(HeadError::Closed) => {
             debug!("#{id} {peer}: closed before sending a request");
-            return;
+            return None;
         }
         Err(HeadError::Io(e)) => {
             #[cfg(feature = "tls")]
@@ -71,7 +104,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
                 info!("#{id} {peer}: plain text on the TLS port; answered 400");
                 let _ = io::Write::write_all(&mut &client.socket, &http::not_tls().to_bytes());
                 http::shut_and_drain(&client.socket, LINGER, 64 * 1024);
-                return;
+                return None;
             }
             if client.is_tls() && e.kind() == io::ErrorKind::InvalidData {
                 // Worth an operator's eye: often a client that does not trust the
@@ -80,7 +113,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             } else {
                 debug!("#{id} {peer}: reading the request failed: {e}");
             }
-            return;
+            return None;
         }
     };
 
@@ -94,8 +127,8 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         Verdict::Page => {
             info!("#{id} {peer}: GET / answered 200 with the teaching page");
             let page = page::page(cfg, &head.buf[..head.len]);
-            http::respond_and_close(&client, &page, LINGER);
-            return;
+            http::respond_and_close(client, &page, LINGER);
+            return None;
         }
         Verdict::Refuse { response, note } => {
             let line = head.buf[..head.len]
@@ -111,8 +144,8 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
             if let Some(note) = note {
                 warn!("#{id} {peer}: {note}");
             }
-            http::respond_and_close(&client, &response, LINGER);
-            return;
+            http::respond_and_close(client, &response, LINGER);
+            return None;
         }
     };
 
@@ -152,19 +185,19 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
         Err(e) => {
             // Our own checks passed, so this is a write failure (client gone).
             info!("#{id} {peer}: handshake failed: {e}");
-            return;
+            return None;
         }
     };
     ws.get_mut().end_handshake();
     client.set_upgraded(path);
     // Broadcast mode: a writer thread and a place in the room (hub.rs, backlog.rs).
     let member = if cfg.broadcast {
-        match Member::join(&shared.hub, &client, cfg) {
+        match Member::join(&shared.hub, client, cfg) {
             Ok(member) => Some(member),
             Err(e) => {
                 warn!("#{id} {peer}: cannot start its writer thread ({e}); closed with 1013");
                 client.close(1013, "try again later");
-                return;
+                return None;
             }
         }
     } else {
@@ -179,27 +212,21 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     if shared.is_stopping() {
         client.close(1001, "server shutting down");
         info!("#{id} {peer}: closed, code 1001 (server shutting down)");
-        return;
+        return None;
     }
+    Some((ws, member))
+}
 
-    let end = match catch_unwind(AssertUnwindSafe(|| {
-        shared.handler.on_open(&client);
-        serve(&mut ws, shared)
-    })) {
-        Ok(end) => end,
-        Err(_) => {
-            // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
-            let sent = client.close(1011, "internal error");
-            End::Failed {
-                code: 1011,
-                sent,
-                why: "the message handler panicked".into(),
-            }
-        }
-    };
+/// After the read loop: the handler's `on_close`, leaving the room, the drain after a
+/// failure, and the log line that says how the connection ended.
+#[inline(never)]
+fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End) {
+    let cfg = &shared.config;
+    let peer = client.peer_addr();
+    let id = client.id();
     // Always, also after a panic: the handler may keep state per client. Still a member
     // here, so a broadcast from on_close ("alice left") reaches the rest of the room.
-    if catch_unwind(AssertUnwindSafe(|| shared.handler.on_close(&client))).is_err() {
+    if catch_unwind(AssertUnwindSafe(|| shared.handler.on_close(client))).is_err() {
         warn!("#{id} {peer}: the handler's on_close panicked");
     }
     // Leave the room and let the writer send what ends with a close frame, before saying
