@@ -595,8 +595,10 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
         }
     }
     let open_secs = opened_at.elapsed().as_secs_f64();
-    // Let the server's threads reach their blocking read before measuring memory.
-    thread::sleep(Duration::from_millis(300));
+    // Let the server's threads reach their blocking read, and pass the second after
+    // which a quiet connection gives back its handshake's stack pages (a one-time cost,
+    // src/stack.rs), before measuring memory and the CPU of holding them.
+    thread::sleep(Duration::from_millis(1500));
     let mut probe = ws_connect(args.addr)?;
     let mut payloads = Payloads::new(32, 7);
     let (mut frame, mut got, mut lat) = (Vec::new(), Vec::new(), Vec::new());
@@ -628,6 +630,12 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
             ((opened.kstack_kib + opened.ptables_kib) as f64
                 - (before.kstack_kib + before.ptables_kib) as f64)
                 / args.conns.max(1) as f64
+        ),
+        // The same after the hold: tinyws gives back stack pages once a connection has
+        // been quiet for a second (src/stack.rs).
+        format!(
+            "rss_held_per_conn_kib={:.2}",
+            (held_end.rss_kib as f64 - before.rss_kib as f64) / args.conns.max(1) as f64
         ),
         format!("hold_secs={:.2}", args.secs),
         format!(
