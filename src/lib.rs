@@ -75,6 +75,7 @@ mod hub;
 mod page;
 mod server;
 mod stack;
+mod threads;
 #[cfg(feature = "tls")]
 mod tls;
 mod trace;

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::hub::Hub;
+use crate::threads::Threads;
 use crate::{conn, http};
 
 /// At most this many extra threads answer `503` to clients over the cap at once, each for
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     /// Signalled whenever a connection ends.
     changed: Condvar,
     local_addr: SocketAddr,
+    /// Connection threads, new or waiting for their next client (threads.rs).
+    threads: Arc<Threads>,
     /// `wss://`: the certificate and key every connection's TLS session starts from.
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -77,6 +80,7 @@ impl Server {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
+        let config_stack = config.stack_size;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -87,6 +91,7 @@ impl Server {
                 registry: Mutex::new(Registry::default()),
                 changed: Condvar::new(),
                 local_addr,
+                threads: Threads::new(config_stack),
                 #[cfg(feature = "tls")]
                 tls,
             }),
@@ -284,7 +289,11 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.shared.registry().clients.remove(&self.id);
-        self.shared.changed.notify_all();
+        // Only shutdown waits for this (a syscall saved per connection otherwise). It
+        // sets `stopping` before it looks at the registry, under the lock we just used.
+        if self.shared.is_stopping() {
+            self.shared.changed.notify_all();
+        }
     }
 }
 
@@ -322,12 +331,10 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream) {
     let ctx = shared.clone();
     let accepted = Instant::now();
     let fallback = client.clone();
-    let spawned = thread::Builder::new()
-        .stack_size(shared.config.stack_size)
-        .spawn(move || {
-            let _guard = guard;
-            conn::run(&ctx, client, accepted);
-        });
+    let spawned = shared.threads.run(move || {
+        let _guard = guard;
+        conn::run(&ctx, client, accepted);
+    });
     if let Err(e) = spawned {
         // The closure, and with it the guard, was dropped: the client is unregistered.
         // Out of threads or memory: answer without reading, as past the rejecter slots.
@@ -402,6 +409,7 @@ fn shutdown_clients(shared: &Shared) {
         drop(reg);
         wait_until_empty(shared, Instant::now() + Duration::from_secs(1));
     }
+    shared.threads.stop();
     info!("stopped");
 }
 
