@@ -42,8 +42,8 @@ struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Kind {
     Tinyws,
-    /// tinyws with `RUST_LOG=warn`: no log line per connection.
-    TinywsQuiet,
+    /// tinyws with glibc's per-thread malloc cache off (docs/embedded.md).
+    TinywsNoTcache,
     Plain,
     Raw,
 }
@@ -52,7 +52,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Tinyws => "tinyws",
-            Kind::TinywsQuiet => "tinyws, RUST_LOG=warn",
+            Kind::TinywsNoTcache => "tinyws, tcache off",
             Kind::Plain => "plain",
             Kind::Raw => "raw TCP",
         }
@@ -103,7 +103,7 @@ fn status_kib(pid: u32, key: &str) -> f64 {
 impl Bench {
     fn bin(&self, kind: Kind) -> PathBuf {
         match kind {
-            Kind::Tinyws | Kind::TinywsQuiet => self.dir.join("tinyws"),
+            Kind::Tinyws | Kind::TinywsNoTcache => self.dir.join("tinyws"),
             Kind::Plain => self.dir.join("examples/plain_echo"),
             Kind::Raw => self.dir.join("examples/raw_echo"),
         }
@@ -123,14 +123,14 @@ impl Bench {
             Command::new(self.bin(kind))
         };
         match kind {
-            Kind::Tinyws | Kind::TinywsQuiet => {
+            Kind::Tinyws | Kind::TinywsNoTcache => {
                 cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()]);
                 cmd.args(extra);
-                // Default logging (info) unless told otherwise, as a user would run it.
-                cmd.env(
-                    "RUST_LOG",
-                    if kind == Kind::Tinyws { "info" } else { "warn" },
-                );
+                // Default logging (info), as a user would run it.
+                cmd.env("RUST_LOG", "info");
+                if kind == Kind::TinywsNoTcache {
+                    cmd.env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0");
+                }
             }
             _ => {
                 cmd.arg(addr.to_string());
@@ -742,14 +742,14 @@ fn main() {
         &[
             (t, many.clone(), idle5k.clone()),
             (p, none.clone(), idle5k.clone()),
-            (Kind::TinywsQuiet, many.clone(), idle5k.clone()),
+            (Kind::TinywsNoTcache, many.clone(), idle5k.clone()),
         ],
         false,
         limit,
     );
     let f = get("rss_per_conn_kib");
     let v = c.median(t, &f);
-    let quiet = c.median(Kind::TinywsQuiet, &f);
+    let quiet = c.median(Kind::TinywsNoTcache, &f);
     rows.push(Row {
         scenario: format!("memory per idle connection, {} connections", idle5k[3]),
         metric: "ΔRSS KiB / conn".into(),
@@ -759,10 +759,12 @@ fn main() {
         verdict: verdict(v <= 12.0, v),
     });
     rows.push(Row {
-        scenario: "  the same, tinyws with RUST_LOG=warn (no log line per connection)".into(),
+        scenario:
+            "  the same, tinyws with glibc's per-thread malloc cache off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0)"
+                .into(),
         metric: "ΔRSS KiB / conn".into(),
         values: [quiet, f64::NAN, f64::NAN],
-        ratio: format!("{} × plain", fmt(c.ratio(Kind::TinywsQuiet, p, &f))),
+        ratio: format!("{} × plain", fmt(c.ratio(Kind::TinywsNoTcache, p, &f))),
         target: "≤ 12 KiB".into(),
         verdict: verdict(quiet <= 12.0, quiet),
     });
