@@ -59,6 +59,12 @@ pub(crate) struct Backlog {
     limit: usize,
     /// The writer is asleep on the condition variable and needs a notification.
     waiting: bool,
+    /// The writer took frames and has not come back for more: it may be mid-write.
+    busy: bool,
+    /// The first queued frame is the rest of one whose start is already in the socket
+    /// (a direct send that did not fit, see `nowait.rs`): it must be written, even when
+    /// the backlog overflows, or the close 1008 would land inside a frame.
+    partial_head: bool,
     /// The connection thread is done: finish the close frame, if one is queued, and exit.
     finishing: bool,
     /// The backlog overflowed and was replaced by a close 1008.
@@ -75,6 +81,8 @@ impl Backlog {
             in_flight: 0,
             limit,
             waiting: false,
+            busy: false,
+            partial_head: false,
             finishing: false,
             evicted: false,
             dropped: None,
@@ -94,9 +102,30 @@ impl Backlog {
         true
     }
 
+    /// Queues the rest of a frame whose start went straight into the socket. Only into
+    /// an idle backlog ([`is_idle`](Self::is_idle)), so it is the first frame; always fits.
+    pub(crate) fn push_rest(&mut self, rest: Arc<[u8]>) {
+        debug_assert!(self.frames.is_empty() && !self.busy);
+        self.queued += rest.len() + ENTRY_COST;
+        self.frames.push_back(rest);
+        self.partial_head = true;
+    }
+
+    /// Nothing is queued and the writer is not writing: a frame written to the socket now
+    /// overtakes nothing (nowait.rs).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.frames.is_empty() && !self.busy && !self.finishing
+    }
+
     /// Drops everything not yet being written (memory is freed now, not when the client
-    /// is gone) and queues a close 1008 after the frame in flight.
+    /// is gone) and queues a close 1008 after the frame in flight, and after the rest of
+    /// a frame that is partly in the socket already.
     fn evict(&mut self) {
+        let rest = if self.partial_head {
+            self.frames.pop_front()
+        } else {
+            None
+        };
         self.frames = VecDeque::new();
         self.evicted = true;
         self.dropped = Some(format!(
@@ -105,6 +134,10 @@ impl Backlog {
         ));
         let close: Arc<[u8]> = close_frame(1008, "reading too slowly").into();
         self.queued = close.len() + ENTRY_COST;
+        if let Some(rest) = rest {
+            self.queued += rest.len() + ENTRY_COST;
+            self.frames.push_back(rest);
+        }
         self.frames.push_back(close);
     }
 
@@ -204,6 +237,7 @@ fn run(client: &Client, write_timeout: Duration) {
                 break Next::Exit;
             };
             b.in_flight = 0; // the last batch is written
+            b.busy = false;
             if !b.frames.is_empty() {
                 if b.finishing && !closed {
                     // The client is gone without a close handshake: nobody will read it.
@@ -219,6 +253,8 @@ fn run(client: &Client, write_timeout: Duration) {
                 }
                 b.queued = b.queued.saturating_sub(cost);
                 b.in_flight = cost;
+                b.busy = true;
+                b.partial_head = false; // now in flight
                 if b.frames.is_empty() && b.frames.capacity() > 1024 {
                     b.frames = VecDeque::new(); // do not keep a burst's capacity while idle
                 }
@@ -379,5 +415,19 @@ mod tests {
         assert!(b.dropped.as_deref().unwrap().contains("--max-backlog"));
         // A close frame always fits.
         assert!(b.push(vec![0x88; 200].into(), true));
+    }
+
+    #[test]
+    fn overflow_keeps_the_rest_of_a_frame_already_started_on_the_wire() {
+        let mut b = Backlog::new(100 + 2 * ENTRY_COST);
+        assert!(b.is_idle());
+        b.push_rest(vec![0xAA; 30].into());
+        assert!(!b.is_idle());
+        assert!(b.push(vec![0x82; 50].into(), false));
+        assert!(!b.push(vec![0x82; 50].into(), false)); // overflow
+        assert_eq!(b.frames.len(), 2, "the rest, then the close");
+        assert_eq!(&b.frames[0][..], &[0xAA; 30][..]);
+        assert_eq!(&b.frames[1][..4], &[0x88, 20, 0x03, 0xf0]);
+        assert_eq!(b.cost(), 30 + 22 + 2 * ENTRY_COST);
     }
 }

@@ -261,6 +261,25 @@ impl Client {
         if out.closed || out.broken {
             return false;
         }
+        // Nothing queued ahead of it: the frame may go straight into the socket buffer
+        // from this thread, if it fits now (nowait.rs), sparing the writer thread a
+        // wake-up. The outbox lock keeps the writer from starting meanwhile.
+        let direct = !self.is_tls() && out.trace.is_none();
+        if let Some(backlog) = out.backlog.as_mut().filter(|b| direct && b.is_idle()) {
+            match crate::nowait::send(&self.socket, frame) {
+                Ok(n) if n == frame.len() => return true,
+                Ok(n) => {
+                    // The socket took the start of the frame: the writer sends the rest.
+                    backlog.push_rest(Arc::from(&frame[n..]));
+                    if backlog.take_waiter() {
+                        self.wake.notify_one();
+                    }
+                    return true;
+                }
+                // Full, or an error the writer thread will meet again and report.
+                Err(_) => {}
+            }
+        }
         self.enqueue(&mut out, frame.clone())
     }
 

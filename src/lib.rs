@@ -61,7 +61,8 @@
 //! Warnings are for things an operator may want to act on (refused origins, the
 //! connection cap, stuck clients).
 
-// `unsafe` only in stack.rs (two libc calls, measured: docs/performance.md).
+// `unsafe` only in stack.rs and nowait.rs (three libc calls, each measured:
+// docs/performance.md).
 #![deny(unsafe_code)]
 
 mod backlog;
@@ -72,6 +73,7 @@ mod error;
 mod handler;
 mod http;
 mod hub;
+mod nowait;
 mod page;
 mod server;
 mod stack;

@@ -594,3 +594,47 @@ fn members_joining_and_leaving_during_a_storm_leave_nothing_behind() {
     }
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0));
 }
+
+/// The broadcasting thread writes straight into a member's socket when nothing is queued
+/// for it, and hands the rest of a frame that did not fit to the member's writer thread
+/// (src/nowait.rs). A member that reads slowly makes that happen mid-frame again and
+/// again; it must still get every frame whole and in order.
+#[test]
+fn a_slow_reader_gets_every_frame_whole_when_its_socket_fills_mid_frame() {
+    const COUNT: usize = 300;
+    const SIZE: usize = 50_000; // not a divisor of any socket buffer size
+    let server = room(Config {
+        max_backlog: 64 << 20, // never evicted: this test is about whole frames
+        ..config()
+    });
+    let mut slow = upgraded(server.addr);
+    slow.set_read_timeout(Some(TIMEOUT)).unwrap();
+    wait_members(&server, 1);
+    for i in 0..COUNT {
+        assert_eq!(
+            server
+                .handle()
+                .broadcast(Message::binary(numbered(i, SIZE))),
+            1
+        );
+    }
+    // Queued whole or in part: ~15 MB, far more than the socket buffers hold, so most
+    // of it waits, and the frame that filled the socket was cut somewhere inside.
+    let deadline = Instant::now() + TIMEOUT;
+    for i in 0..COUNT {
+        assert!(
+            Instant::now() < deadline,
+            "frame {i} did not arrive in time"
+        );
+        if i % 20 == 0 {
+            thread::sleep(Duration::from_millis(2)); // read slowly
+        }
+        let (opcode, payload) = read_frame(&mut slow);
+        assert_eq!(opcode, 0x82, "frame {i}: a whole binary frame");
+        assert_eq!(
+            payload,
+            numbered(i, SIZE),
+            "frame {i}: every byte, in order"
+        );
+    }
+}
