@@ -47,17 +47,20 @@ pub struct Config {
     /// or a pipelined burst) and is freed when the socket is drained; an idle connection
     /// keeps only a 1 KiB buffer. Measured (docs/performance.md): with 4 KiB reads, echoing
     /// 64 KiB messages reached about 0.4 × a raw TCP echo; with 64 KiB reads about 0.7 ×,
-    /// at no cost to idle connections (about 11.5 KiB each).
+    /// at no cost to idle connections.
     pub read_buffer_size: usize,
     /// Outgoing bytes collected before a write is forced, per connection. Default 4 KiB.
     /// Replies are otherwise sent in one `write` when the connection has nothing more to
     /// read, so a burst of small messages costs one syscall, not one per message.
     pub write_buffer_size: usize,
     /// Stack size of each connection thread, in bytes. Default 128 KiB (Rust's default is
-    /// 2 MiB). Only touched pages use RAM (measured: 8 KiB per idle connection, 12 KiB
-    /// with `info` logging; docs/performance.md), but the whole size is reserved address
-    /// space, which matters on 32-bit boards: `max_connections × stack_size` must fit
-    /// (docs/embedded.md).
+    /// 2 MiB). Only touched pages use RAM: the handshake goes about 13 KiB deep, and a
+    /// connection quiet for a second gives back all but the top 8 KiB (two pages, most of
+    /// it the thread's own control block; measured in docs/performance.md). The whole
+    /// size is reserved address space, which matters on 32-bit boards:
+    /// `max_connections × stack_size` must fit (docs/embedded.md). Up to 8 threads whose
+    /// client has left wait 2 s for the next one, so a burst of connections does not pay
+    /// for starting a thread each.
     pub stack_size: usize,
     /// Total time a client has to deliver its complete request head, from the TCP accept.
     /// Default 5 s. A deadline for the whole head, not per read: a client trickling one byte
