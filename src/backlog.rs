@@ -4,12 +4,15 @@
 //! `read()`, which another thread cannot interrupt, and tungstenite has no read/write
 //! split. A broadcast must reach an idle client at once, without waiting for its reader
 //! to time out (that would be polling) and without the sender writing to the socket
-//! itself (a client that stops reading would then block the sender, and the whole room
-//! behind it). So in broadcast mode every frame for a client (broadcasts, pongs,
-//! keepalive pings, close frames) is queued in its [`Backlog`] under the outbox lock,
-//! and a small writer thread, asleep on a condition variable until there is something
-//! to send, is the only one that writes to the socket. Frames are queued whole and
-//! written in order by one thread, so they never interleave on the wire.
+//! itself with a blocking write (a client that stops reading would then block the
+//! sender, and the whole room behind it). So in broadcast mode every frame for a client
+//! (broadcasts, pongs, keepalive pings, close frames) is queued in its [`Backlog`] under
+//! the outbox lock, and a small writer thread, asleep on a condition variable until
+//! there is something to send, writes them in order. The one exception: a small
+//! broadcast for a member with nothing queued and an idle writer goes straight into the
+//! socket buffer from the broadcasting thread, with a send that never blocks
+//! (`nowait.rs`), under the same lock; what does not fit is queued first. So frames
+//! never interleave on the wire, and nothing overtakes what was queued before it.
 //!
 //! The backlog is bounded (`max_backlog`). A frame that would overflow it does not wait
 //! and does not grow memory: the client's queued frames are dropped at once and replaced
@@ -400,6 +403,8 @@ fn write_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
 
     #[test]
     fn overflow_replaces_the_backlog_with_one_close_1008() {
@@ -429,5 +434,84 @@ mod tests {
         assert_eq!(&b.frames[0][..], &[0xAA; 30][..]);
         assert_eq!(&b.frames[1][..4], &[0x88, 20, 0x03, 0xf0]);
         assert_eq!(b.cost(), 30 + 22 + 2 * ENTRY_COST);
+    }
+
+    /// Reads what `peer` has now (up to a short wait) onto `into`.
+    fn read_some(peer: &mut TcpStream, into: &mut Vec<u8>) {
+        let mut buf = [0u8; 64 * 1024];
+        match peer.read(&mut buf) {
+            Ok(n) => into.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("reading the peer: {e}"),
+        }
+    }
+
+    /// The direct path of `Client::send_shared` (nowait.rs) over a real socket whose
+    /// reader pauses: fill the socket, let the writer drain it, and again, until a direct
+    /// send is cut mid-frame; then every frame must arrive whole and in order.
+    #[test]
+    fn a_direct_send_cut_mid_frame_is_finished_whole_by_the_writer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        peer.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        let (socket, addr) = listener.accept().expect("accept");
+        let client = Arc::new(Client::new(1, addr, socket));
+        client.set_upgraded("/".into());
+        let writer = Writer::start(&client, 64 << 20, Duration::from_secs(5)).expect("writer");
+
+        let (mut sent, mut received, mut cuts) = (Vec::new(), Vec::new(), 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for i in 0..200_000usize {
+            if cuts >= 3 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no direct send was cut mid-frame"
+            );
+            let size = 1000 + (i * 37) % (crate::nowait::DIRECT_MAX - 1010);
+            let payload: Vec<u8> = (0..size).map(|k| (k + i) as u8).collect();
+            let frame = crate::hub::data_frame(0x2, &payload);
+            assert!(client.send_shared(&frame));
+            sent.push(frame);
+            let (partial, idle) = {
+                let out = client.outbox();
+                let b = out.backlog.as_ref().expect("backlog mode");
+                (b.partial_head, b.is_idle())
+            };
+            if partial {
+                cuts += 1;
+            }
+            if !idle {
+                // Full (cut or not): read until the writer has drained the backlog, so
+                // the next frames go the direct way again.
+                while !client.outbox().backlog.as_ref().expect("backlog").is_idle() {
+                    assert!(Instant::now() < deadline, "the writer never drained");
+                    read_some(&mut peer, &mut received);
+                }
+            }
+        }
+        assert!(cuts > 0, "no direct send was cut mid-frame");
+        let total: usize = sent.iter().map(|f| f.len()).sum();
+        while received.len() < total {
+            assert!(Instant::now() < deadline, "not everything arrived");
+            read_some(&mut peer, &mut received);
+        }
+        assert_eq!(received.len(), total, "nothing extra");
+        let mut at = 0;
+        for (i, frame) in sent.iter().enumerate() {
+            assert_eq!(
+                &received[at..at + frame.len()],
+                &frame[..],
+                "frame {i} whole, in order"
+            );
+            at += frame.len();
+        }
+        drop(writer);
     }
 }

@@ -261,10 +261,11 @@ impl Client {
         if out.closed || out.broken {
             return false;
         }
-        // Nothing queued ahead of it: the frame may go straight into the socket buffer
-        // from this thread, if it fits now (nowait.rs), sparing the writer thread a
-        // wake-up. The outbox lock keeps the writer from starting meanwhile.
-        let direct = !self.is_tls() && out.trace.is_none();
+        // Nothing queued ahead of it: a small frame may go straight into the socket
+        // buffer from this thread, if it fits now (nowait.rs), sparing the writer thread
+        // a wake-up. The outbox lock keeps the writer from starting meanwhile.
+        let direct =
+            frame.len() <= crate::nowait::DIRECT_MAX && !self.is_tls() && out.trace.is_none();
         if let Some(backlog) = out.backlog.as_mut().filter(|b| direct && b.is_idle()) {
             match crate::nowait::send(&self.socket, frame) {
                 Ok(n) if n == frame.len() => return true,

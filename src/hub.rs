@@ -4,9 +4,11 @@
 //! One lock orders everything: a broadcast encodes its frame once, outside the lock, then
 //! queues the same bytes to every member while holding it. Two broadcasts therefore reach
 //! every member's backlog in the same order, and one sender's messages in the order it
-//! sent them (its thread broadcasts one message after the other). Queueing never touches
-//! a socket (each member's writer thread does, see `backlog.rs`), so the lock is held
-//! for a few pointer copies per member, however slow a member is.
+//! sent them (its thread broadcasts one message after the other). Nothing under the lock
+//! can block on a socket: a frame goes to each member's backlog (a pointer copy) for its
+//! writer thread (`backlog.rs`), or, if it is small and nothing is queued for that member,
+//! straight into the member's socket buffer with a send that never waits (`nowait.rs`).
+//! So the lock is held for at most a short copy per member, however slow a member is.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -15,6 +15,13 @@
 use std::io;
 use std::net::TcpStream;
 
+/// Frames up to this size go straight to an idle member's socket. The broadcasting thread
+/// does that while it holds the room's lock, so the kernel's copy of every frame is made
+/// under it; larger frames are left to the writer threads, which copy in parallel and
+/// share one buffer of the frame (a cut frame's rest is a copy per member). Small frames
+/// are where the wake-up cost dominated anyway.
+pub(crate) const DIRECT_MAX: usize = 4096;
+
 /// Writes as much of `bytes` as the socket's send buffer takes right now; never blocks.
 /// `Err(WouldBlock)` when it takes nothing.
 pub(crate) fn send(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
