@@ -18,7 +18,7 @@
 //! simple: `pthread_getattr_np` reads the bounds of the calling thread's own stack, and
 //! `madvise` discards pages strictly inside those bounds and strictly below the deepest
 //! frame alive during the call. Nothing lives below the stack pointer (the x86-64 red
-//! zone is 128 bytes; the margin below is a whole page more), and no other thread uses
+//! zone is 128 bytes; the margin below is 512 bytes), and no other thread uses
 //! this thread's stack, so nothing that is read again is lost.
 
 /// Bytes below a local of the function that calls `madvise` that are never released:
@@ -28,7 +28,8 @@
 const MARGIN: usize = 512;
 
 /// Drops the resident pages of the calling thread's stack that lie below the current
-/// frame (minus a margin). Harmless to call anywhere; a no-op where it is not supported.
+/// frame (minus a margin). Does nothing when not running on the thread's own stack, or
+/// where it is not supported.
 #[inline(never)]
 pub(crate) fn release_unused() {
     #[cfg(all(target_os = "linux", any(target_env = "gnu", target_env = "musl")))]
@@ -43,7 +44,12 @@ mod linux {
     pub(super) fn release_unused() {
         let here = 0u8;
         let here = std::hint::black_box(&here) as *const u8 as usize;
-        let Some(low) = stack_low() else { return };
+        let Some((low, high)) = stack_bounds() else {
+            return;
+        };
+        if !(low < here && here <= high) {
+            return; // not on this thread's own stack (a signal stack, say): leave it
+        }
         // SAFETY: sysconf has no preconditions.
         let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
             p if p > 0 => p as usize,
@@ -54,7 +60,8 @@ mod linux {
         if top <= low {
             return;
         }
-        // SAFETY: [low, top) lies inside this thread's own stack mapping (stack_low) and
+        // SAFETY: [low, top) lies inside this thread's own stack mapping (stack_bounds,
+        // and `here` was checked to be on it) and
         // below every live frame of this thread: MARGIN below a local of this function,
         // whose frame is a few dozen bytes and which calls nothing after this but the
         // madvise syscall stub. MADV_DONTNEED on private
@@ -65,8 +72,9 @@ mod linux {
         }
     }
 
-    /// The lowest usable address of the calling thread's stack (above its guard page).
-    fn stack_low() -> Option<usize> {
+    /// The calling thread's stack: its lowest usable address (above the guard page) and
+    /// its top.
+    fn stack_bounds() -> Option<(usize, usize)> {
         // SAFETY: pthread_attr_t is plain data that pthread_getattr_np fills in; it is
         // destroyed exactly once, only after a successful init; the pointers are to locals.
         unsafe {
@@ -78,7 +86,7 @@ mod linux {
             let mut size: libc::size_t = 0;
             let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
             libc::pthread_attr_destroy(&mut attr);
-            (ok && !addr.is_null()).then_some(addr as usize)
+            (ok && !addr.is_null()).then_some((addr as usize, addr as usize + size))
         }
     }
 }
