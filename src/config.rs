@@ -58,9 +58,9 @@ pub struct Config {
     /// connection quiet for a second gives back all but the top 8 KiB (two pages, most of
     /// it the thread's own control block; measured in docs/performance.md). The whole
     /// size is reserved address space, which matters on 32-bit boards:
-    /// `max_connections × stack_size` must fit (docs/embedded.md). Up to 8 threads whose
-    /// client has left wait 2 s for the next one, so a burst of connections does not pay
-    /// for starting a thread each.
+    /// `(max_connections + 8) × stack_size` must fit (docs/embedded.md): up to 8 threads
+    /// whose client has left wait 2 s for the next one, so a burst of connections does
+    /// not pay for starting a thread each.
     pub stack_size: usize,
     /// Total time a client has to deliver its complete request head, from the TCP accept.
     /// Default 5 s. A deadline for the whole head, not per read: a client trickling one byte
@@ -68,7 +68,9 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// How long a connection may stay silent before the server sends a ping
     /// (RFC 6455 §5.5.2). Default 30 s. Each ping is the only wake-up an idle connection
-    /// costs. `Duration::ZERO` disables keepalive: then a half-open connection (a client
+    /// costs, besides one after its first quiet second, when it gives back the stack its
+    /// handshake used (so the first ping comes after 1 s + this interval of silence).
+    /// `Duration::ZERO` disables keepalive: then a half-open connection (a client
     /// that vanished without FIN/RST) holds its thread until the OS notices, which may be
     /// hours.
     pub ping_interval: Duration,

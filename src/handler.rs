@@ -8,6 +8,11 @@ use crate::client::Client;
 /// thread, so a handler may block briefly, but every client is served by its own call:
 /// one slow call delays only its own client.
 ///
+/// A thread serves one client at a time, but after its client leaves it may serve the
+/// next one (threads wait 2 s for more work instead of exiting). So keep per-client state
+/// keyed by [`Client::id`], not in a `thread_local!`, and do not take
+/// `thread::current().id()` for a client's identity.
+///
 /// Only data messages (text and binary, reassembled from fragments) reach
 /// [`on_message`](Handler::on_message); pings, pongs and the close handshake are handled
 /// by the server.
