@@ -232,10 +232,10 @@ fn hostile_clients_leave_no_thread_or_fd_behind() {
     p.wait_log("dropped: write timed out: the client stopped reading");
     drop(idle);
 
-    let now = p.settle(baseline);
-    assert!(
-        now.0 <= baseline.0 && now.1 <= baseline.1,
-        "(threads, fds) back to baseline {baseline:?}: {now:?}"
+    assert_eq!(
+        p.settle(baseline),
+        baseline,
+        "(threads, fds) back to baseline"
     );
     echo(&mut good, "after");
 }

@@ -575,10 +575,10 @@ fn members_joining_and_leaving_during_a_storm_leave_nothing_behind() {
     assert!(clean >= 3, "the storm ended before members came and went");
     eprintln!("{clean} clean closes and {reset} resets or vanishings during the storm");
 
-    let now = p.settle(baseline);
-    assert!(
-        now.0 <= baseline.0 && now.1 <= baseline.1,
-        "(threads, fds) back to baseline {baseline:?}: {now:?}"
+    assert_eq!(
+        p.settle(baseline),
+        baseline,
+        "(threads, fds) back to baseline"
     );
     let log = p.drain_log();
     assert!(!log.iter().any(|l| l.contains("panicked")), "{log:?}");

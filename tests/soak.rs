@@ -570,14 +570,8 @@ fn soak_waves_of_mixed_clients() {
         0,
         "a slow reader got wrong bytes"
     );
-    assert!(
-        threads1 <= threads0,
-        "server threads not back to baseline: {threads1} > {threads0}"
-    );
-    assert!(
-        fds1 <= fds0,
-        "server fds not back to baseline: {fds1} > {fds0}"
-    );
+    assert_eq!(threads1, threads0, "server threads not back to baseline");
+    assert_eq!(fds1, fds0, "server fds not back to baseline");
     // glibc keeps freed heap in its arenas and caches thread stacks, so RSS does not
     // drop to the pre-load figure; a leak shows as growth from wave to wave.
     let growth = rss_after.last().unwrap().saturating_sub(rss_after[0]);
@@ -593,12 +587,10 @@ fn soak_waves_of_mixed_clients() {
     );
 }
 
-/// Waits (at most 30 s) until the server has its baseline threads and fds again, or
-/// fewer: a thread whose client left waits 2 s for the next one (src/threads.rs), so the
-/// baseline may count one that is gone later. A leak only ever adds.
+/// Waits (at most 30 s) until the server has its baseline threads and fds again.
 fn wait_for_baseline(server: &Proc, threads: usize, fds: usize) -> Duration {
     let start = Instant::now();
-    while (server.threads() > threads || server.fds() > fds)
+    while (server.threads() != threads || server.fds() != fds)
         && start.elapsed() < Duration::from_secs(30)
     {
         thread::sleep(Duration::from_millis(50));

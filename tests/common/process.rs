@@ -110,13 +110,10 @@ impl Proc {
         (self.count("task"), self.count("fd"))
     }
 
-    /// Waits (bounded) until threads and fds are back to `baseline` or below. Below,
-    /// because a thread whose client left waits 2 s for the next one (src/threads.rs):
-    /// one may be counted in the baseline and be gone later. A leak only ever adds.
+    /// Waits (bounded) until threads and fds are back to `baseline`.
     pub fn settle(&self, baseline: (usize, usize)) -> (usize, usize) {
         let deadline = Instant::now() + Duration::from_secs(8);
-        let within = |(t, f): (usize, usize)| t <= baseline.0 && f <= baseline.1;
-        while !within(self.resources()) && Instant::now() < deadline {
+        while self.resources() != baseline && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(50));
         }
         self.resources()
