@@ -52,13 +52,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Backlog {
     frames: VecDeque<Arc<[u8]>>,
-    /// Cost (bytes + [`ENTRY_COST`]) of the frames in `frames`.
+    /// Cost (bytes + [`ENTRY_COST`]) of the frames in `frames`: what the limit bounds.
+    /// The batch the writer took is not counted: it may already be in the kernel, even
+    /// read by the client, before the writer gets a CPU again to say so, and a client
+    /// that keeps up must not be evicted for that. That batch was within the limit when
+    /// it was taken, so a client holds at most about twice the limit.
     queued: usize,
-    /// Cost of what the writer took and has not yet handed to the kernel. It shrinks
-    /// with each partial write: bytes the client may already have read must not count
-    /// against it, or a client that keeps up could be evicted while the writer waits
-    /// for a CPU.
-    in_flight: usize,
     limit: usize,
     /// The writer is asleep on the condition variable and needs a notification.
     waiting: bool,
@@ -81,7 +80,6 @@ impl Backlog {
         Backlog {
             frames: VecDeque::new(),
             queued: 0,
-            in_flight: 0,
             limit,
             waiting: false,
             busy: false,
@@ -96,7 +94,7 @@ impl Backlog {
     /// push that would pass the limit evicts the client instead and returns `false`.
     pub(crate) fn push(&mut self, frames: Arc<[u8]>, force: bool) -> bool {
         let cost = frames.len() + ENTRY_COST;
-        if !force && self.queued + self.in_flight + cost > self.limit {
+        if !force && self.queued + cost > self.limit {
             self.evict();
             return false;
         }
@@ -144,6 +142,23 @@ impl Backlog {
         self.frames.push_back(close);
     }
 
+    /// The writer takes up to [`BATCH`] frames to write; they no longer count against
+    /// the limit (see `queued`).
+    fn take(&mut self, batch: &mut Vec<Arc<[u8]>>) {
+        let n = self.frames.len().min(BATCH);
+        let mut cost = 0;
+        for f in self.frames.drain(..n) {
+            cost += f.len() + ENTRY_COST;
+            batch.push(f);
+        }
+        self.queued = self.queued.saturating_sub(cost);
+        self.busy = true;
+        self.partial_head = false; // now in flight
+        if self.frames.is_empty() && self.frames.capacity() > 1024 {
+            self.frames = VecDeque::new(); // do not keep a burst's capacity while idle
+        }
+    }
+
     /// Whether the writer must be woken; it sleeps again only after saying so.
     pub(crate) fn take_waiter(&mut self) -> bool {
         std::mem::take(&mut self.waiting)
@@ -152,7 +167,7 @@ impl Backlog {
     /// Bytes the backlog holds for its client right now, as counted against the limit.
     #[cfg(test)]
     fn cost(&self) -> usize {
-        self.queued + self.in_flight
+        self.queued
     }
 }
 
@@ -239,8 +254,7 @@ fn run(client: &Client, write_timeout: Duration) {
             let Some(b) = out.backlog.as_mut() else {
                 break Next::Exit;
             };
-            b.in_flight = 0; // the last batch is written
-            b.busy = false;
+            b.busy = false; // the last batch is written
             if !b.frames.is_empty() {
                 if b.finishing && !closed {
                     // The client is gone without a close handshake: nobody will read it.
@@ -248,19 +262,7 @@ fn run(client: &Client, write_timeout: Duration) {
                     b.queued = 0;
                     break Next::Exit;
                 }
-                let n = b.frames.len().min(BATCH);
-                let mut cost = 0;
-                for f in b.frames.drain(..n) {
-                    cost += f.len() + ENTRY_COST;
-                    batch.push(f);
-                }
-                b.queued = b.queued.saturating_sub(cost);
-                b.in_flight = cost;
-                b.busy = true;
-                b.partial_head = false; // now in flight
-                if b.frames.is_empty() && b.frames.capacity() > 1024 {
-                    b.frames = VecDeque::new(); // do not keep a burst's capacity while idle
-                }
+                b.take(&mut batch);
                 if b.finishing && drain_until.is_none() {
                     drain_until = Some(Instant::now() + write_timeout);
                 }
@@ -338,7 +340,6 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
     if let Some(b) = out.backlog.as_mut() {
         b.frames = VecDeque::new();
         b.queued = 0;
-        b.in_flight = 0;
         let timed_out = matches!(
             e.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -383,16 +384,7 @@ fn write_frames(
         }
         match socket.write_vectored(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => {
-                IoSlice::advance_slices(&mut rest, written);
-                if !rest.is_empty() {
-                    // A partial write: the socket is full. What went out is no longer
-                    // waiting (the caller resets the count once the batch is written).
-                    if let Some(b) = client.outbox().backlog.as_mut() {
-                        b.in_flight = b.in_flight.saturating_sub(written);
-                    }
-                }
-            }
+            Ok(written) => IoSlice::advance_slices(&mut rest, written),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -420,6 +412,32 @@ mod tests {
         assert!(b.dropped.as_deref().unwrap().contains("--max-backlog"));
         // A close frame always fits.
         assert!(b.push(vec![0x88; 200].into(), true));
+    }
+
+    /// A client that keeps up: the writer took a full backlog's worth and wrote it, the
+    /// client read it, and the writer has not yet had a CPU to come back. New frames up to
+    /// the limit must still fit (this evicted clients that kept up, under load).
+    #[test]
+    fn a_batch_taken_by_the_writer_no_longer_counts_against_the_limit() {
+        let mut b = Backlog::new(100 + 2 * ENTRY_COST);
+        assert!(b.push(vec![0x82; 50].into(), false));
+        assert!(b.push(vec![0x82; 50].into(), false));
+        let mut batch = Vec::new();
+        b.take(&mut batch);
+        assert_eq!(batch.len(), 2);
+        assert!(b.busy);
+        assert!(
+            b.push(vec![0x82; 50].into(), false),
+            "evicted for a batch in flight"
+        );
+        assert!(
+            b.push(vec![0x82; 50].into(), false),
+            "evicted for a batch in flight"
+        );
+        assert!(
+            !b.push(vec![0x82; 1].into(), false),
+            "the limit still holds"
+        );
     }
 
     #[test]
