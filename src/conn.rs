@@ -27,6 +27,8 @@ const LINGER: Duration = Duration::from_secs(1);
 /// (stack.rs): about 8 KiB per idle connection. Not at once after the handshake: that
 /// costs about 25 µs of CPU (the kernel flushes the page mappings on every core), which
 /// short-lived connections should not pay. The keepalive ping then comes this much later.
+/// The same delay frees the wire's bulk read buffer after a burst of large messages, so
+/// messages in quick succession reuse it instead of zero-filling a new one each time.
 const SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
@@ -302,13 +304,15 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
     let client = ws.get_ref().client().clone();
     let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
     // The read timeout is the keepalive timer: no other wake-up happens while idle,
-    // except once, SHRINK_AFTER into the first quiet spell (unless the keepalive comes
-    // first), to give back the stack the handshake used.
-    let mut shrunk = keepalive.is_some_and(|k| k <= SHRINK_AFTER);
-    let _ = client.socket.set_read_timeout(if shrunk {
-        keepalive
-    } else {
+    // except SHRINK_AFTER into a quiet spell that follows the handshake or a burst of
+    // large messages (unless the keepalive comes first), to give back the stack the
+    // handshake used and the wire's bulk read buffer.
+    let short_timer_helps = keepalive.is_none_or(|k| k > SHRINK_AFTER);
+    let mut short_timer = short_timer_helps;
+    let _ = client.socket.set_read_timeout(if short_timer {
         Some(SHRINK_AFTER)
+    } else {
+        keepalive
     });
     let mut awaiting_pong = false;
     let mut close: Option<(u16, String)> = None;
@@ -319,6 +323,11 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                     // Any frame proves the peer is alive, not only the pong.
                     awaiting_pong = false;
                     let _ = client.socket.set_read_timeout(keepalive);
+                }
+                if short_timer_helps && !short_timer && ws.get_ref().holds_bulk() {
+                    // Data is streaming in: free the bulk buffer a second after it stops.
+                    short_timer = true;
+                    let _ = client.socket.set_read_timeout(Some(SHRINK_AFTER));
                 }
                 match msg {
                     Message::Text(_) | Message::Binary(_) => {
@@ -348,10 +357,12 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
         match e {
             tungstenite::Error::Io(ref io) if is_timeout(io) => {
                 // Idle: the deep stack pages of the handshake or the last burst of
-                // messages are not needed while waiting (stack.rs).
+                // messages (stack.rs) and the bulk read buffer are not needed while
+                // waiting.
                 crate::stack::release_unused();
-                if !shrunk {
-                    shrunk = true;
+                ws.get_mut().release_bulk();
+                if short_timer {
+                    short_timer = false;
                     let _ = client.socket.set_read_timeout(keepalive);
                     continue;
                 }

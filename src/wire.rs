@@ -10,8 +10,10 @@
 //!    a read fills it, more data is likely waiting (a large message, or a pipelined
 //!    burst), so the wire reads up to `read_buffer_size` at once into its own buffer and
 //!    serves tungstenite from memory: few syscalls per large message. That buffer is
-//!    freed as soon as a read finds the socket drained, so it costs nothing while idle.
-//!    Measured in docs/performance.md.
+//!    kept while messages keep coming (allocating it zero-fills it, which cost more than
+//!    the copy for messages of a few KiB) and freed once the connection has been quiet
+//!    for a second (`conn.rs` calls [`Wire::release_bulk`]), so it costs nothing while
+//!    idle. Measured in docs/performance.md.
 //! 3. **Deferred writes.** Replies go to the client's outbox, and are written when the
 //!    connection is about to block on the socket for more input, or when
 //!    `write_buffer_size` bytes are waiting. A burst of pipelined messages that arrived in
@@ -84,15 +86,30 @@ impl Wire {
         self.release();
     }
 
-    /// Frees the buffer once it is drained, unless a burst is under way (then it is
-    /// about to be refilled).
+    /// Frees the buffer once it is drained, unless it is the bulk buffer: that one waits
+    /// for [`release_bulk`](Self::release_bulk).
     fn release(&mut self) {
         if self.pos >= self.end {
             self.pos = 0;
             self.end = 0;
-            if !self.burst || self.buf.len() != self.bulk {
+            if self.buf.len() != self.bulk {
                 self.buf = Vec::new();
             }
+        }
+    }
+
+    /// Whether the bulk read buffer is allocated.
+    pub(crate) fn holds_bulk(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Frees the bulk read buffer if nothing in it is waiting to be read (the connection
+    /// has gone quiet).
+    pub(crate) fn release_bulk(&mut self) {
+        if self.pos >= self.end {
+            self.pos = 0;
+            self.end = 0;
+            self.buf = Vec::new();
         }
     }
 
@@ -152,5 +169,75 @@ impl Write for Wire {
     fn flush(&mut self) -> io::Result<()> {
         self.dirty = false;
         self.client.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// A wire over a real socket pair, past the handshake, with a 16 KiB bulk buffer.
+    fn wire() -> (Wire, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (socket, addr) = listener.accept().expect("accept");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let client = Arc::new(Client::new(1, addr, socket));
+        let head = Head {
+            buf: Vec::new(),
+            len: 0,
+        };
+        let mut wire = Wire::new(client, head, 16 * 1024, 4096, false);
+        wire.end_handshake();
+        (wire, peer)
+    }
+
+    /// Reads exactly `n` bytes through the wire, `IDLE_READ` at a time, as tungstenite does.
+    fn read_through(wire: &mut Wire, n: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; IDLE_READ];
+        while got.len() < n {
+            let k = wire
+                .read(&mut chunk[..IDLE_READ.min(n - got.len())])
+                .expect("read");
+            assert!(k > 0, "closed early");
+            got.extend_from_slice(&chunk[..k]);
+        }
+        got
+    }
+
+    #[test]
+    fn the_bulk_buffer_is_kept_between_messages_and_freed_on_request() {
+        let (mut wire, mut peer) = wire();
+        assert!(
+            !wire.holds_bulk(),
+            "an idle connection holds no bulk buffer"
+        );
+        let message: Vec<u8> = (0..10_000).map(|i| (i * 7) as u8).collect();
+        for round in 0..3 {
+            peer.write_all(&message).expect("write");
+            std::thread::sleep(Duration::from_millis(20)); // all of it arrives at once
+            assert_eq!(
+                read_through(&mut wire, message.len()),
+                message,
+                "round {round}"
+            );
+            // Drained, but kept for the next message (allocating zero-fills it).
+            assert!(
+                wire.holds_bulk(),
+                "round {round}: the bulk buffer was dropped"
+            );
+        }
+        wire.release_bulk();
+        assert!(!wire.holds_bulk(), "release_bulk did not free it");
+        // And it comes back when data streams in again.
+        peer.write_all(&message).expect("write");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(read_through(&mut wire, message.len()), message);
+        assert!(wire.holds_bulk());
     }
 }
