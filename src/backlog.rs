@@ -163,12 +163,6 @@ impl Backlog {
     pub(crate) fn take_waiter(&mut self) -> bool {
         std::mem::take(&mut self.waiting)
     }
-
-    /// Bytes the backlog holds for its client right now, as counted against the limit.
-    #[cfg(test)]
-    fn cost(&self) -> usize {
-        self.queued
-    }
 }
 
 /// A client's writer thread. Dropping it ends the connection's writing side: a queued
@@ -403,12 +397,12 @@ mod tests {
         let mut b = Backlog::new(100 + 2 * ENTRY_COST);
         assert!(b.push(vec![0x82; 50].into(), false));
         assert!(b.push(vec![0x82; 50].into(), false));
-        assert_eq!(b.cost(), 100 + 2 * ENTRY_COST);
+        assert_eq!(b.queued, 100 + 2 * ENTRY_COST);
         assert!(!b.push(vec![0x82; 1].into(), false));
         assert_eq!(b.frames.len(), 1);
         assert_eq!(&b.frames[0][..4], &[0x88, 20, 0x03, 0xf0]); // 1008 = 0x03f0
         assert_eq!(&b.frames[0][4..], b"reading too slowly");
-        assert_eq!(b.cost(), 22 + ENTRY_COST);
+        assert_eq!(b.queued, 22 + ENTRY_COST);
         assert!(b.dropped.as_deref().unwrap().contains("--max-backlog"));
         // A close frame always fits.
         assert!(b.push(vec![0x88; 200].into(), true));
@@ -451,7 +445,7 @@ mod tests {
         assert_eq!(b.frames.len(), 2, "the rest, then the close");
         assert_eq!(&b.frames[0][..], &[0xAA; 30][..]);
         assert_eq!(&b.frames[1][..4], &[0x88, 20, 0x03, 0xf0]);
-        assert_eq!(b.cost(), 30 + 22 + 2 * ENTRY_COST);
+        assert_eq!(b.queued, 30 + 22 + 2 * ENTRY_COST);
     }
 
     /// Reads what `peer` has now (up to a short wait) onto `into`.
