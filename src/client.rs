@@ -79,7 +79,7 @@ impl Client {
         if let Some(tls) = &self.tls {
             return tls.read(&self.socket, buf, None);
         }
-        (&self.socket).read(buf)
+        retry(|| (&self.socket).read(buf))
     }
 
     /// Like [`read_in`](Self::read_in), for the request head: a TLS read may need many
@@ -333,6 +333,21 @@ impl std::fmt::Display for WriteStalled {
 
 impl std::error::Error for WriteStalled {}
 
+/// Runs a blocking socket call again when a signal interrupted it. A socket with a
+/// timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`: every client socket here) is never restarted
+/// by the kernel after an interruption (signal(7)), whatever `SA_RESTART` says, and
+/// attaching `strace -p` or a debugger interrupts every blocked call: without this, that
+/// dropped every open connection ("Interrupted system call"). std retries `accept` and
+/// `write_all` itself, but not a single `read` or `write`.
+pub(crate) fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
+    }
+}
+
 pub(crate) fn is_stalled(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<WriteStalled>())
 }
@@ -413,5 +428,53 @@ mod tests {
         assert!(!has_close_frame(&big));
         big.extend_from_slice(&close_frame(1001, "x"));
         assert!(has_close_frame(&big));
+    }
+
+    /// A signal (or `strace -p`) interrupting a blocked read must not end the connection.
+    /// The socket has a read timeout, so the kernel returns EINTR instead of restarting.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_signal_during_a_blocked_read_is_not_an_error() {
+        use std::net::TcpListener;
+        use std::os::unix::thread::JoinHandleExt;
+        use std::sync::atomic::AtomicUsize;
+        use std::time::Duration;
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (socket, addr) = listener.accept().expect("accept");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let client = Arc::new(Client::new(1, addr, socket));
+        // A handler that does nothing: the signal only interrupts the read.
+        let caught = Arc::new(AtomicBool::new(false));
+        let registered = signal_hook::flag::register(signal_hook::consts::SIGUSR2, caught.clone())
+            .expect("register SIGUSR2");
+        let entered = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let (client, entered) = (client.clone(), entered.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16];
+                entered.store(1, Ordering::SeqCst);
+                client.read_in(&mut buf).map(|n| buf[..n].to_vec())
+            })
+        };
+        while entered.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        // Several signals some time apart, so at least one lands while it waits in recv.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(40));
+            // SAFETY: the thread has not been joined, so its pthread_t is valid; SIGUSR2
+            // has a handler (registered above), so the signal cannot end the process.
+            let rc = unsafe { libc::pthread_kill(reader.as_pthread_t(), libc::SIGUSR2) };
+            assert_eq!(rc, 0, "pthread_kill");
+        }
+        peer.write_all(b"still here").expect("write");
+        let got = reader.join().expect("the reader thread");
+        signal_hook::low_level::unregister(registered);
+        assert!(caught.load(Ordering::SeqCst), "the signal was delivered");
+        assert_eq!(got.expect("read_in failed").as_slice(), b"still here");
     }
 }

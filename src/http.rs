@@ -537,7 +537,7 @@ pub(crate) fn shut_and_drain(mut stream: &TcpStream, linger: Duration, max: usiz
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             break;
         }
-        match stream.read(&mut sink) {
+        match crate::client::retry(|| stream.read(&mut sink)) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,
         }

@@ -186,7 +186,7 @@ impl Tls {
                 socket.set_read_timeout(Some(left))?;
             }
             let mut raw = [0u8; 4096];
-            let n = (&*socket).read(&mut raw)?;
+            let n = crate::client::retry(|| (&*socket).read(&mut raw))?;
             if n == 0 {
                 return Ok(0);
             }
@@ -227,7 +227,7 @@ impl Tls {
 
 fn send_pending(conn: &mut ServerConnection, socket: &TcpStream) -> io::Result<()> {
     while conn.wants_write() {
-        conn.write_tls(&mut &*socket)?;
+        crate::client::retry(|| conn.write_tls(&mut &*socket))?;
     }
     Ok(())
 }
