@@ -187,6 +187,15 @@ impl Client {
         Ok(())
     }
 
+    /// Frees the outbox's buffer if nothing waits in it (the connection has gone quiet):
+    /// it keeps the size of the largest burst of replies, up to 64 KiB.
+    pub(crate) fn release_idle(&self) {
+        let mut out = self.outbox();
+        if out.pending.is_empty() {
+            out.pending = Vec::new();
+        }
+    }
+
     /// Writes everything queued. Blocks at most the socket's write timeout.
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::{Request, Response};
-use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::client::Client;
@@ -23,12 +23,15 @@ use crate::{page, trace};
 /// How long to keep reading after an HTTP error answer, so closing does not reset it.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// A new connection quiet for this long gives back the stack its handshake used
-/// (stack.rs): about 8 KiB per idle connection. Not at once after the handshake: that
-/// costs about 25 µs of CPU (the kernel flushes the page mappings on every core), which
-/// short-lived connections should not pay. The keepalive ping then comes this much later.
-/// The same delay frees the wire's bulk read buffer after a burst of large messages, so
-/// messages in quick succession reuse it instead of zero-filling a new one each time.
+/// A connection quiet for this long, after its handshake or after a burst of messages,
+/// gives back what it used for them (`shrink`): the deep stack pages (stack.rs), the
+/// wire's bulk read buffer, the outbox's buffer and tungstenite's buffers, which
+/// otherwise keep the size of the largest message for the connection's life (measured in
+/// docs/performance.md: 194 KiB per idle connection after one 60 KB echo, instead of 14).
+/// Not at once: giving back stack costs about 25 µs of CPU (the kernel flushes the page
+/// mappings on every core), which short-lived connections should not pay, and messages in
+/// quick succession reuse the buffers instead of zero-filling new ones each time. The
+/// first keepalive ping after a burst comes this much later.
 const SHRINK_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
@@ -305,8 +308,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
     let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
     // The read timeout is the keepalive timer: no other wake-up happens while idle,
     // except SHRINK_AFTER into a quiet spell that follows the handshake or a burst of
-    // large messages (unless the keepalive comes first), to give back the stack the
-    // handshake used and the wire's bulk read buffer.
+    // messages (unless the keepalive comes first), to give back what they used.
     let short_timer_helps = keepalive.is_none_or(|k| k > SHRINK_AFTER);
     let mut short_timer = short_timer_helps;
     let _ = client.socket.set_read_timeout(if short_timer {
@@ -324,8 +326,9 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                     awaiting_pong = false;
                     let _ = client.socket.set_read_timeout(keepalive);
                 }
-                if short_timer_helps && !short_timer && ws.get_ref().holds_bulk() {
-                    // Data is streaming in: free the bulk buffer a second after it stops.
+                if short_timer_helps && !short_timer {
+                    // Shrink a second after this burst of messages ends: one more
+                    // wake-up per burst, not per message (the timer stays set meanwhile).
                     short_timer = true;
                     let _ = client.socket.set_read_timeout(Some(SHRINK_AFTER));
                 }
@@ -356,11 +359,9 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
         let Err(e) = result else { continue };
         match e {
             tungstenite::Error::Io(ref io) if is_timeout(io) => {
-                // Idle: the deep stack pages of the handshake or the last burst of
-                // messages (stack.rs) and the bulk read buffer are not needed while
-                // waiting.
+                shrink(ws);
+                // And the stack pages below this frame (stack.rs), shrink's included.
                 crate::stack::release_unused();
-                ws.get_mut().release_bulk();
                 if short_timer {
                     short_timer = false;
                     let _ = client.socket.set_read_timeout(keepalive);
@@ -409,6 +410,30 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
             tungstenite::Error::Capacity(c) => return fail(&client, 1009, &c.to_string()),
             other => return fail(&client, 1011, &other.to_string()),
         }
+    }
+}
+
+/// Idle: gives back what the handshake or the last burst of messages used. Not inlined:
+/// its frame is large (two `WebSocket`s), and lies below `serve`'s, so it is given back
+/// too instead of pushing the idle read loop one stack page deeper.
+#[inline(never)]
+fn shrink(ws: &mut WebSocket<Wire>) {
+    ws.get_mut().release_bulk();
+    let client = ws.get_ref().client().clone();
+    client.release_idle();
+    if ws.get_ref().at_message_edge() {
+        // tungstenite holds no part of a frame or message (it has just asked the wire for
+        // more, and its pong replies go out before every read), so a fresh WebSocket over
+        // the same wire loses nothing, and has buffers of the idle size again. The stand-in
+        // that holds the place meanwhile allocates nothing (no read buffer).
+        let config = *ws.get_config();
+        let stand_in = WebSocket::from_raw_socket(
+            Wire::new(client, http::Head::default(), 0, 0, false),
+            Role::Server,
+            Some(WebSocketConfig::default().read_buffer_size(0)),
+        );
+        let old = std::mem::replace(ws, stand_in);
+        *ws = WebSocket::from_raw_socket(old.into_inner(), Role::Server, Some(config));
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) enum HeadError {
 
 /// A request head read from the socket. `buf[..len]` is the head (through the empty
 /// line); anything after it arrived early and belongs to the WebSocket stream.
+#[derive(Default)]
 pub(crate) struct Head {
     pub buf: Vec<u8>,
     pub len: usize,

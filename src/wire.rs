@@ -14,7 +14,10 @@
 //!    the copy for messages of a few KiB) and freed once the connection has been quiet
 //!    for a second (`conn.rs` calls [`Wire::release_bulk`]), so it costs nothing while
 //!    idle. Measured in docs/performance.md.
-//! 3. **Deferred writes.** Replies go to the client's outbox, and are written when the
+//! 3. **Frame edges.** The wire follows the frame headers in the bytes it hands
+//!    tungstenite ([`Edge`]), so `conn.rs` knows when tungstenite holds no part of a frame
+//!    or message and can be given fresh, small buffers (its own keep their largest size).
+//! 4. **Deferred writes.** Replies go to the client's outbox, and are written when the
 //!    connection is about to block on the socket for more input, or when
 //!    `write_buffer_size` bytes are waiting. A burst of pipelined messages that arrived in
 //!    one read is answered with one `write` syscall, not one per message, and a lone
@@ -48,6 +51,8 @@ pub(crate) struct Wire {
     threshold: usize,
     /// `--trace`: decodes and prints every frame the client sends.
     trace: Option<crate::trace::Frames>,
+    /// Where the bytes handed to tungstenite stand in the client's frames.
+    edge: Edge,
 }
 
 impl Wire {
@@ -73,7 +78,15 @@ impl Wire {
             dirty: false,
             threshold,
             trace,
+            edge: Edge::default(),
         }
+    }
+
+    /// Whether every byte handed to tungstenite so far belongs to a whole frame and a
+    /// whole message: then tungstenite holds nothing of the client's that a fresh
+    /// `WebSocket` over this wire would lose.
+    pub(crate) fn at_message_edge(&self) -> bool {
+        self.edge.at_rest()
     }
 
     /// After the handshake: let the bytes that followed the head through.
@@ -99,7 +112,8 @@ impl Wire {
     }
 
     /// Whether the bulk read buffer is allocated.
-    pub(crate) fn holds_bulk(&self) -> bool {
+    #[cfg(test)]
+    fn holds_bulk(&self) -> bool {
         !self.buf.is_empty()
     }
 
@@ -132,6 +146,9 @@ impl Read for Wire {
                     trace.feed(&out[..n]);
                 }
                 self.burst = n > 0 && n == out.len();
+                if self.limit == usize::MAX {
+                    self.edge.feed(&out[..n]);
+                }
                 return Ok(n);
             }
             if self.buf.len() != self.bulk {
@@ -154,6 +171,9 @@ impl Read for Wire {
         let n = out.len().min(self.end.min(self.limit) - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
+        if self.limit == usize::MAX {
+            self.edge.feed(&out[..n]);
+        }
         self.release();
         Ok(n)
     }
@@ -169,6 +189,71 @@ impl Write for Wire {
     fn flush(&mut self) -> io::Result<()> {
         self.dirty = false;
         self.client.flush()
+    }
+}
+
+/// Follows frame headers (RFC 6455 §5.2) through a stream of bytes, skipping payloads,
+/// to tell whether the bytes so far end exactly at the end of a message. Only lengths, FIN
+/// and opcodes are read; tungstenite validates everything else and fails the connection
+/// on a bad frame, after which nobody asks.
+#[derive(Debug, Default)]
+struct Edge {
+    /// The header being read (at most 14 bytes: 2, 8 of extended length, 4 of mask).
+    head: [u8; 14],
+    have: usize,
+    /// Payload bytes of the current frame still to come.
+    left: u64,
+    /// A data frame without FIN was seen, and not yet the continuation with FIN (§5.4).
+    fragmented: bool,
+}
+
+impl Edge {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let skip = bytes
+                    .len()
+                    .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+                self.left -= skip as u64;
+                bytes = &bytes[skip..];
+                continue;
+            }
+            self.head[self.have] = bytes[0];
+            self.have += 1;
+            bytes = &bytes[1..];
+            if self.have < 2 {
+                continue;
+            }
+            let (b0, b1) = (self.head[0], self.head[1]);
+            let extended = match b1 & 0x7f {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
+            if self.have < 2 + extended + mask {
+                continue;
+            }
+            self.left = match extended {
+                0 => u64::from(b1 & 0x7f),
+                2 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
+                _ => {
+                    let mut len = [0u8; 8];
+                    len.copy_from_slice(&self.head[2..10]);
+                    u64::from_be_bytes(len)
+                }
+            };
+            if b0 & 0x08 == 0 {
+                // A data frame (text, binary, continuation) opens or ends a message;
+                // control frames may come between its fragments and change nothing.
+                self.fragmented = b0 & 0x80 == 0;
+            }
+            self.have = 0;
+        }
+    }
+
+    fn at_rest(&self) -> bool {
+        self.have == 0 && self.left == 0 && !self.fragmented
     }
 }
 
@@ -239,5 +324,56 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(read_through(&mut wire, message.len()), message);
         assert!(wire.holds_bulk());
+    }
+
+    /// The examples of RFC 6455 §5.7, one after another, with a ping between two
+    /// fragments: the edge must be at rest exactly where each message ends, whether the
+    /// bytes come one at a time or all at once.
+    #[test]
+    fn edge_finds_message_ends_in_the_rfc_examples() {
+        let hello_masked = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let hel = [0x01, 0x03, 0x48, 0x65, 0x6c]; // text, no FIN
+        let ping = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+        let lo = [0x80, 0x02, 0x6c, 0x6f]; // continuation, FIN
+        let mut b256 = vec![0x82, 0x7e, 0x01, 0x00];
+        b256.extend([7u8; 256]);
+        let mut b64k = vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0];
+        b64k.extend(vec![9u8; 65536]);
+        let empty_masked_close = [0x88, 0x80, 1, 2, 3, 4];
+        let parts: [(&[u8], bool); 7] = [
+            (&hello_masked, true),
+            (&hel, false),
+            (&ping, false), // a control frame inside a fragmented message
+            (&lo, true),
+            (&b256, true),
+            (&b64k, true),
+            (&empty_masked_close, true),
+        ];
+        // One byte at a time: at rest after a part exactly when it ends a message, and
+        // never in the middle of a frame.
+        let mut edge = Edge::default();
+        for (i, (part, ends_message)) in parts.iter().enumerate() {
+            for (j, &byte) in part.iter().enumerate() {
+                edge.feed(&[byte]);
+                if j + 1 < part.len() {
+                    assert!(!edge.at_rest(), "part {i}: at rest after byte {j}");
+                }
+            }
+            assert_eq!(edge.at_rest(), *ends_message, "part {i}");
+        }
+        // All at once, and in uneven pieces that cut headers.
+        let all: Vec<u8> = parts.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+        let mut edge = Edge::default();
+        edge.feed(&all);
+        assert!(edge.at_rest());
+        let mut edge = Edge::default();
+        for piece in all.chunks(3) {
+            edge.feed(piece);
+        }
+        assert!(edge.at_rest());
+        edge.feed(&hel[..1]);
+        assert!(!edge.at_rest(), "half a header");
     }
 }

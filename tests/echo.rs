@@ -217,3 +217,63 @@ fn a_panicking_handler_costs_only_its_connection() {
     again.send(Message::text("new")).unwrap();
     assert_eq!(again.read().unwrap(), Message::text("new"));
 }
+
+/// A connection quiet for a second gives back its buffers, and tinyws then starts a fresh
+/// tungstenite context (conn.rs `shrink`). That must never happen while tungstenite holds
+/// part of a frame or of a fragmented message. Each case: a ping (its pong proves the
+/// server has read that far, and any message starts the quiet-second timer), then a cut,
+/// then more than a second of silence, then the rest.
+#[test]
+fn a_frame_or_message_cut_across_a_quiet_second_comes_back_whole() {
+    let quiet = std::time::Duration::from_millis(1400);
+    let server = start(config());
+    let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+    let data = frame(true, 0x2, &payload);
+    let cases: [(&str, Vec<u8>, Vec<u8>); 3] = [
+        (
+            "cut inside the payload",
+            data[..100].to_vec(),
+            data[100..].to_vec(),
+        ),
+        (
+            "cut inside the header",
+            data[..1].to_vec(),
+            data[1..].to_vec(),
+        ),
+        (
+            "between two fragments",
+            frame(false, 0x2, &payload[..10]),
+            { frame(true, 0x0, &payload[10..]) },
+        ),
+    ];
+    for (what, first, rest) in cases {
+        let mut s = upgraded(server.addr);
+        let mut bytes = frame(true, 0x9, what.as_bytes());
+        bytes.extend(&first);
+        s.write_all(&bytes).unwrap();
+        assert_eq!(
+            read_frame(&mut s),
+            (0x8a, what.as_bytes().to_vec()),
+            "{what}"
+        );
+        std::thread::sleep(quiet);
+        s.write_all(&rest).unwrap();
+        assert_eq!(read_frame(&mut s), (0x82, payload.clone()), "{what}");
+    }
+    // And after a quiet second at a message's end (a fresh context), echo goes on.
+    let mut s = upgraded(server.addr);
+    let big = vec![0x5a; 60_000]; // under the 64 KiB cap, over every idle buffer
+    let echoed_whole = |s: &mut std::net::TcpStream| read_frame(s) == (0x82, big.clone());
+    s.write_all(&frame(true, 0x2, &big)).unwrap();
+    assert!(echoed_whole(&mut s), "the large message came back whole");
+    std::thread::sleep(quiet);
+    for _ in 0..2 {
+        s.write_all(&frame(true, 0x2, &big)).unwrap();
+        assert!(
+            echoed_whole(&mut s),
+            "after a quiet second, a large message came back whole"
+        );
+        s.write_all(&frame(true, 0x1, b"small")).unwrap();
+        assert_eq!(read_frame(&mut s), (0x81, b"small".to_vec()));
+    }
+}
