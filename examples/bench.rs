@@ -134,6 +134,7 @@ impl Bench {
             }
             _ => {
                 cmd.arg(addr.to_string());
+                cmd.args(extra);
             }
         }
         let log = std::fs::OpenOptions::new()
@@ -499,7 +500,6 @@ fn main() {
     };
     let _ = std::fs::remove_file(&bench.log);
     let mut rows: Vec<Row> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
     let t = Kind::Tinyws;
     let p = Kind::Plain;
     let r = Kind::Raw;
@@ -579,6 +579,7 @@ fn main() {
         limit,
     );
     let echo_cpu_tinyws = c.median(t, &cpu_per_msg);
+    let echo_cpu_raw = c.median(r, &cpu_per_msg);
     let ratio = c.ratio(t, r, &cpu_per_msg);
     rows.push(Row {
         scenario: "echo 16 conns × 32 B".into(),
@@ -777,6 +778,41 @@ fn main() {
         target: "(reported; machine-wide)".into(),
         verdict: String::new(),
     });
+    // 6b. The same after each connection echoed one large message: what stays of it.
+    eprintln!("1,000 idle connections after one 60 KB message each");
+    let idle_big = s(&[
+        "--scenario",
+        "idle",
+        "--conns",
+        if args.quick { "200" } else { "1000" },
+        "--first-message",
+        "60000",
+        "--secs",
+        "1",
+    ]);
+    let big = compare(
+        &bench,
+        "idle-after-60KB",
+        reps,
+        &[
+            (t, many.clone(), idle_big.clone()),
+            (p, none.clone(), idle_big.clone()),
+        ],
+        false,
+        limit,
+    );
+    let f = get("rss_per_conn_kib");
+    rows.push(Row {
+        scenario: format!(
+            "  the same after one 60 KB echo on each, {} connections",
+            idle_big[3]
+        ),
+        metric: "ΔRSS KiB / conn".into(),
+        values: [big.median(t, &f), big.median(p, &f), f64::NAN],
+        ratio: format!("{} × plain", fmt(big.ratio(t, p, &f))),
+        target: "(reported)".into(),
+        verdict: String::new(),
+    });
     let f = get("rss_at_start_kib");
     let v = c.median(t, &f) / 1024.0;
     rows.push(Row {
@@ -820,68 +856,77 @@ fn main() {
         verdict: verdict(v < 0.1, v),
     });
 
-    // 8. Broadcast fan-out, when the binary has it.
+    // 8. Broadcast fan-out, against the raw TCP fan-out: one blocking write per member,
+    // the least a server can do with TCP sockets.
     eprintln!("broadcast 1 → 100");
-    let bc = s(&[
-        "--scenario",
+    let bc = |sc: &str| {
+        s(&[
+            "--scenario",
+            sc,
+            "--conns",
+            "100",
+            "--size",
+            "32",
+            "--secs",
+            secs,
+        ])
+    };
+    let c = compare(
+        &bench,
         "broadcast",
-        "--conns",
-        "100",
-        "--size",
-        "32",
-        "--secs",
-        secs,
-    ]);
-    let mut bc_runs = Vec::new();
-    for _ in 0..reps {
-        match bench.start(t, &["--broadcast", "--max-connections", "1000"], false) {
-            Err(e) => {
-                let note = format!(
-                    "broadcast skipped: `tinyws --broadcast` did not start ({e}); the scenario is ready for when the flag lands"
-                );
-                eprintln!("  {note}");
-                notes.push(note);
-                break;
-            }
-            Ok(server) => match bench.load(&server, &bc, false, limit) {
-                Ok(m) => bc_runs.push(m),
-                Err(e) => eprintln!("  broadcast: FAILED: {e}"),
-            },
-        }
-    }
-    if !bc_runs.is_empty() {
-        let per = |m: &Metrics| {
-            m.get("srv_run_s").copied().unwrap_or(f64::NAN) * 1e6
-                / m.get("deliveries").copied().unwrap_or(f64::NAN)
-        };
-        let v = median(bc_runs.iter().map(per).collect());
-        let ratio = v / echo_cpu_tinyws;
+        reps,
+        &[
+            (
+                t,
+                vec!["--broadcast", "--max-connections", "1000"],
+                bc("broadcast"),
+            ),
+            (r, vec!["broadcast"], bc("raw_broadcast")),
+        ],
+        false,
+        limit,
+    );
+    let per_delivery = |m: &Metrics| {
+        m.get("srv_run_s").copied().unwrap_or(f64::NAN) * 1e6
+            / m.get("deliveries").copied().unwrap_or(f64::NAN)
+    };
+    let v = c.median(t, &per_delivery);
+    let ratio = v / echo_cpu_tinyws;
+    rows.push(Row {
+        scenario: "broadcast 1 sender → 100 receivers × 32 B".into(),
+        metric: "server CPU µs / delivery".into(),
+        values: [v, f64::NAN, c.median(r, &per_delivery)],
+        ratio: format!("{} × tinyws echo CPU/msg", fmt(ratio)),
+        target: "≤ 0.5 × echo CPU/msg".into(),
+        verdict: verdict(ratio <= 0.5, ratio),
+    });
+    let floor = c.median(r, &per_delivery) / echo_cpu_raw;
+    rows.push(Row {
+        scenario: "  broadcast, raw TCP fan-out (raw column)".into(),
+        metric: "server CPU µs / delivery".into(),
+        values: [f64::NAN, f64::NAN, c.median(r, &per_delivery)],
+        ratio: format!(
+            "{} × raw echo CPU/msg; tinyws {} × raw fan-out",
+            fmt(floor),
+            fmt(c.ratio(t, r, &per_delivery))
+        ),
+        target: "(the floor of the ratio above)".into(),
+        verdict: String::new(),
+    });
+    for (k, name) in [
+        ("fanout_p50_us", "fan-out p50, µs"),
+        ("fanout_p99_us", "fan-out p99, µs"),
+        ("delivery_p99_us", "delivery p99, µs"),
+    ] {
+        let f = get(k);
         rows.push(Row {
-            scenario: "broadcast 1 sender → 100 receivers × 32 B".into(),
-            metric: "server CPU µs / delivery".into(),
-            values: [v, f64::NAN, f64::NAN],
-            ratio: format!("{} × tinyws echo CPU/msg", fmt(ratio)),
-            target: "≤ 0.5 × echo CPU/msg".into(),
-            verdict: verdict(ratio <= 0.5, ratio),
+            scenario: "  broadcast".into(),
+            metric: name.into(),
+            values: [c.median(t, &f), f64::NAN, c.median(r, &f)],
+            ratio: String::new(),
+            target: "(reported)".into(),
+            verdict: String::new(),
         });
-        for (k, name) in [
-            ("fanout_p50_us", "fan-out p50, µs"),
-            ("fanout_p99_us", "fan-out p99, µs"),
-            ("delivery_p99_us", "delivery p99, µs"),
-        ] {
-            rows.push(Row {
-                scenario: "  broadcast".into(),
-                metric: name.into(),
-                values: [
-                    median(bc_runs.iter().map(get(k)).collect()),
-                    f64::NAN,
-                    f64::NAN,
-                ],
-                ratio: String::new(),
-                target: "(reported)".into(),
-                verdict: String::new(),
-            });
-        }
     }
 
     // 9. How cost grows: idle connections 10 … 10,000.
@@ -1093,9 +1138,6 @@ fn main() {
             md,
             "\n(For the binary row, the \"plain\" column is the stripped size.)"
         );
-    }
-    for n in &notes {
-        let _ = writeln!(md, "\nNote: {n}");
     }
     let _ = writeln!(md, "\n### Idle connections\n\n{scaling_table}");
     let _ = writeln!(

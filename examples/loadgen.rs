@@ -11,7 +11,8 @@
 //! (`--window` messages in flight), `handshake` (connect → handshake → close handshake →
 //! the server's FIN), `idle` (open `--conns` and hold them `--secs`, then a new client's
 //! echo latency), `broadcast` (one sender, `--conns` receivers, for `tinyws --broadcast`),
-//! `raw` (the `echo` scenario over plain TCP, for `examples/raw_echo.rs`).
+//! `raw` (the `echo` scenario over plain TCP, for `examples/raw_echo.rs`),
+//! `raw_broadcast` (the `broadcast` scenario over plain TCP, for `raw_echo ADDR broadcast`).
 //!
 //! With `--pid`, the server's CPU time (`/proc/PID/stat`, and the sum of its threads'
 //! `/proc/PID/task/*/schedstat` for nanosecond precision), memory and thread count are
@@ -38,7 +39,7 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// Load generator for the tinyws benchmark (loopback only).
 #[derive(FromArgs)]
 struct Args {
-    /// echo | pipeline | handshake | idle | broadcast | raw
+    /// echo | pipeline | handshake | idle | broadcast | raw | raw_broadcast
     #[argh(option)]
     scenario: String,
     /// server address, e.g. 127.0.0.1:8080
@@ -59,6 +60,9 @@ struct Args {
     /// upper bound on messages (or handshakes) per connection, so every run ends
     #[argh(option, default = "10000000")]
     max_count: u64,
+    /// idle: each held connection first echoes one message of this many bytes (0: none)
+    #[argh(option, default = "0")]
+    first_message: usize,
     /// server process id, to sample its CPU time and memory around the measurement
     #[argh(option)]
     pid: Option<u32>,
@@ -72,7 +76,8 @@ fn main() {
         "pipeline" => pipeline(&args),
         "handshake" => handshake(&args),
         "idle" => idle(&args),
-        "broadcast" => broadcast(&args),
+        "broadcast" => broadcast(&args, false),
+        "raw_broadcast" => broadcast(&args, true),
         other => Err(io::Error::other(format!("unknown scenario {other:?}"))),
     };
     match result {
@@ -595,9 +600,23 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
         }
     }
     let open_secs = opened_at.elapsed().as_secs_f64();
+    if args.first_message > 0 {
+        // What a connection keeps after its largest message, not only after its handshake.
+        let mut payloads = Payloads::new(args.first_message, 3);
+        let (mut frame, mut got) = (Vec::new(), Vec::new());
+        for (seq, s) in (0u64..).zip(held.iter_mut()) {
+            frame.clear();
+            put_frame(&mut frame, 0x2, payloads.stamp(seq));
+            s.write_all(&frame)?;
+            if read_frame(s, &mut got)? != 0x2 || got != payloads.pattern {
+                return Err(io::Error::other("first message: echo differs"));
+            }
+        }
+    }
     // Let the server's threads reach their blocking read, and pass the second after
-    // which a quiet connection gives back its handshake's stack pages (a one-time cost,
-    // src/stack.rs), before measuring memory and the CPU of holding them.
+    // which a quiet connection gives back the stack pages and buffers its handshake and
+    // messages used (a one-time cost, src/conn.rs), before measuring memory and the CPU
+    // of holding them.
     thread::sleep(Duration::from_millis(1500));
     let mut probe = ws_connect(args.addr)?;
     let mut payloads = Payloads::new(32, 7);
@@ -652,8 +671,21 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
 /// Broadcast fan-out: `conns` receivers and one sender; the sender sends one message at a
 /// time and waits until every receiver has it. The payload carries the send time, so each
 /// receiver measures its own delivery latency; the fan-out time is the slowest one's.
-fn broadcast(args: &Args) -> io::Result<Vec<String>> {
+/// One sender, `--conns` receivers. `raw`: plain TCP, every message exactly `--size`
+/// bytes, for the raw fan-out server (the floor of a server's cost per delivery).
+fn broadcast(args: &Args, raw: bool) -> io::Result<Vec<String>> {
     let (addr, size, n, pid) = (args.addr, args.size.max(16), args.conns, args.pid);
+    let open = |addr| if raw { connect(addr) } else { ws_connect(addr) };
+    // One message: (WebSocket opcode, or 0x2 for a raw one) into `got`.
+    let receive = move |s: &mut TcpStream, got: &mut Vec<u8>| -> io::Result<u8> {
+        if raw {
+            got.resize(size, 0);
+            s.read_exact(got)?;
+            Ok(0x2)
+        } else {
+            read_frame(s, got)
+        }
+    };
     let base = Instant::now();
     // (sequence number being waited for, receivers that still have to get it)
     let state = Arc::new((Mutex::new((0u64, 0usize)), Condvar::new()));
@@ -661,7 +693,7 @@ fn broadcast(args: &Args) -> io::Result<Vec<String>> {
     let failed = Arc::new(AtomicU64::new(0));
     let mut receivers = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut s = ws_connect(addr)?;
+        let mut s = open(addr)?;
         let (state, stop, failed) = (state.clone(), stop.clone(), failed.clone());
         receivers.push(thread::Builder::new().stack_size(128 * 1024).spawn(
             move || -> Vec<f64> {
@@ -669,7 +701,7 @@ fn broadcast(args: &Args) -> io::Result<Vec<String>> {
                 let mut got = Vec::new();
                 let _ = s.set_read_timeout(Some(Duration::from_millis(2000)));
                 while !stop.load(Ordering::Relaxed) {
-                    match read_frame(&mut s, &mut got) {
+                    match receive(&mut s, &mut got) {
                         Ok(0x2) if got.len() >= 16 => {
                             let seq = u64::from_le_bytes(got[..8].try_into().unwrap_or_default());
                             let sent =
@@ -697,14 +729,16 @@ fn broadcast(args: &Args) -> io::Result<Vec<String>> {
                         }
                     }
                 }
-                let _ = ws_close(s);
+                if !raw {
+                    let _ = ws_close(s);
+                }
                 lat
             },
         )?);
     }
     // The sender also gets its own message back (the room includes the sender); a
     // separate thread drains it so its socket never fills.
-    let sender = ws_connect(addr)?;
+    let sender = open(addr)?;
     let mut drain = sender.try_clone()?;
     let stop2 = stop.clone();
     let drainer = thread::Builder::new()
@@ -713,7 +747,7 @@ fn broadcast(args: &Args) -> io::Result<Vec<String>> {
             let mut buf = Vec::new();
             let _ = drain.set_read_timeout(Some(Duration::from_millis(2000)));
             while !stop2.load(Ordering::Relaxed) {
-                match read_frame(&mut drain, &mut buf) {
+                match receive(&mut drain, &mut buf) {
                     Ok(_) => {}
                     Err(e)
                         if matches!(
@@ -739,9 +773,13 @@ fn broadcast(args: &Args) -> io::Result<Vec<String>> {
         let t = base.elapsed().as_nanos() as u64;
         payload[..8].copy_from_slice(&sent.to_le_bytes());
         payload[8..16].copy_from_slice(&t.to_le_bytes());
-        frame.clear();
-        put_frame(&mut frame, 0x2, &payload);
-        out_sock.write_all(&frame)?;
+        if raw {
+            out_sock.write_all(&payload)?;
+        } else {
+            frame.clear();
+            put_frame(&mut frame, 0x2, &payload);
+            out_sock.write_all(&frame)?;
+        }
         let st = m.lock().unwrap_or_else(|p| p.into_inner());
         let (st, to) = cv
             .wait_timeout_while(st, IO_TIMEOUT, |st| st.1 > 0)

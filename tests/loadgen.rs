@@ -145,8 +145,42 @@ fn every_websocket_scenario_runs_against_tinyws_and_reports() {
     ));
     assert_eq!(idle["conns"], 20.0);
     assert!(idle["probe_p50_us"] > 0.0);
+    let after_one = report(&loadgen(
+        a,
+        &[
+            "--scenario",
+            "idle",
+            "--conns",
+            "5",
+            "--first-message",
+            "60000",
+            "--secs",
+            "0.1",
+        ],
+    ));
+    assert_eq!(after_one["conns"], 5.0);
     // Every connection the load generator opened has been closed again.
     assert_eq!(server.wait_connections(0), 0);
+
+    let room = start(tinyws::Config {
+        broadcast: true,
+        ..config()
+    });
+    let bc = report(&loadgen(
+        room.addr,
+        &[
+            "--scenario",
+            "broadcast",
+            "--conns",
+            "5",
+            "--max-count",
+            "20",
+            "--secs",
+            "5",
+        ],
+    ));
+    assert_eq!(bc["msgs"], 20.0);
+    assert_eq!(bc["deliveries"], 20.0 * 6.0, "5 receivers and the sender");
 }
 
 #[test]
@@ -169,7 +203,11 @@ fn a_wrong_echo_fails_the_run() {
 
 #[test]
 fn the_comparison_servers_echo() {
-    for (name, scenario) in [("raw_echo", "raw"), ("plain_echo", "echo")] {
+    for (name, extra, scenario) in [
+        ("raw_echo", None, "raw"),
+        ("raw_echo", Some("broadcast"), "raw_broadcast"),
+        ("plain_echo", None, "echo"),
+    ] {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -178,6 +216,7 @@ fn the_comparison_servers_echo() {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut child = Command::new(example(name))
             .arg(addr.to_string())
+            .args(extra)
             .stderr(Stdio::null())
             .spawn()
             .expect("start server");
@@ -201,6 +240,6 @@ fn the_comparison_servers_echo() {
         );
         let _ = child.kill();
         let _ = child.wait();
-        assert!(report(&out)["msgs"] > 0.0, "{name}");
+        assert!(report(&out)["msgs"] > 0.0, "{name} {scenario}");
     }
 }
