@@ -188,12 +188,14 @@ impl Client {
     }
 
     /// Frees the outbox's buffer if nothing waits in it (the connection has gone quiet):
-    /// it keeps the size of the largest burst of replies, up to 64 KiB.
-    pub(crate) fn release_idle(&self) {
+    /// it keeps the size of the largest burst of replies, up to 64 KiB. Returns the bytes
+    /// freed.
+    pub(crate) fn release_idle(&self) -> usize {
         let mut out = self.outbox();
-        if out.pending.is_empty() {
-            out.pending = Vec::new();
+        if !out.pending.is_empty() {
+            return 0;
         }
+        std::mem::take(&mut out.pending).capacity()
     }
 
     /// Writes everything queued. Blocks at most the socket's write timeout.

@@ -418,10 +418,13 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
 /// too instead of pushing the idle read loop one stack page deeper.
 #[inline(never)]
 fn shrink(ws: &mut WebSocket<Wire>) {
-    ws.get_mut().release_bulk();
+    let mut freed = ws.get_mut().release_bulk();
     let client = ws.get_ref().client().clone();
-    client.release_idle();
+    freed += client.release_idle();
     if ws.get_ref().at_message_edge() {
+        // Its read buffer grew to about the largest frame read, its write buffer to the
+        // largest written.
+        freed += 2 * ws.get_mut().take_largest();
         // tungstenite holds no part of a frame or message (it has just asked the wire for
         // more, and its pong replies go out before every read), so a fresh WebSocket over
         // the same wire loses nothing, and has buffers of the idle size again. The stand-in
@@ -435,6 +438,7 @@ fn shrink(ws: &mut WebSocket<Wire>) {
         let old = std::mem::replace(ws, stand_in);
         *ws = WebSocket::from_raw_socket(old.into_inner(), Role::Server, Some(config));
     }
+    crate::heap::freed(freed);
 }
 
 /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP

@@ -71,6 +71,7 @@ mod config;
 mod conn;
 mod error;
 mod handler;
+mod heap;
 mod http;
 mod hub;
 mod nowait;

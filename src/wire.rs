@@ -53,6 +53,8 @@ pub(crate) struct Wire {
     trace: Option<crate::trace::Frames>,
     /// Where the bytes handed to tungstenite stand in the client's frames.
     edge: Edge,
+    /// The largest write since `take_largest`.
+    largest: usize,
 }
 
 impl Wire {
@@ -79,6 +81,7 @@ impl Wire {
             threshold,
             trace,
             edge: Edge::default(),
+            largest: 0,
         }
     }
 
@@ -118,13 +121,20 @@ impl Wire {
     }
 
     /// Frees the bulk read buffer if nothing in it is waiting to be read (the connection
-    /// has gone quiet).
-    pub(crate) fn release_bulk(&mut self) {
-        if self.pos >= self.end {
-            self.pos = 0;
-            self.end = 0;
-            self.buf = Vec::new();
+    /// has gone quiet). Returns the bytes freed.
+    pub(crate) fn release_bulk(&mut self) -> usize {
+        if self.pos < self.end {
+            return 0;
         }
+        self.pos = 0;
+        self.end = 0;
+        std::mem::take(&mut self.buf).capacity()
+    }
+
+    /// The largest frame read or written since the last call: about what tungstenite's
+    /// buffers grew to.
+    pub(crate) fn take_largest(&mut self) -> usize {
+        std::mem::take(&mut self.largest).max(std::mem::take(&mut self.edge.largest))
     }
 
     pub(crate) fn client(&self) -> &Arc<Client> {
@@ -181,6 +191,7 @@ impl Read for Wire {
 
 impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.largest = self.largest.max(buf.len());
         self.client.queue(buf, self.threshold)?;
         self.dirty = true;
         Ok(buf.len())
@@ -205,6 +216,8 @@ struct Edge {
     left: u64,
     /// A data frame without FIN was seen, and not yet the continuation with FIN (§5.4).
     fragmented: bool,
+    /// The largest payload length seen (reset by `Wire::take_largest`).
+    largest: usize,
 }
 
 impl Edge {
@@ -243,6 +256,9 @@ impl Edge {
                     u64::from_be_bytes(len)
                 }
             };
+            self.largest = self
+                .largest
+                .max(usize::try_from(self.left).unwrap_or(usize::MAX));
             if b0 & 0x08 == 0 {
                 // A data frame (text, binary, continuation) opens or ends a message;
                 // control frames may come between its fragments and change nothing.
@@ -317,7 +333,7 @@ mod tests {
                 "round {round}: the bulk buffer was dropped"
             );
         }
-        wire.release_bulk();
+        assert_eq!(wire.release_bulk(), 16 * 1024, "the bytes freed");
         assert!(!wire.holds_bulk(), "release_bulk did not free it");
         // And it comes back when data streams in again.
         peer.write_all(&message).expect("write");
