@@ -121,12 +121,15 @@ impl Server {
             where_to_connect(addr, &shared.config, shared.scheme())
         );
         info!("settings: {}", shared.config);
-        for accepted in listener.incoming() {
+        loop {
+            // accept, not incoming(): it hands over the peer's address with the socket,
+            // which saves a getpeername call per connection.
+            let accepted = listener.accept();
             if shared.stopping.load(Ordering::Acquire) {
                 break;
             }
             match accepted {
-                Ok(socket) => admit(&shared, socket),
+                Ok((socket, peer)) => admit(&shared, socket, peer),
                 Err(e) => {
                     // Out of file descriptors (EMFILE/ENFILE) or a kernel hiccup: back
                     // off briefly rather than spin on an error that will repeat at once.
@@ -297,10 +300,7 @@ impl Drop for Registered {
     }
 }
 
-fn admit(shared: &Arc<Shared>, socket: TcpStream) {
-    let Ok(peer) = socket.peer_addr() else {
-        return; // already reset by the client
-    };
+fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let mut reg = shared.registry();
     if reg.clients.len() >= shared.config.max_connections {
         let spare = reg.rejecters < MAX_REJECTERS;
