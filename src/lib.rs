@@ -61,7 +61,7 @@
 //! Warnings are for things an operator may want to act on (refused origins, the
 //! connection cap, stuck clients).
 
-// `unsafe` only in stack.rs and nowait.rs (three libc calls, each measured:
+// `unsafe` only in stack.rs, nowait.rs and heap.rs (a few libc calls, each measured:
 // docs/performance.md).
 #![deny(unsafe_code)]
 

@@ -10,7 +10,7 @@
 //! for every thread, since the flag belongs to the open file). Whatever does not fit
 //! goes to the writer thread as before. Measured in docs/performance.md.
 //!
-//! With stack.rs, the only `unsafe` in tinyws: one `send(2)` call.
+//! With stack.rs and heap.rs, the only `unsafe` in tinyws: one `send(2)` call.
 
 use std::io;
 use std::net::TcpStream;

@@ -14,8 +14,8 @@
 //! (docs/performance.md): 4 resident stack pages per connection became 2, and the whole
 //! cost per idle connection went from 21.4 to 13.4 KiB.
 //!
-//! This is the one place tinyws uses `unsafe`, for two libc calls whose contracts are
-//! simple: `pthread_getattr_np` reads the bounds of the calling thread's own stack, and
+//! One of three modules with `unsafe` (with nowait.rs and heap.rs), for libc calls
+//! whose contracts are simple: `pthread_getattr_np` reads the bounds of the calling thread's own stack, and
 //! `madvise` discards pages strictly inside those bounds and strictly below the deepest
 //! frame alive during the call. Nothing lives below the stack pointer (the x86-64 red
 //! zone is 128 bytes; the margin below is 512 bytes), and no other thread uses
