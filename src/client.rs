@@ -349,7 +349,9 @@ impl std::error::Error for WriteStalled {}
 /// by the kernel after an interruption (signal(7)), whatever `SA_RESTART` says, and
 /// attaching `strace -p` or a debugger interrupts every blocked call: without this, that
 /// dropped every open connection ("Interrupted system call"). std retries `accept` and
-/// `write_all` itself, but not a single `read` or `write`.
+/// `write_all` itself, but not a single `read` or `write`. Each retry waits the socket's
+/// whole timeout again, so signals arriving faster than the timeout (nothing in tinyws
+/// sends any) would postpone a keepalive ping until they stop.
 pub(crate) fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match call() {

@@ -70,8 +70,8 @@ pub struct Config {
     /// How long a connection may stay silent before the server sends a ping
     /// (RFC 6455 §5.5.2). Default 30 s. Each ping is the only wake-up an idle connection
     /// costs, besides one after the first second of quiet that follows the handshake or a
-    /// burst of messages, when it gives back the stack and the buffers they used (so the
-    /// first ping comes after 1 s + this interval of silence). Without that, a connection
+    /// burst of messages over half a KiB, when it gives back the stack and the buffers
+    /// they used (so the first ping comes after 1 s + this interval of silence). Without that, a connection
     /// that once echoed a 60 KB message kept about 194 KiB while idle instead of 14 KiB.
     /// `Duration::ZERO` disables keepalive: then a half-open connection (a client
     /// that vanished without FIN/RST) holds its thread until the OS notices, which may be

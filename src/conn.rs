@@ -23,8 +23,8 @@ use crate::{page, trace};
 /// How long to keep reading after an HTTP error answer, so closing does not reset it.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// A connection quiet for this long, after its handshake or after a burst of messages,
-/// gives back what it used for them (`shrink`): the deep stack pages (stack.rs), the
+/// A connection quiet for this long, after its handshake or after a burst of messages
+/// over half a KiB, gives back what it used for them (`shrink`): the deep stack pages (stack.rs), the
 /// wire's bulk read buffer, the outbox's buffer and tungstenite's buffers, which
 /// otherwise keep the size of the largest message for the connection's life (measured in
 /// docs/performance.md: 194 KiB per idle connection after one 60 KB echo, instead of 14).
@@ -308,7 +308,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
     let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
     // The read timeout is the keepalive timer: no other wake-up happens while idle,
     // except SHRINK_AFTER into a quiet spell that follows the handshake or a burst of
-    // messages (unless the keepalive comes first), to give back what they used.
+    // large messages (unless the keepalive comes first), to give back what they used.
     let short_timer_helps = keepalive.is_none_or(|k| k > SHRINK_AFTER);
     let mut short_timer = short_timer_helps;
     let _ = client.socket.set_read_timeout(if short_timer {
@@ -326,9 +326,12 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                     awaiting_pong = false;
                     let _ = client.socket.set_read_timeout(keepalive);
                 }
-                if short_timer_helps && !short_timer {
-                    // Shrink a second after this burst of messages ends: one more
-                    // wake-up per burst, not per message (the timer stays set meanwhile).
+                let wire = ws.get_ref();
+                if short_timer_helps && !short_timer && (wire.holds_bulk() || wire.has_grown()) {
+                    // Large messages grew the buffers: shrink a second after this burst
+                    // ends (one more wake-up per burst; the timer stays set meanwhile).
+                    // Small messages and pongs leave nothing worth a wake-up: the next
+                    // keepalive timeout gives back what they touched.
                     short_timer = true;
                     let _ = client.socket.set_read_timeout(Some(SHRINK_AFTER));
                 }
@@ -359,7 +362,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
         let Err(e) = result else { continue };
         match e {
             tungstenite::Error::Io(ref io) if is_timeout(io) => {
-                shrink(ws);
+                let _ = shrink(ws);
                 // And the stack pages below this frame (stack.rs), shrink's included.
                 crate::stack::release_unused();
                 if short_timer {
@@ -413,22 +416,22 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
     }
 }
 
-/// Idle: gives back what the handshake or the last burst of messages used. Not inlined:
-/// its frame is large (two `WebSocket`s), and lies below `serve`'s, so it is given back
-/// too instead of pushing the idle read loop one stack page deeper.
+/// Idle: gives back what the handshake or the last burst of messages used; returns
+/// whether tungstenite got fresh buffers. Not inlined: its frame is large (two
+/// `WebSocket`s), and lies below `serve`'s, so it is given back too instead of pushing the
+/// idle read loop one stack page deeper.
 #[inline(never)]
-fn shrink(ws: &mut WebSocket<Wire>) {
-    let mut freed = ws.get_mut().release_bulk();
+fn shrink(ws: &mut WebSocket<Wire>) -> bool {
     let client = ws.get_ref().client().clone();
-    freed += client.release_idle();
-    if ws.get_ref().at_message_edge() {
-        // Its read buffer grew to about the largest frame read, its write buffer to the
-        // largest written.
-        freed += 2 * ws.get_mut().take_largest();
+    let wire = ws.get_mut();
+    let mut freed = wire.release_bulk() + client.release_idle();
+    let renew = wire.has_grown() && wire.at_message_edge();
+    if renew {
         // tungstenite holds no part of a frame or message (it has just asked the wire for
         // more, and its pong replies go out before every read), so a fresh WebSocket over
         // the same wire loses nothing, and has buffers of the idle size again. The stand-in
         // that holds the place meanwhile allocates nothing (no read buffer).
+        freed += wire.take_largest();
         let config = *ws.get_config();
         let stand_in = WebSocket::from_raw_socket(
             Wire::new(client, http::Head::default(), 0, 0, false),
@@ -439,6 +442,7 @@ fn shrink(ws: &mut WebSocket<Wire>) {
         *ws = WebSocket::from_raw_socket(old.into_inner(), Role::Server, Some(config));
     }
     crate::heap::freed(freed);
+    renew
 }
 
 /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
@@ -458,4 +462,66 @@ fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    /// A masked client frame (FIN set) with a 16-bit length.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let key = [9, 8, 7, 6];
+        let mut f = vec![0x82, 0xfe];
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    /// shrink gives tungstenite fresh buffers after a large message, but not after a
+    /// small one (nothing grew) and never in the middle of a frame.
+    #[test]
+    fn shrink_renews_only_after_large_messages_and_only_between_frames() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (socket, addr) = listener.accept().expect("accept");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let client = Arc::new(Client::new(1, addr, socket));
+        client.set_upgraded("/".into());
+        let mut wire = Wire::new(client, http::Head::default(), 16 * 1024, 4096, false);
+        wire.end_handshake();
+        let config = WebSocketConfig::default().read_buffer_size(crate::wire::IDLE_READ);
+        let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config));
+        let large: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let read = |ws: &mut WebSocket<Wire>| match ws.read() {
+            Ok(Message::Binary(data)) => Some(data.to_vec()),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => None,
+            Err(e) => panic!("{e}"),
+        };
+
+        peer.write_all(&frame(&large)).expect("write");
+        assert_eq!(read(&mut ws).as_deref(), Some(&large[..]));
+        assert!(shrink(&mut ws), "renewed after a 3000-byte message");
+
+        peer.write_all(&frame(b"small")).expect("write");
+        assert_eq!(read(&mut ws).as_deref(), Some(&b"small"[..]));
+        assert!(!shrink(&mut ws), "nothing grew: no new context");
+
+        let cut = frame(&large);
+        peer.write_all(&cut[..1000]).expect("write");
+        assert_eq!(read(&mut ws), None, "the read times out mid-frame");
+        assert!(!shrink(&mut ws), "never in the middle of a frame");
+        peer.write_all(&cut[1000..]).expect("write");
+        assert_eq!(
+            read(&mut ws).as_deref(),
+            Some(&large[..]),
+            "came back whole"
+        );
+        assert!(shrink(&mut ws));
+    }
 }

@@ -186,7 +186,11 @@ impl Tls {
                 socket.set_read_timeout(Some(left))?;
             }
             let mut raw = [0u8; 4096];
-            let n = crate::client::retry(|| (&*socket).read(&mut raw))?;
+            let n = match (&*socket).read(&mut raw) {
+                // A signal (see client::retry): read again, after checking the deadline.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                n => n?,
+            };
             if n == 0 {
                 return Ok(0);
             }

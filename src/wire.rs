@@ -115,8 +115,7 @@ impl Wire {
     }
 
     /// Whether the bulk read buffer is allocated.
-    #[cfg(test)]
-    fn holds_bulk(&self) -> bool {
+    pub(crate) fn holds_bulk(&self) -> bool {
         !self.buf.is_empty()
     }
 
@@ -131,10 +130,18 @@ impl Wire {
         std::mem::take(&mut self.buf).capacity()
     }
 
-    /// The largest frame read or written since the last call: about what tungstenite's
-    /// buffers grew to.
+    /// Whether a frame read or written since [`take_largest`](Self::take_largest) may have
+    /// grown tungstenite's buffers past their idle size. Half of its read buffer, because
+    /// it reserves a frame's whole length on top of the bytes it already holds
+    /// (`FrameCodec::read_frame`), so a frame over half of it can double it.
+    pub(crate) fn has_grown(&self) -> bool {
+        self.largest.max(self.edge.largest) > IDLE_READ / 2
+    }
+
+    /// The largest frame read plus the largest written since the last call: about what
+    /// tungstenite's read and write buffers grew to.
     pub(crate) fn take_largest(&mut self) -> usize {
-        std::mem::take(&mut self.largest).max(std::mem::take(&mut self.edge.largest))
+        std::mem::take(&mut self.largest) + std::mem::take(&mut self.edge.largest)
     }
 
     pub(crate) fn client(&self) -> &Arc<Client> {
@@ -358,7 +365,12 @@ mod tests {
         let mut b64k = vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0];
         b64k.extend(vec![9u8; 65536]);
         let empty_masked_close = [0x88, 0x80, 1, 2, 3, 4];
-        let parts: [(&[u8], bool); 7] = [
+        // What clients send: masked, with 16-bit and 64-bit lengths.
+        let mut m300 = vec![0x82, 0xfe, 0x01, 0x2c, 1, 2, 3, 4];
+        m300.extend([5u8; 300]);
+        let mut m64k = vec![0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4];
+        m64k.extend(vec![6u8; 65536]);
+        let parts: [(&[u8], bool); 9] = [
             (&hello_masked, true),
             (&hel, false),
             (&ping, false), // a control frame inside a fragmented message
@@ -366,6 +378,8 @@ mod tests {
             (&b256, true),
             (&b64k, true),
             (&empty_masked_close, true),
+            (&m300, true),
+            (&m64k, true),
         ];
         // One byte at a time: at rest after a part exactly when it ends a message, and
         // never in the middle of a frame.
@@ -391,5 +405,47 @@ mod tests {
         assert!(edge.at_rest());
         edge.feed(&hel[..1]);
         assert!(!edge.at_rest(), "half a header");
+    }
+
+    /// Edge sees what tungstenite reads after the handshake: not the request head, but
+    /// the frames that arrived right behind it, and then the socket.
+    #[test]
+    fn edge_follows_early_frames_after_the_head_and_then_the_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (socket, addr) = listener.accept().expect("accept");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let client = Arc::new(Client::new(1, addr, socket));
+        let head = b"GET / HTTP/1.1\r\n\r\n";
+        let whole = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        let mut buf = head.to_vec();
+        buf.extend_from_slice(&whole);
+        buf.extend_from_slice(&whole[..3]); // and the start of a second frame
+        let mut wire = Wire::new(
+            client,
+            Head {
+                buf,
+                len: head.len(),
+            },
+            16 * 1024,
+            4096,
+            false,
+        );
+        // The handshake reads the head only.
+        let mut got = [0u8; 64];
+        let n = wire.read(&mut got).expect("head");
+        assert_eq!(&got[..n], head);
+        assert!(wire.at_message_edge(), "the head is not a frame");
+        wire.end_handshake();
+        let n = wire.read(&mut got).expect("early frames");
+        assert_eq!(n, whole.len() + 3);
+        assert!(!wire.at_message_edge(), "in the middle of the second frame");
+        peer.write_all(&whole[3..]).expect("write");
+        let n = wire.read(&mut got).expect("the rest");
+        assert_eq!(n, whole.len() - 3);
+        assert!(wire.at_message_edge(), "both frames whole");
+        assert!(!wire.has_grown(), "two-byte frames grow nothing");
     }
 }
