@@ -150,7 +150,8 @@ proptest! {
 
     /// After the handshake, any mix of valid and broken frames and raw garbage: the server
     /// sends only well-formed, unmasked frames, at most one close (the last one, with a
-    /// code of RFC 6455 §7.4.1), then closes TCP; the thread ends.
+    /// code of RFC 6455 §7.4.1, or empty in answer to an empty one), then closes TCP; the
+    /// thread ends.
     #[test]
     fn any_frames_after_the_upgrade_end_cleanly(
         parts in proptest::collection::vec(prop_oneof![
@@ -183,8 +184,13 @@ proptest! {
             let payload = &rest[hdr..hdr + len];
             match first & 0x0f {
                 0x0..=0x2 | 0x9 | 0xA => {}
+                0x8 if payload.is_empty() => {
+                    // The body is optional (§5.5.1): an empty close answers a client's
+                    // empty close, since 1005 must never go on the wire (§7.4.1).
+                    closed = Some(1005);
+                }
                 0x8 => {
-                    prop_assert!(payload.len() >= 2, "close without a code");
+                    prop_assert!(payload.len() >= 2, "a close body of one byte");
                     let code = u16::from_be_bytes([payload[0], payload[1]]);
                     prop_assert!(
                         matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999),
