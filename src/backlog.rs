@@ -390,7 +390,6 @@ fn write_frames(
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::TcpListener;
 
     #[test]
     fn overflow_replaces_the_backlog_with_one_close_1008() {
@@ -467,12 +466,10 @@ mod tests {
     /// send is cut mid-frame; then every frame must arrive whole and in order.
     #[test]
     fn a_direct_send_cut_mid_frame_is_finished_whole_by_the_writer() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (client, mut peer) = Client::over_loopback(None);
         peer.set_read_timeout(Some(Duration::from_millis(20)))
             .expect("timeout");
-        let (socket, addr) = listener.accept().expect("accept");
-        let client = Arc::new(Client::new(1, addr, socket));
+        let client = Arc::new(client);
         client.set_upgraded("/".into());
         let writer = Writer::start(&client, 64 << 20, Duration::from_secs(5)).expect("writer");
 

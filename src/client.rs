@@ -413,6 +413,19 @@ pub(crate) fn has_close_frame(mut bytes: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+impl Client {
+    /// For unit tests: a client (id 1) over a real loopback connection with this read
+    /// timeout, and the peer's end of it.
+    pub(crate) fn over_loopback(read_timeout: Option<std::time::Duration>) -> (Client, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (socket, addr) = listener.accept().expect("accept");
+        socket.set_read_timeout(read_timeout).expect("timeout");
+        (Client::new(1, addr, socket), peer)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -448,18 +461,12 @@ mod tests {
     #[test]
     #[allow(unsafe_code)]
     fn a_signal_during_a_blocked_read_is_not_an_error() {
-        use std::net::TcpListener;
         use std::os::unix::thread::JoinHandleExt;
         use std::sync::atomic::AtomicUsize;
         use std::time::Duration;
 
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (socket, addr) = listener.accept().expect("accept");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let client = Arc::new(Client::new(1, addr, socket));
+        let (client, mut peer) = Client::over_loopback(Some(Duration::from_secs(10)));
+        let client = Arc::new(client);
         // A handler that does nothing: the signal only interrupts the read.
         let caught = Arc::new(AtomicBool::new(false));
         let registered = signal_hook::flag::register(signal_hook::consts::SIGUSR2, caught.clone())

@@ -468,7 +468,6 @@ fn is_timeout(e: &io::Error) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
 
     /// A masked client frame (FIN set) with a 16-bit length.
     fn frame(payload: &[u8]) -> Vec<u8> {
@@ -484,13 +483,8 @@ mod tests {
     /// small one (nothing grew) and never in the middle of a frame.
     #[test]
     fn shrink_renews_only_after_large_messages_and_only_between_frames() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (socket, addr) = listener.accept().expect("accept");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .expect("timeout");
-        let client = Arc::new(Client::new(1, addr, socket));
+        let (client, mut peer) = Client::over_loopback(Some(Duration::from_millis(300)));
+        let client = Arc::new(client);
         client.set_upgraded("/".into());
         let mut wire = Wire::new(client, http::Head::default(), 16 * 1024, 4096, false);
         wire.end_handshake();

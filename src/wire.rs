@@ -283,18 +283,13 @@ impl Edge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::time::Duration;
 
     /// A wire over a real socket pair, past the handshake, with a 16 KiB bulk buffer.
     fn wire() -> (Wire, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (socket, addr) = listener.accept().expect("accept");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let client = Arc::new(Client::new(1, addr, socket));
+        let (client, peer) = Client::over_loopback(Some(Duration::from_secs(5)));
+        let client = Arc::new(client);
         let head = Head {
             buf: Vec::new(),
             len: 0,
@@ -411,20 +406,14 @@ mod tests {
     /// the frames that arrived right behind it, and then the socket.
     #[test]
     fn edge_follows_early_frames_after_the_head_and_then_the_socket() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (socket, addr) = listener.accept().expect("accept");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let client = Arc::new(Client::new(1, addr, socket));
+        let (client, mut peer) = Client::over_loopback(Some(Duration::from_secs(5)));
         let head = b"GET / HTTP/1.1\r\n\r\n";
         let whole = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
         let mut buf = head.to_vec();
         buf.extend_from_slice(&whole);
         buf.extend_from_slice(&whole[..3]); // and the start of a second frame
         let mut wire = Wire::new(
-            client,
+            Arc::new(client),
             Head {
                 buf,
                 len: head.len(),
