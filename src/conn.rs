@@ -24,10 +24,10 @@ use crate::{page, trace};
 const LINGER: Duration = Duration::from_secs(1);
 
 /// A connection quiet for this long, after its handshake or after a burst of messages
-/// over half a KiB, gives back what it used for them (`shrink`): the deep stack pages (stack.rs), the
-/// wire's bulk read buffer, the outbox's buffer and tungstenite's buffers, which
-/// otherwise keep the size of the largest message for the connection's life (measured in
-/// docs/performance.md: 194 KiB per idle connection after one 60 KB echo, instead of 14).
+/// over half a KiB, gives back what it used for them (`shrink`): the deep stack pages
+/// (stack.rs), the wire's bulk read buffer, the outbox's buffer and tungstenite's
+/// buffers, which otherwise keep the size of the largest message for the connection's
+/// life (docs/performance.md: 194 KiB per idle connection after one 60 KB echo, not 14).
 /// Not at once: giving back stack costs about 25 µs of CPU (the kernel flushes the page
 /// mappings on every core), which short-lived connections should not pay, and messages in
 /// quick succession reuse the buffers instead of zero-filling new ones each time. The
