@@ -151,6 +151,18 @@ impl Wire {
 
 impl Read for Wire {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.serve(out)?;
+        if self.limit == usize::MAX {
+            // Past the handshake: these bytes are frames, whichever way they came.
+            self.edge.feed(&out[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl Wire {
+    /// Hands tungstenite the next bytes: buffered ones first, else from the socket.
+    fn serve(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.end {
             if self.dirty {
                 // About to block waiting for the client: send what we owe it first.
@@ -163,9 +175,6 @@ impl Read for Wire {
                     trace.feed(&out[..n]);
                 }
                 self.burst = n > 0 && n == out.len();
-                if self.limit == usize::MAX {
-                    self.edge.feed(&out[..n]);
-                }
                 return Ok(n);
             }
             if self.buf.len() != self.bulk {
@@ -188,9 +197,6 @@ impl Read for Wire {
         let n = out.len().min(self.end.min(self.limit) - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
-        if self.limit == usize::MAX {
-            self.edge.feed(&out[..n]);
-        }
         self.release();
         Ok(n)
     }
