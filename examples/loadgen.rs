@@ -231,6 +231,24 @@ fn ws_close(mut s: TcpStream) -> io::Result<()> {
     }
 }
 
+/// Sends message `seq` as one binary frame and checks that its echo comes back byte for
+/// byte. `frame` and `got` are reused buffers.
+fn round_trip(
+    s: &mut TcpStream,
+    payloads: &mut Payloads,
+    seq: u64,
+    frame: &mut Vec<u8>,
+    got: &mut Vec<u8>,
+) -> io::Result<()> {
+    frame.clear();
+    put_frame(frame, 0x2, payloads.stamp(seq));
+    s.write_all(frame)?;
+    if read_frame(s, got)? != 0x2 || *got != payloads.pattern {
+        return Err(io::Error::other("echo differs"));
+    }
+    Ok(())
+}
+
 /// The payload of message `seq`: a fixed pattern with the sequence number in front, so a
 /// lost, repeated or reordered echo fails the byte comparison.
 struct Payloads {
@@ -619,12 +637,8 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
         let mut payloads = Payloads::new(args.first_message, 3);
         let (mut frame, mut got) = (Vec::new(), Vec::new());
         for (seq, s) in (0u64..).zip(held.iter_mut()) {
-            frame.clear();
-            put_frame(&mut frame, 0x2, payloads.stamp(seq));
-            s.write_all(&frame)?;
-            if read_frame(s, &mut got)? != 0x2 || got != payloads.pattern {
-                return Err(io::Error::other("first message: echo differs"));
-            }
+            round_trip(s, &mut payloads, seq, &mut frame, &mut got)
+                .map_err(|e| io::Error::new(e.kind(), format!("first message: {e}")))?;
         }
     }
     // Let the server's threads reach their blocking read, and pass the second after
@@ -637,12 +651,8 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
     let (mut frame, mut got, mut lat) = (Vec::new(), Vec::new(), Vec::new());
     for seq in 0..200u64 {
         let t = Instant::now();
-        frame.clear();
-        put_frame(&mut frame, 0x2, payloads.stamp(seq));
-        probe.write_all(&frame)?;
-        if read_frame(&mut probe, &mut got)? != 0x2 || got != payloads.pattern {
-            return Err(io::Error::other("probe echo differs"));
-        }
+        round_trip(&mut probe, &mut payloads, seq, &mut frame, &mut got)
+            .map_err(|e| io::Error::new(e.kind(), format!("probe: {e}")))?;
         lat.push(t.elapsed().as_secs_f64() * 1e6);
     }
     ws_close(probe)?;
