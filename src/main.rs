@@ -17,12 +17,12 @@ use tinyws::{Config, Echo, Server, parse_duration, parse_size};
 #[derive(FromArgs)]
 struct Flags {
     /// address to listen on (default 0.0.0.0, every interface)
-    #[argh(option, default = "IpAddr::from([0, 0, 0, 0])")]
-    bind: IpAddr,
+    #[argh(option)]
+    bind: Option<IpAddr>,
 
     /// TCP port (default 8080; 0 picks a free one)
-    #[argh(option, default = "8080")]
-    port: u16,
+    #[argh(option)]
+    port: Option<u16>,
 
     /// the only path that may upgrade, e.g. /echo (default: any path)
     #[argh(option)]
@@ -114,8 +114,8 @@ impl Flags {
     fn into_config(self) -> Config {
         let d = Config::default();
         Config {
-            bind: self.bind,
-            port: self.port,
+            bind: self.bind.unwrap_or(d.bind),
+            port: self.port.unwrap_or(d.port),
             path: self.path,
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_message_size: self.max_message_size.unwrap_or(d.max_message_size),
