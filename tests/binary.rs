@@ -221,3 +221,23 @@ fn hostile_clients_leave_no_thread_or_fd_behind() {
     );
     echo(&mut good, "after");
 }
+
+/// A refused origin is logged at warn with the exact flag that would allow it (README,
+/// Logging: "refused origins (with the flag to allow them)").
+#[test]
+fn a_refused_origin_logs_the_flag_that_would_allow_it() {
+    let mut p = Proc::start(BIN, &[]);
+    let answer = http(
+        p.addr,
+        &upgrade_request("/", "Origin: http://evil.test:3000\r\n"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    let line = p.wait_log("refused Origin");
+    assert!(line.contains(" WARN "), "at warn: {line}");
+    assert!(
+        line.contains(
+            "refused Origin http://evil.test:3000 (Host localhost); to allow it, start tinyws with --allow-origin http://evil.test:3000"
+        ),
+        "{line}"
+    );
+}
