@@ -6,6 +6,7 @@ mod common;
 use std::io::Write;
 
 use common::*;
+use tinyws::Config;
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -218,16 +219,21 @@ fn a_panicking_handler_costs_only_its_connection() {
     assert_eq!(again.read().unwrap(), Message::text("new"));
 }
 
-/// A connection quiet for a second gives back its buffers, and tinyws then starts a fresh
-/// tungstenite context (conn.rs `shrink`). That must never happen while tungstenite holds
-/// part of a frame or of a fragmented message. Each case: a ping (its pong proves the
-/// server has read that far, and any message starts the quiet-second timer), then a cut,
-/// then more than a second of silence, then the rest.
+/// A quiet connection gives back its buffers, and after a large message tinyws then
+/// starts a fresh tungstenite context (conn.rs `shrink`). That must never happen while
+/// tungstenite holds part of a frame or of a fragmented message. The shrink runs at every
+/// read timeout; with a keepalive interval under a second that is the keepalive's, so
+/// the server's ping proves it ran. Each case: a ping (its pong proves the server has
+/// read that far) and a large message (so there is something to renew), then a cut, then
+/// silence until the server pings, then the rest.
 #[test]
-fn a_frame_or_message_cut_across_a_quiet_second_comes_back_whole() {
-    let quiet = std::time::Duration::from_millis(1400);
-    let server = start(config());
-    let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+fn a_frame_or_message_cut_across_a_quiet_spell_comes_back_whole() {
+    let server = start(Config {
+        ping_interval: std::time::Duration::from_millis(300),
+        ..config()
+    });
+    // Over half the 1 KiB idle read buffer: tungstenite's buffers grew (wire.rs has_grown).
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
     let data = frame(true, 0x2, &payload);
     let cases: [(&str, Vec<u8>, Vec<u8>); 3] = [
         (
@@ -249,6 +255,7 @@ fn a_frame_or_message_cut_across_a_quiet_second_comes_back_whole() {
     for (what, first, rest) in cases {
         let mut s = upgraded(server.addr);
         let mut bytes = frame(true, 0x9, what.as_bytes());
+        bytes.extend(&data);
         bytes.extend(&first);
         s.write_all(&bytes).unwrap();
         assert_eq!(
@@ -256,24 +263,40 @@ fn a_frame_or_message_cut_across_a_quiet_second_comes_back_whole() {
             (0x8a, what.as_bytes().to_vec()),
             "{what}"
         );
-        std::thread::sleep(quiet);
+        assert_eq!(read_data(&mut s), (0x82, payload.clone()), "{what}");
+        wait_for_keepalive_ping(&mut s);
         s.write_all(&rest).unwrap();
-        assert_eq!(read_frame(&mut s), (0x82, payload.clone()), "{what}");
+        assert_eq!(read_data(&mut s), (0x82, payload.clone()), "{what}");
     }
-    // And after a quiet second at a message's end (a fresh context), echo goes on.
+    // And after a quiet spell at a message's end (a fresh context), echo goes on.
     let mut s = upgraded(server.addr);
     let big = vec![0x5a; 60_000]; // under the 64 KiB cap, over every idle buffer
-    let echoed_whole = |s: &mut std::net::TcpStream| read_frame(s) == (0x82, big.clone());
     s.write_all(&frame(true, 0x2, &big)).unwrap();
-    assert!(echoed_whole(&mut s), "the large message came back whole");
-    std::thread::sleep(quiet);
+    assert!(read_data(&mut s) == (0x82, big.clone()), "came back whole");
+    wait_for_keepalive_ping(&mut s);
     for _ in 0..2 {
         s.write_all(&frame(true, 0x2, &big)).unwrap();
         assert!(
-            echoed_whole(&mut s),
-            "after a quiet second, a large message came back whole"
+            read_data(&mut s) == (0x82, big.clone()),
+            "after a quiet spell, a large message came back whole"
         );
         s.write_all(&frame(true, 0x1, b"small")).unwrap();
-        assert_eq!(read_frame(&mut s), (0x81, b"small".to_vec()));
+        assert_eq!(read_data(&mut s), (0x81, b"small".to_vec()));
     }
+}
+
+/// The next frame that is not a keepalive ping.
+fn read_data(s: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+    loop {
+        let f = read_frame(s);
+        if f != (0x89, b"tinyws".to_vec()) {
+            return f;
+        }
+    }
+}
+
+/// Waits for the server's keepalive ping: it comes right after the read timeout on
+/// which the server shrinks the connection.
+fn wait_for_keepalive_ping(s: &mut std::net::TcpStream) {
+    assert_eq!(read_frame(s), (0x89, b"tinyws".to_vec()), "keepalive ping");
 }

@@ -18,12 +18,17 @@ use tinyws::Message;
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct ports that were free a moment ago (both listeners are held at once, so
+/// the same port cannot come back twice). Another process may still take one before
+/// nginx binds it: then nginx exits, and `start_nginx` says so instead of waiting for
+/// somebody else's listener.
+fn free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 /// An nginx process with its own prefix directory; killed by PID on drop.
@@ -40,15 +45,22 @@ impl Drop for Nginx {
     }
 }
 
-fn wait_port(addr: SocketAddr) {
+/// Waits until nginx listens on `addr`; false if nginx exited first (it could not bind).
+fn wait_port(child: &mut Child, addr: SocketAddr) -> bool {
     let deadline = Instant::now() + TIMEOUT;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
         assert!(Instant::now() < deadline, "nginx did not listen on {addr}");
         thread::sleep(Duration::from_millis(20));
     }
+    // Listening, and still running: the port is nginx's own.
+    child.try_wait().unwrap().is_none()
 }
 
-fn start_nginx(upstream: SocketAddr, http_port: u16, tls_port: u16) -> Nginx {
+/// nginx with the recipe on these ports, or `None` if it exited because a port was taken.
+fn start_nginx(upstream: SocketAddr, http_port: u16, tls_port: u16) -> Option<Nginx> {
     let dir = std::env::temp_dir().join(format!("tinyws-nginx-{}-{http_port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = test_certificate(&dir);
@@ -91,10 +103,15 @@ fn start_nginx(upstream: SocketAddr, http_port: u16, tls_port: u16) -> Nginx {
         .stderr(Stdio::null())
         .spawn()
         .expect("start nginx");
-    let nginx = Nginx { child, dir };
-    wait_port(SocketAddr::from(([127, 0, 0, 1], http_port)));
-    wait_port(SocketAddr::from(([127, 0, 0, 1], tls_port)));
-    nginx
+    let mut nginx = Nginx { child, dir };
+    let up = wait_port(
+        &mut nginx.child,
+        SocketAddr::from(([127, 0, 0, 1], http_port)),
+    ) && wait_port(
+        &mut nginx.child,
+        SocketAddr::from(([127, 0, 0, 1], tls_port)),
+    );
+    up.then_some(nginx)
 }
 
 fn upgrade_via(addr: SocketAddr, host: &str, origin: &str) -> String {
@@ -111,8 +128,12 @@ fn ws_and_wss_through_nginx_echo_and_keep_the_origin_check() {
         return;
     }
     let server = start(config());
-    let (http_port, tls_port) = (free_port(), free_port());
-    let nginx = start_nginx(server.addr, http_port, tls_port);
+    let (nginx, http_port, tls_port) = (0..3)
+        .find_map(|_| {
+            let (http_port, tls_port) = free_ports();
+            start_nginx(server.addr, http_port, tls_port).map(|n| (n, http_port, tls_port))
+        })
+        .expect("nginx could not bind its ports in three tries");
     let proxy = SocketAddr::from(([127, 0, 0, 1], http_port));
 
     // ws:// through the proxy, with a real client.
