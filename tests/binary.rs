@@ -242,3 +242,33 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
         "{line}"
     );
 }
+
+/// Over the connection cap, at most 8 small threads read a request before answering
+/// 503; past them the 503 is written at once without reading (README, "Defaults and
+/// limits"). So 40 silent sockets over the cap all get a 503, and the server never runs
+/// more than 8 threads for them.
+#[test]
+fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
+    let mut p = Proc::start(BIN, &["--max-connections", "1"]);
+    let mut inside = ws(p.addr, "/");
+    inside.send(Message::text("in")).unwrap();
+    assert_eq!(inside.read().unwrap(), Message::text("in"));
+    let (threads, _) = p.settle(p.resources());
+    let mut over: Vec<_> = (0..40).map(|_| tcp(p.addr)).collect();
+    let mut peak = 0;
+    for s in &mut over {
+        peak = peak.max(p.resources().0);
+        let answer = String::from_utf8(read_to_end(s)).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{answer}"
+        );
+    }
+    assert!(
+        peak <= threads + 8,
+        "{peak} threads while refusing, {threads} before: more than 8 rejecters"
+    );
+    p.wait_log("refused with 503, at the cap of 1 connections (--max-connections)");
+    inside.send(Message::text("still in")).unwrap();
+    assert_eq!(inside.read().unwrap(), Message::text("still in"));
+}

@@ -98,3 +98,32 @@ fn many_idle_connections_that_never_send_are_all_released() {
     assert_eq!(server.wait_connections(1), 1);
     drop(idle);
 }
+
+/// `--ping-interval 0` turns keepalive off: an idle connection gets no ping however long
+/// it is quiet (here 2.5 s, past the one wake-up a second into the quiet, at which the
+/// server gives back memory), and still echoes afterwards.
+#[test]
+fn with_ping_interval_0_an_idle_connection_is_never_pinged() {
+    let server = start(Config {
+        ping_interval: Duration::ZERO,
+        // Short, so a read timeout left over from the head (the rest of this deadline)
+        // would show within the wait below: an "interval" of 0 taken as a timer did.
+        handshake_timeout: Duration::from_secs(1),
+        ..config()
+    });
+    let mut s = upgraded(server.addr);
+    s.set_read_timeout(Some(Duration::from_millis(2500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match std::io::Read::read(&mut s, &mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("expected silence, got {other:?} ({byte:?})"),
+    }
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(&frame(true, 0x1, b"still here")).unwrap();
+    assert_eq!(read_frame(&mut s), (0x81, b"still here".to_vec()));
+}
