@@ -76,9 +76,46 @@ fn heady_bytes() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(piece, 0..60).prop_map(|p| p.concat())
 }
 
+/// The server's head limit in these properties (`small_server`).
+const MAX_HEAD: usize = 512;
+
+/// Whether the server must answer `data` with HTTP rather than close silently: it holds
+/// a complete head (through a blank line, CRLF or bare LF, as `http::find_head_end`
+/// accepts) within the bytes the server reads, or it is longer than the head limit
+/// (431). Only a client that half-closes before either may get a silent close.
+fn needs_an_answer(data: &[u8]) -> bool {
+    let seen = &data[..data.len().min(MAX_HEAD + 1)];
+    let complete = (1..seen.len()).any(|i| {
+        seen[i] == b'\n'
+            && (seen[i - 1] == b'\n' || (i >= 2 && seen[i - 1] == b'\r' && seen[i - 2] == b'\n'))
+    });
+    complete || data.len() > MAX_HEAD
+}
+
+/// The close codes a client's bytes could make an echo server reflect: the code of every
+/// masked close frame that starts anywhere in them (tungstenite answers a close with the
+/// same code, §5.5.1), `None` standing for an empty close.
+fn client_close_codes(bytes: &[u8]) -> Vec<Option<u16>> {
+    (0..bytes.len().saturating_sub(1))
+        .filter(|&i| bytes[i] & 0x0f == 0x8 && bytes[i + 1] & 0x80 != 0)
+        .filter_map(|i| {
+            let len = (bytes[i + 1] & 0x7f) as usize;
+            match len {
+                0 => Some(None),
+                2..=125 if bytes.len() >= i + 6 + 2 => {
+                    let key = &bytes[i + 2..i + 6];
+                    let code = [bytes[i + 6] ^ key[0], bytes[i + 7] ^ key[1]];
+                    Some(Some(u16::from_be_bytes(code)))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn small_server() -> TestServer {
     start(Config {
-        max_head_size: 512,
+        max_head_size: MAX_HEAD,
         max_message_size: 4096,
         max_frame_size: 1024,
         // A mutation that breaks the blank line leaves the head incomplete: 408 soon.
@@ -90,8 +127,8 @@ fn small_server() -> TestServer {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
-    /// Any bytes as a request head, cut anywhere: a well-formed HTTP answer, or (when the
-    /// client closed before a head was complete) a silent close. Never a 101.
+    /// Any bytes as a request head, cut anywhere: a well-formed HTTP answer, or (only when
+    /// the client closed before a head was complete) a silent close. Never a 101.
     #[test]
     fn any_request_bytes_get_an_http_answer_or_a_clean_close(
         data in heady_bytes(),
@@ -99,7 +136,7 @@ proptest! {
     ) {
         let server = small_server();
         let answer = exchange(&mut tcp(server.addr), &data, &cuts);
-        if !answer.is_empty() {
+        if !answer.is_empty() || needs_an_answer(&data) {
             parse_answer(&answer).map_err(TestCaseError::fail)?;
         }
         prop_assert_eq!(server.wait_connections(0), 0);
@@ -140,8 +177,8 @@ proptest! {
             let mut answer = if answered { first.to_vec() } else { Vec::new() };
             let _ = s.shutdown(Shutdown::Write);
             answer.extend(read_to_end(&mut s));
-            // An incomplete head (a mutated blank line) ends in a silent close at EOF.
-            if !answer.is_empty() {
+            // Only an incomplete head (a mutated blank line) may end in a silent close.
+            if !answer.is_empty() || needs_an_answer(&req) {
                 parse_answer(&answer).map_err(TestCaseError::fail)?;
             }
         }
@@ -149,9 +186,10 @@ proptest! {
     }
 
     /// After the handshake, any mix of valid and broken frames and raw garbage: the server
-    /// sends only well-formed, unmasked frames, at most one close (the last one, with a
-    /// code of RFC 6455 §7.4.1, or empty in answer to an empty one), then closes TCP; the
-    /// thread ends.
+    /// sends only well-formed, unmasked frames, at most one close (the last one), then
+    /// closes TCP; the thread ends. The close is one an echo server sends (RFC 6455 §7.4.1:
+    /// 1002 protocol error, 1007 bad UTF-8, 1009 too big, 1011 handler panic) or the echo
+    /// of a close the client sent (§5.5.1), empty only in answer to an empty one.
     #[test]
     fn any_frames_after_the_upgrade_end_cleanly(
         parts in proptest::collection::vec(prop_oneof![
@@ -166,7 +204,9 @@ proptest! {
     ) {
         let server = small_server();
         let mut s = upgraded(server.addr);
-        let answer = exchange(&mut s, &parts.concat(), &[]);
+        let sent = parts.concat();
+        let echoed = client_close_codes(&sent);
+        let answer = exchange(&mut s, &sent, &[]);
         let mut rest = &answer[..];
         let mut closed = None;
         while !rest.is_empty() {
@@ -187,14 +227,17 @@ proptest! {
                 0x8 if payload.is_empty() => {
                     // The body is optional (§5.5.1): an empty close answers a client's
                     // empty close, since 1005 must never go on the wire (§7.4.1).
+                    prop_assert!(echoed.contains(&None), "an empty close the client did not send");
                     closed = Some(1005);
                 }
                 0x8 => {
                     prop_assert!(payload.len() >= 2, "a close body of one byte");
                     let code = u16::from_be_bytes([payload[0], payload[1]]);
                     prop_assert!(
-                        matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999),
-                        "close code {}", code
+                        matches!(code, 1002 | 1007 | 1009 | 1011)
+                            || (echoed.contains(&Some(code))
+                                && matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)),
+                        "close code {} (the client's closes: {:?})", code, echoed
                     );
                     prop_assert!(std::str::from_utf8(&payload[2..]).is_ok());
                     closed = Some(code);
