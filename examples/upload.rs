@@ -20,6 +20,11 @@
 //!                                             server: text `done <name> <size>` (last chunk)
 //!   on any problem                            server: text `error <why>`, file discarded
 //!
+//! A file is written under a temporary name (`.<name>.part`, which no upload can have:
+//! names never start with a dot) and renamed to its own name only once it is complete, so
+//! a server stopped mid-upload (Ctrl-C, a power cut) never leaves a truncated file that
+//! looks finished; the leftover temporary files are removed when the server starts again.
+//!
 //! The page is served on the next port by a few lines of `std`, because tinyws serves no
 //! files. It is another origin, so the WebSocket server allows exactly that origin (for
 //! `localhost` and `127.0.0.1`); from other machines, set UPLOAD_ORIGIN to the page's
@@ -49,8 +54,29 @@ struct Incoming {
     name: String,
     size: u64,
     got: u64,
+    /// Where the file goes once complete.
     path: PathBuf,
+    /// Where it is written meanwhile.
+    part: PathBuf,
     file: File,
+}
+
+/// The temporary name of an upload in progress: hidden, so never an upload's own name.
+fn part_name(name: &str) -> String {
+    format!(".{name}.part")
+}
+
+/// Removes what uploads cut off by a stopped server left behind.
+fn remove_stale_parts(dir: &std::path::Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".part") {
+            println!("removing {name}: an upload the server was stopped in the middle of");
+            fs::remove_file(dir.join(&*name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Accepts a plain file name, never a path: no separators, no `.`/`..`, nothing hidden,
@@ -84,18 +110,31 @@ impl Upload {
             ));
         }
         let path = self.dir.join(name);
-        // create_new: never overwrite what someone else uploaded.
-        let file = File::create_new(&path).map_err(|e| format!("cannot create {name}: {e}"))?;
+        let part = self.dir.join(part_name(name));
+        // Under the lock: two connections may not upload the same name at once.
+        let mut all = self.lock();
+        // Never overwrite what someone else uploaded.
+        if path.exists() {
+            return Err(format!("cannot create {name}: it already exists"));
+        }
+        if all.values().any(|up| up.name == name) {
+            return Err(format!(
+                "cannot create {name}: another connection is uploading it"
+            ));
+        }
+        let file = File::create(&part).map_err(|e| format!("cannot create {name}: {e}"))?;
         println!("#{} {name}: receiving {size} bytes", client.id());
         let incoming = Incoming {
             name: name.to_string(),
             size,
             got: 0,
             path,
+            part,
             file,
         };
         let done = size == 0;
-        self.lock().insert(client.id(), incoming);
+        all.insert(client.id(), incoming);
+        drop(all);
         if done {
             return self.chunk(client, &[]);
         }
@@ -120,7 +159,7 @@ impl Upload {
         if let Err(e) = result {
             let up = all.remove(&client.id());
             if let Some(up) = up {
-                let _ = fs::remove_file(&up.path);
+                let _ = fs::remove_file(&up.part);
             }
             return Err(e);
         }
@@ -137,13 +176,24 @@ impl Upload {
             return Ok(format!("progress {} {} {}", up.name, up.got, up.size));
         }
         let up = all.remove(&client.id()).ok_or("lost the upload")?;
-        println!(
-            "#{} {}: saved as {}",
-            client.id(),
-            up.name,
-            up.path.display()
-        );
-        Ok(format!("done {} {}", up.name, up.size))
+        // Complete: on disk first, closed (Windows renames no open file), then under its
+        // own name.
+        let Incoming {
+            name,
+            size,
+            path,
+            part,
+            file,
+            ..
+        } = up;
+        let synced = file.sync_all();
+        drop(file);
+        if let Err(e) = synced.and_then(|()| fs::rename(&part, &path)) {
+            let _ = fs::remove_file(&part);
+            return Err(format!("saving {name} failed: {e}"));
+        }
+        println!("#{} {name}: saved as {}", client.id(), path.display());
+        Ok(format!("done {name} {size}"))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Incoming>> {
@@ -179,7 +229,7 @@ impl Handler for Upload {
                 up.got,
                 up.size
             );
-            let _ = fs::remove_file(&up.path);
+            let _ = fs::remove_file(&up.part);
         }
     }
 }
@@ -190,6 +240,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(args.next().unwrap_or("uploads".into()));
     let max_file_size = parse_size(&args.next().unwrap_or("10MiB".into()))? as u64;
     fs::create_dir_all(&dir)?;
+    remove_stale_parts(&dir)?;
 
     // The page first, on the next port (or any free port when the WebSocket one is 0).
     let page = TcpListener::bind(("0.0.0.0", if port == 0 { 0 } else { port + 1 }))?;

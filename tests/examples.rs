@@ -266,6 +266,43 @@ fn upload_saves_files_with_progress_and_refuses_traversal_and_oversize() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The server stopped mid-upload (killed: no `on_close`) must leave nothing under the
+/// file's own name, and the same upload must work once it is started again.
+#[test]
+fn an_upload_cut_off_by_a_stopped_server_leaves_no_file_and_can_be_sent_again() {
+    let dir = std::env::temp_dir().join(format!("tinyws-upload-cut-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = dir.join("files");
+    let mut ex = Example::start("upload", &["0", files.to_str().unwrap(), "1000B"]);
+    let mut first = ws(ex.ws_addr(), "/");
+    first.send(Message::text("file 10 cut.bin")).unwrap();
+    assert_eq!(text(&mut first), "ready cut.bin");
+    first.send(Message::binary(b"0123".to_vec())).unwrap();
+    assert_eq!(text(&mut first), "progress cut.bin 4 10");
+    ex.child.kill().unwrap();
+    ex.child.wait().unwrap();
+    assert!(
+        !files.join("cut.bin").exists(),
+        "a truncated file under the final name"
+    );
+
+    let mut ex = Example::start("upload", &["0", files.to_str().unwrap(), "1000B"]);
+    let mut ws = ws(ex.ws_addr(), "/");
+    let names: Vec<_> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+    ws.send(Message::text("file 10 cut.bin")).unwrap();
+    assert_eq!(text(&mut ws), "ready cut.bin");
+    ws.send(Message::binary(b"0123456789".to_vec())).unwrap();
+    assert_eq!(text(&mut ws), "done cut.bin 10");
+    assert_eq!(std::fs::read(files.join("cut.bin")).unwrap(), b"0123456789");
+    close_cleanly(ws);
+    drop(ex);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn chat_room_names_and_relays_in_one_order_to_everyone() {
     let mut ex = Example::start("chat", &["0"]);
