@@ -133,7 +133,7 @@ impl Backlog {
             "more than {} waiting to be sent (--max-backlog): it reads too slowly; closed with 1008",
             format_size(self.limit)
         ));
-        let close: Arc<[u8]> = close_frame(1008, "reading too slowly").into();
+        let close: Arc<[u8]> = eviction_close().into();
         self.queued = close.len() + ENTRY_COST;
         if let Some(rest) = rest {
             self.queued += rest.len() + ENTRY_COST;
@@ -163,6 +163,11 @@ impl Backlog {
     pub(crate) fn take_waiter(&mut self) -> bool {
         std::mem::take(&mut self.waiting)
     }
+}
+
+/// The close frame that replaces an overflowing backlog (RFC 6455 §7.4.1: 1008).
+pub(crate) fn eviction_close() -> Vec<u8> {
+    close_frame(1008, "reading too slowly")
 }
 
 /// A client's writer thread. Dropping it ends the connection's writing side: a queued

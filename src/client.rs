@@ -115,10 +115,30 @@ impl Client {
         false
     }
 
-    /// Before closing a TLS connection: tell the client no data was cut off.
+    /// Before closing a TLS connection: tell the client no data was cut off (RFC 8446
+    /// §6.1: close_notify before closing the write side; a strict client reports a
+    /// truncation attack otherwise). Every TLS connection that got as far as its request
+    /// ends through here: HTTP answers, closes, failures. Sending it twice is harmless
+    /// (rustls sends it once). Bounded: a client that stopped reading holds it up at most a
+    /// second (or the shorter write timeout already set).
     pub(crate) fn end_tls(&self) {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
+            if self.outbox().broken {
+                // A write failed, maybe in the middle of a record: the client cannot read
+                // anything after it, and the write would only wait again.
+                return;
+            }
+            let cap = std::time::Duration::from_secs(1);
+            if self
+                .socket
+                .write_timeout()
+                .ok()
+                .flatten()
+                .is_none_or(|t| t > cap)
+            {
+                let _ = self.socket.set_write_timeout(Some(cap));
+            }
             tls.close_notify(&self.socket);
         }
     }
@@ -208,6 +228,13 @@ impl Client {
         if out.pending.is_empty() {
             return Ok(());
         }
+        if out.backlog.is_some() {
+            // Traced by enqueue, which knows whether they are sent or replaced by a 1008.
+            let frames: Arc<[u8]> = Arc::from(&out.pending[..]);
+            out.pending.clear();
+            self.enqueue(out, frames);
+            return Ok(());
+        }
         if let Some(trace) = out.trace.as_mut() {
             if self.is_upgraded() {
                 trace.feed(&out.pending);
@@ -215,12 +242,6 @@ impl Client {
                 let text = crate::trace::http_lines("->", "response", &out.pending);
                 crate::trace::emit(self.id, &text);
             }
-        }
-        if out.backlog.is_some() {
-            let frames: Arc<[u8]> = Arc::from(&out.pending[..]);
-            out.pending.clear();
-            self.enqueue(out, frames);
-            return Ok(());
         }
         let mut pending = std::mem::take(&mut out.pending);
         let result = self.send(out, &pending);
@@ -250,17 +271,28 @@ impl Client {
     /// Broadcast mode: queues whole frames for the writer thread. A close frame always
     /// fits; anything else that would overflow the backlog replaces it with a close 1008
     /// (see `backlog.rs`). Returns whether the frames were queued.
+    ///
+    /// Every frame that goes to the backlog passes here, so `--trace` shows it here: the
+    /// room's broadcasts too, in the order the writer thread will send them.
     fn enqueue(&self, out: &mut Outbox, frames: Arc<[u8]>) -> bool {
         let closing = out.closed;
         let Some(backlog) = out.backlog.as_mut() else {
             return false;
         };
-        let queued = backlog.push(frames, closing);
-        if !queued {
-            out.closed = true; // the backlog now ends with its 1008 close frame
-        }
+        let queued = backlog.push(frames.clone(), closing);
         if backlog.take_waiter() {
             self.wake.notify_one();
+        }
+        if let Some(trace) = out.trace.as_mut() {
+            if queued {
+                trace.feed(&frames);
+            } else {
+                // Dropped with the rest of the backlog: what goes out instead is the close.
+                trace.feed(&crate::backlog::eviction_close());
+            }
+        }
+        if !queued {
+            out.closed = true; // the backlog now ends with its 1008 close frame
         }
         queued
     }

@@ -25,7 +25,8 @@ pub struct Config {
     pub port: u16,
     /// The only request path that may upgrade to WebSocket, e.g. `/echo`. Default `None`:
     /// any path upgrades. Requests for other paths get `404 Not Found`. The query string
-    /// is ignored when matching.
+    /// is ignored when matching, so a path with `?` or `#` is refused by
+    /// [`validate`](Self::validate).
     pub path: Option<String>,
     /// Connections served at once (each one is an OS thread, from the TCP accept until the
     /// socket closes, handshake included). Default `256`. A client over the cap gets
@@ -215,6 +216,14 @@ impl Config {
         }
         if let Some(p) = self.path.as_ref().filter(|p| !p.starts_with('/')) {
             return Err(format!("--path must start with '/', e.g. /{p}"));
+        }
+        if let Some(p) = self.path.as_ref().filter(|p| p.contains(['?', '#'])) {
+            // Requests are matched on their path alone (the query is the handler's, and a
+            // fragment is never sent: RFC 6455 §3), so this could never match anything.
+            let bare = p.split(['?', '#']).next().unwrap_or("/");
+            return Err(format!(
+                "--path {p} has a query or fragment, which tinyws does not compare (only the path is); use --path {bare}"
+            ));
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => {

@@ -130,11 +130,16 @@ fn open<'s>(
     } else {
         http::check(&head.buf[..head.len], cfg)
     };
-    let path = match verdict {
-        Verdict::Upgrade { path } => path,
-        Verdict::Page => {
-            info!("#{id} {peer}: GET / answered 200 with the teaching page");
-            let page = page::page(cfg, &head.buf[..head.len]);
+    let (path, rewritten) = match verdict {
+        Verdict::Upgrade { path, rewritten } => (path, rewritten),
+        Verdict::Page { head_only } => {
+            let mut page = page::page(cfg, &head.buf[..head.len]);
+            if head_only {
+                info!("#{id} {peer}: HEAD / answered 200 with the teaching page's headers");
+                page = page.for_head();
+            } else {
+                info!("#{id} {peer}: GET / answered 200 with the teaching page");
+            }
             http::respond_and_close(client, &page, LINGER);
             return None;
         }
@@ -165,6 +170,15 @@ fn open<'s>(
         .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_size))
         .max_frame_size(Some(cfg.max_frame_size));
+    // tungstenite replays the head to parse it again; give it the copy it accepts.
+    let head = match rewritten {
+        Some(mut copy) => {
+            let len = copy.len();
+            copy.extend_from_slice(&head.buf[head.len..]); // early frames stay behind it
+            http::Head { buf: copy, len }
+        }
+        None => head,
+    };
     let wire = Wire::new(
         client.clone(),
         head,
@@ -190,6 +204,17 @@ fn open<'s>(
     };
     let mut ws = match tungstenite::accept_hdr_with_config(wire, log_headers, Some(ws_config)) {
         Ok(ws) => ws,
+        Err(tungstenite::HandshakeError::Failure(e)) if !matches!(e, tungstenite::Error::Io(_)) => {
+            // Our checks passed but tungstenite's did not: they disagree on a corner
+            // (for_tungstenite in http.rs covers the known ones). Never a silent close.
+            let response =
+                http::Response::new(400, format!("This request cannot be upgraded ({e})."));
+            warn!(
+                "#{id} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head."
+            );
+            http::respond_and_close(client, &response, LINGER);
+            return None;
+        }
         Err(e) => {
             // Our own checks passed, so this is a write failure (client gone).
             info!("#{id} {peer}: handshake failed: {e}");
@@ -205,6 +230,7 @@ fn open<'s>(
             Err(e) => {
                 warn!("#{id} {peer}: cannot start its writer thread ({e}); closed with 1013");
                 client.close(1013, "try again later");
+                client.end_tls();
                 return None;
             }
         }
@@ -219,6 +245,7 @@ fn open<'s>(
     }
     if shared.is_stopping() {
         client.close(1001, "server shutting down");
+        client.end_tls();
         info!("#{id} {peer}: closed, code 1001 (server shutting down)");
         return None;
     }
@@ -240,6 +267,8 @@ fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End
     // Leave the room and let the writer send what ends with a close frame, before saying
     // why the connection ended: the writer may have been the one to end it.
     drop(member);
+    // After the last frame (the writer is joined), before TCP closes or half-closes.
+    client.end_tls();
     if let End::Failed { sent: true, .. } = end {
         // The close frame is out (written inline in echo mode; in broadcast mode the
         // writer thread, joined above, wrote it). The client is often still sending (an

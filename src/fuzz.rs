@@ -57,7 +57,7 @@ fn assert_well_formed(r: &Response) {
 fn status(v: &Verdict) -> u16 {
     match v {
         Verdict::Upgrade { .. } => 101,
-        Verdict::Page => {
+        Verdict::Page { .. } => {
             let page = crate::page::page(&Config::default(), b"GET / HTTP/1.1\r\n\r\n");
             assert_well_formed(&page);
             page.status
@@ -217,8 +217,8 @@ proptest! {
     #[test]
     fn check_upgrades_every_valid_request(u in upgrade()) {
         match check(&u.render("GET", "1.1", None), &Config::default()) {
-            Verdict::Upgrade { path } => prop_assert_eq!(path, u.path),
-            Verdict::Page => prop_assert!(false, "a valid upgrade got the page"),
+            Verdict::Upgrade { path, .. } => prop_assert_eq!(path, u.path),
+            Verdict::Page { .. } => prop_assert!(false, "a valid upgrade got the page"),
             Verdict::Refuse { response, .. } => {
                 prop_assert!(false, "refused {}: {}", response.status, response.body)
             }

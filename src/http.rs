@@ -107,6 +107,9 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// One sentence for a human, `text/plain` (unless a `Content-Type` header is set).
     pub body: String,
+    /// The answer to a HEAD request: the same header fields, `Content-Length` included,
+    /// but no content (RFC 9110 §9.3.2).
+    pub head_only: bool,
 }
 
 impl Response {
@@ -117,7 +120,14 @@ impl Response {
             status,
             headers: Vec::new(),
             body,
+            head_only: false,
         }
+    }
+
+    /// The same answer for a HEAD request: headers only.
+    pub fn for_head(mut self) -> Response {
+        self.head_only = true;
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
@@ -143,7 +153,9 @@ impl Response {
             "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
             self.body.len()
         ));
-        out.push_str(&self.body);
+        if !self.head_only {
+            out.push_str(&self.body);
+        }
         out.into_bytes()
     }
 }
@@ -204,10 +216,16 @@ pub(crate) fn busy(max: usize) -> Response {
 /// What a checked request leads to.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
-    Upgrade { path: String },
-    /// A plain `GET /`: the teaching page (`page.rs`), then close.
-    Page,
+    /// A valid WebSocket upgrade: hand the head to tungstenite's handshake. `rewritten`
+    /// is the head to hand it instead, when tinyws accepts what tungstenite would refuse
+    /// (see [`for_tungstenite`]).
+    Upgrade {
+        path: String,
+        rewritten: Option<Vec<u8>>,
+    },
+    /// A plain `GET /` (or `HEAD /`: then `head_only`): the teaching page (`page.rs`),
+    /// then close.
+    Page { head_only: bool },
     /// Anything else: send this and close. `note` goes to the log at info level when set,
     /// to tell the operator how to change the outcome.
     Refuse {
@@ -242,6 +260,23 @@ pub(crate) fn check_steps(
     config: &Config,
     steps: &mut Option<Vec<String>>,
 ) -> Verdict {
+    let mut head_request = false;
+    match decide(head, config, steps, &mut head_request) {
+        // RFC 9110 §9.3.2: HEAD gets the header fields GET would, without the content.
+        Verdict::Refuse { response, note } if head_request => Verdict::Refuse {
+            response: response.for_head(),
+            note,
+        },
+        verdict => verdict,
+    }
+}
+
+fn decide(
+    head: &[u8],
+    config: &Config,
+    steps: &mut Option<Vec<String>>,
+    head_request: &mut bool,
+) -> Verdict {
     // On the heap, not the stack: 2 KiB of header slots on the stack would touch one
     // more stack page, which stays resident for the connection's whole life
     // (docs/performance.md, memory per idle connection).
@@ -269,6 +304,7 @@ pub(crate) fn check_steps(
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return refuse(Response::new(400, "The request line is malformed."));
     };
+    *head_request = method == "HEAD";
 
     // §4.1: the opening handshake is an HTTP/1.1 GET.
     if version != 1 {
@@ -278,33 +314,38 @@ pub(crate) fn check_steps(
         ));
     }
     step(steps, || "ok  HTTP/1.1 (§4.1: at least 1.1)".into());
-    if method != "GET" {
+    // RFC 9110 §9.1: every general-purpose server supports GET and HEAD. A HEAD is
+    // answered as the GET would be, without an upgrade (§7.8: a server may ignore
+    // Upgrade; RFC 6455 §4.1: the handshake is a GET).
+    if method != "GET" && method != "HEAD" {
         return refuse(
             Response::new(
                 405,
                 format!("Method {method} is not allowed here; a WebSocket handshake is a GET."),
             )
-            .header("Allow", "GET"),
+            .header("Allow", "GET, HEAD"),
         );
     }
-    step(steps, || "ok  method GET (§4.1)".into());
-    let path = target.split(['?', '#']).next().unwrap_or("");
-    if !path.starts_with('/') {
+    step(steps, || format!("ok  method {method} (§4.1)"));
+    let Some((path, authority)) = split_target(target) else {
         return refuse(Response::new(
             400,
-            "The request target must be a path starting with '/'.",
+            "The request target must be a path starting with '/' (or an absolute http:// URL).",
         ));
-    }
+    };
 
     let headers = req.headers;
     let has_token = |name: &'static str, token: &str| {
         values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
+    let wants_upgrade = !*head_request && has_token("Upgrade", "websocket");
 
     // A browser opening `/` gets the teaching page, whatever `--path` is: it is how a
     // student finds the WebSocket endpoint.
-    if path == "/" && !has_token("Upgrade", "websocket") {
-        return Verdict::Page;
+    if path == "/" && !wants_upgrade {
+        return Verdict::Page {
+            head_only: *head_request,
+        };
     }
     if let Some(only) = config.path.as_ref().filter(|only| path != *only) {
         return refuse(Response::new(
@@ -317,9 +358,9 @@ pub(crate) fn check_steps(
         None => format!("ok  path {path} (every path may upgrade: no --path)"),
     });
 
-    // A GET without `Upgrade: websocket` is a plain page request. RFC 7231 §6.5.15:
-    // 426 tells the client which protocol to switch to.
-    if !has_token("Upgrade", "websocket") {
+    // A GET without `Upgrade: websocket` is a plain page request. RFC 9110 §15.5.22:
+    // 426 tells the client which protocol to switch to, in an Upgrade header.
+    if !wants_upgrade {
         return refuse(
             Response::new(
                 426,
@@ -350,7 +391,9 @@ pub(crate) fn check_steps(
         )
     });
     let host = match single(headers, "Host") {
-        Ok(Some(h)) if !h.is_empty() => h,
+        // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and
+        // the Host header is ignored (but still required, §3.2).
+        Ok(Some(h)) if !h.is_empty() => authority.unwrap_or(h),
         Ok(_) => {
             return refuse(Response::new(
                 400,
@@ -374,7 +417,10 @@ pub(crate) fn check_steps(
                         v.map_or("no version".to_string(), |v| format!("version {v:?}"))
                     ),
                 )
-                .header("Sec-WebSocket-Version", "13"),
+                .header("Sec-WebSocket-Version", "13")
+                // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+                .header("Upgrade", "websocket")
+                .header("Connection", "Upgrade"),
             );
         }
         Err(v) => return v,
@@ -433,12 +479,89 @@ pub(crate) fn check_steps(
         Err(v) => return v,
     }
     // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
+    let rewritten = for_tungstenite(head, headers);
+    if rewritten.is_some() {
+        step(steps, || {
+            "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".into()
+        });
+    }
     step(steps, || {
         crate::trace::accept_steps(key).trim_end().to_string()
     });
     Verdict::Upgrade {
         path: path.to_string(),
+        rewritten,
     }
+}
+
+/// The path of a request target (without query), and its authority if it is in
+/// absolute form (RFC 9112 §3.2.2: `GET http://host:port/echo HTTP/1.1`, which a server
+/// must accept). `None` for anything else (`*`, `host:port`, other schemes).
+fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
+    fn path_of(t: &str) -> Option<&str> {
+        let p = t.split(['?', '#']).next().unwrap_or("");
+        p.starts_with('/').then_some(p)
+    }
+    if target.starts_with('/') {
+        return Some((path_of(target)?, None));
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(end);
+    if authority.is_empty() {
+        return None;
+    }
+    // An empty path is `/` (RFC 9110 §4.2.3).
+    let path = if rest.starts_with('/') {
+        path_of(rest)?
+    } else {
+        "/"
+    };
+    Some((path, Some(authority)))
+}
+
+/// tungstenite's own handshake check (tungstenite 0.30, `handshake/server.rs`) reads only
+/// the first `Upgrade` and the first `Connection` header, and wants the first to be exactly
+/// `websocket`. But both are lists (RFC 9110 §7.8, §7.6.1), and may come on several lines
+/// (§5.3): `Upgrade: h2c, websocket`, `Upgrade: websocket,` or two `Upgrade` lines are
+/// valid upgrades that tungstenite refuses, and then closes without an answer. tinyws has
+/// checked the request itself, so for those it hands tungstenite a copy of the head with
+/// all `Upgrade` and `Connection` lines replaced by the two it takes; anything else is as
+/// the client sent it. `None` when the head is fine as it is.
+fn for_tungstenite(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<Vec<u8>> {
+    let is = |h: &httparse::Header<'_>, name: &str| h.name.eq_ignore_ascii_case(name);
+    let mut upgrades = headers.iter().filter(|h| is(h, "Upgrade"));
+    let upgrade_ok = upgrades
+        .next()
+        .is_some_and(|h| h.value.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        && upgrades.next().is_none();
+    let connection_ok = headers
+        .iter()
+        .find(|h| is(h, "Connection"))
+        .is_some_and(|h| {
+            h.value
+                .split(|&b| b == b' ' || b == b',')
+                .any(|t| t.eq_ignore_ascii_case(b"upgrade"))
+        });
+    if upgrade_ok && connection_ok {
+        return None;
+    }
+    let line_end = head.iter().position(|&b| b == b'\n')? + 1;
+    let mut out = head[..line_end].to_vec();
+    for h in headers
+        .iter()
+        .filter(|h| !is(h, "Upgrade") && !is(h, "Connection"))
+    {
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    Some(out)
 }
 
 /// The values of every header called `name`, trimmed; non-UTF-8 values read as U+FFFD.

@@ -1,5 +1,5 @@
 //! The `tinyws` command: maps flags onto [`tinyws::Config`], starts the server, and turns
-//! SIGINT/SIGTERM into a graceful shutdown.
+//! SIGINT/SIGTERM/SIGHUP into a graceful shutdown.
 
 #![forbid(unsafe_code)]
 
@@ -72,7 +72,7 @@ struct Flags {
     #[argh(option, from_str_fn(parse_duration))]
     write_timeout: Option<Duration>,
 
-    /// on SIGINT/SIGTERM, wait this long for clients to close (default 2s)
+    /// on SIGINT/SIGTERM/SIGHUP, wait this long for clients to close (default 2s)
     #[argh(option, from_str_fn(parse_duration))]
     shutdown_timeout: Option<Duration>,
 
@@ -164,10 +164,13 @@ fn main() -> ExitCode {
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        // The terminal went away (the teacher closed the window): the same graceful 1001.
+        #[cfg(unix)]
+        signal_hook::consts::SIGHUP,
     ]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tinyws: cannot install the SIGINT/SIGTERM handler: {e}");
+            eprintln!("tinyws: cannot install the SIGINT/SIGTERM/SIGHUP handler: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -182,6 +185,10 @@ fn main() -> ExitCode {
                 if seen == 1 {
                     log::info!("signal {signal}: shutting down (send it again to exit at once)");
                     handle.shutdown();
+                } else if is_hangup(signal) {
+                    // Closing a terminal can deliver SIGHUP twice (the kernel to the
+                    // foreground job, the shell to all its jobs): not a request to hurry.
+                    log::info!("signal {signal} again: still shutting down");
                 } else {
                     log::warn!("second signal: exiting at once");
                     std::process::exit(130);
@@ -194,4 +201,14 @@ fn main() -> ExitCode {
     }
     server.run();
     ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+fn is_hangup(signal: i32) -> bool {
+    signal == signal_hook::consts::SIGHUP
+}
+
+#[cfg(not(unix))]
+fn is_hangup(_: i32) -> bool {
+    false
 }

@@ -140,6 +140,11 @@ impl Server {
         }
         drop(listener);
         shutdown_clients(&shared);
+        // The trace's last lines, unless stdout stopped draining (trace.rs): the
+        // shutdown bound must hold whatever the terminal does.
+        if shared.config.trace && !crate::trace::drain(Duration::from_millis(500)) {
+            warn!("--trace: stdout is not being read; the end of the trace is lost");
+        }
     }
 
     /// Runs the server on a new thread.

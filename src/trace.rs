@@ -10,11 +10,23 @@
 //! Nothing here runs unless [`Config::trace`](crate::Config::trace) is set: the call sites
 //! test one bool (or an `Option`) first.
 //!
-//! Tracing is for study, not production: output is written synchronously, so a stdout
-//! that stops draining (a paused pager) holds up the connections that print to it.
+//! Two things the network must not be able to do through the trace:
+//!
+//! - **Drive the terminal.** Every line is printed with its control characters (C0, DEL,
+//!   C1) and the bidirectional-text overrides escaped the way Rust's `{:?}` writes them
+//!   (`\u{1b}`, `\r`, `\0`): the request head is printed before it is checked, and a raw
+//!   ESC in a header would otherwise clear the projector's screen or retitle the window,
+//!   and a bare CR overwrite a line with a fake "ok".
+//! - **Stall the server.** Blocks go to a bounded queue ([`QUEUE_BYTES`]) that one writer
+//!   thread drains to stdout, so a stdout that stops draining (Ctrl-S on the terminal, a
+//!   paused pager) blocks only that thread. When the queue is full, blocks are left out,
+//!   counted, and the trace says where and how many; connections and shutdown go on.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
@@ -30,16 +42,169 @@ const HEX_BYTES: usize = 16;
 /// close codes and reasons are always decoded.
 const KEEP_BYTES: usize = 125;
 
-/// Writes one block of lines, each prefixed with `#id`.
+/// Trace bytes that may wait for stdout. A whole handshake narration is about 3 KiB and
+/// a frame's a few hundred bytes, so this holds minutes of a class's traffic while a
+/// terminal is paused, and bounds the memory a stopped stdout can cost.
+pub(crate) const QUEUE_BYTES: usize = 1 << 20;
+
+/// The writer thread only holds the blocks it writes: a small stack is plenty.
+const WRITER_STACK: usize = 64 * 1024;
+
+/// What waits for the writer thread.
+enum Entry {
+    Block(String),
+    /// This many blocks were left out here: the queue was full.
+    Dropped(u64),
+}
+
+struct Queue {
+    entries: VecDeque<Entry>,
+    /// Bytes of the blocks queued or being written: what [`QUEUE_BYTES`] bounds.
+    bytes: usize,
+    /// The writer thread runs (or could not be started: then everything is dropped).
+    started: bool,
+    /// The writer thread took entries and has not finished writing them.
+    writing: bool,
+    /// Blocks left out over the whole run, for the one warning in the log.
+    dropped_total: u64,
+}
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    entries: VecDeque::new(),
+    bytes: 0,
+    started: false,
+    writing: false,
+    dropped_total: 0,
+});
+/// Wakes the writer (something was queued) and [`drain`] (the queue emptied).
+static CHANGED: Condvar = Condvar::new();
+
+fn queue() -> MutexGuard<'static, Queue> {
+    // Nothing panics while holding it; if it did, the queue is still consistent.
+    QUEUE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Queues one block of lines, each prefixed with `#id` and with its control characters
+/// escaped. Never blocks on stdout (see the module documentation).
 pub(crate) fn emit(id: u64, block: &str) {
     let mut out = String::with_capacity(block.len() + 16);
     for line in block.lines() {
-        let _ = writeln!(out, "#{id} {line}");
+        let _ = write!(out, "#{id} ");
+        push_visible(&mut out, line);
+        out.push('\n');
     }
-    // Errors (a closed pipe) are ignored: tracing must never take a connection down.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
+    push(out);
+}
+
+/// `line` with every character that could act on a terminal written as an escape.
+fn push_visible(out: &mut String, line: &str) {
+    for c in line.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            // Cc: C0, DEL and C1 (U+0080..U+009F, e.g. U+009B, a one-character CSI); and
+            // the bidirectional embeddings, overrides and isolates, which reorder what
+            // follows them on the line ("Trojan Source").
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+fn push(block: String) {
+    let mut q = queue();
+    if !q.started {
+        q.started = true;
+        let spawned = std::thread::Builder::new()
+            .name("tinyws-trace".into())
+            .stack_size(WRITER_STACK)
+            .spawn(write_forever);
+        if let Err(e) = spawned {
+            log::warn!("--trace: cannot start the thread that writes the trace ({e}); no trace");
+        }
+    }
+    let mut first_drop = false;
+    if q.bytes + block.len() > QUEUE_BYTES {
+        q.dropped_total += 1;
+        first_drop = q.dropped_total == 1;
+        if let Some(Entry::Dropped(n)) = q.entries.back_mut() {
+            *n += 1;
+        } else {
+            q.entries.push_back(Entry::Dropped(1));
+        }
+    } else {
+        q.bytes += block.len();
+        q.entries.push_back(Entry::Block(block));
+    }
+    CHANGED.notify_all();
+    drop(q);
+    if first_drop {
+        // Outside the lock: stderr may be the same paused terminal.
+        log::warn!(
+            "--trace: stdout is not being read (a paused terminal?); trace blocks are left out from now on while it is full, and the trace says where"
+        );
+    }
+}
+
+/// The writer thread: waits for blocks and writes them to stdout, in order. Only this
+/// thread ever blocks on stdout.
+fn write_forever() {
+    let mut q = queue();
+    loop {
+        while q.entries.is_empty() {
+            q.writing = false;
+            CHANGED.notify_all();
+            q = CHANGED.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        q.writing = true;
+        let entries = std::mem::take(&mut q.entries);
+        drop(q);
+        let mut written = 0;
+        let mut stdout = std::io::stdout().lock();
+        for entry in entries {
+            // Errors (a closed pipe) are ignored: tracing must never take anything down.
+            match entry {
+                Entry::Block(block) => {
+                    let _ = stdout.write_all(block.as_bytes());
+                    written += block.len();
+                }
+                Entry::Dropped(n) => {
+                    let _ = writeln!(
+                        stdout,
+                        "-- trace: {n} block(s) left out here: stdout was not read while {} of trace waited",
+                        crate::config::format_size(QUEUE_BYTES)
+                    );
+                }
+            }
+        }
+        let _ = stdout.flush();
+        drop(stdout);
+        q = queue();
+        q.bytes -= written;
+    }
+}
+
+/// Waits, at most `limit`, until everything queued so far is on stdout (at shutdown, so
+/// the trace ends with the last connection's end). Returns whether it is.
+pub(crate) fn drain(limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut q = queue();
+    while q.started && (q.writing || !q.entries.is_empty()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        q = CHANGED
+            .wait_timeout(q, left)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+    true
 }
 
 /// Text lines shown one per trace line, with CR and LF made visible so the exact bytes
@@ -67,8 +232,11 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
     match &verdict {
         // check_steps ended with the Sec-WebSocket-Accept computation.
         Verdict::Upgrade { .. } => {}
-        Verdict::Page => {
+        Verdict::Page { head_only: false } => {
             s.push_str("-- a plain GET / (no Upgrade): the teaching page, then close\n")
+        }
+        Verdict::Page { head_only: true } => {
+            s.push_str("-- HEAD /: the teaching page's headers without the page, then close\n")
         }
         Verdict::Refuse { response, .. } => {
             let _ = writeln!(s, "!! refused: {}", response.body.trim_end());

@@ -1,32 +1,74 @@
 //! The `tinyws` binary as a child process: its log lines, signals, and what /proc says
 //! about its threads, file descriptors and memory.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::TIMEOUT;
 
+/// What becomes of the process's stdout (where `--trace` goes).
+pub enum Stdout {
+    /// Discarded.
+    Null,
+    /// Read as it comes: [`Proc::stdout_until`].
+    Capture,
+    /// A pipe nobody reads: once its buffer is full, every write to it blocks.
+    Unread,
+}
+
 /// A tinyws process on 127.0.0.1 and a free port; killed on drop if still running.
 pub struct Proc {
     child: Child,
     pub addr: SocketAddr,
     log: Receiver<String>,
+    /// [`Stdout::Capture`]: what the process writes to stdout, in chunks as read.
+    out: Option<Receiver<Vec<u8>>>,
+    /// Stdout bytes received so far.
+    pub stdout: Vec<u8>,
+    /// [`Stdout::Unread`]: the pipe's read end, kept open and never read.
+    _unread: Option<ChildStdout>,
 }
 
 impl Proc {
     pub fn start(bin: &str, args: &[&str]) -> Proc {
+        Proc::start_with(bin, args, Stdout::Null)
+    }
+
+    pub fn start_with(bin: &str, args: &[&str], stdout: Stdout) -> Proc {
         let mut child = Command::new(bin)
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .args(args)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(match stdout {
+                Stdout::Null => Stdio::null(),
+                Stdout::Capture | Stdout::Unread => Stdio::piped(),
+            })
             .spawn()
             .expect("start tinyws");
+        let mut out = None;
+        let mut unread = None;
+        match stdout {
+            Stdout::Null => {}
+            Stdout::Unread => unread = child.stdout.take(),
+            Stdout::Capture => {
+                let (tx, rx) = channel();
+                let mut pipe = child.stdout.take().unwrap();
+                thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n) = pipe.read(&mut buf) {
+                        if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                out = Some(rx);
+            }
+        }
         let (tx, log) = channel();
         let stderr = child.stderr.take().unwrap();
         thread::spawn(move || {
@@ -38,6 +80,9 @@ impl Proc {
             child,
             addr: "127.0.0.1:0".parse().unwrap(),
             log,
+            out,
+            stdout: Vec::new(),
+            _unread: unread,
         };
         let line = p.wait_log("listening on ws://");
         let addr = line
@@ -71,6 +116,25 @@ impl Proc {
                 ),
             }
         }
+    }
+
+    /// [`Stdout::Capture`]: waits (bounded) until stdout so far contains `needle`, and
+    /// returns all of it.
+    pub fn stdout_until(&mut self, needle: &[u8]) -> &[u8] {
+        let deadline = Instant::now() + TIMEOUT;
+        let out = self.out.as_ref().expect("started with Stdout::Capture");
+        while !self.stdout.windows(needle.len()).any(|w| w == needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out.recv_timeout(left) {
+                Ok(chunk) => self.stdout.extend_from_slice(&chunk),
+                Err(_) => panic!(
+                    "no {:?} on stdout within {TIMEOUT:?}; stdout so far:\n{}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(&self.stdout)
+                ),
+            }
+        }
+        &self.stdout
     }
 
     /// Every log line printed so far and not yet consumed.
