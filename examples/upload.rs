@@ -122,7 +122,8 @@ impl Upload {
                 "cannot create {name}: another connection is uploading it"
             ));
         }
-        let file = File::create(&part).map_err(|e| format!("cannot create {name}: {e}"))?;
+        // create_new (O_EXCL): not even through a symlink planted under the part's name.
+        let file = File::create_new(&part).map_err(|e| format!("cannot create {name}: {e}"))?;
         println!("#{} {name}: receiving {size} bytes", client.id());
         let incoming = Incoming {
             name: name.to_string(),
