@@ -438,6 +438,30 @@ mod tests {
         );
     }
 
+    /// The writer takes at most BATCH frames; the rest stay queued, whole and counted,
+    /// and a drained burst does not keep its queue's capacity.
+    #[test]
+    fn take_leaves_the_rest_queued_and_counted_and_frees_a_drained_burst() {
+        let frame_cost = 3 + ENTRY_COST;
+        let mut b = Backlog::new(usize::MAX);
+        for i in 0..1100u32 {
+            assert!(b.push(vec![0x82, 1, i as u8].into(), false));
+        }
+        assert!(b.frames.capacity() > 1024, "a burst's worth of capacity");
+        let mut batch = Vec::new();
+        b.take(&mut batch);
+        assert_eq!(batch.len(), BATCH);
+        assert_eq!(b.frames.len(), 1100 - BATCH, "frames lost from the queue");
+        assert_eq!(b.queued, (1100 - BATCH) * frame_cost, "what stays queued");
+        assert_eq!(b.frames[0][2], BATCH as u8, "the next frame is next");
+        while !b.frames.is_empty() {
+            batch.clear();
+            b.take(&mut batch);
+        }
+        assert_eq!(b.queued, 0);
+        assert_eq!(b.frames.capacity(), 0, "the burst's capacity is kept");
+    }
+
     #[test]
     fn overflow_keeps_the_rest_of_a_frame_already_started_on_the_wire() {
         let mut b = Backlog::new(100 + 2 * ENTRY_COST);

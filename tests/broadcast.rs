@@ -705,19 +705,52 @@ fn a_member_whose_backlog_overflows_gets_a_close_1008_when_it_reads_again() {
     }
     assert_eq!(server.handle().members(), 0, "evicted from the room");
     // Read now, within the write timeout: the writer can then send the close frame.
-    let (got, cut) = frames(&read_to_end(&mut stuck));
-    assert_eq!(cut, 0, "a frame cut short");
-    let (last, data) = got.split_last().expect("frames");
-    assert_eq!(
-        last,
-        &(0x88, close_payload(1008, "reading too slowly")),
-        "the last frame"
-    );
-    assert!(data.len() <= sent, "more frames than were sent");
-    for (i, f) in data.iter().enumerate() {
-        assert_eq!(f, &(0x82, numbered(i, SIZE)), "frame {i}, in order");
+    let mut i = 0;
+    loop {
+        match read_frame(&mut stuck) {
+            (0x88, payload) => {
+                assert_eq!(payload, close_payload(1008, "reading too slowly"));
+                break;
+            }
+            f => assert_eq!(f, (0x82, numbered(i, SIZE)), "frame {i}, in order"),
+        }
+        i += 1;
+        assert!(i <= sent, "more frames than were sent");
+    }
+    // The member answers the close at once (§5.5.1): the server waits for that answer,
+    // then ends the connection cleanly (FIN, not a reset of an answer it never read).
+    stuck
+        .write_all(&frame(true, 0x8, &close_payload(1008, "")))
+        .unwrap();
+    let mut rest = [0u8; 16];
+    match std::io::Read::read(&mut stuck, &mut rest) {
+        Ok(0) => {}
+        other => panic!("expected a clean end after the close handshake, got {other:?}"),
     }
     assert_eq!(server.wait_connections(0), 0);
+}
+
+/// The writer's drain deadline applies only once the connection is ending: a member
+/// connected for longer than the write timeout still gets its keepalive ping and the
+/// next broadcast.
+#[test]
+fn a_member_connected_longer_than_the_write_timeout_still_gets_frames() {
+    let server = room(Config {
+        write_timeout: Duration::from_millis(300),
+        ping_interval: Duration::from_secs(1),
+        ..config()
+    });
+    let mut member = upgraded(server.addr);
+    wait_members(&server, 1);
+    // Over the 4 KiB of a direct send (nowait.rs): these go through the writer thread.
+    let big = |i| Message::binary(numbered(i, 8 * 1024));
+    assert_eq!(server.handle().broadcast(big(0)), 1);
+    assert_eq!(read_frame(&mut member), (0x82, numbered(0, 8 * 1024)));
+    // The ping comes a second or more after the broadcast: past the write timeout.
+    assert_eq!(read_frame(&mut member), (0x89, b"tinyws".to_vec()));
+    member.write_all(&frame(true, 0xa, b"tinyws")).unwrap();
+    assert_eq!(server.handle().broadcast(big(1)), 1);
+    assert_eq!(read_frame(&mut member), (0x82, numbered(1, 8 * 1024)));
 }
 
 /// `--max-backlog` also bounds one message: a broadcast whose frame plus the 16 bytes of

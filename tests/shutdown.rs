@@ -60,8 +60,20 @@ fn a_client_that_never_answers_the_1001_is_cut_when_the_shutdown_timeout_runs_ou
 /// for clients, the log says who was cut and after how long, the exit code is 0.
 #[test]
 fn sigterm_with_a_client_that_never_answers_closes_the_port_then_cuts_it_and_exits_0() {
-    let mut p = Proc::start(BIN, &["--shutdown-timeout", "2s"]);
+    silent_client_at_sigterm(&[]);
+}
+
+/// In broadcast mode the member's writer sends the 1001; the wait for the answer is
+/// still the shutdown timeout's (not the one second an evicted member gets).
+#[test]
+fn in_broadcast_mode_too_a_member_that_never_answers_is_cut_at_the_shutdown_timeout() {
+    silent_client_at_sigterm(&["--broadcast"]);
+}
+
+fn silent_client_at_sigterm(args: &[&str]) {
+    let mut p = Proc::start(BIN, &[args, &["--shutdown-timeout", "2s"][..]].concat());
     let mut silent = upgraded(p.addr);
+    p.wait_log("opened");
     p.signal("-TERM");
     p.wait_log("shutting down: sending close 1001 to 1 connection(s)");
     // Still waiting for the silent client (2 s): no new client gets in meanwhile.
