@@ -64,6 +64,7 @@
 // `unsafe` only in stack.rs, nowait.rs and heap.rs (a few libc calls, each measured:
 // docs/performance.md).
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 mod backlog;
 mod client;

@@ -105,7 +105,7 @@ struct Flags {
     #[argh(option)]
     tls_key: Option<PathBuf>,
 
-    /// print the version and exit
+    /// print the version and the optional features built in (tls), then exit
     #[argh(switch)]
     version: bool,
 }
@@ -148,7 +148,13 @@ impl Flags {
 fn main() -> ExitCode {
     let flags: Flags = argh::from_env();
     if flags.version {
-        println!("tinyws {}", env!("CARGO_PKG_VERSION"));
+        // The build's optional features too: a board owner can tell whether this
+        // binary speaks wss:// (`tls`) without reading its build log.
+        let features = if cfg!(feature = "tls") { "tls" } else { "none" };
+        println!(
+            "tinyws {} (features: {features})",
+            env!("CARGO_PKG_VERSION")
+        );
         return ExitCode::SUCCESS;
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

@@ -61,7 +61,14 @@ fn help_lists_every_flag_with_its_default() {
 fn version_prints_the_crate_version() {
     let (code, out, _) = run(&["--version"]);
     assert_eq!(code, 0);
-    assert_eq!(out, format!("tinyws {}\n", env!("CARGO_PKG_VERSION")));
+    let features = if cfg!(feature = "tls") { "tls" } else { "none" };
+    assert_eq!(
+        out,
+        format!(
+            "tinyws {} (features: {features})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
 }
 
 #[test]
