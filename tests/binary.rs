@@ -240,6 +240,13 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
         &upgrade_request("/", "Origin: http://evil.test:3000\r\n"),
     );
     assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    // The answer itself at info, with the request line the client sent.
+    let answered = p.wait_log("answered 403");
+    assert!(answered.contains(" INFO "), "at info: {answered}");
+    assert!(
+        answered.contains(": \"GET / HTTP/1.1\" answered 403: Origin http://evil.test:3000 may not open WebSocket connections to this server."),
+        "{answered}"
+    );
     let line = p.wait_log("refused Origin");
     assert!(line.contains(" WARN "), "at warn: {line}");
     assert!(
@@ -278,4 +285,22 @@ fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
     p.wait_log("refused with 503, at the cap of 1 connections (--max-connections)");
     inside.send(Message::text("still in")).unwrap();
     assert_eq!(inside.read().unwrap(), Message::text("still in"));
+}
+
+/// A client dropped for not answering the keepalive ping is logged at warn (README,
+/// Logging: "clients dropped for not reading or not answering pings").
+#[test]
+fn a_client_dropped_for_not_answering_pings_is_logged_at_warn() {
+    let mut p = Proc::start(
+        BIN,
+        &["--ping-interval", "300ms", "--ping-timeout", "300ms"],
+    );
+    let mut silent = upgraded(p.addr);
+    assert_eq!(read_frame(&mut silent), (0x89, b"tinyws".to_vec()));
+    let line = p.wait_log("no answer to the keepalive ping");
+    assert!(line.contains(" WARN "), "at warn: {line}");
+    assert!(
+        line.contains(": dropped: no answer to the keepalive ping within 300ms"),
+        "{line}"
+    );
 }
