@@ -38,7 +38,7 @@ use crate::config::{format_duration, format_size};
 pub(crate) const ENTRY_COST: usize = std::mem::size_of::<Arc<[u8]>>();
 
 /// The writer only holds a few frame pointers: a small stack is plenty.
-const WRITER_STACK: usize = 64 * 1024;
+pub(crate) const WRITER_STACK: usize = 64 * 1024;
 
 /// At most this many frames go into one `writev` call.
 const BATCH: usize = 64;

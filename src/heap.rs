@@ -17,7 +17,19 @@
 //! Only messages over half a KiB count (smaller ones grow no buffer).
 //!
 //! Only with glibc: musl's allocator gives freed memory back by itself, and has no
-//! `malloc_trim`. Like stack.rs and nowait.rs, one `unsafe` libc call.
+//! `malloc_trim`. Like stack.rs and nowait.rs, a few `unsafe` libc calls: this one,
+//! [`bound_arenas`] and [`address_space_limit`].
+//!
+//! ## One malloc arena
+//!
+//! glibc gives threads up to 8 × cores malloc arenas, and on 64-bit each one *reserves*
+//! 64 MiB of address space (1 MiB on 32-bit). Under an address-space limit (`ulimit -v`,
+//! `prlimit --as`, a 32-bit board's 3 GiB) that reserve, not what a connection uses, is
+//! what runs out: with 256 MiB, tinyws aborted on `memory allocation of 7 bytes failed`
+//! after 347 echo connections, and after 214 in broadcast mode (issue 20). With one arena
+//! the same limit holds 1,500 echo or 1,000 broadcast connections. So [`bound_arenas`]
+//! sets `M_ARENA_MAX` to [`ARENAS`] at startup, unless `MALLOC_ARENA_MAX` or
+//! `GLIBC_TUNABLES=glibc.malloc.arena_max=N` says otherwise (the environment wins).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -61,6 +73,107 @@ fn trim() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim() {}
+
+/// The malloc arenas tinyws asks glibc for. Measured on the benchmark's echo and
+/// broadcast loads (docs/performance.md, "One malloc arena"): within the noise of the
+/// 2-core machine against glibc's default, while 2 arenas already cost 64 MiB more of
+/// address space.
+pub(crate) const ARENAS: usize = 1;
+
+/// What [`bound_arenas`] found or did, for the memory budget (budget.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arenas {
+    /// At most this many arenas: set by tinyws, or read from the environment.
+    Bounded(usize),
+    /// glibc's default (8 × cores on 64-bit): the environment asked for it in a form
+    /// not read here, or other threads were already running.
+    Default,
+    /// Not glibc: no per-thread arenas to reserve address space.
+    #[cfg_attr(all(target_os = "linux", target_env = "gnu"), allow(dead_code))]
+    NotGlibc,
+}
+
+/// Limits glibc's malloc arenas to [`ARENAS`], unless the environment sets a limit
+/// (`MALLOC_ARENA_MAX`, or `glibc.malloc.arena_max` in `GLIBC_TUNABLES`), which glibc
+/// has already applied. `mallopt` is not thread-safe (glibc's manual: "MT-Unsafe
+/// const:mallopt": other threads read the setting without a lock), so it is called only
+/// while this is the process's only thread: from [`Server::bind`](crate::Server::bind)
+/// in a program that binds before it starts threads (the `tinyws` binary does), and not
+/// at all in one that started threads first; then glibc's default stays.
+pub(crate) fn bound_arenas() -> Arenas {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if let Some(n) = arenas_from_environment() {
+            return n;
+        }
+        if !only_thread() {
+            return Arenas::Default;
+        }
+        if set_arena_max(ARENAS) {
+            Arenas::Bounded(ARENAS)
+        } else {
+            Arenas::Default
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    Arenas::NotGlibc
+}
+
+/// The arena limit the environment gives glibc, if any (glibc read it at startup).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn arenas_from_environment() -> Option<Arenas> {
+    let value = |v: &str| match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Arenas::Bounded(n),
+        _ => Arenas::Default,
+    };
+    if let Some(v) = std::env::var_os("MALLOC_ARENA_MAX") {
+        return Some(value(&v.to_string_lossy()));
+    }
+    let tunables = std::env::var_os("GLIBC_TUNABLES")?;
+    let tunables = tunables.to_string_lossy();
+    tunables
+        .split(':')
+        .find_map(|t| t.strip_prefix("glibc.malloc.arena_max="))
+        .map(value)
+}
+
+/// Whether the calling thread is the process's only one (/proc/self/task has one entry).
+/// Only this thread could start another, so the answer stays true until it does.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn only_thread() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.take(2).count() == 1)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn set_arena_max(n: usize) -> bool {
+    let Ok(n) = libc::c_int::try_from(n) else {
+        return false;
+    };
+    // SAFETY: mallopt takes plain integers. Its one hazard, other threads reading the
+    // setting while it changes, is excluded: the caller checked that no other thread
+    // exists. glibc returns 1 on success.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
+}
+
+/// The soft address-space limit (`RLIMIT_AS`: `ulimit -v`, `prlimit --as`), if any.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub(crate) fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct, which `limit` is, and nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0;
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on most targets, not all
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn address_space_limit() -> Option<u64> {
+    None
+}
 
 #[cfg(test)]
 mod tests {

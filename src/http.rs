@@ -213,6 +213,25 @@ pub(crate) fn busy(max: usize) -> Response {
     .header("Retry-After", "1")
 }
 
+/// `503` for a client under `--max-connections` that does not fit the memory budget
+/// (budget.rs): one more worst case would not fit the memory limit.
+pub(crate) fn no_memory() -> Response {
+    Response::new(
+        503,
+        "The server has no memory left for another connection; try again shortly.",
+    )
+    .header("Retry-After", "1")
+}
+
+/// `503` for a client whose thread could not be started (out of threads or memory).
+pub(crate) fn no_thread() -> Response {
+    Response::new(
+        503,
+        "The server cannot start a thread for another connection right now; try again shortly.",
+    )
+    .header("Retry-After", "1")
+}
+
 /// What a checked request leads to.
 #[derive(Debug)]
 pub(crate) enum Verdict {

@@ -67,6 +67,7 @@
 #![deny(missing_docs)]
 
 mod backlog;
+mod budget;
 mod client;
 mod config;
 mod conn;

@@ -15,13 +15,15 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::hub::Hub;
-use crate::threads::Threads;
-use crate::{conn, http};
+use crate::threads::{MAX_SPARE, Threads};
+use crate::{backlog, budget, conn, heap, http};
 
 /// At most this many extra threads answer `503` to clients over the cap at once, each for
 /// about a second. Past that, the `503` is written without reading the request.
 const MAX_REJECTERS: usize = 8;
 const REJECTER_STACK: usize = 64 * 1024;
+/// The stack of the `tinyws` binary's signal thread (main.rs), counted in the budget.
+const SIGNAL_STACK: usize = 64 * 1024;
 
 /// A bound, not yet running, WebSocket server. [`run`](Server::run) serves on the
 /// calling thread; [`spawn`](Server::spawn) on a new one.
@@ -46,6 +48,11 @@ pub(crate) struct Shared {
     /// `wss://`: the certificate and key every connection's TLS session starts from.
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections that fit the memory limits at worst (budget.rs): `max_connections`
+    /// unless that does not fit. Past it clients get 503, before memory runs out.
+    fit: usize,
+    /// The one line saying what does not fit, logged when the server starts.
+    budget_warning: Option<String>,
 }
 
 #[derive(Default)]
@@ -72,6 +79,19 @@ impl Server {
     /// Checks `config` and opens the listening socket. Errors say what to change.
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        // First, while a program that binds before starting threads has only this one:
+        // glibc's arenas would otherwise reserve 64 MiB of address space each (heap.rs).
+        let arenas = heap::bound_arenas();
+        let budget = budget::plan(
+            &config,
+            arenas,
+            backlog::WRITER_STACK,
+            &[
+                (MAX_SPARE, config.stack_size),
+                (MAX_REJECTERS, REJECTER_STACK),
+                (1, SIGNAL_STACK),
+            ],
+        );
         #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::load(cert, key)?),
@@ -94,6 +114,8 @@ impl Server {
                 threads: Threads::new(config_stack),
                 #[cfg(feature = "tls")]
                 tls,
+                fit: budget.fit,
+                budget_warning: budget.warning,
             }),
         })
     }
@@ -121,6 +143,9 @@ impl Server {
             where_to_connect(addr, &shared.config, shared.scheme())
         );
         info!("settings: {}", shared.config);
+        if let Some(line) = &shared.budget_warning {
+            warn!("{line}");
+        }
         loop {
             // accept, not incoming(): it hands over the peer's address with the socket,
             // which saves a getpeername call per connection.
@@ -263,12 +288,12 @@ impl Shared {
     /// Answers `503` without reading the request and without blocking the caller (the
     /// accept loop): the answer fits in the socket's send buffer. Over TLS there is no
     /// answer without a handshake, so the connection is just closed.
-    fn busy_without_reading(&self, socket: &TcpStream) {
+    fn busy_without_reading(&self, socket: &TcpStream, response: &http::Response) {
         if self.is_tls() {
             return;
         }
         let _ = socket.set_nonblocking(true);
-        let _ = (&*socket).write_all(&http::busy(self.config.max_connections).to_bytes());
+        let _ = (&*socket).write_all(&response.to_bytes());
         let _ = socket.shutdown(Shutdown::Write);
     }
 
@@ -307,17 +332,29 @@ impl Drop for Registered {
 
 fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let mut reg = shared.registry();
-    if reg.clients.len() >= shared.config.max_connections {
+    let open = reg.clients.len();
+    if open >= shared.config.max_connections || open >= shared.fit {
         let spare = reg.rejecters < MAX_REJECTERS;
         if spare {
             reg.rejecters += 1;
         }
         drop(reg);
-        warn!(
-            "{peer}: refused with 503, at the cap of {} connections (--max-connections)",
-            shared.config.max_connections
-        );
-        reject_busy(shared, socket, peer, spare);
+        let response = if open >= shared.config.max_connections {
+            warn!(
+                "{peer}: refused with 503, at the cap of {} connections (--max-connections)",
+                shared.config.max_connections
+            );
+            http::busy(shared.config.max_connections)
+        } else {
+            // Memory for one more worst case is not there (budget.rs; the startup
+            // warning said which flag to lower).
+            warn!(
+                "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
+                shared.fit
+            );
+            http::no_memory()
+        };
+        reject_busy(shared, socket, peer, spare, response);
         return;
     }
     reg.next_id += 1;
@@ -346,7 +383,7 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         warn!(
             "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
         );
-        shared.busy_without_reading(&fallback.socket);
+        shared.busy_without_reading(&fallback.socket, &http::no_thread());
     }
 }
 
@@ -354,12 +391,17 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
 /// with a spare slot, a small thread reads the request first (so closing does not reset
 /// the connection and lose the answer); without one, the answer is written blindly
 /// (over TLS there is no answer without a handshake: the connection is just closed).
-fn reject_busy(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr, spare: bool) {
+fn reject_busy(
+    shared: &Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    spare: bool,
+    response: http::Response,
+) {
     if !spare {
-        shared.busy_without_reading(&socket);
+        shared.busy_without_reading(&socket, &response);
         return;
     }
-    let response = http::busy(shared.config.max_connections);
     let ctx = shared.clone();
     let linger = shared.config.handshake_timeout.min(Duration::from_secs(1));
     let spawned = thread::Builder::new()
