@@ -96,6 +96,56 @@ impl Proc {
         p
     }
 
+    /// Like [`start`](Self::start), but run through `wrapper` (a command that execs the
+    /// rest of its arguments, e.g. `prlimit --as=134217728`), so the child's process id is
+    /// tinyws's own.
+    pub fn start_wrapped(wrapper: &[&str], bin: &str, args: &[&str]) -> Proc {
+        let (program, before) = wrapper.split_first().expect("a wrapper command");
+        let mut all: Vec<&str> = before.to_vec();
+        all.push(bin);
+        all.extend_from_slice(&["--bind", "127.0.0.1", "--port", "0"]);
+        all.extend_from_slice(args);
+        let mut child = Command::new(program)
+            .args(&all)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tinyws through its wrapper");
+        let (tx, log) = channel();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut p = Proc {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            log,
+        };
+        let line = p.wait_log("listening on ws://");
+        let addr = line
+            .split("ws://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        p.addr = addr.parse().unwrap();
+        p
+    }
+
+    /// The process id (for `prlimit --pid`, /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running (it has not exited or been killed).
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// The next log line containing `needle` (fails the test after the timeout).
     pub fn wait_log(&mut self, needle: &str) -> String {
         self.wait_log_for(needle, TIMEOUT)
