@@ -4,8 +4,10 @@
 //! serving a classroom: a few hundred clients, chat-sized messages, and a hard bound on
 //! what any one client can make the server allocate. Raise the caps when you need more;
 //! the worst-case memory is roughly
-//! `max_connections × (2 × max_message_size + read_buffer_size + write_buffer_size)`
-//! plus one thread stack per connection.
+//! `max_connections × (2 × max_message_size + read_buffer_size + write_buffer_size + 21 KiB)`
+//! plus one thread stack per connection. [`Server::bind`](crate::Server::bind) compares it
+//! with the address-space and cgroup memory limits (budget.rs); past what fits, clients
+//! get `503`.
 
 use std::fmt;
 use std::net::IpAddr;

@@ -62,7 +62,7 @@
 //! connection cap, stuck clients).
 
 // `unsafe` only in stack.rs, nowait.rs and heap.rs (a few libc calls, each measured:
-// docs/performance.md).
+// docs/performance.md; heap.rs also mallopt and getrlimit, docs/embedded.md).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
