@@ -39,9 +39,31 @@ impl Proc {
     }
 
     pub fn start_with(bin: &str, args: &[&str], stdout: Stdout) -> Proc {
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(["--bind", "127.0.0.1", "--port", "0"])
-            .args(args)
+            .args(args);
+        Proc::launch(command, stdout)
+    }
+
+    /// Like [`start`](Self::start), but run through `wrapper` (a command that execs the
+    /// rest of its arguments, e.g. `prlimit --as=134217728`), so the child's process id is
+    /// tinyws's own.
+    pub fn start_wrapped(wrapper: &[&str], bin: &str, args: &[&str]) -> Proc {
+        let (program, before) = wrapper.split_first().expect("a wrapper command");
+        let mut command = Command::new(program);
+        command
+            .args(before)
+            .arg(bin)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args);
+        Proc::launch(command, Stdout::Null)
+    }
+
+    /// Starts `command` (tinyws, possibly through a wrapper), follows its log, and waits
+    /// for the line that says where it listens.
+    fn launch(mut command: Command, stdout: Stdout) -> Proc {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(match stdout {
@@ -83,46 +105,6 @@ impl Proc {
             out,
             stdout: Vec::new(),
             _unread: unread,
-        };
-        let line = p.wait_log("listening on ws://");
-        let addr = line
-            .split("ws://")
-            .nth(1)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap();
-        p.addr = addr.parse().unwrap();
-        p
-    }
-
-    /// Like [`start`](Self::start), but run through `wrapper` (a command that execs the
-    /// rest of its arguments, e.g. `prlimit --as=134217728`), so the child's process id is
-    /// tinyws's own.
-    pub fn start_wrapped(wrapper: &[&str], bin: &str, args: &[&str]) -> Proc {
-        let (program, before) = wrapper.split_first().expect("a wrapper command");
-        let mut all: Vec<&str> = before.to_vec();
-        all.push(bin);
-        all.extend_from_slice(&["--bind", "127.0.0.1", "--port", "0"]);
-        all.extend_from_slice(args);
-        let mut child = Command::new(program)
-            .args(&all)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start tinyws through its wrapper");
-        let (tx, log) = channel();
-        let stderr = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut p = Proc {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            log,
         };
         let line = p.wait_log("listening on ws://");
         let addr = line
