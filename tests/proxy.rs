@@ -176,14 +176,14 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         return;
     }
     let unit = std::fs::read_to_string("docs/deploy/tinyws.service").unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/tinyws "));
+    assert!(unit.contains("ExecStart=/usr/bin/tinyws "));
     // Verify the unit as shipped, pointing ExecStart at the binary cargo just built.
     let dir = std::env::temp_dir().join(format!("tinyws-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("tinyws.service");
     std::fs::write(
         &path,
-        unit.replace("/usr/local/bin/tinyws", env!("CARGO_BIN_EXE_tinyws")),
+        unit.replace("/usr/bin/tinyws", env!("CARGO_BIN_EXE_tinyws")),
     )
     .unwrap();
     let out = Command::new("systemd-analyze")
