@@ -304,3 +304,26 @@ fn a_client_dropped_for_not_answering_pings_is_logged_at_warn() {
         "{line}"
     );
 }
+
+/// Each connection's end is logged at info with the client's close code and reason
+/// (README, Logging), or "no code" for an empty close.
+#[test]
+fn a_close_is_logged_with_its_code_and_reason() {
+    let mut p = Proc::start(BIN, &[]);
+    let mut s = upgraded(p.addr);
+    s.write_all(&frame(true, 0x8, &close_payload(4001, "bye")))
+        .unwrap();
+    assert_eq!(expect_close(&mut s), 4001);
+    let line = p.wait_log(": closed, code");
+    assert!(line.contains(" INFO "), "at info: {line}");
+    assert!(line.ends_with(": closed, code 4001 (bye)"), "{line}");
+    let mut s = upgraded(p.addr);
+    s.write_all(&frame(true, 0x8, b"")).unwrap();
+    assert_eq!(
+        read_frame(&mut s),
+        (0x88, Vec::new()),
+        "an empty close back"
+    );
+    let line = p.wait_log(": closed, no code");
+    assert!(line.contains(" INFO "), "at info: {line}");
+}
