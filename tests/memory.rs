@@ -230,3 +230,64 @@ fn a_thread_that_cannot_start_is_a_503_and_the_others_carry_on() {
     drop(held);
     assert_eq!(p.settle(baseline), baseline, "threads and fds after");
 }
+
+/// Broadcast mode, after the handshake: a member whose writer thread cannot start is
+/// closed with 1013 "try again later" (README, close codes), and the room carries on. The
+/// connection thread itself is one that a client which just left hands on (threads.rs),
+/// so only the writer needs a new stack, and the lowered limit leaves no room for one.
+#[test]
+fn a_member_whose_writer_cannot_start_gets_1013_and_the_room_carries_on() {
+    if !have_prlimit() {
+        return;
+    }
+    let mut p = Proc::start(BIN, &["--broadcast"]);
+    let mut member = upgraded(p.addr);
+    p.wait_log("opened");
+    // A page request that comes and goes: its thread then waits 2 s for the next
+    // connection (threads.rs). A page, not a member: a member's writer would leave its
+    // stack in glibc's cache of thread stacks, and the next writer would reuse it.
+    let page = http(p.addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
+    // Room for small allocations, not for a 64 KiB writer stack and its guard page.
+    let tight = p.status_bytes("VmSize") + 64 * 1024;
+    let pid = p.pid().to_string();
+    let set = |limit: &str| {
+        let ok = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--as={limit}:")])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "prlimit --pid");
+    };
+    set(&tight.to_string());
+    // The page's thread may not be back in the pool yet: then this client gets the
+    // 503 of a thread that cannot start, and tries again (bounded).
+    let mut tries = 0;
+    let (mut late, head) = loop {
+        let mut s = tcp(p.addr);
+        s.write_all(upgrade_request("/", "").as_bytes()).unwrap();
+        let head = read_head(&mut s);
+        tries += 1;
+        if !head.starts_with("HTTP/1.1 503 ") || tries == 20 {
+            break (s, head);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    set("unlimited");
+    assert!(
+        head.starts_with("HTTP/1.1 101 "),
+        "the handshake runs on the waiting thread: {head}"
+    );
+    assert_eq!(
+        read_frame(&mut late),
+        (0x88, close_payload(1013, "try again later"))
+    );
+    let line = p.wait_log("cannot start its writer thread");
+    assert!(line.contains("closed with 1013"), "{line}");
+    // The room is unharmed.
+    member
+        .write_all(&frame(true, 0x1, b"still a room"))
+        .unwrap();
+    assert_eq!(read_frame(&mut member), (0x81, b"still a room".to_vec()));
+    assert!(p.is_alive());
+}
