@@ -27,6 +27,8 @@ pub struct Client {
     path: OnceLock<String>,
     /// Set once the WebSocket handshake completed; before that, the bytes written are HTTP.
     upgraded: AtomicBool,
+    /// Shutdown wants a close 1001 sent ([`shut_down`](Client::shut_down)).
+    going_away: AtomicBool,
     pub(crate) socket: TcpStream,
     /// `wss://`: the TLS session every byte to and from this client passes through.
     #[cfg(feature = "tls")]
@@ -57,6 +59,7 @@ impl Client {
             peer,
             path: OnceLock::new(),
             upgraded: AtomicBool::new(false),
+            going_away: AtomicBool::new(false),
             socket,
             #[cfg(feature = "tls")]
             tls: None,
@@ -161,6 +164,53 @@ impl Client {
     pub(crate) fn set_upgraded(&self, path: String) {
         let _ = self.path.set(path);
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// The end of the opening handshake: sends the `101` that tungstenite queued (the
+    /// wire holds it back, wire.rs) and marks the client upgraded, both under the outbox
+    /// lock. Shutdown decides under the same lock whether a client gets a close frame or
+    /// is cut ([`shut_down`](Self::shut_down)), so a client sees its 101 and then the
+    /// 1001, or neither; never a 101 and then a silent end.
+    pub(crate) fn upgrade(&self, path: String) -> io::Result<()> {
+        let mut out = self.outbox();
+        self.write_out(&mut out)?;
+        self.set_upgraded(path);
+        Ok(())
+    }
+
+    /// Shutdown: an upgraded client gets a close 1001 (RFC 6455 §7.4.1, going away), a
+    /// client still in its handshake is cut at once. This never waits for the outbox: a
+    /// writer blocked on a client that stopped reading must not hold up the shutdown
+    /// (the shutdown timeout cuts it later). If another thread holds it, the request
+    /// stays in `going_away`, and the connection's thread sends the 1001 before it next
+    /// waits for the client ([`close_if_going_away`](Self::close_if_going_away)); a
+    /// connection thread still in [`upgrade`](Self::upgrade) checks for the shutdown
+    /// itself (conn.rs).
+    pub(crate) fn shut_down(&self) {
+        self.going_away.store(true, Ordering::Release);
+        // Short: a client that stopped reading must not hold up the others.
+        let _ = self
+            .socket
+            .set_write_timeout(Some(std::time::Duration::from_millis(200)));
+        let mut out = match self.out.try_lock() {
+            Ok(out) => out,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if self.is_upgraded() {
+            self.close_locked(&mut out, 1001, GOING_AWAY);
+        } else {
+            let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Sends the close 1001 that [`shut_down`](Self::shut_down) asked for, if it could
+    /// not (the wire calls this before each blocking read). Does nothing otherwise, or
+    /// once a close frame went out.
+    pub(crate) fn close_if_going_away(&self) {
+        if self.going_away.load(Ordering::Acquire) {
+            self.close(1001, GOING_AWAY);
+        }
     }
 
     /// `--trace`: from now on, print everything written to this client.
@@ -340,18 +390,6 @@ impl Client {
         Self::close_locked(self, &mut out, code, reason)
     }
 
-    /// Like [`close`](Self::close), but gives up at once if another thread is writing
-    /// (it may be blocked on a client that stopped reading). Used by shutdown.
-    pub(crate) fn try_close(&self, code: u16, reason: &str) -> bool {
-        match self.out.try_lock() {
-            Ok(mut out) => self.close_locked(&mut out, code, reason),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                self.close_locked(&mut p.into_inner(), code, reason)
-            }
-            Err(std::sync::TryLockError::WouldBlock) => false,
-        }
-    }
-
     fn close_locked(&self, out: &mut Outbox, code: u16, reason: &str) -> bool {
         if out.closed || out.broken || !self.is_upgraded() {
             return false;
@@ -361,6 +399,9 @@ impl Client {
         self.write_out(out).is_ok()
     }
 }
+
+/// The reason of the close 1001 on shutdown.
+pub(crate) const GOING_AWAY: &str = "server shutting down";
 
 /// A write blocked for the whole write timeout: the client stopped reading. Carried
 /// inside the `io::Error`, so the connection's end is told apart from a vanished peer by

@@ -222,7 +222,10 @@ fn open<'s>(
         }
     };
     ws.get_mut().end_handshake();
-    client.set_upgraded(path);
+    if let Err(e) = client.upgrade(path) {
+        info!("#{id} {peer}: handshake failed: sending the 101: {e}");
+        return None;
+    }
     // Broadcast mode: a writer thread and a place in the room (hub.rs, backlog.rs).
     let member = if cfg.broadcast {
         match Member::join(&shared.hub, client, cfg) {
@@ -244,7 +247,7 @@ fn open<'s>(
         info!("#{id} {peer}: opened {}", client.path());
     }
     if shared.is_stopping() {
-        client.close(1001, "server shutting down");
+        client.close(1001, crate::client::GOING_AWAY);
         client.end_tls();
         info!("#{id} {peer}: closed, code 1001 (server shutting down)");
         return None;

@@ -431,17 +431,11 @@ fn shutdown_clients(shared: &Shared) {
         );
     }
     for c in &clients {
-        if c.is_upgraded() {
-            // Short: a client that stopped reading must not hold up the others.
-            let _ = c.socket.set_write_timeout(Some(Duration::from_millis(200)));
-            c.try_close(1001, "server shutting down");
-        } else {
-            let _ = c.socket.shutdown(Shutdown::Both);
-        }
+        c.shut_down();
     }
     // Broadcast members queue their close behind frames already waiting; that never
-    // blocks, so also reach the ones whose outbox was busy for try_close.
-    shared.hub.close_all(1001, "server shutting down");
+    // blocks, so also reach the ones whose outbox was busy for shut_down.
+    shared.hub.close_all(1001, crate::client::GOING_AWAY);
     let deadline = Instant::now() + shared.config.shutdown_timeout;
     if !wait_until_empty(shared, deadline) {
         let reg = shared.registry();

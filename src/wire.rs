@@ -169,6 +169,8 @@ impl Wire {
                 self.dirty = false;
                 self.client.flush()?;
             }
+            // And the shutdown's 1001, if this thread held the outbox when it came.
+            self.client.close_if_going_away();
             if !(self.burst && out.len() < self.bulk) {
                 let n = self.client.read_in(out)?;
                 if let Some(trace) = self.trace.as_mut() {
@@ -205,14 +207,31 @@ impl Wire {
 impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.largest = self.largest.max(buf.len());
-        self.client.queue(buf, self.threshold)?;
+        // During the handshake the 101 only waits in the outbox: `Client::upgrade` sends
+        // it, under the lock that shutdown decides under (client.rs).
+        let threshold = if self.in_handshake() {
+            usize::MAX
+        } else {
+            self.threshold
+        };
+        self.client.queue(buf, threshold)?;
         self.dirty = true;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.in_handshake() {
+            return Ok(()); // see `write`
+        }
         self.dirty = false;
         self.client.flush()
+    }
+}
+
+impl Wire {
+    /// Before [`end_handshake`](Self::end_handshake).
+    fn in_handshake(&self) -> bool {
+        self.limit != usize::MAX
     }
 }
 
