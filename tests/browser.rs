@@ -201,17 +201,14 @@ impl Page {
 
 #[test]
 fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
-    let Some(exe) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but chromium is not installed: .ci/run must install it");
-        }
-        eprintln!();
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!("!! SKIPPED the browser test: no `chromium` on PATH.                        !!");
-        eprintln!("!! Install it (Debian: apt-get install chromium) or run .ci/run.          !!");
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    let chromium = find_chromium();
+    if !required(
+        "chromium (Debian: apt-get install chromium)",
+        chromium.is_some(),
+    ) {
         return;
-    };
+    }
+    let Some(exe) = chromium else { return };
     // A --path, to check that the page connects where the server says, not to `/`.
     let server = start(Config {
         path: Some("/echo".into()),

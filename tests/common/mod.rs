@@ -260,11 +260,25 @@ pub fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path
 }
 
 /// Whether a tool the test needs is there. Without it the test is skipped with a loud
-/// message, except under CI (`CI` set), where `.ci/run` must have installed it.
+/// message, except under CI (`CI` set), where `.ci/run` must have installed it. A skip
+/// is also appended to the file `TINYWS_SKIPPED` names, if set: the harness captures a
+/// passing test's messages, and `.ci/run` lists (and fails on) what that file holds.
 pub fn required(what: &str, present: bool) -> bool {
     if !present {
         assert!(std::env::var_os("CI").is_none(), "CI must have {what}");
         eprintln!("\n*** SKIPPED: {what} is not installed ***\n");
+        if let Some(path) = std::env::var_os("TINYWS_SKIPPED") {
+            let line = format!(
+                "{}: {what} is not installed\n",
+                std::thread::current().name().unwrap_or("a test")
+            );
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+            appended.expect("record the skip in TINYWS_SKIPPED");
+        }
     }
     present
 }
