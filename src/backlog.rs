@@ -14,16 +14,23 @@
 //! (`nowait.rs`), under the same lock; what does not fit is queued first. So frames
 //! never interleave on the wire, and nothing overtakes what was queued before it.
 //!
-//! The backlog is bounded (`max_backlog`). A frame that would overflow it does not wait
-//! and does not grow memory: the client's queued frames are dropped at once and replaced
-//! by a close frame 1008 (RFC 6455 §7.4.1, "policy violation": no more specific code
-//! fits "reads too slowly"). If even that cannot be written within the write timeout,
+//! The backlog is bounded (`max_backlog`), and the room respects the bound by waiting,
+//! not by dropping: a broadcast that does not fit in a member's backlog waits until the
+//! member's writer has taken frames (hub.rs), so the sender is slowed down to what the
+//! members read, and a member that keeps reading, however slowly, gets every message.
+//! The writer rings the room's [`Bell`] when it takes frames from a backlog a sender is
+//! waiting for. A member that takes nothing for `stall_timeout` while the room waits for
+//! it is stuck: its queued frames are dropped at once and replaced by a close frame 1008
+//! (RFC 6455 §7.4.1, "policy violation": no more specific code fits "stopped reading").
+//! The member's own frames (pongs, keepalive pings) never wait; only a member that
+//! queues more than twice the bound of them without reading (a flood of pings) is closed
+//! for it, the same way. If even the close cannot be written within the write timeout,
 //! the TCP connection is cut.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -73,10 +80,75 @@ pub(crate) struct Backlog {
     evicted: bool,
     /// Why the server dropped this client, for the connection's log line.
     pub(crate) dropped: Option<String>,
+    /// A broadcast waits for this backlog to have room: ring `bell` when frames leave.
+    paced: bool,
+    bell: Arc<Bell>,
+    /// Batches the writer has taken so far: its progress, as the room sees it.
+    takes: u64,
+    /// Since when the room has been waiting for this member, and its progress then.
+    stall: Option<Stall>,
+}
+
+/// The room waits for a member (its backlog is full) since `since`; its progress then.
+#[derive(Debug, Clone, Copy)]
+struct Stall {
+    since: Instant,
+    takes: u64,
+    acked: Option<u64>,
+}
+
+/// What [`Backlog::check_stall`] found about a member the room waits for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stalled {
+    /// It made progress, or has not had `stall_timeout` yet: look again by this time.
+    Until(Instant),
+    /// Nothing acknowledged and nothing taken for `stall_timeout`: it stopped reading.
+    Stuck,
+}
+
+/// Where broadcasts that wait for full backlogs sleep; writer threads ring it when they
+/// take frames from a backlog a broadcast waits for, or end. A counter under a mutex, so
+/// a ring between a broadcast's look at the backlogs and its sleep is never lost.
+#[derive(Debug, Default)]
+pub(crate) struct Bell {
+    rung: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Bell {
+    fn count(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.rung.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many times it has rung: pass it to [`wait`](Self::wait) after looking.
+    pub(crate) fn seen(&self) -> u64 {
+        *self.count()
+    }
+
+    pub(crate) fn ring(&self) {
+        *self.count() += 1;
+        self.cond.notify_all();
+    }
+
+    /// Sleeps until it rings after `seen`, or until `until`.
+    pub(crate) fn wait(&self, seen: u64, until: Instant) {
+        let mut rung = self.count();
+        while *rung == seen {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            rung = self
+                .cond
+                .wait_timeout(rung, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
 }
 
 impl Backlog {
-    fn new(limit: usize) -> Backlog {
+    fn new(limit: usize, bell: Arc<Bell>) -> Backlog {
         Backlog {
             frames: VecDeque::new(),
             queued: 0,
@@ -87,20 +159,96 @@ impl Backlog {
             finishing: false,
             evicted: false,
             dropped: None,
+            paced: false,
+            bell,
+            takes: 0,
+            stall: None,
         }
     }
 
-    /// Queues whole frames. Unless `force` (a close frame must always get through), a
-    /// push that would pass the limit evicts the client instead and returns `false`.
+    /// Queues whole frames of the member's own (pongs, pings, the close), which never
+    /// wait. Unless `force` (a close frame must always get through), a push that would
+    /// pass twice the limit (only a member that floods pings and reads nothing gets
+    /// there) evicts the client instead and returns `false`.
     pub(crate) fn push(&mut self, frames: Arc<[u8]>, force: bool) -> bool {
         let cost = frames.len() + ENTRY_COST;
-        if !force && self.queued + cost > self.limit {
-            self.evict();
+        let cap = self.limit.saturating_mul(2);
+        if !force && self.queued + cost > cap {
+            self.evict(format!(
+                "more than {} waiting, its own control frames included (twice --max-backlog): it sends pings and reads nothing; closed with 1008",
+                format_size(cap)
+            ));
             return false;
         }
         self.queued += cost;
         self.frames.push_back(frames);
         true
+    }
+
+    /// A broadcast frame: queues it if it fits within the limit and returns `true`;
+    /// otherwise marks the backlog as one a broadcast waits for (the writer will ring the
+    /// bell when it takes frames) and returns `false`.
+    pub(crate) fn push_shared(&mut self, frame: &Arc<[u8]>) -> bool {
+        let cost = frame.len() + ENTRY_COST;
+        if self.queued + cost > self.limit {
+            self.paced = true;
+            return false;
+        }
+        self.stall = None;
+        self.queued += cost;
+        self.frames.push_back(frame.clone());
+        true
+    }
+
+    /// The room is waiting for this member (its backlog is full) at `now`: has it made
+    /// progress within `timeout`? Progress is a batch taken by the writer, or bytes the
+    /// peer acknowledged (`acked`, asked of the kernel only once `timeout` has passed), or
+    /// nothing left waiting in the socket (then our own writer is what is slow).
+    pub(crate) fn check_stall(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        acked: impl FnOnce() -> Option<crate::nowait::Progress>,
+    ) -> Stalled {
+        let fresh = |takes, acked| Stall {
+            since: now,
+            takes,
+            acked,
+        };
+        let Some(stall) = self.stall else {
+            self.stall = Some(fresh(self.takes, acked().map(|p| p.acked)));
+            return Stalled::Until(now + timeout);
+        };
+        if stall.takes != self.takes {
+            self.stall = Some(fresh(self.takes, stall.acked));
+            return Stalled::Until(now + timeout);
+        }
+        let due = stall.since + timeout;
+        if now < due {
+            return Stalled::Until(due);
+        }
+        match acked() {
+            Some(p) if Some(p.acked) != stall.acked || !p.waiting => {
+                self.stall = Some(fresh(self.takes, Some(p.acked)));
+                Stalled::Until(now + timeout)
+            }
+            _ => Stalled::Stuck,
+        }
+    }
+
+    /// Closes a member the room waited for in vain (see [`check_stall`](Self::check_stall)).
+    pub(crate) fn evict_stuck(&mut self, timeout: Duration) {
+        self.evict(format!(
+            "its backlog was full and it read nothing for {} (--stall-timeout): it stopped reading; closed with 1008",
+            format_duration(timeout)
+        ));
+    }
+
+    /// Whether a broadcast may be waiting for this member: ring the room's bell.
+    fn unpace(&mut self) {
+        if std::mem::take(&mut self.paced) {
+            self.bell.ring();
+        }
     }
 
     /// Queues the rest of a frame whose start went straight into the socket. Only into
@@ -112,6 +260,11 @@ impl Backlog {
         self.partial_head = true;
     }
 
+    /// The connection thread is done with this client: it is leaving the room.
+    pub(crate) fn is_finishing(&self) -> bool {
+        self.finishing
+    }
+
     /// Nothing is queued and the writer is not writing: a frame written to the socket now
     /// overtakes nothing (nowait.rs).
     pub(crate) fn is_idle(&self) -> bool {
@@ -121,7 +274,7 @@ impl Backlog {
     /// Drops everything not yet being written (memory is freed now, not when the client
     /// is gone) and queues a close 1008 after the frame in flight, and after the rest of
     /// a frame that is partly in the socket already.
-    fn evict(&mut self) {
+    fn evict(&mut self, why: String) {
         let rest = if self.partial_head {
             self.frames.pop_front()
         } else {
@@ -129,10 +282,8 @@ impl Backlog {
         };
         self.frames = VecDeque::new();
         self.evicted = true;
-        self.dropped = Some(format!(
-            "more than {} waiting to be sent (--max-backlog): it reads too slowly; closed with 1008",
-            format_size(self.limit)
-        ));
+        self.dropped = Some(why);
+        self.stall = None;
         let close: Arc<[u8]> = eviction_close().into();
         self.queued = close.len() + ENTRY_COST;
         if let Some(rest) = rest {
@@ -154,6 +305,8 @@ impl Backlog {
         self.queued = self.queued.saturating_sub(cost);
         self.busy = true;
         self.partial_head = false; // now in flight
+        self.takes += 1;
+        self.unpace();
         if self.frames.is_empty() && self.frames.capacity() > 1024 {
             self.frames = VecDeque::new(); // do not keep a burst's capacity while idle
         }
@@ -165,9 +318,10 @@ impl Backlog {
     }
 }
 
-/// The close frame that replaces an overflowing backlog (RFC 6455 §7.4.1: 1008).
+/// The close frame that replaces the backlog of a member that stopped reading (RFC 6455
+/// §7.4.1: 1008).
 pub(crate) fn eviction_close() -> Vec<u8> {
-    close_frame(1008, "reading too slowly")
+    close_frame(1008, "not reading")
 }
 
 /// A client's writer thread. Dropping it ends the connection's writing side: a queued
@@ -184,10 +338,11 @@ impl Writer {
         client: &Arc<Client>,
         limit: usize,
         write_timeout: Duration,
+        bell: &Arc<Bell>,
     ) -> io::Result<Writer> {
         {
             let mut out = client.outbox();
-            let mut backlog = Backlog::new(limit);
+            let mut backlog = Backlog::new(limit, bell.clone());
             if !out.pending.is_empty() {
                 // Bytes queued before the switch (the end of the handshake) go first.
                 backlog.push(Arc::from(&out.pending[..]), true);
@@ -222,6 +377,7 @@ impl Drop for Writer {
     fn drop(&mut self) {
         if let Some(b) = self.client.outbox().backlog.as_mut() {
             b.finishing = true;
+            b.unpace();
         }
         self.client.wake.notify_one();
         if let Some(t) = self.thread.take() {
@@ -282,6 +438,13 @@ fn run(client: &Client, write_timeout: Duration) {
             b.waiting = true;
             out = client.wake.wait(out).unwrap_or_else(|p| p.into_inner());
         };
+        if let Some(b) = out
+            .backlog
+            .as_mut()
+            .filter(|_| !matches!(next, Next::Write))
+        {
+            b.unpace(); // leaving: a broadcast waiting for it must look again
+        }
         match next {
             Next::Exit => return,
             Next::Linger => {
@@ -339,6 +502,7 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
     if let Some(b) = out.backlog.as_mut() {
         b.frames = VecDeque::new();
         b.queued = 0;
+        b.unpace();
         let timed_out = matches!(
             e.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -396,44 +560,143 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    fn backlog(limit: usize) -> Backlog {
+        Backlog::new(limit, Arc::default())
+    }
+
+    /// A broadcast that does not fit waits (the backlog is marked as one a broadcast
+    /// waits for) instead of evicting anyone; the member's own control frames never wait,
+    /// and only past twice the limit replace the backlog with one close 1008.
     #[test]
-    fn overflow_replaces_the_backlog_with_one_close_1008() {
-        let mut b = Backlog::new(100 + 2 * ENTRY_COST);
-        assert!(b.push(vec![0x82; 50].into(), false));
-        assert!(b.push(vec![0x82; 50].into(), false));
+    fn a_full_backlog_makes_broadcasts_wait_and_only_own_frames_past_twice_evict() {
+        let mut b = backlog(100 + 2 * ENTRY_COST);
+        let f: Arc<[u8]> = vec![0x82; 50].into();
+        assert!(b.push_shared(&f));
+        assert!(b.push_shared(&f));
         assert_eq!(b.queued, 100 + 2 * ENTRY_COST);
-        assert!(!b.push(vec![0x82; 1].into(), false));
+        assert!(!b.paced);
+        assert!(
+            !b.push_shared(&vec![0x82; 1].into()),
+            "over the limit: wait"
+        );
+        assert!(b.paced, "the writer must ring the bell");
+        assert_eq!(b.frames.len(), 2, "nothing dropped");
+        assert!(!b.evicted && b.dropped.is_none());
+        // A pong goes in past the limit, up to twice it.
+        assert!(b.push(vec![0x8a; 100].into(), false));
+        assert!(
+            !b.push(vec![0x8a; 100].into(), false),
+            "past twice the limit"
+        );
         assert_eq!(b.frames.len(), 1);
-        assert_eq!(&b.frames[0][..4], &[0x88, 20, 0x03, 0xf0]); // 1008 = 0x03f0
-        assert_eq!(&b.frames[0][4..], b"reading too slowly");
-        assert_eq!(b.queued, 22 + ENTRY_COST);
-        assert!(b.dropped.as_deref().unwrap().contains("--max-backlog"));
+        assert_eq!(&b.frames[0][..4], &[0x88, 13, 0x03, 0xf0]); // 1008 = 0x03f0
+        assert_eq!(&b.frames[0][4..], b"not reading");
+        assert_eq!(b.queued, 15 + ENTRY_COST);
+        assert!(
+            b.dropped
+                .as_deref()
+                .unwrap()
+                .contains("twice --max-backlog")
+        );
         // A close frame always fits.
         assert!(b.push(vec![0x88; 200].into(), true));
     }
 
+    /// The writer taking frames rings the bell once for a waiting broadcast, not for
+    /// every batch.
+    #[test]
+    fn taking_frames_rings_the_bell_only_when_a_broadcast_waits() {
+        let bell = Arc::new(Bell::default());
+        let mut b = Backlog::new(100 + 2 * ENTRY_COST, bell.clone());
+        let f: Arc<[u8]> = vec![0x82; 50].into();
+        let mut batch = Vec::new();
+        assert!(b.push_shared(&f));
+        b.take(&mut batch);
+        assert_eq!(bell.seen(), 0, "nobody waits");
+        assert!(b.push_shared(&f) && b.push_shared(&f));
+        assert!(!b.push_shared(&f));
+        batch.clear();
+        b.take(&mut batch);
+        assert_eq!(bell.seen(), 1);
+        assert!(b.push_shared(&f), "room again");
+        batch.clear();
+        b.take(&mut batch);
+        assert_eq!(bell.seen(), 1);
+    }
+
+    /// A member is stuck only after a whole `timeout` with nothing taken, nothing
+    /// acknowledged, and bytes still waiting in its socket.
+    #[test]
+    fn a_stall_is_progress_free_time_with_bytes_waiting() {
+        use crate::nowait::Progress;
+        let t = Duration::from_millis(50);
+        let t0 = Instant::now();
+        let mut b = backlog(1000);
+        let p = |acked, waiting| move || Some(Progress { acked, waiting });
+        assert_eq!(b.check_stall(t0, t, p(10, true)), Stalled::Until(t0 + t));
+        assert_eq!(
+            b.check_stall(t0 + t / 2, t, || panic!("not asked before the timeout")),
+            Stalled::Until(t0 + t)
+        );
+        // Acknowledged bytes: progress, the clock starts again.
+        assert_eq!(
+            b.check_stall(t0 + t, t, p(20, true)),
+            Stalled::Until(t0 + 2 * t)
+        );
+        // Nothing waits in the socket: our writer is the slow one, not the member.
+        assert_eq!(
+            b.check_stall(t0 + 2 * t, t, p(20, false)),
+            Stalled::Until(t0 + 3 * t)
+        );
+        // A batch taken: progress.
+        let mut batch = Vec::new();
+        assert!(b.push_shared(&vec![0x82; 5].into()));
+        b.take(&mut batch);
+        b.stall = b.stall.or(Some(Stall {
+            since: t0 + 2 * t,
+            takes: 0,
+            acked: Some(20),
+        }));
+        assert_eq!(
+            b.check_stall(t0 + 3 * t, t, || panic!("takes count first")),
+            Stalled::Until(t0 + 4 * t)
+        );
+        assert_eq!(b.check_stall(t0 + 4 * t, t, p(20, true)), Stalled::Stuck);
+        // Without the kernel's word (not Linux), only the writer's progress counts.
+        let mut b = backlog(1000);
+        assert_eq!(b.check_stall(t0, t, || None), Stalled::Until(t0 + t));
+        assert_eq!(b.check_stall(t0 + t, t, || None), Stalled::Stuck);
+        b.evict_stuck(t);
+        assert!(
+            b.dropped
+                .as_deref()
+                .unwrap()
+                .contains("50ms (--stall-timeout)")
+        );
+        // Room again ends the wait: the next full backlog starts a new clock.
+        let mut b = backlog(1000);
+        assert_eq!(b.check_stall(t0, t, || None), Stalled::Until(t0 + t));
+        assert!(b.push_shared(&vec![0x82; 5].into()));
+        assert!(b.stall.is_none());
+    }
+
     /// A client that keeps up: the writer took a full backlog's worth and wrote it, the
     /// client read it, and the writer has not yet had a CPU to come back. New frames up to
-    /// the limit must still fit (this evicted clients that kept up, under load).
+    /// the limit must still fit (this made clients that kept up wait, or be evicted).
     #[test]
     fn a_batch_taken_by_the_writer_no_longer_counts_against_the_limit() {
-        let mut b = Backlog::new(100 + 2 * ENTRY_COST);
-        assert!(b.push(vec![0x82; 50].into(), false));
-        assert!(b.push(vec![0x82; 50].into(), false));
+        let mut b = backlog(100 + 2 * ENTRY_COST);
+        let f: Arc<[u8]> = vec![0x82; 50].into();
+        assert!(b.push_shared(&f));
+        assert!(b.push_shared(&f));
         let mut batch = Vec::new();
         b.take(&mut batch);
         assert_eq!(batch.len(), 2);
         assert!(b.busy);
+        assert!(b.push_shared(&f), "waits for a batch in flight");
+        assert!(b.push_shared(&f), "waits for a batch in flight");
         assert!(
-            b.push(vec![0x82; 50].into(), false),
-            "evicted for a batch in flight"
-        );
-        assert!(
-            b.push(vec![0x82; 50].into(), false),
-            "evicted for a batch in flight"
-        );
-        assert!(
-            !b.push(vec![0x82; 1].into(), false),
+            !b.push_shared(&vec![0x82; 1].into()),
             "the limit still holds"
         );
     }
@@ -443,9 +706,9 @@ mod tests {
     #[test]
     fn take_leaves_the_rest_queued_and_counted_and_frees_a_drained_burst() {
         let frame_cost = 3 + ENTRY_COST;
-        let mut b = Backlog::new(usize::MAX);
+        let mut b = backlog(usize::MAX);
         for i in 0..1100u32 {
-            assert!(b.push(vec![0x82, 1, i as u8].into(), false));
+            assert!(b.push_shared(&vec![0x82, 1, i as u8].into()));
         }
         assert!(b.frames.capacity() > 1024, "a burst's worth of capacity");
         let mut batch = Vec::new();
@@ -463,17 +726,18 @@ mod tests {
     }
 
     #[test]
-    fn overflow_keeps_the_rest_of_a_frame_already_started_on_the_wire() {
-        let mut b = Backlog::new(100 + 2 * ENTRY_COST);
+    fn eviction_keeps_the_rest_of_a_frame_already_started_on_the_wire() {
+        let mut b = backlog(100 + 2 * ENTRY_COST);
         assert!(b.is_idle());
         b.push_rest(vec![0xAA; 30].into());
         assert!(!b.is_idle());
-        assert!(b.push(vec![0x82; 50].into(), false));
-        assert!(!b.push(vec![0x82; 50].into(), false)); // overflow
+        assert!(b.push_shared(&vec![0x82; 50].into()));
+        assert!(!b.push_shared(&vec![0x82; 50].into())); // full: waits
+        b.evict_stuck(Duration::from_millis(50));
         assert_eq!(b.frames.len(), 2, "the rest, then the close");
         assert_eq!(&b.frames[0][..], &[0xAA; 30][..]);
-        assert_eq!(&b.frames[1][..4], &[0x88, 20, 0x03, 0xf0]);
-        assert_eq!(b.queued, 30 + 22 + 2 * ENTRY_COST);
+        assert_eq!(&b.frames[1][..4], &[0x88, 13, 0x03, 0xf0]);
+        assert_eq!(b.queued, 30 + 15 + 2 * ENTRY_COST);
     }
 
     /// Reads what `peer` has now (up to a short wait) onto `into`.
@@ -490,7 +754,7 @@ mod tests {
         }
     }
 
-    /// The direct path of `Client::send_shared` (nowait.rs) over a real socket whose
+    /// The direct path of `Client::offer` (nowait.rs) over a real socket whose
     /// reader pauses: fill the socket, let the writer drain it, and again, until a direct
     /// send is cut mid-frame; then every frame must arrive whole and in order.
     #[test]
@@ -500,7 +764,9 @@ mod tests {
             .expect("timeout");
         let client = Arc::new(client);
         client.set_upgraded("/".into());
-        let writer = Writer::start(&client, 64 << 20, Duration::from_secs(5)).expect("writer");
+        let bell = Arc::default();
+        let writer =
+            Writer::start(&client, 64 << 20, Duration::from_secs(5), &bell).expect("writer");
 
         let (mut sent, mut received, mut cuts) = (Vec::new(), Vec::new(), 0);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -515,7 +781,7 @@ mod tests {
             let size = 1000 + (i * 37) % (crate::nowait::DIRECT_MAX - 1010);
             let payload: Vec<u8> = (0..size).map(|k| (k + i) as u8).collect();
             let frame = crate::hub::data_frame(0x2, &payload);
-            assert!(client.send_shared(&frame));
+            assert_eq!(client.offer(&frame), crate::client::Offer::Queued);
             sent.push(frame);
             let (partial, idle) = {
                 let out = client.outbox();

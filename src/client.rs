@@ -16,8 +16,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
-use crate::backlog::Backlog;
+use crate::backlog::{Backlog, Stalled};
 
 /// A connected client, shared between its connection thread and the rest of the server.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ pub struct Client {
     out: Mutex<Outbox>,
     /// Broadcast mode: wakes the writer thread (frames queued, or the connection is over).
     pub(crate) wake: Condvar,
+    /// Broadcast mode: when the room last made this client's messages wait (for the log).
+    paced_at: Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,7 @@ impl Client {
             tls: None,
             out: Mutex::new(Outbox::default()),
             wake: Condvar::new(),
+            paced_at: Mutex::new(None),
         }
     }
 
@@ -347,34 +351,99 @@ impl Client {
         queued
     }
 
-    /// Broadcast mode: queues one frame shared with the other members, unless the client
-    /// is closing, failed, or just overflowed its backlog. Returns whether it was queued.
-    pub(crate) fn send_shared(&self, frame: &Arc<[u8]>) -> bool {
+    /// Broadcast mode: queues one frame shared with the other members, if its backlog has
+    /// room for it (then [`Offer::Queued`]); [`Offer::Full`] if not (the caller waits and
+    /// offers it again: see hub.rs); [`Offer::Gone`] if the client is closing or failed.
+    pub(crate) fn offer(&self, frame: &Arc<[u8]>) -> Offer {
         let mut out = self.outbox();
         if out.closed || out.broken {
-            return false;
+            return Offer::Gone;
         }
         // Nothing queued ahead of it: a small frame may go straight into the socket
         // buffer from this thread, if it fits now (nowait.rs), sparing the writer thread
         // a wake-up. The outbox lock keeps the writer from starting meanwhile.
         let direct =
             frame.len() <= crate::nowait::DIRECT_MAX && !self.is_tls() && out.trace.is_none();
-        if let Some(backlog) = out.backlog.as_mut().filter(|b| direct && b.is_idle()) {
+        let Some(backlog) = out.backlog.as_mut() else {
+            return Offer::Gone;
+        };
+        if backlog.is_finishing() {
+            return Offer::Gone;
+        }
+        if direct && backlog.is_idle() {
             match crate::nowait::send(&self.socket, frame) {
-                Ok(n) if n == frame.len() => return true,
+                Ok(n) if n == frame.len() => return Offer::Queued,
                 Ok(n) => {
                     // The socket took the start of the frame: the writer sends the rest.
                     backlog.push_rest(Arc::from(&frame[n..]));
                     if backlog.take_waiter() {
                         self.wake.notify_one();
                     }
-                    return true;
+                    return Offer::Queued;
                 }
                 // Full, or an error the writer thread will meet again and report.
                 Err(_) => {}
             }
         }
-        self.enqueue(&mut out, frame.clone())
+        if !backlog.push_shared(frame) {
+            return Offer::Full;
+        }
+        if backlog.take_waiter() {
+            self.wake.notify_one();
+        }
+        if let Some(trace) = out.trace.as_mut() {
+            trace.feed(frame);
+        }
+        Offer::Queued
+    }
+
+    /// Broadcast mode: the room waits for this client's full backlog; has it stopped
+    /// reading? Asks the kernel for its progress only when `timeout` has passed.
+    pub(crate) fn check_stall(&self, now: Instant, timeout: Duration) -> Stalled {
+        let mut out = self.outbox();
+        if out.closed || out.broken {
+            return Stalled::Until(now); // gone: the caller's next offer says so
+        }
+        match out.backlog.as_mut() {
+            Some(b) => b.check_stall(now, timeout, || crate::nowait::progress(&self.socket)),
+            None => Stalled::Until(now),
+        }
+    }
+
+    /// Broadcast mode: closes a client that stopped reading while the room waited for it
+    /// (1008; its queued frames are freed now). The writer sends the close when it can.
+    pub(crate) fn cut_stuck(&self, timeout: Duration) {
+        let mut out = self.outbox();
+        if out.closed || out.broken {
+            return;
+        }
+        let Some(backlog) = out.backlog.as_mut() else {
+            return;
+        };
+        backlog.evict_stuck(timeout);
+        if backlog.take_waiter() {
+            self.wake.notify_one();
+        }
+        out.closed = true; // the backlog now ends with its 1008 close frame
+        if let Some(trace) = out.trace.as_mut() {
+            trace.feed(&crate::backlog::eviction_close());
+        }
+    }
+
+    /// Broadcast mode: the room makes this client's messages wait at `now`. Returns whether
+    /// that is news worth a log line: the first time, or after a second without.
+    pub(crate) fn note_paced(&self, now: Instant) -> bool {
+        let mut at = self.paced_at.lock().unwrap_or_else(|p| p.into_inner());
+        let news = at.is_none_or(|t| now.saturating_duration_since(t) > Duration::from_secs(1));
+        *at = Some(now);
+        news
+    }
+
+    /// Whether a close frame was queued for this client (by either side) or it failed:
+    /// the room sends it nothing more, and takes nothing more from it.
+    pub(crate) fn is_closing(&self) -> bool {
+        let out = self.outbox();
+        out.closed || out.broken
     }
 
     /// Why the server dropped this client (backlog overflow, write timeout), if it did.
@@ -402,6 +471,16 @@ impl Client {
 
 /// The reason of the close 1001 on shutdown.
 pub(crate) const GOING_AWAY: &str = "server shutting down";
+
+/// What became of a frame offered to a member ([`Client::offer`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Offer {
+    Queued,
+    /// Its backlog is full: offer it again once the writer has taken frames.
+    Full,
+    /// Closing or failed: it is leaving the room.
+    Gone,
+}
 
 /// A write blocked for the whole write timeout: the client stopped reading. Carried
 /// inside the `io::Error`, so the connection's end is told apart from a vanished peer by

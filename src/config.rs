@@ -119,16 +119,30 @@ pub struct Config {
     /// alone. Default `false` (echo). Each client then gets a second, small thread that
     /// writes its queued frames, so `max_connections` bounds twice as many threads.
     pub broadcast: bool,
-    /// Broadcast mode: how many bytes may wait for one client that reads slowly, counted
-    /// as frame bytes plus 16 bytes of bookkeeping per frame. Default 256 KiB (four
-    /// messages of the default maximum size, or a few thousand chat lines). A client whose
-    /// backlog would grow past it is closed with 1008 and its backlog freed, so it cannot
-    /// stall the room or grow the server. Every client queues the same shared frames, so
-    /// the messages waiting in all backlogs together usually take about one `max_backlog`.
-    /// Per client the queued bytes stay within it; the batch being written is held until
-    /// its write completes, so one client can pin up to about twice this. Must be at least `max_message_size + 32`, so
-    /// that one message of the largest size and its header fit.
+    /// Broadcast mode: how many bytes may wait for one client, counted as frame bytes
+    /// plus 16 bytes of bookkeeping per frame. Default 256 KiB (four messages of the
+    /// default maximum size, or a few thousand chat lines). When a member's backlog is
+    /// full, the room waits for it: the sender's thread stops reading its socket (TCP
+    /// then slows the sender down) until the member has taken enough, so a member that
+    /// keeps reading, however slowly, gets every message and is never closed for it
+    /// (one that reads nothing is, after [`stall_timeout`](Self::stall_timeout)). Every
+    /// member queues the same shared frames, so the frames waiting in all backlogs
+    /// together take at most about twice this (the queued frames of the slowest member
+    /// plus the batch its writer is writing); per member add 16 bytes per queued frame.
+    /// Larger: longer bursts go through without pacing, more memory. Must be at least
+    /// `max_message_size + 32`, so that one message of the largest size and its header
+    /// fit.
     pub max_backlog: usize,
+    /// Broadcast mode: how long the room waits for a member whose backlog is full and
+    /// that takes nothing (the kernel sees no byte acknowledged and the writer no write
+    /// finish) before that member is closed with 1008 and the room goes on without it.
+    /// Default 50 ms. While it waits, every member's next message waits too, so this is
+    /// the longest pause one stuck member (a frozen tab, a client that stopped reading)
+    /// can cause the room. Raise it (e.g. `1s`) if members on slow or lossy links are cut
+    /// while the room is busy: a link that acknowledges nothing for this long, while the
+    /// room is waiting for it, counts as stuck. Only under load: a member is never cut
+    /// while its backlog has room.
+    pub stall_timeout: Duration,
 }
 
 impl Default for Config {
@@ -155,6 +169,7 @@ impl Default for Config {
             trace: false,
             broadcast: false,
             max_backlog: 256 * 1024,
+            stall_timeout: Duration::from_millis(50),
         }
     }
 }
@@ -186,6 +201,7 @@ impl Config {
         for (flag, d) in [
             ("--handshake-timeout", self.handshake_timeout),
             ("--write-timeout", self.write_timeout),
+            ("--stall-timeout", self.stall_timeout),
         ] {
             if d.is_zero() {
                 return Err(format!("{flag} must be greater than 0"));
@@ -199,6 +215,7 @@ impl Config {
             ("--ping-timeout", self.ping_timeout),
             ("--write-timeout", self.write_timeout),
             ("--shutdown-timeout", self.shutdown_timeout),
+            ("--stall-timeout", self.stall_timeout),
         ] {
             if d > Duration::from_secs(24 * 3600) {
                 return Err(format!("{flag} must be at most 24h"));
@@ -283,7 +300,11 @@ impl fmt::Display for Config {
             format_duration(self.shutdown_timeout),
             origins,
             if self.broadcast {
-                format!("broadcast max-backlog={}", format_size(self.max_backlog))
+                format!(
+                    "broadcast max-backlog={} stall-timeout={}",
+                    format_size(self.max_backlog),
+                    format_duration(self.stall_timeout)
+                )
             } else {
                 "echo".to_string()
             },

@@ -372,7 +372,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                         match shared.handler.on_message(&client, msg) {
                             // Broadcast mode: the reply goes to the room (hub.rs).
                             Some(reply) if cfg.broadcast => {
-                                shared.hub.broadcast(&reply);
+                                shared.hub.broadcast(&reply, Some(&client));
                                 Ok(())
                             }
                             Some(reply) => ws.write(reply),

@@ -91,10 +91,15 @@ struct Flags {
     #[argh(switch)]
     broadcast: bool,
 
-    /// broadcast mode: bytes that may wait for one slow client before it is closed with
-    /// 1008 (default 256KiB)
+    /// broadcast mode: bytes that may wait for one client; when a member's backlog is
+    /// full, senders wait for it (default 256KiB)
     #[argh(option, from_str_fn(parse_size))]
     max_backlog: Option<usize>,
+
+    /// broadcast mode: how long the room waits for a member with a full backlog that
+    /// reads nothing before closing it with 1008 (default 50ms)
+    #[argh(option, from_str_fn(parse_duration))]
+    stall_timeout: Option<Duration>,
 
     /// serve wss:// and https:// with this PEM certificate chain (with --tls-key; needs
     /// a build with `--features tls`)
@@ -139,6 +144,7 @@ impl Flags {
             trace: self.trace,
             broadcast: self.broadcast,
             max_backlog: self.max_backlog.unwrap_or(d.max_backlog),
+            stall_timeout: self.stall_timeout.unwrap_or(d.stall_timeout),
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
         }

@@ -10,7 +10,13 @@
 //! for every thread, since the flag belongs to the open file). Whatever does not fit
 //! goes to the writer thread as before. Measured in docs/performance.md.
 //!
-//! With stack.rs and heap.rs, the only `unsafe` in tinyws: one `send(2)` call.
+//! The room also needs to know whether a member whose backlog is full is still reading
+//! (backlog.rs, hub.rs): [`progress`] asks the kernel how many bytes the peer has
+//! acknowledged, which grows whenever the peer's application reads (its window opens),
+//! however slowly, and stays put while it reads nothing.
+//!
+//! With stack.rs and heap.rs, the only `unsafe` in tinyws: one `send(2)` and one
+//! `getsockopt(2)` call.
 
 use std::io;
 use std::net::TcpStream;
@@ -28,9 +34,67 @@ pub(crate) fn send(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     imp::send(socket, bytes)
 }
 
+/// What the kernel says about a socket's sending side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Bytes the peer has acknowledged so far (only grows).
+    pub(crate) acked: u64,
+    /// Bytes written to the socket and not yet acknowledged: sent or waiting to be sent.
+    pub(crate) waiting: bool,
+}
+
+/// The peer's progress on `socket`, or `None` where the kernel does not say (not Linux,
+/// or a kernel older than 4.6): then only the writer thread's own progress counts.
+pub(crate) fn progress(socket: &TcpStream) -> Option<Progress> {
+    imp::progress(socket)
+}
+
+#[cfg(all(target_os = "linux", any(target_env = "gnu", target_env = "musl")))]
+#[allow(unsafe_code)]
+mod info {
+    use std::net::TcpStream;
+    use std::os::fd::AsRawFd;
+
+    pub(super) fn progress(socket: &TcpStream) -> Option<super::Progress> {
+        // SAFETY: tcp_info is plain integers, for which all zeroes is a valid value.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: the pointer and length describe `info`, which outlives the call and
+        // which the kernel fills up to `len` bytes; the descriptor belongs to `socket`,
+        // borrowed for the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &mut len,
+            )
+        };
+        // An older kernel fills less: without the fields used here, say nothing.
+        let needed =
+            std::mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + std::mem::size_of::<u32>();
+        if rc != 0 || (len as usize) < needed {
+            return None;
+        }
+        Some(super::Progress {
+            acked: info.tcpi_bytes_acked,
+            waiting: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+        })
+    }
+}
+
+#[cfg(not(all(target_os = "linux", any(target_env = "gnu", target_env = "musl"))))]
+mod info {
+    pub(super) fn progress(_: &std::net::TcpStream) -> Option<super::Progress> {
+        None
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod imp {
+    pub(super) use super::info::progress;
     use std::io;
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
@@ -59,6 +123,8 @@ mod imp {
 mod imp {
     use std::io;
     use std::net::TcpStream;
+
+    pub(super) use super::info::progress;
 
     /// Elsewhere every frame goes through the writer thread.
     pub(super) fn send(_: &TcpStream, _: &[u8]) -> io::Result<usize> {
@@ -98,5 +164,25 @@ mod tests {
         };
         assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
         assert!(total > 0);
+
+        // The receiver has read nothing: the sender's bytes wait, and the peer has
+        // acknowledged at most what its receive buffer holds (it may still take a little,
+        // as zero-window probes find room). Once it reads, the count grows.
+        let before = super::progress(&sender).expect("TCP_INFO");
+        assert!(before.waiting, "bytes wait in the socket");
+        assert!(before.acked < total as u64, "{before:?} of {total}");
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut buf = vec![0u8; 1 << 20];
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while super::progress(&sender).expect("TCP_INFO").acked == before.acked {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no progress after reads"
+            );
+            let n = receiver.read(&mut buf).expect("read");
+            assert!(n > 0, "the sender closed");
+        }
     }
 }

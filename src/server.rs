@@ -255,7 +255,7 @@ impl ServerHandle {
     /// returns 0; pings, pongs, close frames and messages larger than
     /// [`Config::max_backlog`] are not sent either (0).
     pub fn broadcast(&self, message: tungstenite::Message) -> usize {
-        self.shared.hub.broadcast(&message)
+        self.shared.hub.broadcast(&message, None)
     }
 
     /// Clients in the broadcast room right now (always 0 in echo mode).

@@ -36,6 +36,7 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
         ("--ping-timeout", c.ping_timeout),
         ("--write-timeout", c.write_timeout),
         ("--shutdown-timeout", c.shutdown_timeout),
+        ("--stall-timeout", c.stall_timeout),
     ] {
         m.insert(flag, same(format_duration(v)));
     }
