@@ -30,6 +30,9 @@ pub struct Client {
     upgraded: AtomicBool,
     /// Shutdown wants a close 1001 sent ([`shut_down`](Client::shut_down)).
     going_away: AtomicBool,
+    /// The client has sent at least one byte (admission prefers to push out those that
+    /// have not: server.rs).
+    spoke: AtomicBool,
     pub(crate) socket: TcpStream,
     /// `wss://`: the TLS session every byte to and from this client passes through.
     #[cfg(feature = "tls")]
@@ -63,6 +66,7 @@ impl Client {
             path: OnceLock::new(),
             upgraded: AtomicBool::new(false),
             going_away: AtomicBool::new(false),
+            spoke: AtomicBool::new(false),
             socket,
             #[cfg(feature = "tls")]
             tls: None,
@@ -98,10 +102,21 @@ impl Client {
         #[allow(unused_variables)] deadline: std::time::Instant,
     ) -> io::Result<usize> {
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            return tls.read(&self.socket, buf, Some(deadline));
+        let read = match &self.tls {
+            Some(tls) => tls.read(&self.socket, buf, Some(deadline)),
+            None => (&self.socket).read(buf),
+        };
+        #[cfg(not(feature = "tls"))]
+        let read = (&self.socket).read(buf);
+        if matches!(read, Ok(n) if n > 0) {
+            self.spoke.store(true, Ordering::Relaxed);
         }
-        (&self.socket).read(buf)
+        read
+    }
+
+    /// Whether the client has sent nothing yet: no byte read, none waiting in the socket.
+    pub(crate) fn is_silent(&self) -> bool {
+        !self.spoke.load(Ordering::Relaxed) && !crate::nowait::has_input(&self.socket)
     }
 
     /// Writes all of `bytes` to the client, encrypted if the connection uses TLS. Blocks

@@ -77,6 +77,11 @@ fn open<'s>(
     }
 
     let head = match http::read_head(client, cfg.max_head_size, accepted + cfg.handshake_timeout) {
+        Ok(head) if !shared.head_received(id) => {
+            debug!("#{id} {peer}: pushed out to make room for a new connection; closed");
+            drop(head);
+            return None;
+        }
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             info!(

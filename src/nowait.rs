@@ -15,8 +15,11 @@
 //! acknowledged, which grows whenever the peer's application reads (its window opens),
 //! however slowly, and stays put while it reads nothing.
 //!
-//! With stack.rs and heap.rs, the only `unsafe` in tinyws: one `send(2)` and one
-//! `getsockopt(2)` call.
+//! Admission (server.rs) asks whether a connection has sent anything yet: [`has_input`],
+//! a `recv` with `MSG_PEEK | MSG_DONTWAIT`.
+//!
+//! With stack.rs and heap.rs, the only `unsafe` in tinyws: one `send(2)`, one
+//! `recv(2)` and one `getsockopt(2)` call.
 
 use std::io;
 use std::net::TcpStream;
@@ -32,6 +35,12 @@ pub(crate) const DIRECT_MAX: usize = 4096;
 /// `Err(WouldBlock)` when it takes nothing.
 pub(crate) fn send(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     imp::send(socket, bytes)
+}
+
+/// Whether bytes from the peer wait in `socket` (or it has closed): a peek that never
+/// blocks. Elsewhere than Linux: `false`.
+pub(crate) fn has_input(socket: &TcpStream) -> bool {
+    imp::has_input(socket)
 }
 
 /// What the kernel says about a socket's sending side.
@@ -99,6 +108,22 @@ mod imp {
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
 
+    pub(super) fn has_input(socket: &TcpStream) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: the pointer and length describe `byte`, which outlives the call and
+        // which `recv` may write; the descriptor belongs to `socket`, borrowed for the
+        // call. MSG_PEEK leaves the byte in the socket for its reader.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n >= 0 // a byte, or 0 at the end: not silent; -1 (EAGAIN): nothing yet
+    }
+
     pub(super) fn send(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
         // SAFETY: the pointer and length describe `bytes`, which outlives the call, and
         // `send` only reads them; the descriptor belongs to `socket`, borrowed for the
@@ -125,6 +150,10 @@ mod imp {
     use std::net::TcpStream;
 
     pub(super) use super::info::progress;
+
+    pub(super) fn has_input(_: &TcpStream) -> bool {
+        false
+    }
 
     /// Elsewhere every frame goes through the writer thread.
     pub(super) fn send(_: &TcpStream, _: &[u8]) -> io::Result<usize> {

@@ -1,6 +1,6 @@
 //! The accept loop, the connection cap, and graceful shutdown.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -24,6 +24,13 @@ const MAX_REJECTERS: usize = 8;
 const REJECTER_STACK: usize = 64 * 1024;
 /// The stack of the `tinyws` binary's signal thread (main.rs), counted in the budget.
 const SIGNAL_STACK: usize = 64 * 1024;
+
+/// Connections pushed out to make room (see [`admit`]) whose threads have not ended yet:
+/// at most this many at once, so a flood of new connections cannot pile up threads.
+const MAX_PUSHED_OUT: usize = 64;
+
+/// At most one warning about pushed-out connections per this long.
+const PUSH_OUT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// A bound, not yet running, WebSocket server. [`run`](Server::run) serves on the
 /// calling thread; [`spawn`](Server::spawn) on a new one.
@@ -59,8 +66,45 @@ pub(crate) struct Shared {
 struct Registry {
     /// Every connection that has a thread, from accept to close.
     clients: HashMap<u64, Arc<Client>>,
+    /// Those that have not delivered a whole request head yet, oldest (lowest id) first.
+    waiting: BTreeMap<u64, Arc<Client>>,
+    /// Pushed out of `waiting` to make room; their threads are ending.
+    pushed_out: HashSet<u64>,
+    /// Pushed out since the last warning, and when that was.
+    pushed_since_warn: u64,
+    warned_at: Option<Instant>,
     rejecters: usize,
     next_id: u64,
+}
+
+impl Registry {
+    /// Connections that hold a slot: all but those already pushed out.
+    fn live(&self) -> usize {
+        self.clients.len() - self.pushed_out.len()
+    }
+
+    /// Closes the oldest connection that has sent nothing yet, or else the oldest still
+    /// waiting for its request head, to make room. Returns it, or `None` if there is none
+    /// (or too many pushed out are still ending).
+    fn push_out_oldest(&mut self) -> Option<Arc<Client>> {
+        if self.pushed_out.len() >= MAX_PUSHED_OUT {
+            return None;
+        }
+        // Look at a few of the oldest only: this runs on the accept loop.
+        let id = self
+            .waiting
+            .values()
+            .take(32)
+            .find(|c| c.is_silent())
+            .or_else(|| self.waiting.values().next())
+            .map(|c| c.id())?;
+        let victim = self.waiting.remove(&id)?;
+        self.pushed_out.insert(id);
+        // Its thread's read returns at once (end of stream), and it ends quietly.
+        let _ = victim.socket.shutdown(Shutdown::Both);
+        self.pushed_since_warn += 1;
+        Some(victim)
+    }
 }
 
 /// Controls a running server from another thread: shut it down, count its connections.
@@ -311,6 +355,13 @@ impl Shared {
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
+
+    /// Connection `id` has delivered its whole request head: it no longer counts as
+    /// waiting (see [`admit`]). `false` if it was pushed out meanwhile: end it quietly.
+    pub(crate) fn head_received(&self, id: u64) -> bool {
+        let mut reg = self.registry();
+        reg.waiting.remove(&id).is_some() || !reg.pushed_out.contains(&id)
+    }
 }
 
 /// Removes a connection from the registry when its thread ends, even by a panic.
@@ -321,7 +372,11 @@ struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.shared.registry().clients.remove(&self.id);
+        let mut reg = self.shared.registry();
+        reg.clients.remove(&self.id);
+        reg.waiting.remove(&self.id);
+        reg.pushed_out.remove(&self.id);
+        drop(reg);
         // Only shutdown waits for this (a syscall saved per connection otherwise). It
         // sets `stopping` before it looks at the registry, under the lock we just used.
         if self.shared.is_stopping() {
@@ -330,32 +385,62 @@ impl Drop for Registered {
     }
 }
 
+/// Admission. A connection holds a slot of `--max-connections` from its accept; until it
+/// has sent a whole request head it is *waiting*, and at most half the slots may be
+/// waiting. When the waiting half or all the slots are taken, a new connection pushes out
+/// the oldest waiting one that has sent nothing yet (else the oldest waiting one): so
+/// sockets that never send (or trickle) cannot lock new clients out, they only push each
+/// other out. `503` only when every slot holds a connection past its request head.
 fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let mut reg = shared.registry();
-    let open = reg.clients.len();
-    if open >= shared.config.max_connections || open >= shared.fit {
-        let spare = reg.rejecters < MAX_REJECTERS;
-        if spare {
-            reg.rejecters += 1;
+    let max = shared.config.max_connections;
+    // The slots: --max-connections, or fewer when that many would not fit the memory
+    // limit (budget.rs; the startup warning said which flag to lower).
+    let cap = max.min(shared.fit);
+    let waiting_cap = (cap / 2).max(1);
+    if reg.live() >= cap || reg.waiting.len() >= waiting_cap {
+        match reg.push_out_oldest() {
+            Some(victim) => {
+                debug!(
+                    "#{} {}: closed before its request head, to make room for {peer} ({cap} slots: at most {waiting_cap} may wait for a request head)",
+                    victim.id(),
+                    victim.peer_addr()
+                );
+                let now = Instant::now();
+                if reg
+                    .warned_at
+                    .is_none_or(|t| now.duration_since(t) >= PUSH_OUT_WARN_EVERY)
+                {
+                    warn!(
+                        "{} connection(s) that had not sent a request were closed to make room for new ones: {waiting_cap} were waiting for a request head (half of the {cap} slots, --max-connections); many sockets that send nothing may be an attack (docs/security.md)",
+                        reg.pushed_since_warn
+                    );
+                    reg.pushed_since_warn = 0;
+                    reg.warned_at = Some(now);
+                }
+            }
+            None if reg.live() >= cap => {
+                let spare = reg.rejecters < MAX_REJECTERS;
+                if spare {
+                    reg.rejecters += 1;
+                }
+                drop(reg);
+                let response = if cap == max {
+                    warn!(
+                        "{peer}: refused with 503, at the cap of {max} connections (--max-connections)"
+                    );
+                    http::busy(max)
+                } else {
+                    warn!(
+                        "{peer}: refused with 503, at the {cap} connections that fit the memory limit (see the memory budget line at startup)"
+                    );
+                    http::no_memory()
+                };
+                reject_busy(shared, socket, peer, spare, response);
+                return;
+            }
+            None => {} // too many pushed out still ending, but a slot is free
         }
-        drop(reg);
-        let response = if open >= shared.config.max_connections {
-            warn!(
-                "{peer}: refused with 503, at the cap of {} connections (--max-connections)",
-                shared.config.max_connections
-            );
-            http::busy(shared.config.max_connections)
-        } else {
-            // Memory for one more worst case is not there (budget.rs; the startup
-            // warning said which flag to lower).
-            warn!(
-                "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
-                shared.fit
-            );
-            http::no_memory()
-        };
-        reject_busy(shared, socket, peer, spare, response);
-        return;
     }
     reg.next_id += 1;
     let id = reg.next_id;
@@ -364,6 +449,7 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     };
     let client = Arc::new(client);
     reg.clients.insert(id, client.clone());
+    reg.waiting.insert(id, client.clone());
     drop(reg);
 
     let guard = Registered {

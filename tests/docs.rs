@@ -301,10 +301,11 @@ fn captures() -> BTreeMap<&'static str, String> {
     c.insert("curl-404", t.curl(&["http://localhost:8080/chat"]));
     drop(t);
 
-    // At the cap: one connection holds the only slot (its head not sent yet).
+    // At the cap: one WebSocket client holds the only slot. (A connection that has not
+    // sent its request head would be pushed out to make room instead: server.rs.)
     let mut t = Traced::start(&["--max-connections", "1"]);
-    let hold = tcp(t.addr);
-    t.take(1, "-- connection from");
+    let hold = open(t.addr, CLI_REQUEST);
+    t.take(1, "->   ␍␊");
     c.insert("curl-503", t.curl(&["http://localhost:8080/chat"]));
     drop(hold);
     drop(t);
