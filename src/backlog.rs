@@ -50,7 +50,7 @@ pub(crate) const WRITER_STACK: usize = 64 * 1024;
 /// At most this many frames go into one `writev` call.
 const BATCH: usize = 64;
 
-/// After the close 1008 of an overflow, how long the client has to answer before the
+/// After the close 1008 of an eviction, how long the client has to answer before the
 /// connection is cut (RFC 6455 §7.1.1: the server closes TCP; it should not wait long).
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
@@ -72,11 +72,11 @@ pub(crate) struct Backlog {
     busy: bool,
     /// The first queued frame is the rest of one whose start is already in the socket
     /// (a direct send that did not fit, see `nowait.rs`): it must be written, even when
-    /// the backlog overflows, or the close 1008 would land inside a frame.
+    /// the member is evicted, or the close 1008 would land inside a frame.
     partial_head: bool,
     /// The connection thread is done: finish the close frame, if one is queued, and exit.
     finishing: bool,
-    /// The backlog overflowed and was replaced by a close 1008.
+    /// The member was evicted (stuck, or a ping flood): the backlog is a close 1008.
     evicted: bool,
     /// Why the server dropped this client, for the connection's log line.
     pub(crate) dropped: Option<String>,
@@ -390,7 +390,7 @@ impl Drop for Writer {
 enum Next {
     Write,
     Exit,
-    /// The close 1008 of an overflow is written: wait briefly for the reader to end.
+    /// The close 1008 of an eviction is written: wait briefly for the reader to end.
     Linger,
 }
 

@@ -338,11 +338,11 @@ impl Client {
     }
 
     /// Broadcast mode: queues whole frames for the writer thread. A close frame always
-    /// fits; anything else that would overflow the backlog replaces it with a close 1008
+    /// fits; anything else that would pass twice the limit replaces it with a close 1008
     /// (see `backlog.rs`). Returns whether the frames were queued.
     ///
-    /// Every frame that goes to the backlog passes here, so `--trace` shows it here: the
-    /// room's broadcasts too, in the order the writer thread will send them.
+    /// The client's own frames pass here and broadcasts through [`offer`](Self::offer),
+    /// so `--trace` shows each where it is queued, in the order the writer will send them.
     fn enqueue(&self, out: &mut Outbox, frames: Arc<[u8]>) -> bool {
         let closing = out.closed;
         let Some(backlog) = out.backlog.as_mut() else {
@@ -461,7 +461,7 @@ impl Client {
         out.closed || out.broken
     }
 
-    /// Why the server dropped this client (backlog overflow, write timeout), if it did.
+    /// Why the server dropped this client (stuck, ping flood, write timeout), if it did.
     pub(crate) fn dropped_reason(&self) -> Option<String> {
         self.outbox().backlog.as_ref()?.dropped.clone()
     }

@@ -49,9 +49,12 @@
 //! # Ok::<(), tinyws::Error>(())
 //! ```
 //!
-//! A client that reads too slowly cannot stall the room: each one has a bounded backlog
-//! ([`Config::max_backlog`]) and its own writer thread, and is closed with 1008 when the
-//! backlog overflows.
+//! The room is paced by its members: each one has a bounded backlog
+//! ([`Config::max_backlog`]) and its own writer thread, and when a member's backlog is full
+//! the broadcast waits for it, so a fast sender is slowed down to what the members read
+//! instead of anyone being dropped. A member that reads nothing while the room waits for
+//! it is closed with 1008 after [`Config::stall_timeout`]. [`ServerHandle::broadcast`]
+//! therefore blocks under pressure: see there.
 //!
 //! ## Logging
 //!

@@ -294,10 +294,19 @@ impl ServerHandle {
 
     /// Broadcast mode ([`Config::broadcast`]): sends a text or binary `message` to every
     /// client in the room, after the messages already sent and in the same order for all.
-    /// Returns how many clients it was queued for. Never blocks on a client: each has its
-    /// own writer thread and bounded backlog. In echo mode there is no room and this
-    /// returns 0; pings, pongs, close frames and messages larger than
-    /// [`Config::max_backlog`] are not sent either (0).
+    /// Returns how many clients it was queued for.
+    ///
+    /// Under pressure it blocks, like a member's message: if a member's backlog
+    /// ([`Config::max_backlog`]) is full, this waits until that member has taken enough
+    /// frames, for as long as it keeps reading, so a member that keeps reading is never
+    /// dropped and gets this message too. A member that takes nothing for
+    /// [`Config::stall_timeout`] while this waits is closed with 1008 and not counted. So
+    /// one call waits at most about `stall_timeout` for a stuck member, and otherwise as
+    /// long as the slowest reading member needs to make room for one message; a program
+    /// that broadcasts faster than its members read is slowed down to their pace. Call it
+    /// from a thread of your own that may wait (not from a timer that must not be late).
+    /// In echo mode there is no room and this returns 0; pings, pongs, close frames and
+    /// messages larger than [`Config::max_backlog`] are not sent either (0).
     pub fn broadcast(&self, message: tungstenite::Message) -> usize {
         self.shared.hub.broadcast(&message, None)
     }
