@@ -929,6 +929,62 @@ fn main() {
         });
     }
 
+    // 8b. A flooding sender in the room (issue 13): one member sends 16 KiB messages
+    // back to back, 49 read as fast as they can, one never reads, one chats every 100 ms.
+    // tinyws only: the point is what the readers see while the room paces the sender
+    // and cuts the stuck member.
+    eprintln!("broadcast flood: 1 sender, 49 readers, 1 stuck, 1 chatting");
+    let flood = s(&[
+        "--scenario",
+        "flood",
+        "--conns",
+        "49",
+        "--size",
+        "16384",
+        "--secs",
+        if args.quick { "1" } else { "3" },
+    ]);
+    let c = compare(
+        &bench,
+        "flood",
+        reps,
+        &[(t, vec!["--broadcast", "--max-connections", "1000"], flood)],
+        false,
+        limit,
+    );
+    for (k, metric, target, ok) in [
+        (
+            "deliveries_per_s",
+            "msgs delivered to readers / s",
+            "(reported)",
+            None,
+        ),
+        (
+            "longest_gap_ms",
+            "longest gap at a reader, ms",
+            "≤ 100 ms",
+            Some(100.0),
+        ),
+        ("sender_msg_per_s", "sender's msgs / s", "(reported)", None),
+        (
+            "chat_max_ms",
+            "chat line to every reader, max ms",
+            "≤ 200 ms",
+            Some(200.0),
+        ),
+        ("hwm_kib", "server peak RSS, KiB", "(reported)", None),
+    ] {
+        let v = c.median(t, &get(k));
+        rows.push(Row {
+            scenario: "  broadcast flood (16 KiB, 1 stuck of 50)".into(),
+            metric: metric.into(),
+            values: [v, f64::NAN, f64::NAN],
+            ratio: String::new(),
+            target: target.into(),
+            verdict: ok.map_or(String::new(), |limit| verdict(v <= limit, v)),
+        });
+    }
+
     // 9. How cost grows: idle connections 10 … 10,000.
     eprintln!("scaling: idle connections");
     let levels: &[usize] = if args.quick {

@@ -12,7 +12,11 @@
 //! the server's FIN), `idle` (open `--conns` and hold them `--secs`, then a new client's
 //! echo latency), `broadcast` (one sender, `--conns` receivers, for `tinyws --broadcast`),
 //! `raw` (the `echo` scenario over plain TCP, for `examples/raw_echo.rs`),
-//! `raw_broadcast` (the `broadcast` scenario over plain TCP, for `raw_echo ADDR broadcast`).
+//! `raw_broadcast` (the `broadcast` scenario over plain TCP, for `raw_echo ADDR broadcast`),
+//! `flood` (for `tinyws --broadcast`: one member sends `--size` messages back to back,
+//! `--conns` members read as fast as they can, one member never reads, and one more sends
+//! a short chat line every 100 ms: deliveries per second, the longest gap between two
+//! messages at a reader, the sender's rate, and how long the chat lines took).
 //!
 //! With `--pid`, the server's CPU time (`/proc/PID/stat`, and the sum of its threads'
 //! `/proc/PID/task/*/schedstat` for nanosecond precision), memory and thread count are
@@ -39,7 +43,7 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// Load generator for the tinyws benchmark (loopback only).
 #[derive(FromArgs)]
 struct Args {
-    /// echo | pipeline | handshake | idle | broadcast | raw | raw_broadcast
+    /// echo | pipeline | handshake | idle | broadcast | raw | raw_broadcast | flood
     #[argh(option)]
     scenario: String,
     /// server address, e.g. 127.0.0.1:8080
@@ -78,6 +82,7 @@ fn main() {
         "idle" => idle(&args),
         "broadcast" => broadcast(&args, false),
         "raw_broadcast" => broadcast(&args, true),
+        "flood" => flood(&args),
         other => Err(io::Error::other(format!("unknown scenario {other:?}"))),
     };
     match result {
@@ -837,6 +842,170 @@ fn broadcast(args: &Args, raw: bool) -> io::Result<Vec<String>> {
     ];
     out.extend(latency_report("delivery_", lat));
     out.extend(latency_report("fanout_", fanout));
+    out.extend(server_report(&before, &end, pid));
+    Ok(out)
+}
+
+/// A flooding sender in the room (issue 13): one member writes `size`-byte messages back to
+/// back for the whole window, `conns` members read everything as fast as they can, one
+/// member never reads (the server must cut it, 1008, pausing the others at most
+/// `--stall-timeout`), and a chatting member sends a short text every 100 ms. Reported:
+/// flood messages delivered per second to the readers, the longest gap between two
+/// messages at any reader, the sender's rate, and the chat lines' latency to the readers.
+fn flood(args: &Args) -> io::Result<Vec<String>> {
+    let (addr, size, n, pid) = (args.addr, args.size.max(16), args.conns, args.pid);
+    let base = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = ws_connect(addr)?;
+        let stop = stop.clone();
+        // (flood messages, longest gap in µs, chat latencies in µs)
+        readers.push(thread::Builder::new().stack_size(128 * 1024).spawn(
+            move || -> io::Result<(u64, f64, Vec<f64>)> {
+                let (mut count, mut gap, mut chat) = (0u64, 0f64, Vec::new());
+                let mut last: Option<Instant> = None;
+                let mut got = Vec::new();
+                let _ = s.set_read_timeout(Some(Duration::from_millis(2000)));
+                while !stop.load(Ordering::Relaxed) {
+                    match read_frame(&mut s, &mut got) {
+                        Ok(op) if got.len() >= 16 => {
+                            let now = Instant::now();
+                            if op == 0x1 {
+                                // A chat line: its send time in hex, bytes 8..24.
+                                let sent = std::str::from_utf8(&got[8..got.len().min(24)])
+                                    .ok()
+                                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                                    .unwrap_or(0);
+                                chat.push(
+                                    (base.elapsed().as_nanos() as u64).saturating_sub(sent) as f64
+                                        / 1e3,
+                                );
+                                continue;
+                            }
+                            count += 1;
+                            if let Some(l) = last {
+                                gap = gap.max((now - l).as_secs_f64() * 1e6);
+                            }
+                            last = Some(now);
+                        }
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok((count, gap, chat))
+            },
+        )?);
+    }
+    // Never reads; the server closes it (its reads are left to the kernel's buffers).
+    let stuck = ws_connect(addr)?;
+    // The sender and the chatter get their own copies: drained, not measured.
+    let sender = ws_connect(addr)?;
+    let chatter = ws_connect(addr)?;
+    let mut drainers = Vec::new();
+    for s in [&sender, &chatter] {
+        let mut d = s.try_clone()?;
+        let stop = stop.clone();
+        drainers.push(
+            thread::Builder::new()
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let mut buf = Vec::new();
+                    let _ = d.set_read_timeout(Some(Duration::from_millis(2000)));
+                    while !stop.load(Ordering::Relaxed) {
+                        match read_frame(&mut d, &mut buf) {
+                            Ok(_) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => break,
+                        }
+                    }
+                })?,
+        );
+    }
+    thread::sleep(Duration::from_millis(200));
+    let before = sample(pid);
+    let window = Duration::from_secs_f64(args.secs);
+    let start = Instant::now();
+    let chat_stop = stop.clone();
+    let mut chat_sock = chatter.try_clone()?;
+    let chat = thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let mut frame = Vec::new();
+            let mut k = 0u64;
+            while !chat_stop.load(Ordering::Relaxed) && start.elapsed() < window {
+                let mut line = [b' '; 24];
+                line[..8].copy_from_slice(b"chat....");
+                let t = base.elapsed().as_nanos() as u64;
+                // A text message must be UTF-8: the send time goes in as 16 hex digits.
+                let hex = format!("{t:016x}");
+                line[8..24].copy_from_slice(hex.as_bytes());
+                frame.clear();
+                put_frame(&mut frame, 0x1, &line);
+                if chat_sock.write_all(&frame).is_err() {
+                    break;
+                }
+                k += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+            k
+        })?;
+    let mut sent = 0u64;
+    let mut payload = vec![0x5au8; size];
+    let mut frame = Vec::new();
+    let mut out_sock = &sender;
+    while start.elapsed() < window && sent < args.max_count {
+        payload[..8].copy_from_slice(&sent.to_le_bytes());
+        let t = base.elapsed().as_nanos() as u64;
+        payload[8..16].copy_from_slice(&t.to_le_bytes());
+        frame.clear();
+        put_frame(&mut frame, 0x2, &payload);
+        out_sock.write_all(&frame)?;
+        sent += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let end = sample(pid);
+    stop.store(true, Ordering::Relaxed);
+    let chats = chat.join().unwrap_or(0);
+    let _ = sender.shutdown(std::net::Shutdown::Both);
+    let _ = chatter.shutdown(std::net::Shutdown::Both);
+    for d in drainers {
+        let _ = d.join();
+    }
+    drop(stuck);
+    let (mut delivered, mut gap, mut chat_lat) = (0u64, 0f64, Vec::new());
+    for h in readers {
+        let (c, g, l) = h
+            .join()
+            .map_err(|_| io::Error::other("a reader thread panicked"))??;
+        delivered += c;
+        gap = gap.max(g);
+        chat_lat.extend(l);
+    }
+    chat_lat.sort_by(f64::total_cmp);
+    let mut out = vec![
+        format!("msgs={sent}"),
+        format!("secs={secs:.4}"),
+        format!("sender_msg_per_s={:.1}", sent as f64 / secs),
+        format!("deliveries_per_s={:.1}", delivered as f64 / secs),
+        format!("longest_gap_ms={:.2}", gap / 1e3),
+        format!("chats={chats}"),
+        format!("chat_heard={}", chat_lat.len()),
+        format!("chat_p50_ms={:.2}", percentile(&chat_lat, 0.5) / 1e3),
+        format!(
+            "chat_max_ms={:.2}",
+            chat_lat.last().copied().unwrap_or(f64::NAN) / 1e3
+        ),
+    ];
     out.extend(server_report(&before, &end, pid));
     Ok(out)
 }

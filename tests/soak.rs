@@ -9,6 +9,12 @@
 //! Ignored by plain `cargo test` (it needs about 80 s and ~10,000 threads on the
 //! machine); CI runs it with `cargo test --release --test soak -- --ignored --nocapture`
 //! (see .ci/run). Knobs: SOAK_CLIENTS (default 5000), SOAK_WAVES (default 3).
+//!
+//! A second soak runs the room (`--broadcast`): waves of SOAK_CLIENTS / 10 members (every
+//! message goes to every member, so the work grows with the square), among them one that
+//! floods 16 KiB messages back to back, one that never reads and one that chats. Every
+//! reading member must get every message in order, the stuck one must be closed 1008,
+//! and threads and fds must come back to baseline after each wave.
 //! Every socket has timeouts and every wait a deadline, so it cannot hang.
 
 use std::fs;
@@ -137,9 +143,14 @@ impl Proc {
     }
 }
 
-fn start_server(log: &std::path::Path, max_connections: usize) -> (KillOnDrop, SocketAddr) {
+fn start_server(
+    log: &std::path::Path,
+    max_connections: usize,
+    extra: &[&str],
+) -> (KillOnDrop, SocketAddr) {
     let child = Command::new(env!("CARGO_BIN_EXE_tinyws"))
         .args(["--bind", "127.0.0.1", "--port", "0"])
+        .args(extra)
         .args(["--max-connections", &max_connections.to_string()])
         // Bad clients must outlive the ramp-up (all 5,000 connected at once, several
         // seconds on two cores) and still be cut within a wave.
@@ -446,7 +457,7 @@ fn soak_waves_of_mixed_clients() {
     let clients = env_usize("SOAK_CLIENTS", 5000);
     let waves = env_usize("SOAK_WAVES", 3);
     let log = std::env::temp_dir().join(format!("tinyws-soak-{}.log", std::process::id()));
-    let (mut child, addr) = start_server(&log, clients + 1000);
+    let (mut child, addr) = start_server(&log, clients + 1000, &[]);
     let server = Proc { pid: child.0.id() };
     thread::sleep(Duration::from_millis(300));
     let (threads0, fds0, rss0) = (server.threads(), server.fds(), server.rss_kib());
@@ -643,4 +654,166 @@ fn wait_for_baseline(server: &Proc, threads: usize, fds: usize) -> Duration {
         thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
+}
+
+/// Reads one unmasked server frame: (first byte, payload).
+fn server_frame(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h)?;
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut n = [0u8; 2];
+            s.read_exact(&mut n)?;
+            u16::from_be_bytes(n) as usize
+        }
+        127 => {
+            let mut n = [0u8; 8];
+            s.read_exact(&mut n)?;
+            u64::from_be_bytes(n) as usize
+        }
+        n => n as usize,
+    };
+    let mut p = vec![0u8; len];
+    s.read_exact(&mut p)?;
+    Ok((h[0], p))
+}
+
+#[test]
+#[ignore = "soak: broadcast room waves; CI runs it with --ignored"]
+fn soak_broadcast_room_with_a_flooder_and_a_stuck_member() {
+    const SIZE: usize = 16 * 1024;
+    const FLOOD: usize = 400;
+    let members = (env_usize("SOAK_CLIENTS", 5000) / 10).max(20);
+    let waves = env_usize("SOAK_WAVES", 3);
+    let log = std::env::temp_dir().join(format!("tinyws-soak-room-{}.log", std::process::id()));
+    let (mut child, addr) = start_server(
+        &log,
+        members + 100,
+        &["--broadcast", "--stall-timeout", "1s"],
+    );
+    let server = Proc { pid: child.0.id() };
+    thread::sleep(Duration::from_millis(300));
+    let (threads0, fds0) = (server.threads(), server.fds());
+    let mut failures = Vec::new();
+    for wave in 0..waves {
+        let wave_start = Instant::now();
+        // Everyone in the room first: members, then the stuck one, the chatter, the flooder.
+        let readers: Vec<TcpStream> = (0..members)
+            .map(|_| raw_upgrade(addr).expect("a member joins"))
+            .collect();
+        let stuck = raw_upgrade(addr).expect("the stuck member joins");
+        let mut chatter = raw_upgrade(addr).expect("the chatter joins");
+        let mut flooder = raw_upgrade(addr).expect("the flooder joins");
+        // Joined means in the room: wait (bounded) for the server to have them all.
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while server.threads() < threads0 + 2 * (members + 3) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let total = FLOOD + 1;
+        let handles: Vec<_> = readers
+            .into_iter()
+            .chain([chatter.try_clone().unwrap(), flooder.try_clone().unwrap()])
+            .enumerate()
+            .map(|(k, mut s)| {
+                thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn(move || -> Result<(), String> {
+                        let (mut next, mut chat) = (0usize, false);
+                        while next + usize::from(chat) < total {
+                            let (first, p) =
+                                server_frame(&mut s).map_err(|e| format!("member {k}: {e}"))?;
+                            match first {
+                                0x81 if p == b"hello during the flood" => chat = true,
+                                0x82 if p.len() == SIZE
+                                    && p[..4] == (next as u32).to_be_bytes()
+                                    && p[4..].iter().all(|&b| b == next as u8) =>
+                                {
+                                    next += 1
+                                }
+                                0x89 => {} // keepalive: not answered, a short test
+                                f => {
+                                    return Err(format!(
+                                        "member {k}: frame {f:#x} of {} bytes at message {next}",
+                                        p.len()
+                                    ));
+                                }
+                            }
+                            if k % 4 == 0 {
+                                thread::sleep(Duration::from_micros(300)); // some read slowly
+                            }
+                        }
+                        let _ = s.shutdown(Shutdown::Both);
+                        Ok(())
+                    })
+                    .expect("spawn a member thread")
+            })
+            .collect();
+        let sender = thread::spawn(move || {
+            for i in 0..FLOOD {
+                let mut p = (i as u32).to_be_bytes().to_vec();
+                p.resize(SIZE, i as u8);
+                flooder.write_all(&masked_frame(0x2, &p)).unwrap();
+                if i == FLOOD / 4 {
+                    chatter
+                        .write_all(&masked_frame(0x1, b"hello during the flood"))
+                        .unwrap();
+                }
+            }
+            (flooder, chatter)
+        });
+        for h in handles {
+            if let Err(e) = h.join().expect("a member thread panicked") {
+                failures.push(format!("wave {}: {e}", wave + 1));
+            }
+        }
+        let (flooder, chatter) = sender.join().expect("the flooder panicked");
+        drop((flooder, chatter, stuck));
+        let settled = wait_for_baseline(&server, threads0, fds0);
+        println!(
+            "room wave {}: {members} members + flooder, chatter, stuck; {FLOOD} x 16 KiB to all in {:.1}s; back to baseline after {:.1}s more: {} threads, {} fds",
+            wave + 1,
+            wave_start.elapsed().as_secs_f64() - settled.as_secs_f64(),
+            settled.as_secs_f64(),
+            server.threads(),
+            server.fds()
+        );
+        if (server.threads(), server.fds()) != (threads0, fds0) {
+            failures.push(format!("wave {}: not back to baseline", wave + 1));
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.0.kill();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    if std::env::var("SOAK_DEBUG").is_err() {
+        let _ = fs::remove_file(&log);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    let cut = text.matches("(--stall-timeout)").count();
+    assert_eq!(
+        cut, waves,
+        "one stuck member cut per wave, logged once:\n{text}"
+    );
+    assert_eq!(
+        text.matches("dropped").count(),
+        waves,
+        "nobody else was dropped:\n{text}"
+    );
+    assert!(!text.contains("panicked"), "the server log shows a panic");
+    assert_eq!(
+        status.map(|s| s.code()),
+        Some(Some(0)),
+        "SIGTERM did not stop tinyws cleanly"
+    );
 }
