@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
-use tinyws::{Config, Echo, Server, parse_duration, parse_size};
+use tinyws::{Config, Echo, Server, ServerHandle, parse_duration, parse_size};
 
 /// A tiny WebSocket echo server (or, with --broadcast, a chat room): one thread per
 /// client, HTTP answers on the same port.
@@ -172,22 +172,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let handle = server.handle();
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        // The terminal went away (the teacher closed the window): the same graceful 1001.
-        #[cfg(unix)]
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tinyws: cannot install the SIGINT/SIGTERM/SIGHUP handler: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    if let Err(e) = watch_signals(server.handle()) {
+        eprintln!("tinyws: {e}");
+        return ExitCode::FAILURE;
+    }
+    server.run();
+    ExitCode::SUCCESS
+}
+
+/// Unix: SIGINT (Ctrl-C), SIGTERM (`kill`) and SIGHUP (the terminal was closed) start the
+/// graceful shutdown; a second SIGINT/SIGTERM exits at once. signal-hook's iterator tells
+/// them apart, which a repeated SIGHUP needs.
+#[cfg(unix)]
+fn watch_signals(handle: ServerHandle) -> Result<(), String> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handler: {e}"))?;
     // The iterator blocks in the signal thread until a signal arrives: no polling.
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("tinyws-signals".into())
         .stack_size(64 * 1024)
         .spawn(move || {
@@ -197,7 +199,7 @@ fn main() -> ExitCode {
                 if seen == 1 {
                     log::info!("signal {signal}: shutting down (send it again to exit at once)");
                     handle.shutdown();
-                } else if is_hangup(signal) {
+                } else if signal == SIGHUP {
                     // Closing a terminal can deliver SIGHUP twice (the kernel to the
                     // foreground job, the shell to all its jobs): not a request to hurry.
                     log::info!("signal {signal} again: still shutting down");
@@ -206,21 +208,33 @@ fn main() -> ExitCode {
                     std::process::exit(130);
                 }
             }
-        });
-    if let Err(e) = spawned {
-        eprintln!("tinyws: cannot start the signal thread: {e}");
-        return ExitCode::FAILURE;
-    }
-    server.run();
-    ExitCode::SUCCESS
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the signal thread: {e}"))
 }
 
-#[cfg(unix)]
-fn is_hangup(signal: i32) -> bool {
-    signal == signal_hook::consts::SIGHUP
+/// Windows has no signals: Ctrl-C, Ctrl-Break and closing the console window arrive as
+/// console control events, which the `ctrlc` crate (feature `termination`) delivers to
+/// one thread of its own. The same graceful 1001 shutdown; a second event exits at once.
+#[cfg(windows)]
+fn watch_signals(handle: ServerHandle) -> Result<(), String> {
+    let mut seen = 0;
+    ctrlc::set_handler(move || {
+        seen += 1;
+        if seen == 1 {
+            log::info!("Ctrl-C: shutting down (press it again to exit at once)");
+            handle.shutdown();
+        } else {
+            log::warn!("second Ctrl-C: exiting at once");
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
 }
 
-#[cfg(not(unix))]
-fn is_hangup(_: i32) -> bool {
-    false
+/// Neither Unix nor Windows (e.g. WASI): no way to ask for a graceful shutdown; the
+/// server runs until the process is killed.
+#[cfg(not(any(unix, windows)))]
+fn watch_signals(_: ServerHandle) -> Result<(), String> {
+    Ok(())
 }

@@ -25,6 +25,10 @@
 /// the rest of that small frame and the return address of the call into libc live there
 /// while `madvise` runs. (8 KiB would keep a third page resident on every connection:
 /// `release_unused` runs about 7 KiB deep.)
+#[cfg_attr(
+    not(all(target_os = "linux", any(target_env = "gnu", target_env = "musl"))),
+    allow(dead_code)
+)]
 const MARGIN: usize = 512;
 
 /// Drops the resident pages of the calling thread's stack that lie below the current

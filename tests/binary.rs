@@ -1,6 +1,10 @@
 //! The `tinyws` binary as users run it: flags, startup errors, signals, and resource
 //! counts read from /proc after hostile clients.
 
+// Some tests need Unix signals or Linux /proc and are gated; elsewhere their helpers
+// are unused.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+
 mod common;
 
 use std::io::Write;
@@ -101,6 +105,7 @@ fn startup_prints_where_to_connect_and_the_effective_settings() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sigterm_sends_1001_to_every_client_and_exits_0() {
     let mut p = Proc::start(BIN, &[]);
@@ -132,6 +137,7 @@ fn tcp_refused(addr: SocketAddr) -> bool {
     std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
 }
 
+#[cfg(unix)]
 #[test]
 fn a_second_signal_exits_at_once() {
     let mut p = Proc::start(BIN, &["--shutdown-timeout", "60s"]);
@@ -145,6 +151,7 @@ fn a_second_signal_exits_at_once() {
     assert!(t.elapsed() < Duration::from_secs(3));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn hostile_clients_leave_no_thread_or_fd_behind() {
     let mut p = Proc::start(
@@ -228,6 +235,7 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
 /// 503; past them the 503 is written at once without reading (README, "Defaults and
 /// limits"). So 40 silent sockets over the cap all get a 503, and the server never runs
 /// more than 8 threads for them.
+#[cfg(target_os = "linux")]
 #[test]
 fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
     let mut p = Proc::start(BIN, &["--max-connections", "1"]);

@@ -15,11 +15,12 @@ fn python_websockets_client_echoes_pings_and_closes_cleanly() {
         return;
     }
     let server = start(config());
-    let out = Command::new("timeout")
-        .args(["20", "python3", "tests/interop_client.py"])
-        .arg(format!("ws://{}/interop", server.addr))
-        .output()
-        .expect("run python3");
+    let out = output_within(
+        Command::new("python3")
+            .arg("tests/interop_client.py")
+            .arg(format!("ws://{}/interop", server.addr)),
+        std::time::Duration::from_secs(20),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -3,6 +3,10 @@
 //! in their handshake are cut at once, and a client that never answers the 1001 is cut
 //! when `--shutdown-timeout` runs out; the process still exits 0.
 
+// Some tests need Unix signals or Linux /proc and are gated; elsewhere their helpers
+// are unused.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+
 mod common;
 
 use std::io::Write;
@@ -59,6 +63,7 @@ fn a_client_that_never_answers_the_1001_is_cut_when_the_shutdown_timeout_runs_ou
 
 /// The same through the binary and SIGTERM: the port is closed while shutdown waits
 /// for clients, the log says who was cut and after how long, the exit code is 0.
+#[cfg(unix)]
 #[test]
 fn sigterm_with_a_client_that_never_answers_closes_the_port_then_cuts_it_and_exits_0() {
     silent_client_at_sigterm(&[]);
@@ -66,11 +71,13 @@ fn sigterm_with_a_client_that_never_answers_closes_the_port_then_cuts_it_and_exi
 
 /// In broadcast mode the member's writer sends the 1001; the wait for the answer is
 /// still the shutdown timeout's (not the one second an evicted member gets).
+#[cfg(unix)]
 #[test]
 fn in_broadcast_mode_too_a_member_that_never_answers_is_cut_at_the_shutdown_timeout() {
     silent_client_at_sigterm(&["--broadcast"]);
 }
 
+#[cfg(unix)]
 fn silent_client_at_sigterm(args: &[&str]) {
     let mut p = Proc::start(BIN, &[args, &["--shutdown-timeout", "2s"][..]].concat());
     let mut silent = upgraded(p.addr);
@@ -91,6 +98,7 @@ fn silent_client_at_sigterm(args: &[&str]) {
 /// A connection still sending its request head when shutdown starts is cut at once:
 /// no 101, no 408, and the server does not wait for it (here the shutdown timeout is
 /// 60 s and the handshake timeout 60 s: waiting for either fails the test's 5 s limit).
+#[cfg(unix)]
 #[test]
 fn a_connection_in_its_handshake_at_shutdown_is_cut_at_once() {
     let mut p = Proc::start(

@@ -17,6 +17,9 @@
 //! and threads and fds must come back to baseline after each wave.
 //! Every socket has timeouts and every wait a deadline, so it cannot hang.
 
+// /proc (threads, fds, RSS) and kill(1): Linux only, like the CI machine that runs it.
+#![cfg(target_os = "linux")]
+
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -299,12 +299,13 @@ pub fn python_wss_echo(url: &str, ca: &std::path::Path, origin: &str) {
     if !required("python3 with `websockets`", have) {
         return;
     }
-    let out = std::process::Command::new("timeout")
-        .args(["20", "python3", "tests/wss_client.py", url])
-        .arg(ca)
-        .arg(origin)
-        .output()
-        .expect("run python3");
+    let out = output_within(
+        std::process::Command::new("python3")
+            .args(["tests/wss_client.py", url])
+            .arg(ca)
+            .arg(origin),
+        Duration::from_secs(20),
+    );
     assert!(
         out.status.success(),
         "wss echo to {url} failed:\n{}\n{}",
@@ -312,4 +313,44 @@ pub fn python_wss_echo(url: &str, ca: &std::path::Path, origin: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
+}
+
+/// Runs `cmd` to completion like `Command::output`, but kills it after `limit` (then its
+/// status is not success): GNU `timeout` without needing it (macOS and Windows lack it).
+pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait for the killed command");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }

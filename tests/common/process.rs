@@ -174,6 +174,9 @@ impl Proc {
         self.log.try_iter().collect()
     }
 
+    /// Sends `sig` (e.g. `-TERM`) with `kill(1)`. Unix only: on Windows there are no
+    /// signals to send another process, so the tests that need one are `cfg(unix)`.
+    #[cfg(unix)]
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -195,6 +198,9 @@ impl Proc {
         panic!("tinyws did not exit within {limit:?}");
     }
 
+    // /proc is Linux's: the tests that read it are `cfg(target_os = "linux")`, and these
+    // helpers exist only there so that an ungated use does not compile elsewhere.
+    #[cfg(target_os = "linux")]
     fn count(&self, what: &str) -> usize {
         std::fs::read_dir(format!("/proc/{}/{what}", self.child.id()))
             .map(|d| d.count())
@@ -202,11 +208,13 @@ impl Proc {
     }
 
     /// (threads, open fds)
+    #[cfg(target_os = "linux")]
     pub fn resources(&self) -> (usize, usize) {
         (self.count("task"), self.count("fd"))
     }
 
     /// Waits (bounded) until threads and fds are back to `baseline`.
+    #[cfg(target_os = "linux")]
     pub fn settle(&self, baseline: (usize, usize)) -> (usize, usize) {
         let deadline = Instant::now() + Duration::from_secs(8);
         while self.resources() != baseline && Instant::now() < deadline {
@@ -217,6 +225,7 @@ impl Proc {
 
     /// A `kB` field of /proc/PID/status, in bytes: `VmRSS` (resident now) or `VmHWM`
     /// (the peak resident size).
+    #[cfg(target_os = "linux")]
     pub fn status_bytes(&self, field: &str) -> usize {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("read /proc/PID/status");
@@ -229,6 +238,7 @@ impl Proc {
     }
 
     /// Resets the peak resident size (`VmHWM`) to the current one (proc(5), clear_refs 5).
+    #[cfg(target_os = "linux")]
     pub fn reset_peak_memory(&self) {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
             .expect("write /proc/PID/clear_refs");
