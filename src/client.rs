@@ -233,8 +233,8 @@ impl Client {
     }
 
     /// `--trace`: from now on, print everything written to this client.
-    pub(crate) fn trace_writes(&self) {
-        self.outbox().trace = Some(crate::trace::Frames::new(self.id, "->"));
+    pub(crate) fn trace_writes(&self, detail: crate::trace::Detail) {
+        self.outbox().trace = Some(crate::trace::Frames::new(self.id, "->", detail));
     }
 
     pub(crate) fn is_upgraded(&self) -> bool {

@@ -114,6 +114,26 @@ pub struct Config {
     /// directions (see `trace.rs`). Default `false`; when off it costs one branch per read
     /// and write.
     pub trace: bool,
+    /// With `trace`: show credential values in the traced request heads. Default `false`:
+    /// the values of `Cookie`, `Authorization`, `Proxy-Authorization` and headers or
+    /// query parameters named like a token, key, secret, password or session are printed
+    /// as `<hidden: N bytes>`. The trace is meant for a projector, and a browser sends all
+    /// of a host's cookies to every port on it, so a teacher's `localhost` cookies from
+    /// other development servers would otherwise go up on the wall. The trade-off: with
+    /// it off you cannot read those values off the trace (the log at `debug` still has
+    /// the headers).
+    pub trace_secrets: bool,
+    /// With `trace`: the quieter level for a full room. Handshakes and closes are shown
+    /// in full, each data frame as one line (direction, kind, FIN, length, the start of
+    /// the text), and keepalive pings and pongs not at all. Default `false` (every frame
+    /// decoded byte by byte, about 6 lines per frame). The trade-off: the masking and the
+    /// header bytes are not shown, so use the full trace while teaching frames.
+    pub trace_quiet: bool,
+    /// With `trace`: narrate only the connections this selects: `#7` or `7` (a
+    /// connection id, as the log and the trace print it), an IP address (every
+    /// connection from that machine) or `ip:port` (one connection). Default `None`
+    /// (every connection). For following one student's connection in a full room.
+    pub trace_only: Option<String>,
     /// Broadcast mode (a chat room): every text or binary message the handler returns is
     /// sent to every connected client, the sender included, instead of back to the sender
     /// alone. Default `false` (echo). Each client then gets a second, small thread that
@@ -167,6 +187,9 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             trace: false,
+            trace_secrets: false,
+            trace_quiet: false,
+            trace_only: None,
             broadcast: false,
             max_backlog: 256 * 1024,
             stall_timeout: Duration::from_millis(50),
@@ -255,6 +278,15 @@ impl Config {
                 return Err("this tinyws was built without TLS; rebuild it with `cargo build --release --features tls`".into());
             }
             _ => {}
+        }
+        if let Some(only) = self
+            .trace_only
+            .as_deref()
+            .filter(|o| !crate::trace::valid_only(o))
+        {
+            return Err(format!(
+                "--trace-only {only:?} is not a connection id (#7), an IP address (192.168.1.23) or ip:port"
+            ));
         }
         for o in &self.allow_origins {
             if o != "*" && o != "null" && !(o.starts_with("http://") || o.starts_with("https://")) {

@@ -71,8 +71,10 @@ fn open<'s>(
     // Latency: replies are batched by the wire, so Nagle's delay only hurts (point 8).
     let _ = client.socket.set_nodelay(true);
     let _ = client.socket.set_write_timeout(Some(cfg.write_timeout));
-    if cfg.trace {
-        client.trace_writes();
+    // --trace-only: the other connections are not traced at all.
+    let traced = trace::follows(cfg, id, peer);
+    if traced {
+        client.trace_writes(trace::Detail::of(cfg));
         trace::emit(id, &format!("-- connection from {peer}"));
     }
 
@@ -130,7 +132,7 @@ fn open<'s>(
         }
     };
 
-    let verdict = if cfg.trace {
+    let verdict = if traced {
         trace::check(id, &head.buf[..head.len], cfg)
     } else {
         http::check(&head.buf[..head.len], cfg)
@@ -189,7 +191,7 @@ fn open<'s>(
         head,
         cfg.read_buffer_size,
         cfg.write_buffer_size,
-        cfg.trace,
+        trace::follows(cfg, id, peer).then(|| trace::Detail::of(cfg)),
     );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let log_headers = |req: &Request, resp: Response| {
@@ -287,7 +289,7 @@ fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End
         http::shut_and_drain(&client.socket, LINGER, 1 << 20);
     }
     let end = client.dropped_reason().map_or(end, End::Stalled);
-    if cfg.trace {
+    if trace::follows(cfg, id, peer) {
         trace::emit(id, &format!("-- {end}"));
     }
     match &end {
@@ -471,7 +473,7 @@ fn shrink(ws: &mut WebSocket<Wire>) -> bool {
         freed += wire.take_largest();
         let config = *ws.get_config();
         let stand_in = WebSocket::from_raw_socket(
-            Wire::new(client, http::Head::default(), 0, 0, false),
+            Wire::new(client, http::Head::default(), 0, 0, None),
             Role::Server,
             Some(WebSocketConfig::default().read_buffer_size(0)),
         );
@@ -523,7 +525,7 @@ mod tests {
         let (client, mut peer) = Client::over_loopback(Some(Duration::from_millis(300)));
         let client = Arc::new(client);
         client.set_upgraded("/".into());
-        let mut wire = Wire::new(client, http::Head::default(), 16 * 1024, 4096, false);
+        let mut wire = Wire::new(client, http::Head::default(), 16 * 1024, 4096, None);
         wire.end_handshake();
         let config = WebSocketConfig::default().read_buffer_size(crate::wire::IDLE_READ);
         let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config));

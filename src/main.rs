@@ -87,6 +87,21 @@ struct Flags {
     #[argh(switch)]
     trace: bool,
 
+    /// with --trace: show cookie, authorization and token values instead of hiding
+    /// them (off by default: the trace is for a projector)
+    #[argh(switch)]
+    trace_secrets: bool,
+
+    /// a quieter --trace for a full room: handshakes and closes in full, one line per
+    /// data frame, no keepalive pings (implies --trace; off by default)
+    #[argh(switch)]
+    trace_quiet: bool,
+
+    /// trace only this connection: #7 (an id), 192.168.1.23 (a machine) or ip:port
+    /// (implies --trace) (default: every connection)
+    #[argh(option)]
+    trace_only: Option<String>,
+
     /// chat room: every message goes to every client, the sender included (default: echo)
     #[argh(switch)]
     broadcast: bool,
@@ -141,7 +156,11 @@ impl Flags {
                 .map(|o| o.trim().to_string())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            trace: self.trace,
+            // Asking for a kind of trace is asking for the trace.
+            trace: self.trace || self.trace_quiet || self.trace_only.is_some(),
+            trace_secrets: self.trace_secrets,
+            trace_quiet: self.trace_quiet,
+            trace_only: self.trace_only,
             broadcast: self.broadcast,
             max_backlog: self.max_backlog.unwrap_or(d.max_backlog),
             stall_timeout: self.stall_timeout.unwrap_or(d.stall_timeout),

@@ -33,6 +33,147 @@ use sha1::{Digest, Sha1};
 use crate::config::Config;
 use crate::http::{self, Verdict};
 
+/// How much of each connection the trace shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// `--trace`: every frame decoded, byte by byte.
+    Full,
+    /// `--trace-quiet`, for a full room: handshakes and closes in full, each data frame
+    /// on one line, pings and pongs left out.
+    Brief,
+}
+
+impl Detail {
+    pub(crate) fn of(config: &Config) -> Detail {
+        if config.trace_quiet {
+            Detail::Brief
+        } else {
+            Detail::Full
+        }
+    }
+}
+
+/// Whether `--trace-only` (if given) selects this connection: `#7` or `7` (the id the
+/// trace and the log print), an IP address (every connection from that machine), or an
+/// `ip:port` (one connection).
+pub(crate) fn follows(config: &Config, id: u64, peer: std::net::SocketAddr) -> bool {
+    config.trace
+        && config
+            .trace_only
+            .as_deref()
+            .is_none_or(|only| matches_only(only, id, peer))
+}
+
+fn matches_only(only: &str, id: u64, peer: std::net::SocketAddr) -> bool {
+    let only = only.trim();
+    if let Ok(n) = only.trim_start_matches('#').parse::<u64>() {
+        return n == id;
+    }
+    if let Ok(addr) = only.parse::<std::net::SocketAddr>() {
+        return addr == peer;
+    }
+    // An IPv4 client of a dual-stack socket is seen as ::ffff:a.b.c.d.
+    only.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip == peer.ip() || Some(ip) == ipv4_of(peer.ip()).map(Into::into))
+}
+
+fn ipv4_of(ip: std::net::IpAddr) -> Option<std::net::Ipv4Addr> {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        std::net::IpAddr::V4(v4) => Some(v4),
+    }
+}
+
+/// Whether `--trace-only` names something a connection could match.
+pub(crate) fn valid_only(only: &str) -> bool {
+    let only = only.trim();
+    only.trim_start_matches('#').parse::<u64>().is_ok()
+        || only.parse::<std::net::SocketAddr>().is_ok()
+        || only.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Request headers whose values are credentials, by name (lower case). A browser sends
+/// every cookie of the host to every port (RFC 6265 §8.5: cookies do not isolate by
+/// port), so a teacher's `localhost` cookies from other dev servers arrive here too.
+const SECRET_HEADERS: &[&str] = &[
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-csrf-token",
+    "x-xsrf-token",
+];
+
+/// A header (or query parameter) name that is, or looks like, a credential.
+fn is_secret_name(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    SECRET_HEADERS.contains(&name.as_str())
+        || [
+            "token", "secret", "password", "passwd", "auth", "session", "apikey", "api_key",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// The request head with credential values replaced by `<hidden: N bytes>`: the
+/// headers [`is_secret_name`] names, and query parameters such as `?token=` in the
+/// request line (browsers cannot set headers on a WebSocket, so tokens often go there).
+/// Returns the head to show and how many values were hidden.
+pub(crate) fn redact(head: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(head.len());
+    let mut hidden = 0;
+    for (n, line) in head.split_inclusive(|&b| b == b'\n').enumerate() {
+        let body_len = line
+            .iter()
+            .rposition(|&b| b != b'\r' && b != b'\n')
+            .map_or(0, |i| i + 1);
+        let (body, end) = line.split_at(body_len);
+        if n == 0 {
+            out.extend_from_slice(&redact_query(body, &mut hidden));
+        } else if let Some(colon) = body.iter().position(|&b| b == b':')
+            && is_secret_name(&String::from_utf8_lossy(&body[..colon]))
+        {
+            let value = body[colon + 1..].trim_ascii();
+            out.extend_from_slice(&body[..colon + 1]);
+            out.extend_from_slice(format!(" <hidden: {} bytes>", value.len()).as_bytes());
+            hidden += 1;
+        } else {
+            out.extend_from_slice(body);
+        }
+        out.extend_from_slice(end);
+    }
+    (out, hidden)
+}
+
+/// `GET /chat?token=abc&room=1 HTTP/1.1` → `GET /chat?token=<hidden: 3 bytes>&room=1 HTTP/1.1`.
+fn redact_query(line: &[u8], hidden: &mut usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let mut parts = text.splitn(3, ' ');
+    let (Some(method), Some(target), rest) = (parts.next(), parts.next(), parts.next()) else {
+        return line.to_vec();
+    };
+    let Some((path, query)) = target.split_once('?') else {
+        return line.to_vec();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if is_secret_name(k) => {
+                *hidden += 1;
+                format!("{k}=<hidden: {} bytes>", v.len())
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    let mut s = format!("{method} {path}?{}", query.join("&"));
+    if let Some(rest) = rest {
+        s.push(' ');
+        s.push_str(rest);
+    }
+    s.into_bytes()
+}
+
 /// RFC 6455 §1.3: the GUID appended to the client's key.
 pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -224,7 +365,19 @@ pub(crate) fn http_lines(mark: &str, title: &str, bytes: &[u8]) -> String {
 /// `http::check` narrated: the request head as received, each check that passed, then
 /// either the accept computation (an upgrade) or the failed check and the exact answer.
 pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
-    emit(id, &http_lines("<-", "request head", head));
+    if config.trace_secrets {
+        emit(id, &http_lines("<-", "request head", head));
+    } else {
+        let (shown, hidden) = redact(head);
+        let mut block = http_lines("<-", "request head", &shown);
+        if hidden > 0 {
+            let _ = writeln!(
+                block,
+                "-- {hidden} credential value(s) hidden (cookies, authorization, tokens); --trace-secrets shows them"
+            );
+        }
+        emit(id, &block);
+    }
     let mut steps = Some(Vec::new());
     let verdict = http::check_steps(head, config, &mut steps);
     let mut s = steps.unwrap_or_default().join("\n");
@@ -320,6 +473,7 @@ fn close_code_name(code: u16) -> &'static str {
 pub(crate) struct Frames {
     id: u64,
     mark: &'static str,
+    detail: Detail,
     /// Header bytes collected so far (2 to 14).
     header: Vec<u8>,
     /// Payload bytes still to come for the current frame, once its header is complete.
@@ -332,10 +486,11 @@ pub(crate) struct Frames {
 
 impl Frames {
     /// `mark` is `<-` for what the client sends, `->` for what the server sends.
-    pub(crate) fn new(id: u64, mark: &'static str) -> Frames {
+    pub(crate) fn new(id: u64, mark: &'static str, detail: Detail) -> Frames {
         Frames {
             id,
             mark,
+            detail,
             header: Vec::with_capacity(14),
             remaining: None,
             len: 0,
@@ -374,7 +529,8 @@ impl Frames {
                 }
             }
             if self.remaining == Some(0) {
-                blocks.push(self.finish());
+                let block = self.finish();
+                blocks.extend(block);
             }
         }
         blocks
@@ -396,7 +552,69 @@ impl Frames {
         self.remaining = Some(len);
     }
 
-    fn finish(&mut self) -> String {
+    /// The frame's block; `None` for what [`Detail::Brief`] leaves out.
+    fn finish(&mut self) -> Option<String> {
+        let block = match self.detail {
+            Detail::Full => Some(self.describe()),
+            Detail::Brief => self.one_line(),
+        };
+        self.header.clear();
+        self.kept = Vec::new();
+        self.remaining = None;
+        self.key = None;
+        self.len = 0;
+        block
+    }
+
+    /// [`Detail::Brief`]: a data frame on one line, a close in full, pings and pongs
+    /// (keepalive, every `--ping-interval` per client) not at all.
+    fn one_line(&mut self) -> Option<String> {
+        let h = &self.header;
+        let (fin, op) = (h[0] >> 7, h[0] & 0x0f);
+        match op {
+            0x9 | 0xa => None,
+            0x8 => Some(self.describe()),
+            _ => {
+                let m = self.mark;
+                let payload = self.unmasked();
+                let mut s = format!(
+                    "{m} {} FIN={fin} {} {} bytes",
+                    opcode_name(op),
+                    if self.key.is_some() {
+                        "masked"
+                    } else {
+                        "unmasked"
+                    },
+                    self.len
+                );
+                if matches!(op, 0x0 | 0x1) && !payload.is_empty() {
+                    let shown = &payload[..payload.len().min(48)];
+                    let more = if self.len > shown.len() as u64 {
+                        "…"
+                    } else {
+                        ""
+                    };
+                    let _ = write!(s, " {:?}{more}", String::from_utf8_lossy(shown));
+                }
+                Some(s)
+            }
+        }
+    }
+
+    /// The kept payload bytes with the mask removed (§5.3).
+    fn unmasked(&self) -> Vec<u8> {
+        match self.key {
+            Some(k) => self
+                .kept
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ k[i % 4])
+                .collect(),
+            None => self.kept.clone(),
+        }
+    }
+
+    fn describe(&mut self) -> String {
         let h = &self.header;
         let (fin, rsv, op) = (h[0] >> 7, (h[0] >> 4) & 0x7, h[0] & 0x0f);
         let m = self.mark;
@@ -460,11 +678,6 @@ impl Frames {
             }
             _ => {}
         }
-        self.header.clear();
-        self.kept = Vec::new();
-        self.remaining = None;
-        self.key = None;
-        self.len = 0;
         s
     }
 }
@@ -509,7 +722,7 @@ mod tests {
         let bytes = [
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58, 0x8a, 0x00,
         ];
-        let whole = Frames::new(0, "<-").decode(&bytes);
+        let whole = Frames::new(0, "<-", Detail::Full).decode(&bytes);
         assert_eq!(whole.len(), 2);
         assert!(whole[0].contains("opcode=0x1 (text) MASK=1 length=5 mask key=37 fa 21 3d"));
         assert!(whole[0].contains("masked   7f 9f 4d 51 58\n"));
@@ -517,10 +730,33 @@ mod tests {
         assert!(whole[0].contains("text     \"Hello\""));
         assert!(whole[1].contains("opcode=0xa (pong) MASK=0 length=0"));
         for split in 0..bytes.len() {
-            let mut f = Frames::new(0, "<-");
+            let mut f = Frames::new(0, "<-", Detail::Full);
             let mut blocks = f.decode(&bytes[..split]);
             blocks.extend(f.decode(&bytes[split..]));
             assert_eq!(blocks, whole, "split at {split}");
         }
+    }
+
+    #[test]
+    fn redaction_hides_values_and_keeps_names_and_line_ends() {
+        let head = b"GET /?a=1&access_token=xyz HTTP/1.1\r\nHost: h\r\ncookie:a=b\r\nX-Auth-Token: t\r\nSec-WebSocket-Key: k\r\n\r\n";
+        let (shown, hidden) = redact(head);
+        assert_eq!(hidden, 3);
+        assert_eq!(
+            String::from_utf8(shown).unwrap(),
+            "GET /?a=1&access_token=<hidden: 3 bytes> HTTP/1.1\r\nHost: h\r\ncookie: <hidden: 3 bytes>\r\nX-Auth-Token: <hidden: 1 bytes>\r\nSec-WebSocket-Key: k\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn trace_only_matches_ids_machines_and_connections() {
+        let peer: std::net::SocketAddr = "192.168.1.23:50412".parse().unwrap();
+        let mapped: std::net::SocketAddr = "[::ffff:192.168.1.23]:50412".parse().unwrap();
+        assert!(matches_only("#7", 7, peer) && matches_only("7", 7, peer));
+        assert!(!matches_only("#8", 7, peer));
+        assert!(matches_only("192.168.1.23", 7, peer) && matches_only("192.168.1.23", 7, mapped));
+        assert!(matches_only("192.168.1.23:50412", 7, peer));
+        assert!(!matches_only("192.168.1.23:50413", 7, peer));
+        assert!(!valid_only("alice") && valid_only("#3") && valid_only("::1"));
     }
 }

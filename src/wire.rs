@@ -66,9 +66,9 @@ impl Wire {
         head: Head,
         bulk: usize,
         threshold: usize,
-        trace: bool,
+        trace: Option<crate::trace::Detail>,
     ) -> Wire {
-        let trace = trace.then(|| crate::trace::Frames::new(client.id(), "<-"));
+        let trace = trace.map(|detail| crate::trace::Frames::new(client.id(), "<-", detail));
         Wire {
             client,
             pos: 0,
@@ -319,7 +319,7 @@ mod tests {
             buf: Vec::new(),
             len: 0,
         };
-        let mut wire = Wire::new(client, head, 16 * 1024, 4096, false);
+        let mut wire = Wire::new(client, head, 16 * 1024, 4096, None);
         wire.end_handshake();
         (wire, peer)
     }
@@ -445,7 +445,7 @@ mod tests {
             },
             16 * 1024,
             4096,
-            false,
+            None,
         );
         // The handshake reads the head only.
         let mut got = [0u8; 64];

@@ -47,6 +47,16 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
     );
     assert!(!c.trace && !c.broadcast);
     m.insert("--trace", ("off".into(), "off by default".into()));
+    assert!(!c.trace_secrets && !c.trace_quiet && c.trace_only.is_none());
+    m.insert("--trace-secrets", ("off".into(), "(off by default".into()));
+    m.insert("--trace-quiet", ("off".into(), "off by default)".into()));
+    m.insert(
+        "--trace-only",
+        (
+            "every connection".into(),
+            "(default: every connection)".into(),
+        ),
+    );
     m.insert(
         "--broadcast",
         ("off (echo)".into(), "(default: echo)".into()),
