@@ -3,12 +3,14 @@
 //! What it shows: a small protocol of your own on top of WebSocket messages. Text
 //! messages carry commands, binary messages carry the file's bytes, and the server reports
 //! progress back after every chunk. Several files go one after another over the same
-//! connection. It also shows the two checks every upload needs: a size limit, and a file
-//! name that cannot escape the upload folder (`../../etc/passwd`).
+//! connection. It also shows the checks every upload needs: size limits (per file and for
+//! the whole folder), and a file name that cannot escape the upload folder on any OS
+//! (`../../etc/passwd`, `C:notes.txt`, `CON`).
 //!
 //! Run it:     cargo run --example upload              (WebSocket on 8080, page on 8081)
-//!             cargo run --example upload -- 9000 /tmp/uploads 1MiB
-//!             (port, folder, per-file limit; defaults 8080, ./uploads, 10MiB)
+//!             cargo run --example upload -- 9000 /tmp/uploads 1MiB 20MiB
+//!             (port, folder, per-file limit, total limit; defaults 8080, ./uploads,
+//!             10MiB, 100MiB)
 //! Then open:  http://localhost:8081/ , pick several files, press Upload.
 //! Look for:   a progress bar per file in the browser, and the same progress printed by
 //!             the server; the files appear in the folder. Try a file over the limit, or
@@ -46,6 +48,8 @@ const CHUNK: usize = 32 * 1024;
 struct Upload {
     dir: PathBuf,
     max_file_size: u64,
+    /// What the folder may hold in all, so uploads cannot fill the disk.
+    max_total_size: u64,
     /// The file each connection is sending right now, by client id.
     current: Mutex<HashMap<u64, Incoming>>,
 }
@@ -79,23 +83,75 @@ fn remove_stale_parts(dir: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Accepts a plain file name, never a path: no separators, no `.`/`..`, nothing hidden,
-/// no control characters, at most 100 bytes.
+/// Names Windows gives to devices, in any directory and with any extension (`NUL.txt`
+/// is the null device too): writing to one does not make a file.
+const WINDOWS_DEVICES: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7",
+    "COM8", "COM9", "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Accepts a plain file name that is the same harmless name on Linux, macOS and
+/// Windows, and refuses everything else (it never "cleans" a name). An allow-list, as
+/// docs/security.md prescribes: ASCII letters, digits, `.`, `_`, `-` and spaces, 1 to
+/// 100 bytes, starting with a letter or digit (so no `.`, `..` or hidden file, and no
+/// option-like `-x`), not ending with a dot or a space (Windows drops them, so
+/// `notes.txt.` would be `notes.txt`), and not a Windows device name (`CON`, `NUL.txt`,
+/// `COM1`). That leaves out every separator (`/`, `\`), drive letters and NTFS streams
+/// (`C:notes.txt`, `name:stream`: no `:`), and control characters.
 fn safe_name(name: &str) -> Result<&str, String> {
     if name.is_empty() || name.len() > 100 {
         return Err("the name must be 1 to 100 bytes".into());
     }
-    if name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+    if name.contains(['/', '\\']) {
         return Err(format!(
             "{name:?} is a path; only plain file names are accepted"
         ));
     }
-    if name.starts_with('.') {
+    if name.contains(':') {
         return Err(format!(
-            "{name:?} starts with a dot (hidden file, or . and ..)"
+            "{name:?} has a ':', which on Windows is a drive letter (C:notes.txt) or a hidden stream (name:stream)"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ')))
+    {
+        return Err(format!(
+            "{name:?} has {bad:?}; names may only use letters, digits, '.', '_', '-' and spaces"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "{name:?} must start with a letter or digit (not a hidden file, . or .., or an option)"
+        ));
+    }
+    if name.ends_with(['.', ' ']) {
+        return Err(format!(
+            "{name:?} ends with a dot or a space, which Windows silently removes"
+        ));
+    }
+    let base = name.split('.').next().unwrap_or(name).trim_end();
+    if WINDOWS_DEVICES.iter().any(|d| base.eq_ignore_ascii_case(d)) {
+        return Err(format!(
+            "{name:?} is a device name on Windows ({}), not a file",
+            base.to_ascii_uppercase()
         ));
     }
     Ok(name)
+}
+
+/// Bytes stored in `dir` (finished files and parts).
+fn stored_bytes(dir: &std::path::Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 impl Upload {
@@ -117,9 +173,18 @@ impl Upload {
         if path.exists() {
             return Err(format!("cannot create {name}: it already exists"));
         }
-        if all.values().any(|up| up.name == name) {
+        // Windows and macOS compare names without case: A.txt is a.txt there.
+        if all.values().any(|up| up.name.eq_ignore_ascii_case(name)) {
             return Err(format!(
                 "cannot create {name}: another connection is uploading it"
+            ));
+        }
+        // Files on disk (whole or in part) plus what the others have announced.
+        let pending: u64 = all.values().map(|up| up.size - up.got).sum();
+        if stored_bytes(&self.dir) + pending + size > self.max_total_size {
+            return Err(format!(
+                "{name} ({size} bytes) does not fit: the upload folder may hold {} bytes in all; delete files or raise the total limit",
+                self.max_total_size
             ));
         }
         // create_new (O_EXCL): not even through a symlink planted under the part's name.
@@ -240,6 +305,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = args.next().unwrap_or("8080".into()).parse()?;
     let dir = PathBuf::from(args.next().unwrap_or("uploads".into()));
     let max_file_size = parse_size(&args.next().unwrap_or("10MiB".into()))? as u64;
+    let max_total_size = parse_size(&args.next().unwrap_or("100MiB".into()))? as u64;
     fs::create_dir_all(&dir)?;
     remove_stale_parts(&dir)?;
 
@@ -258,6 +324,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handler = Upload {
         dir: dir.clone(),
         max_file_size,
+        max_total_size,
         current: Mutex::new(HashMap::new()),
     };
     let server = Server::bind(

@@ -362,3 +362,89 @@ fn push_sends_every_client_a_reading_each_second() {
     close_cleanly(a);
     close_cleanly(b);
 }
+
+/// Names that are harmless on Linux but not on Windows (issue 14 item 6): a drive
+/// letter (`dir.join("C:notes.txt")` leaves the folder there), device names, NTFS
+/// streams, trailing dots and spaces. Each is refused with a reason, on every OS, and
+/// nothing is created. Then the total-size cap: the folder never holds more.
+#[test]
+fn upload_refuses_names_unsafe_on_any_os_and_caps_the_total() {
+    let dir = std::env::temp_dir().join(format!("tinyws-upload-win-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = dir.join("files");
+    let mut ex = Example::start("upload", &["0", files.to_str().unwrap(), "1000B", "1500B"]);
+    let mut ws = ws(ex.ws_addr(), "/");
+    for (name, why) in [
+        ("C:notes.txt", "drive letter"),
+        ("c:", "drive letter"),
+        ("name:stream", "hidden stream"),
+        ("notes.txt::$DATA", "drive letter"),
+        ("CON", "device name on Windows (CON)"),
+        ("con.txt", "device name on Windows (CON)"),
+        ("NUL", "device name on Windows (NUL)"),
+        ("nul .txt", "device name on Windows (NUL)"),
+        ("COM1", "device name on Windows (COM1)"),
+        ("lpt9.log", "device name on Windows (LPT9)"),
+        ("AUX.tar.gz", "device name on Windows (AUX)"),
+        ("notes.txt.", "ends with a dot or a space"),
+        ("notes.txt ", "ends with a dot or a space"),
+        ("..\\..\\boot.ini", "is a path"),
+        ("-rf", "must start with a letter or digit"),
+        (" x", "must start with a letter or digit"),
+        ("a*b?.txt", "names may only use"),
+        ("quote\".txt", "names may only use"),
+        ("pipe|x", "names may only use"),
+        ("caf\u{e9}.txt", "names may only use"),
+        ("tab\there", "names may only use"),
+    ] {
+        ws.send(Message::text(format!("file 3 {name}"))).unwrap();
+        let answer = text(&mut ws);
+        assert!(
+            answer.starts_with("error ") && answer.contains(why),
+            "{name:?}: {answer}"
+        );
+    }
+    // Plain names still pass: a device name inside a longer name is just a name.
+    for name in [
+        "CONFIG.txt",
+        "nul1.txt",
+        "COM10",
+        "report 2024.pdf",
+        "a-b_c.d",
+    ] {
+        ws.send(Message::text(format!("file 1 {name}"))).unwrap();
+        assert_eq!(text(&mut ws), format!("ready {name}"));
+        ws.send(Message::binary(vec![b'x'])).unwrap();
+        assert_eq!(text(&mut ws), format!("done {name} 1"));
+    }
+    // The total: 5 bytes stored; 1000 more fit in 1500, then another 1000 do not.
+    ws.send(Message::text("file 1000 big1.bin")).unwrap();
+    assert_eq!(text(&mut ws), "ready big1.bin");
+    ws.send(Message::binary(vec![0; 1000])).unwrap();
+    assert_eq!(text(&mut ws), "done big1.bin 1000");
+    ws.send(Message::text("file 1000 big2.bin")).unwrap();
+    let answer = text(&mut ws);
+    assert!(
+        answer.contains("the upload folder may hold 1500 bytes in all"),
+        "{answer}"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "COM10",
+            "CONFIG.txt",
+            "a-b_c.d",
+            "big1.bin",
+            "nul1.txt",
+            "report 2024.pdf"
+        ]
+    );
+    close_cleanly(ws);
+    drop(ex);
+    let _ = std::fs::remove_dir_all(&dir);
+}
