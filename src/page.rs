@@ -10,17 +10,65 @@ use crate::config::Config;
 use crate::http::Response;
 
 const TEMPLATE: &str = include_str!("page.html");
+/// The same page in Chinese, for browsers that prefer it (many of tinyws's first
+/// classrooms teach in Chinese).
+const TEMPLATE_ZH: &str = include_str!("page.zh.html");
 
-/// The page, with the WebSocket path and the request head that fetched it filled in.
+/// The page, with the WebSocket path and the request head that fetched it filled in, in
+/// the language the browser prefers (`Accept-Language`, RFC 9110 §12.5.4): Chinese for
+/// `zh` and its variants when they come before English, English otherwise.
 pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
     let path = config.path.as_deref().unwrap_or("/");
-    let html = TEMPLATE
+    let chinese = prefers_chinese(head);
+    let (template, language) = if chinese {
+        (TEMPLATE_ZH, "zh-CN")
+    } else {
+        (TEMPLATE, "en")
+    };
+    let html = template
         .replace("{{WS_PATH}}", &js_string(path))
         .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
     Response::new(200, html)
         .header("Content-Type", "text/html; charset=utf-8")
         // The page embeds this very request: never serve it from a cache.
         .header("Cache-Control", "no-store")
+        .header("Content-Language", language)
+        // RFC 9110 §12.5.5: the answer depends on this request header.
+        .header("Vary", "Accept-Language")
+}
+
+/// Whether the request's `Accept-Language` ranks Chinese (`zh`, `zh-CN`, `zh-Hans`, …)
+/// above English: the first of the two among the ranges with the highest weight wins,
+/// and `*` or no header means English.
+fn prefers_chinese(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let Some(value) = text.lines().skip(1).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("accept-language")
+            .then_some(value)
+    }) else {
+        return false;
+    };
+    let mut best: Option<(u32, bool)> = None; // (weight in thousandths, is Chinese)
+    for range in value.split(',') {
+        let mut parts = range.split(';');
+        let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let weight = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32);
+        let primary = tag.split('-').next().unwrap_or("");
+        let chinese = match primary {
+            "zh" => true,
+            "en" | "*" => false,
+            _ => continue,
+        };
+        if weight > 0 && best.is_none_or(|(w, _)| weight > w) {
+            best = Some((weight, chinese));
+        }
+    }
+    best.is_some_and(|(_, chinese)| chinese)
 }
 
 /// The request head as the page shows it, with credentials hidden: the page may be on
@@ -80,6 +128,24 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chinese_only_when_preferred_over_english() {
+        let ask = |v: &str| {
+            prefers_chinese(format!("GET / HTTP/1.1\r\nAccept-Language: {v}\r\n\r\n").as_bytes())
+        };
+        assert!(ask("zh-CN,zh;q=0.9,en;q=0.8"));
+        assert!(ask("zh-TW"));
+        assert!(ask("zh-Hans-CN"));
+        assert!(ask("fr, zh;q=0.5"));
+        assert!(ask("en;q=0.5, zh;q=0.6"));
+        assert!(!ask("en-US,en;q=0.9,zh-CN;q=0.8"));
+        assert!(!ask("en, zh"));
+        assert!(!ask("de"));
+        assert!(!ask("*"));
+        assert!(!ask("zh;q=0"));
+        assert!(!prefers_chinese(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    }
 
     #[test]
     fn injected_values_are_escaped() {

@@ -88,3 +88,45 @@ fn same_origin_page_passes_the_origin_check() {
     let head = read_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
 }
+
+/// Browsers that prefer Chinese get the Chinese page, everyone else the English one;
+/// both connect to the same path and show the same request (issue 14 item 5).
+#[test]
+fn the_page_is_chinese_for_browsers_that_prefer_it() {
+    let server = start(config());
+    let get = |lang: Option<&str>| {
+        let extra = lang.map_or(String::new(), |l| format!("Accept-Language: {l}\r\n"));
+        http(
+            server.addr,
+            &format!("GET / HTTP/1.1\r\nHost: localhost:8080\r\n{extra}\r\n"),
+        )
+    };
+    for (lang, chinese) in [
+        (Some("zh-CN,zh;q=0.9,en;q=0.8"), true),
+        (Some("zh-CN"), true),
+        (Some("zh-TW,zh;q=0.9"), true),
+        (Some("en-US,en;q=0.9,zh-CN;q=0.8"), false),
+        (Some("fr-FR"), false),
+        (None, false),
+    ] {
+        let a = get(lang);
+        assert!(a.starts_with("HTTP/1.1 200 OK\r\n"), "{lang:?}: {a}");
+        let head = a.split("\r\n\r\n").next().unwrap();
+        assert!(head.contains("\r\nVary: Accept-Language\r\n"), "{head}");
+        let html = body(&a);
+        assert!(html.contains("const WS_PATH = \"/\";"), "{lang:?}");
+        if chinese {
+            assert!(head.contains("\r\nContent-Language: zh-CN\r\n"), "{head}");
+            assert!(html.contains("<html lang=\"zh-CN\">"), "{lang:?}");
+            assert!(html.contains("<h2>握手</h2>"), "{lang:?}");
+        } else {
+            assert!(head.contains("\r\nContent-Language: en\r\n"), "{head}");
+            assert!(html.contains("<html lang=\"en\">"), "{lang:?}");
+            assert!(html.contains("<h2>The handshake</h2>"), "{lang:?}");
+        }
+        // The buttons keep the words the lesson plans use in both languages.
+        for word in ["Connect", "Close (1000)", "Send"] {
+            assert!(html.contains(word), "{lang:?}: no {word:?}");
+        }
+    }
+}
