@@ -279,11 +279,7 @@ impl Config {
             }
             _ => {}
         }
-        if let Some(only) = self
-            .trace_only
-            .as_deref()
-            .filter(|o| !crate::trace::valid_only(o))
-        {
+        if let Some(only) = self.trace_only.as_deref().filter(|o| !valid_trace_only(o)) {
             return Err(format!(
                 "--trace-only {only:?} is not a connection id (#7), an IP address (192.168.1.23) or ip:port"
             ));
@@ -297,6 +293,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether `--trace-only` names something a connection could match (trace.rs matches
+/// it): a connection id (`7`, `#7`), an `ip:port` or an IP address.
+fn valid_trace_only(only: &str) -> bool {
+    let only = only.trim();
+    only.trim_start_matches('#').parse::<u64>().is_ok()
+        || only.parse::<std::net::SocketAddr>().is_ok()
+        || only.parse::<IpAddr>().is_ok()
 }
 
 /// The effective settings, on one line, as printed at startup.
@@ -504,5 +509,6 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(c.validate(), Ok(()));
+        assert!(!valid_trace_only("alice") && valid_trace_only("#3") && valid_trace_only("::1"));
     }
 }
