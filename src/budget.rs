@@ -201,14 +201,25 @@ fn mib(n: u64) -> String {
     format!("{:.1}MiB", n as f64 / f64::from(1 << 20))
 }
 
-/// The process's address space now (VmSize), or a guess where /proc is not there.
+/// What the process uses of its address space before serving, where it cannot be read.
+const USED_GUESS: u64 = 32 << 20;
+
+/// The process's address space now (VmSize), or a guess if /proc cannot be read.
+#[cfg(target_os = "linux")]
 fn used_address_space() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| status_kib(&s, "VmSize"))
-        .map_or(32 << 20, |kb| kb * 1024)
+        .map_or(USED_GUESS, |kb| kb * 1024)
 }
 
+/// Elsewhere there is no /proc to read it from: a guess.
+#[cfg(not(target_os = "linux"))]
+fn used_address_space() -> u64 {
+    USED_GUESS
+}
+
+#[cfg(any(target_os = "linux", test))]
 fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
@@ -270,11 +281,13 @@ fn cgroup_memory() -> Option<(u64, u64)> {
 }
 
 /// The cgroup v2 path in /proc/self/cgroup (`0::/system.slice/tinyws.service`).
+#[cfg(any(target_os = "linux", test))]
 fn v2_path(proc_cgroup: &str) -> Option<&str> {
     proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
 }
 
 /// The memory controller's path in a v1 /proc/self/cgroup (`4:memory:/path`).
+#[cfg(any(target_os = "linux", test))]
 fn v1_memory_path(proc_cgroup: &str) -> Option<&str> {
     proc_cgroup.lines().find_map(|l| {
         let mut fields = l.splitn(3, ':');
@@ -289,6 +302,7 @@ fn v1_memory_path(proc_cgroup: &str) -> Option<&str> {
 }
 
 /// A limit file's value: `max` (v2) or a page-rounded 2^63 (v1) mean none.
+#[cfg(any(target_os = "linux", test))]
 fn parse_limit(text: &str) -> Option<u64> {
     let n: u64 = text.trim().parse().ok()?;
     (n < 1 << 62).then_some(n)

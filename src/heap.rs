@@ -78,10 +78,13 @@ fn trim() {}
 /// broadcast loads (docs/performance.md, "One malloc arena"): within the noise of the
 /// 2-core machine against glibc's default, while 2 arenas already cost 64 MiB more of
 /// address space.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 pub(crate) const ARENAS: usize = 1;
 
 /// What [`bound_arenas`] found or did, for the memory budget (budget.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Only glibc builds make Bounded and Default; elsewhere they are matched, never made.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 pub(crate) enum Arenas {
     /// At most this many arenas: set by tinyws, or read from the environment.
     Bounded(usize),

@@ -3,6 +3,10 @@
 //! room, a member that reads nothing is still closed with 1008, a second member's chat
 //! gets through a flood, two flooders take turns, and connections that never send a
 //! byte cannot lock new clients out.
+//!
+//! Linux only: the flood and hoarding tests read the server's memory, threads and fds
+//! from /proc (tests/common/process.rs).
+#![cfg(target_os = "linux")]
 
 mod common;
 
