@@ -242,7 +242,8 @@ fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
     let mut inside = ws(p.addr, "/");
     inside.send(Message::text("in")).unwrap();
     assert_eq!(inside.read().unwrap(), Message::text("in"));
-    let (threads, _) = p.resources();
+    let baseline = p.resources();
+    let threads = baseline.0;
     let mut over: Vec<_> = (0..40).map(|_| tcp(p.addr)).collect();
     let mut peak = 0;
     for s in &mut over {
@@ -260,6 +261,21 @@ fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
     p.wait_log("refused with 503, at the cap of 1 connections (--max-connections)");
     inside.send(Message::text("still in")).unwrap();
     assert_eq!(inside.read().unwrap(), Message::text("still in"));
+
+    // The rejecters are given back: once they are gone, the next silent client over the
+    // cap is answered by one again, which first waits up to a second for its request
+    // (a leaked slot would leave only the blind answer, at once).
+    drop(over);
+    assert_eq!(p.settle(baseline), baseline, "the rejecters ended");
+    let started = Instant::now();
+    let mut late = tcp(p.addr);
+    let answer = String::from_utf8(read_to_end(&mut late)).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "answered after {:?}: without waiting for a request, so no rejecter was free",
+        started.elapsed()
+    );
 }
 
 /// A client dropped for not answering the keepalive ping is logged at warn (README,
