@@ -4,8 +4,6 @@
 mod common;
 
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -241,28 +239,13 @@ fn a_head_that_never_completes_is_cut_at_the_deadline_and_its_thread_freed() {
         ..config()
     });
     let mut s = tcp(server.addr);
-    // Trickle: a byte every 50 ms, each well within any per-read timeout, for up to
-    // 10 s; the head never ends. Only a total deadline cuts it off (slowloris), and it
-    // must do so while the client is still trickling: a per-read idle timeout would let
-    // the trickle run out first, and only then answer.
-    let trickling = Arc::new(AtomicBool::new(true));
-    let trickle = thread::spawn({
-        let mut s = s.try_clone().unwrap();
-        let trickling = trickling.clone();
-        move || {
-            for _ in 0..200 {
-                if s.write_all(b"X").is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            trickling.store(false, Ordering::SeqCst);
-        }
-    });
+    // A head that never ends, a byte every 50 ms: the total deadline must cut it while
+    // it is still trickling (a per-read idle timeout would let it run out first).
     s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
-    let answer = String::from_utf8_lossy(&read_until_closed(&mut s)).to_string();
+    let drip = Drip::start(&s, b'X');
+    let answer = String::from_utf8_lossy(&Drip::read_until_cut(&mut s)).to_string();
     assert!(
-        trickling.load(Ordering::SeqCst),
+        drip.still_dripping(),
         "the server answered only after the client stopped sending: no total deadline"
     );
     assert!(
@@ -271,18 +254,12 @@ fn a_head_that_never_completes_is_cut_at_the_deadline_and_its_thread_freed() {
     );
     assert_eq!(server.wait_connections(0), 0, "the thread is freed");
     drop(s);
-    trickle.join().unwrap();
+    drop(drip);
 
     // A connection that sends nothing at all is closed silently.
     let mut idle = tcp(server.addr);
     assert!(read_to_end(&mut idle).is_empty());
     assert_eq!(server.wait_connections(0), 0);
-}
-
-/// Like `read_to_end`, with a read timeout long enough for a 10 s trickle.
-fn read_until_closed(s: &mut std::net::TcpStream) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    read_to_end(s)
 }
 
 /// The header-line cap is 64 (README "Defaults and limits"): 64 lines upgrade, 65 get 431.

@@ -8,7 +8,6 @@ mod common;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -136,29 +135,15 @@ fn a_tls_record_dripped_byte_by_byte_is_cut_at_the_handshake_deadline() {
     // for up to 10 s: the cut must come while the client is still dripping (a per-read
     // timeout would only cut it after the drip ran out).
     s.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]).unwrap();
-    let dripping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let dripper = thread::spawn({
-        let mut s = s.try_clone().unwrap();
-        let dripping = dripping.clone();
-        move || {
-            for _ in 0..200 {
-                if s.write_all(&[0x01]).is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            dripping.store(false, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    assert!(read_to_end(&mut s).is_empty());
+    let drip = Drip::start(&s, 0x01);
+    assert!(Drip::read_until_cut(&mut s).is_empty());
     assert!(
-        dripping.load(std::sync::atomic::Ordering::SeqCst),
+        drip.still_dripping(),
         "cut off only after the client stopped: no total deadline"
     );
     assert_eq!(server.wait_connections(0), 0);
     drop(s);
-    dripper.join().unwrap();
+    drop(drip);
 }
 
 #[test]

@@ -354,3 +354,53 @@ pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> std::p
         stderr: err.join().unwrap(),
     }
 }
+
+/// A slowloris client: a thread that writes `byte` to the socket every 50 ms, for up to
+/// 10 s, until a write fails because the server cut the connection. Each byte comes well
+/// within any per-read timeout, so only a total deadline cuts it off, and long before the
+/// drip runs out: [`Drip::still_dripping`] tells the two apart.
+pub struct Drip {
+    dripping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drip {
+    pub fn start(s: &TcpStream, byte: u8) -> Drip {
+        let dripping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut s = s.try_clone().expect("clone the socket");
+        let flag = dripping.clone();
+        let thread = std::thread::spawn(move || {
+            for _ in 0..200 {
+                if s.write_all(&[byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            flag.store(false, std::sync::atomic::Ordering::SeqCst);
+        });
+        Drip {
+            dripping,
+            thread: Some(thread),
+        }
+    }
+
+    /// Whether the drip was still going (it has not run out).
+    pub fn still_dripping(&self) -> bool {
+        self.dripping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Reads everything the server sends until it closes, with a read timeout longer
+    /// than the whole drip.
+    pub fn read_until_cut(s: &mut TcpStream) -> Vec<u8> {
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        read_to_end(s)
+    }
+}
+
+impl Drop for Drip {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
