@@ -45,7 +45,8 @@ impl Drop for Nginx {
     }
 }
 
-/// Waits until nginx listens on `addr`; false if nginx exited first (it could not bind).
+/// Waits until something listens on `addr`; false if nginx exited first (it could not
+/// bind).
 fn wait_port(child: &mut Child, addr: SocketAddr) -> bool {
     let deadline = Instant::now() + TIMEOUT;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -55,7 +56,6 @@ fn wait_port(child: &mut Child, addr: SocketAddr) -> bool {
         assert!(Instant::now() < deadline, "nginx did not listen on {addr}");
         thread::sleep(Duration::from_millis(20));
     }
-    // Listening, and still running: the port is nginx's own.
     child.try_wait().unwrap().is_none()
 }
 
@@ -111,7 +111,10 @@ fn start_nginx(upstream: SocketAddr, http_port: u16, tls_port: u16) -> Option<Ng
         &mut nginx.child,
         SocketAddr::from(([127, 0, 0, 1], tls_port)),
     );
-    up.then_some(nginx)
+    // nginx retries a failed bind for a while, so a listener there may be someone
+    // else's: its error log says so.
+    let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+    (up && !log.contains("Address already in use")).then_some(nginx)
 }
 
 fn upgrade_via(addr: SocketAddr, host: &str, origin: &str) -> String {

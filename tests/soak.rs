@@ -336,19 +336,31 @@ fn correct(
     }
 }
 
-/// Reads until the server closes (or the read timeout), keeping at most `max` bytes.
-fn read_some(s: &mut TcpStream, max: usize) -> Vec<u8> {
+/// Reads until the server closes, keeping at most `max` bytes; Err if the connection
+/// ended otherwise (the read timeout, a reset), with what had come.
+fn read_some(s: &mut TcpStream, max: usize) -> Result<Vec<u8>, String> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        if got.len() < max {
-            got.extend_from_slice(&buf[..n.min(max - got.len())]);
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) if got.len() < max => got.extend_from_slice(&buf[..n.min(max - got.len())]),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(format!(
+                    "no clean end ({e}) after {:?}",
+                    String::from_utf8_lossy(&got)
+                ));
+            }
         }
     }
-    got
+}
+
+/// Why a misbehaving client did not get its promise. Before the gate, the client has
+/// not arrived there yet, and must, so that the others are not held up.
+enum Broken {
+    BeforeGate(String),
+    After(String),
 }
 
 /// The misbehaving kinds. Each must get what the docs promise it (a 408 for a stalled
@@ -362,8 +374,8 @@ fn bad(
     rng: &mut Xorshift,
     gate: &Gate,
     deadline: Instant,
-) -> Result<(), String> {
-    let before_gate = |e: std::io::Error| format!("before the gate: {e}");
+) -> Result<(), Broken> {
+    let before_gate = |e: std::io::Error| Broken::BeforeGate(format!("before the gate: {e}"));
     match kind {
         1 => {
             let mut s = connect(addr).map_err(before_gate)?;
@@ -371,18 +383,20 @@ fn bad(
                 .map_err(before_gate)?;
             gate.arrive_and_wait(deadline);
             // The server answers 408 and closes 20 s after the accept.
-            let answer = read_some(&mut s, 64);
+            let answer = read_some(&mut s, 64).map_err(Broken::After)?;
             if !answer.starts_with(b"HTTP/1.1 408 Request Timeout\r\n") {
-                return Err(format!("got {:?}", String::from_utf8_lossy(&answer)));
+                let got = String::from_utf8_lossy(&answer);
+                return Err(Broken::After(format!("got {got:?}")));
             }
         }
         2 => {
             let mut s = raw_upgrade(addr).map_err(before_gate)?;
             gate.arrive_and_wait(deadline);
             // Silent: the server pings after 15 s and drops us 2 s later.
-            let got = read_some(&mut s, 64);
+            let got = read_some(&mut s, 64).map_err(Broken::After)?;
             if got != [&[0x89, 6][..], b"tinyws"].concat() {
-                return Err(format!("expected one ping, then the end; got {got:?}"));
+                let why = format!("expected one ping, then the end; got {got:?}");
+                return Err(Broken::After(why));
             }
         }
         3 => {
@@ -392,9 +406,10 @@ fn bad(
             let junk = rng.bytes(n);
             // The server may answer before all of it arrived; its answer is what counts.
             let _ = s.write_all(&junk).and_then(|_| s.write_all(b"\r\n\r\n"));
-            let answer = read_some(&mut s, 64);
+            let answer = read_some(&mut s, 64).map_err(Broken::After)?;
             if !answer.starts_with(b"HTTP/1.1 400 Bad Request\r\n") {
-                return Err(format!("got {:?}", String::from_utf8_lossy(&answer)));
+                let got = String::from_utf8_lossy(&answer);
+                return Err(Broken::After(format!("got {got:?}")));
             }
         }
         4 => {
@@ -429,7 +444,7 @@ fn bad(
             for chunk in got.chunks_mut(16 * 1024) {
                 thread::sleep(Duration::from_millis(20));
                 s.read_exact(chunk)
-                    .map_err(|e| format!("reading its echoes: {e}"))?;
+                    .map_err(|e| Broken::After(format!("reading its echoes: {e}")))?;
             }
             if got != want {
                 SLOW_MISMATCH.fetch_add(1, Ordering::Relaxed);
@@ -509,11 +524,18 @@ fn soak_waves_of_mixed_clients() {
                             }
                         }
                         k => {
-                            if let Err(e) = bad(k, addr, &mut rng, &gate, deadline) {
+                            let (why, arrive) = match bad(k, addr, &mut rng, &gate, deadline) {
+                                Ok(()) => (String::new(), false),
+                                Err(Broken::BeforeGate(why)) => (why, true),
+                                Err(Broken::After(why)) => (why, false),
+                            };
+                            if !why.is_empty() {
                                 hostile
                                     .lock()
                                     .unwrap()
-                                    .push(format!("client {i} ({}): {e}", KINDS[k]));
+                                    .push(format!("client {i} ({}): {why}", KINDS[k]));
+                            }
+                            if arrive {
                                 gate.arrive_and_wait(Instant::now()); // do not hold others up
                             }
                         }
