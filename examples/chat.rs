@@ -2,8 +2,9 @@
 //!
 //! What it shows: broadcast mode (`Config::broadcast`). Whatever the handler returns goes
 //! to every client in the room, the sender included, in one order for everyone. The
-//! handler only decides *what* to say; tinyws queues it for each member, and a member that
-//! stops reading is closed with 1008 instead of slowing the room down.
+//! handler only decides *what* to say; tinyws queues it for each member. A sender faster
+//! than the room is slowed to what the members read (nobody who reads is dropped), and a
+//! member that reads nothing while the room waits for it is closed with 1008.
 //!
 //! Run it:     cargo run --example chat            (or: cargo run --example chat -- 9000)
 //! Then open:  http://localhost:8080/ in two or three browser tabs, press Connect in each

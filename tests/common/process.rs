@@ -174,6 +174,23 @@ impl Proc {
         self.log.try_iter().collect()
     }
 
+    /// Once the process has exited: every log line not yet consumed, through the end of
+    /// its stderr (unlike [`drain_log`](Self::drain_log), none still on its way).
+    pub fn rest_of_log(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("stderr did not end within {TIMEOUT:?}: has the process exited?")
+                }
+            }
+        }
+    }
+
     /// Sends `sig` (e.g. `-TERM`) with `kill(1)`. Unix only: on Windows there are no
     /// signals to send another process, so the tests that need one are `cfg(unix)`.
     #[cfg(unix)]
