@@ -155,9 +155,11 @@ fn open<'s>(
                 .split(|&b| b == b'\n')
                 .next()
                 .unwrap_or(b"");
+            // The request line as sent, but for credentials in its query.
+            let (line, _) = crate::secrets::redact(line);
             info!(
                 "#{id} {peer}: {:?} answered {}: {}",
-                String::from_utf8_lossy(line).trim_end(),
+                String::from_utf8_lossy(&line).trim_end(),
                 response.status,
                 response.body.trim_end()
             );
@@ -196,10 +198,22 @@ fn open<'s>(
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let log_headers = |req: &Request, resp: Response| {
         if log::log_enabled!(log::Level::Debug) {
+            // Credentials hidden, as on the trace and the page (secrets.rs).
+            let headers: Vec<(&str, &str)> = req
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    let shown = if crate::secrets::is_secret_name(name.as_str()) {
+                        "<hidden>"
+                    } else {
+                        value.to_str().unwrap_or("<not UTF-8>")
+                    };
+                    (name.as_str(), shown)
+                })
+                .collect();
             debug!(
-                "#{id} {peer}: handshake request {} {:?}",
-                req.uri(),
-                req.headers()
+                "#{id} {peer}: handshake request {} {headers:?}",
+                crate::secrets::redact_target(&req.uri().to_string()),
             );
             debug!(
                 "#{id} {peer}: handshake response {} {:?}",

@@ -81,6 +81,7 @@ mod http;
 mod hub;
 mod nowait;
 mod page;
+mod secrets;
 mod server;
 mod stack;
 mod threads;

@@ -71,25 +71,12 @@ fn prefers_chinese(head: &[u8]) -> bool {
     best.is_some_and(|(_, chinese)| chinese)
 }
 
-/// The request head as the page shows it, with credentials hidden: the page may be on
-/// a classroom projector.
+/// The request head as the page shows it, with credentials hidden as on the trace
+/// (secrets.rs): the page may be on a classroom projector.
 fn shown_head(head: &[u8]) -> String {
-    let text = String::from_utf8_lossy(head);
-    let mut out = String::with_capacity(text.len());
-    for line in text.trim_end().lines() {
-        let name = line.split(':').next().unwrap_or("").trim();
-        if ["cookie", "authorization", "proxy-authorization"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
-        {
-            out.push_str(name);
-            out.push_str(": (not shown)");
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out.trim_end().to_string()
+    let (shown, _) = crate::secrets::redact(head);
+    let text = String::from_utf8_lossy(&shown);
+    text.trim_end().lines().collect::<Vec<_>>().join("\n")
 }
 
 /// A JavaScript string literal that is also safe inside `<script>` (no `</script>`).
@@ -156,8 +143,10 @@ mod tests {
         );
         assert_eq!(html_escape("<b>&\"\r\n"), "&lt;b&gt;&amp;&quot;\n");
         assert_eq!(
-            shown_head(b"GET / HTTP/1.1\r\nCookie: s=1\r\nauthorization: x\r\nA: b\r\n\r\n"),
-            "GET / HTTP/1.1\nCookie: (not shown)\nauthorization: (not shown)\nA: b"
+            shown_head(
+                b"GET /?token=t HTTP/1.1\r\nCookie: s=1\r\nauthorization: x\r\nA: b\r\n\r\n"
+            ),
+            "GET /?token=<hidden: 1 bytes> HTTP/1.1\nCookie: <hidden: 3 bytes>\nauthorization: <hidden: 1 bytes>\nA: b"
         );
     }
 }

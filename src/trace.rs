@@ -84,88 +84,6 @@ fn ipv4_of(ip: std::net::IpAddr) -> Option<std::net::Ipv4Addr> {
     }
 }
 
-/// Request headers whose values are credentials, by name (lower case). A browser sends
-/// every cookie of the host to every port (RFC 6265 §8.5: cookies do not isolate by
-/// port), so a teacher's `localhost` cookies from other dev servers arrive here too.
-const SECRET_HEADERS: &[&str] = &[
-    "cookie",
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "x-csrf-token",
-    "x-xsrf-token",
-];
-
-/// A header (or query parameter) name that is, or looks like, a credential.
-fn is_secret_name(name: &str) -> bool {
-    let name = name.trim().to_ascii_lowercase();
-    SECRET_HEADERS.contains(&name.as_str())
-        || [
-            "token", "secret", "password", "passwd", "auth", "session", "apikey", "api_key",
-        ]
-        .iter()
-        .any(|w| name.contains(w))
-}
-
-/// The request head with credential values replaced by `<hidden: N bytes>`: the
-/// headers [`is_secret_name`] names, and query parameters such as `?token=` in the
-/// request line (browsers cannot set headers on a WebSocket, so tokens often go there).
-/// Returns the head to show and how many values were hidden.
-pub(crate) fn redact(head: &[u8]) -> (Vec<u8>, usize) {
-    let mut out = Vec::with_capacity(head.len());
-    let mut hidden = 0;
-    for (n, line) in head.split_inclusive(|&b| b == b'\n').enumerate() {
-        let body_len = line
-            .iter()
-            .rposition(|&b| b != b'\r' && b != b'\n')
-            .map_or(0, |i| i + 1);
-        let (body, end) = line.split_at(body_len);
-        if n == 0 {
-            out.extend_from_slice(&redact_query(body, &mut hidden));
-        } else if let Some(colon) = body.iter().position(|&b| b == b':')
-            && is_secret_name(&String::from_utf8_lossy(&body[..colon]))
-        {
-            let value = body[colon + 1..].trim_ascii();
-            out.extend_from_slice(&body[..colon + 1]);
-            out.extend_from_slice(format!(" <hidden: {} bytes>", value.len()).as_bytes());
-            hidden += 1;
-        } else {
-            out.extend_from_slice(body);
-        }
-        out.extend_from_slice(end);
-    }
-    (out, hidden)
-}
-
-/// `GET /chat?token=abc&room=1 HTTP/1.1` → `GET /chat?token=<hidden: 3 bytes>&room=1 HTTP/1.1`.
-fn redact_query(line: &[u8], hidden: &mut usize) -> Vec<u8> {
-    let text = String::from_utf8_lossy(line);
-    let mut parts = text.splitn(3, ' ');
-    let (Some(method), Some(target), rest) = (parts.next(), parts.next(), parts.next()) else {
-        return line.to_vec();
-    };
-    let Some((path, query)) = target.split_once('?') else {
-        return line.to_vec();
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if is_secret_name(k) => {
-                *hidden += 1;
-                format!("{k}=<hidden: {} bytes>", v.len())
-            }
-            _ => pair.to_string(),
-        })
-        .collect();
-    let mut s = format!("{method} {path}?{}", query.join("&"));
-    if let Some(rest) = rest {
-        s.push(' ');
-        s.push_str(rest);
-    }
-    s.into_bytes()
-}
-
 /// RFC 6455 §1.3: the GUID appended to the client's key.
 pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -360,7 +278,7 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
     if config.trace_secrets {
         emit(id, &http_lines("<-", "request head", head));
     } else {
-        let (shown, hidden) = redact(head);
+        let (shown, hidden) = crate::secrets::redact(head);
         let mut block = http_lines("<-", "request head", &shown);
         if hidden > 0 {
             let _ = writeln!(
@@ -727,17 +645,6 @@ mod tests {
             blocks.extend(f.decode(&bytes[split..]));
             assert_eq!(blocks, whole, "split at {split}");
         }
-    }
-
-    #[test]
-    fn redaction_hides_values_and_keeps_names_and_line_ends() {
-        let head = b"GET /?a=1&access_token=xyz HTTP/1.1\r\nHost: h\r\ncookie:a=b\r\nX-Auth-Token: t\r\nSec-WebSocket-Key: k\r\n\r\n";
-        let (shown, hidden) = redact(head);
-        assert_eq!(hidden, 3);
-        assert_eq!(
-            String::from_utf8(shown).unwrap(),
-            "GET /?a=1&access_token=<hidden: 3 bytes> HTTP/1.1\r\nHost: h\r\ncookie: <hidden: 3 bytes>\r\nX-Auth-Token: <hidden: 1 bytes>\r\nSec-WebSocket-Key: k\r\n\r\n"
-        );
     }
 
     #[test]

@@ -318,3 +318,21 @@ fn a_close_is_logged_with_its_code_and_reason() {
     let line = p.wait_log(": closed, no code");
     assert!(line.contains(" INFO "), "at info: {line}");
 }
+
+/// The log hides credentials the way the trace and the page do (src/secrets.rs): a
+/// refused request's line is logged with its query's token hidden.
+#[test]
+fn a_refused_request_is_logged_without_its_token() {
+    let mut p = Proc::start(BIN, &["--path", "/echo"]);
+    let answer = http(
+        p.addr,
+        "GET /elsewhere?room=1&token=s3cr3t HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    let line = p.wait_log("answered 404");
+    assert!(
+        line.contains("\"GET /elsewhere?room=1&token=<hidden: 6 bytes> HTTP/1.1\" answered 404"),
+        "{line}"
+    );
+    assert!(!line.contains("s3cr3t"), "{line}");
+}
