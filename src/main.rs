@@ -234,7 +234,10 @@ fn watch_signals(handle: ServerHandle) -> Result<(), String> {
 
 /// Windows has no signals: Ctrl-C, Ctrl-Break and closing the console window arrive as
 /// console control events, which the `ctrlc` crate (feature `termination`) delivers to
-/// one thread of its own. The same graceful 1001 shutdown; a second event exits at once.
+/// one thread of its own. Ctrl-C and Ctrl-Break get the same graceful 1001 shutdown as
+/// SIGINT, and a second one exits at once. Closing the window is different: Windows ends
+/// the process as soon as the handler returns, so clients may see it go without a close
+/// frame (1006); stop the server with Ctrl-C first.
 #[cfg(windows)]
 fn watch_signals(handle: ServerHandle) -> Result<(), String> {
     let mut seen = 0;

@@ -252,6 +252,8 @@ fn ctrl_c_says_goodbye_with_1001_and_kill_9_does_not() {
     );
 }
 
+// The one-liner is the plan's Unix shell line (Windows has its own PowerShell line).
+#[cfg(unix)]
 #[test]
 fn the_accept_one_liner_prints_the_rfc_value() {
     if !required("sh and openssl", runs("openssl", &["version"])) {

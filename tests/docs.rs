@@ -188,6 +188,8 @@ fn open(addr: SocketAddr, request: &str) -> TcpStream {
     s
 }
 
+// Only the Unix captures run shell one-liners (sh, sha1sum).
+#[cfg(unix)]
 fn shell(cmd: &str) -> String {
     let out = Command::new("sh")
         .args(["-c", cmd])

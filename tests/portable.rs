@@ -26,13 +26,20 @@ const UNIX_ONLY: &[&str] = &[
 const LINUX_AT_RUN_TIME: &[&str] = &[
     "Command::new(\"kill\")",
     "Command::new(\"timeout\")",
+    "Command::new(\"sh\")",
+    "Command::new(\"sha1sum\")",
     "\"/proc/",
 ];
 
 fn gate(line: &str) -> bool {
     let l = line.trim_start();
-    (l.starts_with("#[cfg(") || l.starts_with("#![cfg("))
-        && (l.contains("unix") || l.contains("target_os"))
+    (l.starts_with("#[cfg(") || l.starts_with("#![cfg(")) && names_a_unix(l)
+}
+
+/// A cfg that keeps code to Unix (or one Unix): it names unix or a target_os, and not
+/// under a `not(...)`, which would mean the opposite (`cfg(not(unix))` is Windows code).
+fn names_a_unix(attrs: &str) -> bool {
+    (attrs.contains("unix") || attrs.contains("target_os")) && !attrs.contains("not(")
 }
 
 /// Whether the attributes (and comments) directly above line `i` include a gate. An
@@ -51,7 +58,7 @@ fn attributes_gate(lines: &[&str], i: usize) -> bool {
         open += closes - opens;
         attrs.insert_str(0, t);
     }
-    attrs.contains("cfg(") && (attrs.contains("unix") || attrs.contains("target_os"))
+    attrs.contains("cfg(") && names_a_unix(&attrs)
 }
 
 fn indent(line: &str) -> usize {
