@@ -83,6 +83,7 @@ mod nowait;
 mod page;
 mod secrets;
 mod server;
+mod spool;
 mod stack;
 mod threads;
 #[cfg(feature = "tls")]
@@ -99,4 +100,5 @@ pub use config::{Config, format_duration, format_size, parse_duration, parse_siz
 pub use error::Error;
 pub use handler::{Echo, Handler};
 pub use server::{Running, Server, ServerHandle};
+pub use spool::Stderr;
 pub use tungstenite::Message;

@@ -182,7 +182,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Through tinyws's own stderr queue, never straight to stderr: a projector's paused
+    // terminal (Ctrl-S, a console selection) must not stall the server (spool.rs).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Pipe(Box::new(tinyws::Stderr)))
+        .init();
 
     let server = match Server::bind(flags.into_config(), Echo) {
         Ok(server) => server,
@@ -196,8 +200,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     server.run();
+    tinyws::Stderr::drain(LOG_DRAIN);
     ExitCode::SUCCESS
 }
+
+/// How long the last log lines may take to reach stderr before the process exits.
+const LOG_DRAIN: Duration = Duration::from_millis(500);
 
 /// Unix: SIGINT (Ctrl-C), SIGTERM (`kill`) and SIGHUP (the terminal was closed) start the
 /// graceful shutdown; a second SIGINT/SIGTERM exits at once. signal-hook's iterator tells
@@ -224,6 +232,8 @@ fn watch_signals(handle: ServerHandle) -> Result<(), String> {
                     log::info!("signal {signal} again: still shutting down");
                 } else {
                     log::warn!("second signal: exiting at once");
+                    // Bounded: the terminal may be the paused one.
+                    tinyws::Stderr::drain(LOG_DRAIN);
                     std::process::exit(130);
                 }
             }
@@ -248,6 +258,7 @@ fn watch_signals(handle: ServerHandle) -> Result<(), String> {
             handle.shutdown();
         } else {
             log::warn!("second Ctrl-C: exiting at once");
+            tinyws::Stderr::drain(LOG_DRAIN);
             std::process::exit(130);
         }
     })

@@ -17,16 +17,13 @@
 //!   (`\u{1b}`, `\r`, `\0`): the request head is printed before it is checked, and a raw
 //!   ESC in a header would otherwise clear the projector's screen or retitle the window,
 //!   and a bare CR overwrite a line with a fake "ok".
-//! - **Stall the server.** Blocks go to a bounded queue ([`QUEUE_BYTES`]) that one writer
-//!   thread drains to stdout, so a stdout that stops draining (Ctrl-S on the terminal, a
-//!   paused pager) blocks only that thread. When the queue is full, blocks are left out,
+//! - **Stall the server.** Blocks go to a bounded queue (spool.rs) that one writer thread
+//!   drains to stdout, so a stdout that stops draining (Ctrl-S on the terminal, a paused
+//!   pager) blocks only that thread. When the queue is full, blocks are left out,
 //!   counted, and the trace says where and how many; connections and shutdown go on.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 
@@ -93,48 +90,6 @@ const HEX_BYTES: usize = 16;
 /// close codes and reasons are always decoded.
 const KEEP_BYTES: usize = 125;
 
-/// Trace bytes that may wait for stdout. A whole handshake narration is about 3 KiB and
-/// a frame's a few hundred bytes, so this holds minutes of a class's traffic while a
-/// terminal is paused, and bounds the memory a stopped stdout can cost.
-pub(crate) const QUEUE_BYTES: usize = 1 << 20;
-
-/// The writer thread only holds the blocks it writes: a small stack is plenty.
-const WRITER_STACK: usize = 64 * 1024;
-
-/// What waits for the writer thread.
-enum Entry {
-    Block(String),
-    /// This many blocks were left out here: the queue was full.
-    Dropped(u64),
-}
-
-struct Queue {
-    entries: VecDeque<Entry>,
-    /// Bytes of the blocks queued or being written: what [`QUEUE_BYTES`] bounds.
-    bytes: usize,
-    /// The writer thread runs (or could not be started: then everything is dropped).
-    started: bool,
-    /// The writer thread took entries and has not finished writing them.
-    writing: bool,
-    /// Blocks left out over the whole run, for the one warning in the log.
-    dropped_total: u64,
-}
-
-static QUEUE: Mutex<Queue> = Mutex::new(Queue {
-    entries: VecDeque::new(),
-    bytes: 0,
-    started: false,
-    writing: false,
-    dropped_total: 0,
-});
-/// Wakes the writer (something was queued) and [`drain`] (the queue emptied).
-static CHANGED: Condvar = Condvar::new();
-
-fn queue() -> MutexGuard<'static, Queue> {
-    // Nothing panics while holding it; if it did, the queue is still consistent.
-    QUEUE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Queues one block of lines, each prefixed with `#id` and with its control characters
 /// escaped. Never blocks on stdout (see the module documentation).
 pub(crate) fn emit(id: u64, block: &str) {
@@ -144,7 +99,11 @@ pub(crate) fn emit(id: u64, block: &str) {
         push_visible(&mut out, line);
         out.push('\n');
     }
-    push(out);
+    if crate::spool::STDOUT.push(out.into_bytes()) {
+        log::warn!(
+            "--trace: stdout is not being read (a paused terminal?); trace blocks are left out from now on while it is full, and the trace says where"
+        );
+    }
 }
 
 /// `line` with every character that could act on a terminal written as an escape.
@@ -167,95 +126,10 @@ fn push_visible(out: &mut String, line: &str) {
     }
 }
 
-fn push(block: String) {
-    let mut q = queue();
-    if !q.started {
-        q.started = true;
-        let spawned = std::thread::Builder::new()
-            .name("tinyws-trace".into())
-            .stack_size(WRITER_STACK)
-            .spawn(write_forever);
-        if let Err(e) = spawned {
-            log::warn!("--trace: cannot start the thread that writes the trace ({e}); no trace");
-        }
-    }
-    let mut first_drop = false;
-    if q.bytes + block.len() > QUEUE_BYTES {
-        q.dropped_total += 1;
-        first_drop = q.dropped_total == 1;
-        if let Some(Entry::Dropped(n)) = q.entries.back_mut() {
-            *n += 1;
-        } else {
-            q.entries.push_back(Entry::Dropped(1));
-        }
-    } else {
-        q.bytes += block.len();
-        q.entries.push_back(Entry::Block(block));
-    }
-    CHANGED.notify_all();
-    drop(q);
-    if first_drop {
-        // Outside the lock: stderr may be the same paused terminal.
-        log::warn!(
-            "--trace: stdout is not being read (a paused terminal?); trace blocks are left out from now on while it is full, and the trace says where"
-        );
-    }
-}
-
-/// The writer thread: waits for blocks and writes them to stdout, in order. Only this
-/// thread ever blocks on stdout.
-fn write_forever() {
-    let mut q = queue();
-    loop {
-        while q.entries.is_empty() {
-            q.writing = false;
-            CHANGED.notify_all();
-            q = CHANGED.wait(q).unwrap_or_else(|p| p.into_inner());
-        }
-        q.writing = true;
-        let entries = std::mem::take(&mut q.entries);
-        drop(q);
-        let mut written = 0;
-        let mut stdout = std::io::stdout().lock();
-        for entry in entries {
-            // Errors (a closed pipe) are ignored: tracing must never take anything down.
-            match entry {
-                Entry::Block(block) => {
-                    let _ = stdout.write_all(block.as_bytes());
-                    written += block.len();
-                }
-                Entry::Dropped(n) => {
-                    let _ = writeln!(
-                        stdout,
-                        "-- trace: {n} block(s) left out here: stdout was not read while {} of trace waited",
-                        crate::config::format_size(QUEUE_BYTES)
-                    );
-                }
-            }
-        }
-        let _ = stdout.flush();
-        drop(stdout);
-        q = queue();
-        q.bytes -= written;
-    }
-}
-
-/// Waits, at most `limit`, until everything queued so far is on stdout (at shutdown, so
+/// Waits, at most `limit`, until everything traced so far is on stdout (at shutdown, so
 /// the trace ends with the last connection's end). Returns whether it is.
 pub(crate) fn drain(limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    let mut q = queue();
-    while q.started && (q.writing || !q.entries.is_empty()) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        q = CHANGED
-            .wait_timeout(q, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-    true
+    crate::spool::STDOUT.drain(limit)
 }
 
 /// Text lines shown one per trace line, with CR and LF made visible so the exact bytes

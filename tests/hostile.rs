@@ -406,3 +406,25 @@ fn tls_connections_end_with_close_notify() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The log, like the trace, must not stall the server when its terminal stops reading
+/// (Ctrl-S on the projector, a click that starts a Windows console selection): the
+/// binary logs through a bounded queue (src/spool.rs). Here stderr is never read after
+/// startup, and 600 connections (two log lines each, far more than a pipe holds) still
+/// echo, and SIGTERM still ends the process.
+#[cfg(unix)]
+#[test]
+fn a_log_that_stops_draining_holds_up_neither_echo_nor_shutdown() {
+    let mut p = Proc::start_log_unread(BIN, &[]);
+    for i in 0..600 {
+        let mut s = upgraded(p.addr);
+        let text = format!("client {i}");
+        s.write_all(&frame(true, 0x1, text.as_bytes())).unwrap();
+        assert_eq!(read_frame(&mut s), (0x81, text.into_bytes()), "client {i}");
+        s.write_all(&frame(true, 0x8, &close_payload(1000, "")))
+            .unwrap();
+        assert_eq!(expect_close(&mut s), 1000, "client {i}");
+    }
+    p.signal("-TERM");
+    assert_eq!(p.wait_exit(TIMEOUT), Some(0));
+}

@@ -1,0 +1,204 @@
+//! Output that must never stall the server: a bounded queue per stream, drained by one
+//! thread of its own, so a terminal that stops reading (Ctrl-S, a click that starts a
+//! Windows console selection, a paused pager) blocks only that thread. `--trace` goes to
+//! stdout through [`STDOUT`]; the `tinyws` binary's log goes to stderr through
+//! [`STDERR`] ([`Stderr`], an `io::Write` for `env_logger`). When a queue is full, what
+//! does not fit is left out and counted, and the stream says where and how many.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Bytes that may wait for one stream. A handshake's trace is about 3 KiB, a log line
+/// about 150 bytes: minutes of a class's traffic while a terminal is paused, and a bound
+/// on the memory a stopped terminal can cost.
+const QUEUE_BYTES: usize = 1 << 20;
+
+/// The writer thread only holds what it writes: a small stack is plenty.
+const WRITER_STACK: usize = 64 * 1024;
+
+/// Where a spool writes.
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One stream's queue and the thread that drains it.
+pub(crate) struct Spool {
+    stream: Stream,
+    /// The thread's name, and what the "left out" line calls a block.
+    name: &'static str,
+    what: &'static str,
+    queue: Mutex<Queue>,
+    /// Wakes the writer (something was queued) and [`Spool::drain`] (the queue emptied).
+    changed: Condvar,
+}
+
+enum Entry {
+    Block(Vec<u8>),
+    /// This many blocks were left out here: the queue was full.
+    Dropped(u64),
+}
+
+struct Queue {
+    entries: VecDeque<Entry>,
+    /// Bytes queued or being written: what [`QUEUE_BYTES`] bounds.
+    bytes: usize,
+    /// The writer thread runs (or could not be started: then everything is dropped).
+    started: bool,
+    /// The writer thread took entries and has not finished writing them.
+    writing: bool,
+    /// Blocks left out over the whole run.
+    dropped_total: u64,
+}
+
+impl Spool {
+    const fn new(stream: Stream, name: &'static str, what: &'static str) -> Spool {
+        Spool {
+            stream,
+            name,
+            what,
+            queue: Mutex::new(Queue {
+                entries: VecDeque::new(),
+                bytes: 0,
+                started: false,
+                writing: false,
+                dropped_total: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // Nothing panics while holding it; if it did, the queue is still consistent.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `block` for the stream, or counts it as left out if the queue is full.
+    /// Never blocks on the stream. Returns whether this was the first block left out (the
+    /// caller may say so once, on another stream).
+    pub(crate) fn push(&'static self, block: Vec<u8>) -> bool {
+        let mut q = self.queue();
+        if !q.started {
+            q.started = true;
+            let spawned = std::thread::Builder::new()
+                .name(self.name.into())
+                .stack_size(WRITER_STACK)
+                .spawn(move || self.write_forever());
+            if spawned.is_err() {
+                // Nothing to tell it with: the blocks are left out, counted.
+                q.started = false;
+            }
+        }
+        let mut first_drop = false;
+        if q.bytes + block.len() > QUEUE_BYTES || !q.started {
+            q.dropped_total += 1;
+            first_drop = q.dropped_total == 1;
+            if let Some(Entry::Dropped(n)) = q.entries.back_mut() {
+                *n += 1;
+            } else if q.started {
+                q.entries.push_back(Entry::Dropped(1));
+            }
+        } else {
+            q.bytes += block.len();
+            q.entries.push_back(Entry::Block(block));
+        }
+        self.changed.notify_all();
+        first_drop
+    }
+
+    /// The writer thread: waits for blocks and writes them, in order. Only this thread
+    /// ever blocks on the stream.
+    fn write_forever(&'static self) {
+        let mut q = self.queue();
+        loop {
+            while q.entries.is_empty() {
+                q.writing = false;
+                self.changed.notify_all();
+                q = self.changed.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+            q.writing = true;
+            let entries = std::mem::take(&mut q.entries);
+            drop(q);
+            let mut out: Box<dyn Write> = match self.stream {
+                Stream::Stdout => Box::new(io::stdout().lock()),
+                Stream::Stderr => Box::new(io::stderr().lock()),
+            };
+            let mut written = 0;
+            for entry in entries {
+                // Errors (a closed pipe) are ignored: output must never take anything down.
+                match entry {
+                    Entry::Block(block) => {
+                        let _ = out.write_all(&block);
+                        written += block.len();
+                    }
+                    Entry::Dropped(n) => {
+                        let _ = writeln!(
+                            out,
+                            "-- {n} {} left out here: this stream was not read while {} waited",
+                            self.what,
+                            crate::config::format_size(QUEUE_BYTES)
+                        );
+                    }
+                }
+            }
+            let _ = out.flush();
+            drop(out);
+            q = self.queue();
+            q.bytes -= written;
+        }
+    }
+
+    /// Waits, at most `limit`, until everything queued so far is written. Returns
+    /// whether it is.
+    pub(crate) fn drain(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut q = self.queue();
+        while q.started && (q.writing || !q.entries.is_empty()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            q = self
+                .changed
+                .wait_timeout(q, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+/// `--trace`.
+pub(crate) static STDOUT: Spool = Spool::new(Stream::Stdout, "tinyws-trace", "trace block(s)");
+/// The log of the `tinyws` binary ([`Stderr`]).
+pub(crate) static STDERR: Spool = Spool::new(Stream::Stderr, "tinyws-log", "log line(s)");
+
+/// Writes to stderr without ever blocking the caller: through a bounded queue that one
+/// thread drains (see the module documentation). For a logger, e.g.
+/// `env_logger::Builder::target(env_logger::Target::Pipe(Box::new(tinyws::Stderr)))`,
+/// which is how the `tinyws` binary logs: a paused terminal must not stall the server.
+/// Call [`Stderr::drain`] before the process exits, so the last lines are written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stderr;
+
+impl Stderr {
+    /// Waits, at most `limit`, until every line written so far is on stderr. Returns
+    /// whether it is.
+    pub fn drain(limit: Duration) -> bool {
+        STDERR.drain(limit)
+    }
+}
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        STDERR.push(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
