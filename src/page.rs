@@ -13,6 +13,8 @@ const TEMPLATE: &str = include_str!("page.html");
 /// The same page in Chinese, for browsers that prefer it (many of tinyws's first
 /// classrooms teach in Chinese).
 const TEMPLATE_ZH: &str = include_str!("page.zh.html");
+/// The page's script, the same in every language: each template holds only its `TEXT`.
+const SCRIPT: &str = include_str!("page.js");
 
 /// The page, with the WebSocket path and the request head that fetched it filled in, in
 /// the language the browser prefers (`Accept-Language`, RFC 9110 §12.5.4): Chinese for
@@ -26,6 +28,7 @@ pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
         (TEMPLATE, "en")
     };
     let html = template
+        .replace("{{SCRIPT}}", SCRIPT)
         .replace("{{WS_PATH}}", &js_string(path))
         .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
     Response::new(200, html)

@@ -34,6 +34,17 @@ fn under_limit(args: &[&str]) -> Proc {
     Proc::start_wrapped(&["prlimit", &limit], BIN, args)
 }
 
+/// Sets the running server's soft address-space limit (`prlimit --pid`). The soft limit
+/// only (`soft:`): lifting a lowered hard limit again needs CAP_SYS_RESOURCE.
+fn set_soft_as_limit(pid: u32, limit: &str) {
+    let ok = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--as={limit}:")])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "prlimit --pid");
+}
+
 /// What the server answered an upgrade request.
 enum Answer {
     Upgraded(TcpStream),
@@ -188,17 +199,8 @@ fn a_thread_that_cannot_start_is_a_503_and_the_others_carry_on() {
     let mut held: Vec<TcpStream> = (0..20).map(|_| upgraded(p.addr)).collect();
     // Room for small allocations, not for a 128 KiB stack and its guard page.
     let tight = p.status_bytes("VmSize") + 64 * 1024;
-    let pid = p.pid().to_string();
-    let set = |limit: &str| {
-        let ok = Command::new("prlimit")
-            // The soft limit only (`soft:`): lifting a lowered hard limit again needs
-            // CAP_SYS_RESOURCE.
-            .args(["--pid", &pid, &format!("--as={limit}:")])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "prlimit --pid");
-    };
+    let pid = p.pid();
+    let set = |limit: &str| set_soft_as_limit(pid, limit);
     set(&tight.to_string());
     for _ in 0..3 {
         // The answer comes at once, without reading a request: send none, so closing
@@ -250,15 +252,8 @@ fn a_member_whose_writer_cannot_start_gets_1013_and_the_room_carries_on() {
     assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
     // Room for small allocations, not for a 64 KiB writer stack and its guard page.
     let tight = p.status_bytes("VmSize") + 64 * 1024;
-    let pid = p.pid().to_string();
-    let set = |limit: &str| {
-        let ok = Command::new("prlimit")
-            .args(["--pid", &pid, &format!("--as={limit}:")])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "prlimit --pid");
-    };
+    let pid = p.pid();
+    let set = |limit: &str| set_soft_as_limit(pid, limit);
     set(&tight.to_string());
     // The page's thread may not be back in the pool yet: then this client gets the
     // 503 of a thread that cannot start, and tries again (bounded).
