@@ -618,24 +618,7 @@ fn soak_waves_of_mixed_clients() {
     );
 
     // SIGTERM must still work, and the log must show no panic.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.0.kill();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let text = fs::read_to_string(&log).unwrap_or_default();
-    if std::env::var("SOAK_DEBUG").is_err() {
-        let _ = fs::remove_file(&log);
-    }
+    let (status, text) = stop_with_sigterm(&mut child, &log);
 
     assert!(
         failures.is_empty(),
@@ -668,6 +651,33 @@ fn soak_waves_of_mixed_clients() {
         Some(Some(0)),
         "SIGTERM did not stop tinyws cleanly"
     );
+}
+
+/// SIGTERM, then waits (at most 10 s) for the exit; returns the exit status (None if it
+/// had to be killed) and the server's log, which it removes unless SOAK_DEBUG is set.
+fn stop_with_sigterm(
+    child: &mut KillOnDrop,
+    log: &std::path::Path,
+) -> (Option<std::process::ExitStatus>, String) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.0.kill();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let text = fs::read_to_string(log).unwrap_or_default();
+    if std::env::var("SOAK_DEBUG").is_err() {
+        let _ = fs::remove_file(log);
+    }
+    (status, text)
 }
 
 /// Waits (at most 30 s) until the server has its baseline threads and fds again.
@@ -806,24 +816,7 @@ fn soak_broadcast_room_with_a_flooder_and_a_stuck_member() {
             failures.push(format!("wave {}: not back to baseline", wave + 1));
         }
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.0.kill();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let text = fs::read_to_string(&log).unwrap_or_default();
-    if std::env::var("SOAK_DEBUG").is_err() {
-        let _ = fs::remove_file(&log);
-    }
+    let (status, text) = stop_with_sigterm(&mut child, &log);
     assert!(failures.is_empty(), "{failures:#?}");
     let cut = text.matches("(--stall-timeout)").count();
     assert_eq!(
