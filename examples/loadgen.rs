@@ -697,6 +697,33 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// A thread that reads and drops whatever arrives on `s` with `receive` until `stop` (a
+/// sender's own copies in a room: its socket must never fill).
+fn drain(
+    s: &TcpStream,
+    stop: Arc<AtomicBool>,
+    receive: impl Fn(&mut TcpStream, &mut Vec<u8>) -> io::Result<u8> + Send + 'static,
+) -> io::Result<thread::JoinHandle<()>> {
+    let mut d = s.try_clone()?;
+    thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let mut buf = Vec::new();
+            let _ = d.set_read_timeout(Some(Duration::from_millis(2000)));
+            while !stop.load(Ordering::Relaxed) {
+                match receive(&mut d, &mut buf) {
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+}
+
 /// Broadcast fan-out: `conns` receivers and one sender; the sender sends one message at a
 /// time and waits until every receiver has it. The payload carries the send time, so each
 /// receiver measures its own delivery latency; the fan-out time is the slowest one's.
@@ -768,25 +795,7 @@ fn broadcast(args: &Args, raw: bool) -> io::Result<Vec<String>> {
     // The sender also gets its own message back (the room includes the sender); a
     // separate thread drains it so its socket never fills.
     let sender = open(addr)?;
-    let mut drain = sender.try_clone()?;
-    let stop2 = stop.clone();
-    let drainer = thread::Builder::new()
-        .stack_size(128 * 1024)
-        .spawn(move || {
-            let mut buf = Vec::new();
-            let _ = drain.set_read_timeout(Some(Duration::from_millis(2000)));
-            while !stop2.load(Ordering::Relaxed) {
-                match receive(&mut drain, &mut buf) {
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(_) => break,
-                }
-            }
-        })?;
+    let drainer = drain(&sender, stop.clone(), receive)?;
     thread::sleep(Duration::from_millis(200));
     let before = sample(pid);
     let window = Duration::from_secs_f64(args.secs);
@@ -909,27 +918,7 @@ fn flood(args: &Args) -> io::Result<Vec<String>> {
     let chatter = ws_connect(addr)?;
     let mut drainers = Vec::new();
     for s in [&sender, &chatter] {
-        let mut d = s.try_clone()?;
-        let stop = stop.clone();
-        drainers.push(
-            thread::Builder::new()
-                .stack_size(128 * 1024)
-                .spawn(move || {
-                    let mut buf = Vec::new();
-                    let _ = d.set_read_timeout(Some(Duration::from_millis(2000)));
-                    while !stop.load(Ordering::Relaxed) {
-                        match read_frame(&mut d, &mut buf) {
-                            Ok(_) => {}
-                            Err(e)
-                                if matches!(
-                                    e.kind(),
-                                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                                ) => {}
-                            Err(_) => break,
-                        }
-                    }
-                })?,
-        );
+        drainers.push(drain(s, stop.clone(), read_frame)?);
     }
     thread::sleep(Duration::from_millis(200));
     let before = sample(pid);
