@@ -148,6 +148,16 @@ fn the_handshake_and_frames_steps_print_what_the_plan_shows() {
     s.write_all(&frame(true, 0x1, b"Hello")).unwrap();
     assert_eq!(read_frame(&mut s), (0x81, b"Hello".to_vec()));
     expect(&mut p, &checks, "hello", "");
+}
+
+/// Minutes 35-40 happen in the room started at minute 30 (`--broadcast --trace-quiet`):
+/// the close handshake and Ctrl-C are checked there, on the server the plan has running.
+#[test]
+fn the_close_step_prints_what_the_plan_shows_in_the_room() {
+    let (cmds, checks) = (commands(PLAN), checks(PLAN));
+    let mut p = start(&cmds, &["--broadcast", "--trace-quiet"], Stdout::Capture);
+    let mut s = upgraded(p.addr);
+    p.wait_log("1 in the room");
     s.write_all(&frame(true, 0x8, &close_payload(1000, "bye")))
         .unwrap();
     assert_eq!(expect_close(&mut s), 1000);
@@ -213,9 +223,9 @@ fn the_room_uses_the_binary_and_traces_one_line_per_frame() {
 #[test]
 fn ctrl_c_says_goodbye_with_1001_and_kill_9_does_not() {
     let (cmds, checks) = (commands(PLAN), checks(PLAN));
-    let mut p = start(&cmds, &["--trace"], Stdout::Capture);
+    let mut p = start(&cmds, &["--broadcast", "--trace-quiet"], Stdout::Capture);
     let mut s = upgraded(p.addr);
-    p.wait_log("opened /");
+    p.wait_log("1 in the room");
     p.signal("-INT");
     let (first, payload) = read_frame(&mut s);
     assert_eq!((first, &payload[..2]), (0x88, &1001u16.to_be_bytes()[..]));
