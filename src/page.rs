@@ -23,7 +23,7 @@ pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
     let path = config.path.as_deref().unwrap_or("/");
     let chinese = prefers_chinese(head);
     let (template, language) = if chinese {
-        (TEMPLATE_ZH, "zh-CN")
+        (TEMPLATE_ZH, "zh-Hans")
     } else {
         (TEMPLATE, "en")
     };
@@ -57,10 +57,20 @@ fn prefers_chinese(head: &[u8]) -> bool {
     for range in value.split(',') {
         let mut parts = range.split(';');
         let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let weight = parts
-            .find_map(|p| p.trim().strip_prefix("q="))
-            .and_then(|q| q.trim().parse::<f32>().ok())
-            .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32);
+        // RFC 9110 §12.4.2: the weight's name is case-insensitive ("Q=0.5"), and a
+        // weight that does not parse makes the range count for nothing, not for 1.
+        let weight = match parts.find_map(|p| {
+            let p = p.trim();
+            p.get(..2)
+                .filter(|q| q.eq_ignore_ascii_case("q="))
+                .map(|_| &p[2..])
+        }) {
+            None => 1000,
+            Some(q) => q
+                .trim()
+                .parse::<f32>()
+                .map_or(0, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32),
+        };
         let primary = tag.split('-').next().unwrap_or("");
         let chinese = match primary {
             "zh" => true,
@@ -134,6 +144,9 @@ mod tests {
         assert!(!ask("de"));
         assert!(!ask("*"));
         assert!(!ask("zh;q=0"));
+        // The weight's name in any case, and a weight that does not parse counts for 0.
+        assert!(ask("en;Q=0.1, zh;Q=0.9"));
+        assert!(!ask("zh;q=banana, en;q=0.2"));
         assert!(!prefers_chinese(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
     }
 

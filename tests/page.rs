@@ -116,8 +116,8 @@ fn the_page_is_chinese_for_browsers_that_prefer_it() {
         let html = body(&a);
         assert!(html.contains("const WS_PATH = \"/\";"), "{lang:?}");
         if chinese {
-            assert!(head.contains("\r\nContent-Language: zh-CN\r\n"), "{head}");
-            assert!(html.contains("<html lang=\"zh-CN\">"), "{lang:?}");
+            assert!(head.contains("\r\nContent-Language: zh-Hans\r\n"), "{head}");
+            assert!(html.contains("<html lang=\"zh-Hans\">"), "{lang:?}");
             assert!(html.contains("<h2>握手</h2>"), "{lang:?}");
         } else {
             assert!(head.contains("\r\nContent-Language: en\r\n"), "{head}");
