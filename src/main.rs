@@ -195,6 +195,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The log's writer thread now, after bind (which wants to be the only thread) and
+    // before the first line, so the server's thread count is the same all its life.
+    tinyws::Stderr::start();
     if let Err(e) = watch_signals(server.handle()) {
         eprintln!("tinyws: {e}");
         return ExitCode::FAILURE;

@@ -81,17 +81,7 @@ impl Spool {
     /// caller may say so once, on another stream).
     pub(crate) fn push(&'static self, block: Vec<u8>) -> bool {
         let mut q = self.queue();
-        if !q.started {
-            q.started = true;
-            let spawned = std::thread::Builder::new()
-                .name(self.name.into())
-                .stack_size(WRITER_STACK)
-                .spawn(move || self.write_forever());
-            if spawned.is_err() {
-                // Nothing to tell it with: the blocks are left out, counted.
-                q.started = false;
-            }
-        }
+        self.start_locked(&mut q);
         let mut first_drop = false;
         if q.bytes + block.len() > QUEUE_BYTES || !q.started {
             q.dropped_total += 1;
@@ -107,6 +97,26 @@ impl Spool {
         }
         self.changed.notify_all();
         first_drop
+    }
+
+    /// Starts the writer thread, if it is not running.
+    fn start(&'static self) {
+        let mut q = self.queue();
+        self.start_locked(&mut q);
+    }
+
+    fn start_locked(&'static self, q: &mut Queue) {
+        if !q.started {
+            q.started = true;
+            let spawned = std::thread::Builder::new()
+                .name(self.name.into())
+                .stack_size(WRITER_STACK)
+                .spawn(move || self.write_forever());
+            if spawned.is_err() {
+                // Nothing to tell it with: the blocks are left out, counted.
+                q.started = false;
+            }
+        }
     }
 
     /// The writer thread: waits for blocks and writes them, in order. Only this thread
@@ -185,6 +195,14 @@ pub(crate) static STDERR: Spool = Spool::new(Stream::Stderr, "tinyws-log", "log 
 pub struct Stderr;
 
 impl Stderr {
+    /// Starts the thread that writes to stderr now, instead of at the first line: for a
+    /// program that wants its threads started in a known order (after
+    /// [`Server::bind`](crate::Server::bind), which limits malloc's arenas only while it
+    /// is the process's one thread), or counts them.
+    pub fn start() {
+        STDERR.start();
+    }
+
     /// Waits, at most `limit`, until every line written so far is on stderr. Returns
     /// whether it is.
     pub fn drain(limit: Duration) -> bool {
