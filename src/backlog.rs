@@ -30,6 +30,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -49,6 +50,12 @@ pub(crate) const WRITER_STACK: usize = 64 * 1024;
 
 /// At most this many frames go into one `writev` call.
 const BATCH: usize = 64;
+
+/// At most this many bytes go into one `writev` call, so that the writer's count of bytes
+/// written (`written`) moves each time the member frees this much, not only when a whole
+/// batch (up to a backlog, 256 KiB by default) is in the socket: off Linux that count is
+/// the room's only sign that a member still reads (see [`Backlog::check_stall`]).
+const CHUNK: usize = 16 * 1024;
 
 /// After the close 1008 of an eviction, how long the client has to answer before the
 /// connection is cut (RFC 6455 §7.1.1: the server closes TCP; it should not wait long).
@@ -85,6 +92,9 @@ pub(crate) struct Backlog {
     bell: Arc<Bell>,
     /// Batches the writer has taken so far: its progress, as the room sees it.
     takes: u64,
+    /// Bytes the writer has written to the socket so far (it counts them outside the
+    /// lock, after each `writev` of at most [`CHUNK`]): progress too, on every platform.
+    written: Arc<AtomicU64>,
     /// Since when the room has been waiting for this member, and its progress then.
     stall: Option<Stall>,
 }
@@ -94,7 +104,30 @@ pub(crate) struct Backlog {
 struct Stall {
     since: Instant,
     takes: u64,
-    acked: Option<u64>,
+    written: u64,
+    /// The kernel's count of bytes and segments the peer acknowledged, where it says.
+    acked: Option<(u64, u32)>,
+    /// How long this member may go without progress: `--stall-timeout`, or twice the
+    /// connection's retransmission timeout if that is longer (a lossy link).
+    limit: Duration,
+}
+
+impl Stall {
+    fn new(
+        since: Instant,
+        takes: u64,
+        written: u64,
+        timeout: Duration,
+        p: Option<crate::nowait::Progress>,
+    ) -> Stall {
+        Stall {
+            since,
+            takes,
+            written,
+            acked: p.map(|p| (p.acked, p.delivered)),
+            limit: p.map_or(timeout, |p| timeout.max(p.rto.saturating_mul(2))),
+        }
+    }
 }
 
 /// What [`Backlog::check_stall`] found about a member the room waits for.
@@ -102,8 +135,9 @@ struct Stall {
 pub(crate) enum Stalled {
     /// It made progress, or has not had `stall_timeout` yet: look again by this time.
     Until(Instant),
-    /// Nothing acknowledged and nothing taken for `stall_timeout`: it stopped reading.
-    Stuck,
+    /// Nothing acknowledged, written or taken for this long (`stall_timeout`, or twice
+    /// the retransmission timeout): it stopped reading.
+    Stuck(Duration),
 }
 
 /// Where broadcasts that wait for full backlogs sleep; writer threads ring it when they
@@ -162,6 +196,7 @@ impl Backlog {
             paced: false,
             bell,
             takes: 0,
+            written: Arc::default(),
             stall: None,
         }
     }
@@ -201,46 +236,54 @@ impl Backlog {
     }
 
     /// The room is waiting for this member (its backlog is full) at `now`: has it made
-    /// progress within `timeout`? Progress is a batch taken by the writer, or bytes the
-    /// peer acknowledged (`acked`, asked of the kernel only once `timeout` has passed), or
-    /// nothing left waiting in the socket (then our own writer is what is slow).
+    /// progress within its limit (`timeout`, or twice the connection's retransmission
+    /// timeout if longer)? Progress is a batch taken by the writer, bytes the writer wrote
+    /// (at most [`CHUNK`] per `writev`, so a reader that frees that much counts), bytes or
+    /// segments the peer acknowledged (`progress`, asked of the kernel only when the
+    /// stall starts and when its limit has passed), or nothing left waiting in the
+    /// socket (then our own writer is what is slow). Where the kernel says nothing (not
+    /// Linux), the writer's counts are all there is.
     pub(crate) fn check_stall(
         &mut self,
         now: Instant,
         timeout: Duration,
-        acked: impl FnOnce() -> Option<crate::nowait::Progress>,
+        progress: impl FnOnce() -> Option<crate::nowait::Progress>,
     ) -> Stalled {
-        let fresh = |takes, acked| Stall {
-            since: now,
-            takes,
-            acked,
-        };
+        let written = self.written.load(Ordering::Relaxed);
         let Some(stall) = self.stall else {
-            self.stall = Some(fresh(self.takes, acked().map(|p| p.acked)));
-            return Stalled::Until(now + timeout);
+            let fresh = Stall::new(now, self.takes, written, timeout, progress());
+            self.stall = Some(fresh);
+            return Stalled::Until(now + fresh.limit);
         };
-        if stall.takes != self.takes {
-            self.stall = Some(fresh(self.takes, stall.acked));
-            return Stalled::Until(now + timeout);
+        if stall.takes != self.takes || stall.written != written {
+            self.stall = Some(Stall {
+                since: now,
+                takes: self.takes,
+                written,
+                ..stall
+            });
+            return Stalled::Until(now + stall.limit);
         }
-        let due = stall.since + timeout;
+        let due = stall.since + stall.limit;
         if now < due {
             return Stalled::Until(due);
         }
-        match acked() {
-            Some(p) if Some(p.acked) != stall.acked || !p.waiting => {
-                self.stall = Some(fresh(self.takes, Some(p.acked)));
-                Stalled::Until(now + timeout)
+        match progress() {
+            Some(p) if Some((p.acked, p.delivered)) != stall.acked || !p.waiting => {
+                let fresh = Stall::new(now, self.takes, written, timeout, Some(p));
+                self.stall = Some(fresh);
+                Stalled::Until(now + fresh.limit)
             }
-            _ => Stalled::Stuck,
+            _ => Stalled::Stuck(stall.limit),
         }
     }
 
-    /// Closes a member the room waited for in vain (see [`check_stall`](Self::check_stall)).
-    pub(crate) fn evict_stuck(&mut self, timeout: Duration) {
+    /// Closes a member the room waited for in vain for `waited` (see
+    /// [`check_stall`](Self::check_stall)).
+    pub(crate) fn evict_stuck(&mut self, waited: Duration) {
         self.evict(format!(
-            "its backlog was full and it read nothing for {} (--stall-timeout): it stopped reading; closed with 1008",
-            format_duration(timeout)
+            "its backlog was full and it read nothing for {} (--stall-timeout, or twice its retransmission timeout if longer): it stopped reading; closed with 1008",
+            format_duration(waited)
         ));
     }
 
@@ -397,6 +440,9 @@ enum Next {
 /// The writer thread: sleep until frames are queued, write them in order, repeat.
 fn run(client: &Client, write_timeout: Duration) {
     let mut batch: Vec<Arc<[u8]>> = Vec::with_capacity(BATCH);
+    let Some(written) = client.outbox().backlog.as_ref().map(|b| b.written.clone()) else {
+        return;
+    };
     // Once the connection thread is done, draining the rest has this deadline.
     let mut drain_until: Option<Instant> = None;
     loop {
@@ -458,7 +504,7 @@ fn run(client: &Client, write_timeout: Duration) {
             Next::Write => {}
         }
         drop(out);
-        let result = write_frames(client, &batch, drain_until);
+        let result = write_frames(client, &batch, drain_until, &written);
         batch.clear(); // free shared frames before taking the lock again
         if let Err(e) = result {
             fail(client, &e, write_timeout);
@@ -523,16 +569,24 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
     let _ = client.socket.shutdown(Shutdown::Both);
 }
 
-/// Writes whole frames with as few `writev` calls as the socket allows. Each call
-/// blocks at most the socket's write timeout; `deadline` bounds the total.
+/// Writes whole frames with `writev` calls of at most [`CHUNK`] bytes, counting what
+/// each call wrote in `written`. Each call blocks at most the socket's write timeout;
+/// `deadline` bounds the total.
 fn write_frames(
     client: &Client,
     frames: &[Arc<[u8]>],
     deadline: Option<Instant>,
+    written: &AtomicU64,
 ) -> io::Result<()> {
     if client.is_tls() {
         // The TLS session encrypts frame by frame; its records go out in order.
-        return frames.iter().try_for_each(|f| client.write_raw(f));
+        return frames.iter().try_for_each(|f| {
+            for piece in f.chunks(CHUNK) {
+                client.write_raw(piece)?;
+                written.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
+            Ok(())
+        });
     }
     let mut socket: &TcpStream = &client.socket;
     let mut slices = [IoSlice::new(&[]); BATCH];
@@ -545,9 +599,27 @@ fn write_frames(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        match socket.write_vectored(rest) {
+        let wrote = {
+            // The first CHUNK bytes of what is left.
+            let mut chunk = [IoSlice::new(&[]); BATCH];
+            let (mut len, mut k) = (0, 0);
+            for s in rest.iter() {
+                if len >= CHUNK {
+                    break;
+                }
+                let take = s.len().min(CHUNK - len);
+                chunk[k] = IoSlice::new(&s[..take]);
+                k += 1;
+                len += take;
+            }
+            socket.write_vectored(&chunk[..k])
+        };
+        match wrote {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => IoSlice::advance_slices(&mut rest, written),
+            Ok(n) => {
+                written.fetch_add(n as u64, Ordering::Relaxed);
+                IoSlice::advance_slices(&mut rest, n);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -632,7 +704,16 @@ mod tests {
         let t = Duration::from_millis(50);
         let t0 = Instant::now();
         let mut b = backlog(1000);
-        let p = |acked, waiting| move || Some(Progress { acked, waiting });
+        let p = |acked, waiting| {
+            move || {
+                Some(Progress {
+                    acked,
+                    delivered: 0,
+                    waiting,
+                    rto: Duration::from_millis(1),
+                })
+            }
+        };
         assert_eq!(b.check_stall(t0, t, p(10, true)), Stalled::Until(t0 + t));
         assert_eq!(
             b.check_stall(t0 + t / 2, t, || panic!("not asked before the timeout")),
@@ -655,23 +736,48 @@ mod tests {
         b.stall = b.stall.or(Some(Stall {
             since: t0 + 2 * t,
             takes: 0,
-            acked: Some(20),
+            written: 0,
+            acked: Some((20, 0)),
+            limit: t,
         }));
         assert_eq!(
             b.check_stall(t0 + 3 * t, t, || panic!("takes count first")),
             Stalled::Until(t0 + 4 * t)
         );
-        assert_eq!(b.check_stall(t0 + 4 * t, t, p(20, true)), Stalled::Stuck);
-        // Without the kernel's word (not Linux), only the writer's progress counts.
+        assert_eq!(b.check_stall(t0 + 4 * t, t, p(20, true)), Stalled::Stuck(t));
+        // Without the kernel's word (not Linux), only the writer's progress counts: bytes
+        // it wrote (a part of a batch) are progress.
         let mut b = backlog(1000);
         assert_eq!(b.check_stall(t0, t, || None), Stalled::Until(t0 + t));
-        assert_eq!(b.check_stall(t0 + t, t, || None), Stalled::Stuck);
+        b.written.fetch_add(CHUNK as u64, Ordering::Relaxed);
+        assert_eq!(
+            b.check_stall(t0 + t, t, || panic!("written counts first")),
+            Stalled::Until(t0 + 2 * t)
+        );
+        assert_eq!(b.check_stall(t0 + 2 * t, t, || None), Stalled::Stuck(t));
+        // A slow link's retransmission timeout: never stuck sooner than twice it.
+        let mut b = backlog(1000);
+        let slow = || {
+            Some(Progress {
+                acked: 1,
+                delivered: 1,
+                waiting: true,
+                rto: Duration::from_millis(300),
+            })
+        };
+        let long = Duration::from_millis(600);
+        assert_eq!(b.check_stall(t0, t, slow), Stalled::Until(t0 + long));
+        assert_eq!(
+            b.check_stall(t0 + t, t, || panic!("early")),
+            Stalled::Until(t0 + long)
+        );
+        assert_eq!(b.check_stall(t0 + long, t, slow), Stalled::Stuck(long));
         b.evict_stuck(t);
         assert!(
             b.dropped
                 .as_deref()
                 .unwrap()
-                .contains("50ms (--stall-timeout)")
+                .contains("50ms (--stall-timeout, or twice")
         );
         // Room again ends the wait: the next full backlog starts a new clock.
         let mut b = backlog(1000);

@@ -427,7 +427,7 @@ impl Client {
 
     /// Broadcast mode: closes a client that stopped reading while the room waited for it
     /// (1008; its queued frames are freed now). The writer sends the close when it can.
-    pub(crate) fn cut_stuck(&self, timeout: Duration) {
+    pub(crate) fn cut_stuck(&self, waited: Duration) {
         let mut out = self.outbox();
         if out.closed || out.broken {
             return;
@@ -435,7 +435,7 @@ impl Client {
         let Some(backlog) = out.backlog.as_mut() else {
             return;
         };
-        backlog.evict_stuck(timeout);
+        backlog.evict_stuck(waited);
         if backlog.take_waiter() {
             self.wake.notify_one();
         }

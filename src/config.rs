@@ -144,8 +144,9 @@ pub struct Config {
     /// default maximum size, or a few thousand chat lines). When a member's backlog is
     /// full, the room waits for it: the sender's thread stops reading its socket (TCP
     /// then slows the sender down) until the member has taken enough, so a member that
-    /// keeps reading, however slowly, gets every message and is never closed for it
-    /// (one that reads nothing is, after [`stall_timeout`](Self::stall_timeout)). Every
+    /// keeps reading gets every message and is not closed for it, as long as it frees
+    /// some of its socket buffer within each [`stall_timeout`](Self::stall_timeout)
+    /// (see there; one that reads nothing is closed after it). Every
     /// member queues the same shared frames, so the frames waiting in all backlogs
     /// together take at most about twice this (the queued frames of the slowest member
     /// plus the batch its writer is writing); per member add 16 bytes per queued frame.
@@ -154,14 +155,19 @@ pub struct Config {
     /// fit.
     pub max_backlog: usize,
     /// Broadcast mode: how long the room waits for a member whose backlog is full and
-    /// that takes nothing (the kernel sees no byte acknowledged and the writer no write
-    /// finish) before that member is closed with 1008 and the room goes on without it.
-    /// Default 50 ms. While it waits, every member's next message waits too, so this is
-    /// the longest pause one stuck member (a frozen tab, a client that stopped reading)
-    /// can cause the room. Raise it (e.g. `1s`) if members on slow or lossy links are cut
-    /// while the room is busy: a link that acknowledges nothing for this long, while the
-    /// room is waiting for it, counts as stuck. Only under load: a member is never cut
-    /// while its backlog has room.
+    /// that makes no progress before that member is closed with 1008 and the room goes
+    /// on without it. Progress: its writer wrote bytes (at most 16 KiB per write, so a
+    /// write finishes whenever the member frees that much) and, on Linux, the kernel
+    /// saw bytes acknowledged. The limit is this, or twice the connection's
+    /// retransmission timeout if that is longer (Linux). Default 1 s. While it waits,
+    /// every member's next message waits too, so this is the longest pause one stuck
+    /// member (a frozen tab, a client that stopped reading) causes the room. The
+    /// trade-off: a receiver's kernel acknowledges in steps of about one segment (up to
+    /// 64 KiB on loopback, about 1.5 KiB on Ethernet), so a reader is only seen to
+    /// progress as often as it frees that much; shorter values cut slow but steady
+    /// readers (at 50 ms a reader pausing 20 ms per 16 KiB message on loopback was cut),
+    /// longer values make a stuck member pause the room longer. Only under load: a
+    /// member is never cut while its backlog has room.
     pub stall_timeout: Duration,
 }
 
@@ -192,7 +198,7 @@ impl Default for Config {
             trace_only: None,
             broadcast: false,
             max_backlog: 256 * 1024,
-            stall_timeout: Duration::from_millis(50),
+            stall_timeout: Duration::from_secs(1),
         }
     }
 }

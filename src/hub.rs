@@ -76,9 +76,6 @@ impl Hub {
             Message::Binary(b) => (0x2, b),
             _ => return 0, // control frames belong to one connection (RFC 6455 §5.5)
         };
-        if from.is_some_and(Client::is_closing) {
-            return 0;
-        }
         let frame = data_frame(opcode, payload);
         if frame.len() + ENTRY_COST > self.max_backlog {
             warn!(
@@ -97,6 +94,11 @@ impl Hub {
             room = self.turn_over.wait(room).unwrap_or_else(|p| p.into_inner());
         }
         turn = Turn { hub: self };
+        // Looked at after the wait for the turn, which may be long (the room paces the
+        // senders): a member the server closed meanwhile has nothing more to say.
+        if from.is_some_and(Client::is_closing) {
+            return 0;
+        }
         // The common case, under the room's lock: every member has room.
         let mut queued = 0;
         let mut full = Vec::new();
@@ -146,19 +148,19 @@ impl Hub {
                         next_look = next_look.min(t);
                         true
                     }
-                    Stalled::Stuck => {
-                        stuck.push(c.clone());
+                    Stalled::Stuck(waited) => {
+                        stuck.push((c.clone(), waited));
                         false
                     }
                 },
             });
             if !stuck.is_empty() {
-                for c in &stuck {
-                    c.cut_stuck(self.stall_timeout);
+                for (c, waited) in &stuck {
+                    c.cut_stuck(*waited);
                 }
                 self.room()
                     .members
-                    .retain(|m| !stuck.iter().any(|c| Arc::ptr_eq(c, m)));
+                    .retain(|m| !stuck.iter().any(|(c, _)| Arc::ptr_eq(c, m)));
             }
             let Some(first) = full.first() else {
                 return queued;

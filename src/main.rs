@@ -112,7 +112,8 @@ struct Flags {
     max_backlog: Option<usize>,
 
     /// broadcast mode: how long the room waits for a member with a full backlog that
-    /// reads nothing before closing it with 1008 (default 50ms)
+    /// makes no progress before closing it with 1008 (default 1s; shorter cuts slow
+    /// readers, longer pauses the room longer for a stuck one)
     #[argh(option, from_str_fn(parse_duration))]
     stall_timeout: Option<Duration>,
 

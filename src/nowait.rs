@@ -12,8 +12,10 @@
 //!
 //! The room also needs to know whether a member whose backlog is full is still reading
 //! (backlog.rs, hub.rs): [`progress`] asks the kernel how many bytes the peer has
-//! acknowledged, which grows whenever the peer's application reads (its window opens),
-//! however slowly, and stays put while it reads nothing.
+//! acknowledged, which grows whenever the peer's application has freed about one segment
+//! of its receive buffer (its window opens; on loopback a segment is up to 64 KiB, on
+//! Ethernet about 1.5 KiB), and stays put while it reads nothing. The writer's own count
+//! of bytes written (backlog.rs) is the other signal, and the only one off Linux.
 //!
 //! Admission (server.rs) asks whether a connection has sent anything yet: [`has_input`],
 //! a `recv` with `MSG_PEEK | MSG_DONTWAIT`.
@@ -48,8 +50,18 @@ pub(crate) fn has_input(socket: &TcpStream) -> bool {
 pub(crate) struct Progress {
     /// Bytes the peer has acknowledged so far (only grows).
     pub(crate) acked: u64,
+    /// Segments the peer has acknowledged, selectively acknowledged ones included
+    /// (`tcpi_delivered`; 0 on kernels older than 4.18, then only `acked` counts).
+    pub(crate) delivered: u32,
     /// Bytes written to the socket and not yet acknowledged: sent or waiting to be sent.
     pub(crate) waiting: bool,
+    /// The connection's retransmission timeout before any backoff (RFC 6298 §2.3: the
+    /// smoothed round-trip time plus four times its variation, at least 200 ms as Linux
+    /// has it): on a link slower than loopback an ack can take this long, so the room
+    /// never calls a member stuck sooner than twice it. Not `tcpi_rto`, which includes
+    /// the backoff of zero-window probes: for a member that reads nothing it grows to
+    /// seconds, exactly when the room must cut it.
+    pub(crate) rto: std::time::Duration,
 }
 
 /// The peer's progress on `socket`, or `None` where the kernel does not say (not Linux,
@@ -86,9 +98,23 @@ mod info {
         if rc != 0 || (len as usize) < needed {
             return None;
         }
+        let has_delivered =
+            std::mem::offset_of!(libc::tcp_info, tcpi_delivered) + std::mem::size_of::<u32>();
         Some(super::Progress {
             acked: info.tcpi_bytes_acked,
+            delivered: if (len as usize) >= has_delivered {
+                info.tcpi_delivered
+            } else {
+                0
+            },
             waiting: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+            rto: std::time::Duration::from_micros(
+                u64::from(info.tcpi_rtt) + 4 * u64::from(info.tcpi_rttvar),
+            )
+            .clamp(
+                std::time::Duration::from_millis(200),
+                std::time::Duration::from_secs(60),
+            ),
         })
     }
 }

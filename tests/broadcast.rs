@@ -486,7 +486,7 @@ fn a_receiver_that_never_reads_is_dropped_and_the_others_get_everything() {
     let line = p.wait_log_for("dropped:", 5 * write_timeout);
     eprintln!("{line}");
     assert!(
-        line.contains("its backlog was full and it read nothing for 50ms (--stall-timeout)"),
+        line.contains("its backlog was full and it read nothing for 1s (--stall-timeout"),
         "{line}"
     );
     let later: Vec<String> = p.drain_log();
@@ -703,7 +703,7 @@ fn a_slow_reader_gets_every_frame_whole_when_its_socket_fills_mid_frame() {
 #[test]
 fn a_member_that_stops_reading_gets_a_close_1008_when_it_reads_again() {
     const SIZE: usize = 16 * 1024;
-    let server = room(config()); // max_backlog 256 KiB, stall 50 ms, write timeout 10 s
+    let server = room(config()); // max_backlog 256 KiB, stall 1 s, write timeout 10 s
     let mut stuck = upgraded(server.addr);
     wait_members(&server, 1);
     let mut sent = 0;

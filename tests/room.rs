@@ -95,8 +95,8 @@ fn a_flooding_sender_is_paced_and_slow_readers_get_everything() {
     const N: usize = 600;
     const READERS: usize = 20;
     const BACKLOG: usize = 256 * 1024;
-    // Generous, for a loaded machine: a reader's thread may not run for a while.
-    let mut p = Proc::start(BIN, &["--broadcast", "--stall-timeout", "1s"]);
+    // The defaults: --stall-timeout 1s, --max-backlog 256KiB.
+    let mut p = Proc::start(BIN, &["--broadcast"]);
     let sender = upgraded(p.addr);
     let readers: Vec<TcpStream> = (0..READERS).map(|_| upgraded(p.addr)).collect();
     let mut stuck = upgraded(p.addr);
@@ -149,12 +149,19 @@ fn a_flooding_sender_is_paced_and_slow_readers_get_everything() {
         growth < bound,
         "resident memory grew by {growth} bytes (bound {bound})"
     );
+    // The longest pause one stuck member caused the readers: about one --stall-timeout
+    // (1 s; its kernel still acknowledges while its receive buffer fills, which may start
+    // the clock once more: measured 2.0 s), generous for a loaded machine.
+    assert!(
+        longest < Duration::from_secs(3),
+        "the stuck member paused the room for {longest:?}"
+    );
 
     // The stuck member: closed for reading nothing while the room waited for it, logged
     // once, with the flag. Its writer may be blocked until --write-timeout (10 s) first.
     let line = p.wait_log_for("dropped:", Duration::from_secs(40));
     assert!(
-        line.contains("read nothing for 1s (--stall-timeout)"),
+        line.contains("read nothing for 1s (--stall-timeout"),
         "{line}"
     );
     let later = p.drain_log();
@@ -353,7 +360,11 @@ fn silent_sockets_cannot_hoard_the_handshake_slots() {
         "{} hoarding connections opened; fresh handshakes took at most {worst:?}",
         opened.load(Ordering::Relaxed)
     );
-    assert!(worst < TIMEOUT, "a fresh handshake took {worst:?}");
+    // Issue 13: within 1 s; generous for a loaded machine.
+    assert!(
+        worst < Duration::from_secs(2),
+        "a fresh handshake took {worst:?}"
+    );
     assert_eq!(
         p.settle(baseline),
         baseline,
@@ -366,4 +377,106 @@ fn silent_sockets_cannot_hoard_the_handshake_slots() {
         member.read().unwrap(),
         tungstenite::Message::text("still here")
     );
+}
+
+/// At the default settings (no flags but `--broadcast`): during a flood, a raw reader
+/// that sleeps 100 ms after each 16 KiB message (slow but steady: its kernel acknowledges
+/// only every few reads, see `--stall-timeout`) is never closed and gets every message in
+/// order, while a member that never reads is still closed with 1008, within a generous
+/// ceiling. At the old default (50 ms) a reader sleeping 20 ms per message was cut.
+#[test]
+fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
+    // Enough to fill what the server's kernel buffers for a member that reads nothing
+    // (up to 4 MiB of send buffer on Linux, net.ipv4.tcp_wmem) and the backlog, so the
+    // room waits for the stuck one and then for the slow one: about 32 s of reading.
+    const N: usize = 320;
+    let mut p = Proc::start(BIN, &["--broadcast"]);
+    let sender = upgraded(p.addr);
+    let slow = upgraded(p.addr);
+    let fast = upgraded(p.addr);
+    let mut stuck = upgraded(p.addr);
+    // Small receive buffers, so that the room waits for these two after a few messages
+    // whatever the machine's TCP autotuning allows (up to megabytes on loopback).
+    small_receive_buffer(&slow);
+    small_receive_buffer(&stuck);
+    for _ in 0..4 {
+        p.wait_log("opened");
+    }
+    let all = |got: &[(u8, Vec<u8>, Instant)]| data_count(got) == N;
+    let handles = vec![
+        reader(slow, Duration::from_millis(100), all, Arc::default()),
+        reader(fast, Duration::ZERO, all, Arc::default()),
+        reader(
+            sender.try_clone().unwrap(),
+            Duration::ZERO,
+            all,
+            Arc::default(),
+        ),
+    ];
+    let start = Instant::now();
+    let took = flood(sender, 1, N).join().unwrap();
+    // The stuck member: closed with 1008 while the flood runs, within a generous ceiling
+    // (the default --stall-timeout of 1 s, a loaded machine).
+    let line = p.wait_log_for("dropped:", Duration::from_secs(60));
+    let cut_after = start.elapsed();
+    assert!(
+        line.contains("read nothing for 1s (--stall-timeout"),
+        "{line}"
+    );
+    let mut gaps = Vec::new();
+    for (k, h) in handles.into_iter().enumerate() {
+        let got = h.join().unwrap();
+        for (i, (first, payload, _)) in got.iter().enumerate() {
+            assert_eq!(*first, 0x82, "reader {k}: message {i}");
+            assert_eq!(parse(payload), (1, i), "reader {k}: in order, none lost");
+        }
+        let longest = got
+            .windows(2)
+            .map(|w| w[1].2 - w[0].2)
+            .max()
+            .unwrap_or_default();
+        gaps.push(longest);
+    }
+    eprintln!(
+        "{N} × 16 KiB flooded in {took:?}; the stuck member was cut after {cut_after:?}; \
+         longest gaps (slow, fast, sender) {gaps:?}"
+    );
+    // No ceiling on the gaps here: the slow reader paces the whole room (10 messages a
+    // second; its kernel wakes the server's writer only once half its send buffer is
+    // free, so the others get bursts with pauses of seconds). That is the design: the
+    // gap with one stuck member among readers that keep up is measured above.
+    // Only the stuck member was closed for not reading. (The raw readers answer no
+    // keepalive ping once done: a drop for that, later, is not the room's.)
+    let later = p.drain_log();
+    assert!(
+        !later
+            .iter()
+            .any(|l| l.contains("not reading") || l.contains("read nothing")),
+        "{later:?}"
+    );
+    stuck.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let bytes = read_to_end(&mut stuck);
+    let close = bytes
+        .windows(4)
+        .rposition(|w| w[0] == 0x88 && w[2..4] == 1008u16.to_be_bytes());
+    assert!(close.is_some() || bytes.len() < N * SIZE, "not closed");
+}
+
+/// Shrinks `s`'s receive buffer (and so its window) to about 32 KiB: the kernel doubles
+/// the value for its bookkeeping (socket(7), SO_RCVBUF) and no longer autotunes it.
+fn small_receive_buffer(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 16 * 1024;
+    // SAFETY: the pointer and length describe `size`, which outlives the call; the
+    // descriptor belongs to `s`, borrowed for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
 }
