@@ -394,7 +394,7 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
     let sender = upgraded(p.addr);
     let slow = upgraded(p.addr);
     let fast = upgraded(p.addr);
-    let mut stuck = upgraded(p.addr);
+    let stuck = upgraded(p.addr);
     // Small receive buffers, so that the room waits for these two after a few messages
     // whatever the machine's TCP autotuning allows (up to megabytes on loopback).
     small_receive_buffer(&slow);
@@ -443,8 +443,9 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
     );
     // No ceiling on the gaps here: the slow reader paces the whole room (10 messages a
     // second; its kernel wakes the server's writer only once half its send buffer is
-    // free, so the others get bursts with pauses of seconds). That is the design: the
-    // gap with one stuck member among readers that keep up is measured above.
+    // free, so the others get bursts with pauses of seconds). That is the design; the
+    // gap one stuck member causes readers that keep up is asserted in
+    // a_flooding_sender_is_paced_and_slow_readers_get_everything.
     // Only the stuck member was closed for not reading. (The raw readers answer no
     // keepalive ping once done: a drop for that, later, is not the room's.)
     let later = p.drain_log();
@@ -454,12 +455,9 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
             .any(|l| l.contains("not reading") || l.contains("read nothing")),
         "{later:?}"
     );
-    stuck.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let bytes = read_to_end(&mut stuck);
-    let close = bytes
-        .windows(4)
-        .rposition(|w| w[0] == 0x88 && w[2..4] == 1008u16.to_be_bytes());
-    assert!(close.is_some() || bytes.len() < N * SIZE, "not closed");
+    // That its close 1008 really goes out is tests/broadcast.rs's
+    // a_member_that_stops_reading_gets_a_close_1008_when_it_reads_again.
+    drop(stuck);
 }
 
 /// Shrinks `s`'s receive buffer (and so its window) to about 32 KiB: the kernel doubles
