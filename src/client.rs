@@ -114,9 +114,18 @@ impl Client {
         read
     }
 
-    /// Whether the client has sent nothing yet: no byte read, none waiting in the socket.
+    /// Whether the client has sent nothing yet: no byte read from the socket (a TLS
+    /// handshake's included, though it yields no plaintext yet), none waiting in it.
     pub(crate) fn is_silent(&self) -> bool {
-        !self.spoke.load(Ordering::Relaxed) && !crate::nowait::has_input(&self.socket)
+        if self.spoke.load(Ordering::Relaxed) {
+            return false;
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(crate::tls::Tls::heard) {
+            self.spoke.store(true, Ordering::Relaxed);
+            return false;
+        }
+        !crate::nowait::has_input(&self.socket)
     }
 
     /// Writes all of `bytes` to the client, encrypted if the connection uses TLS. Blocks

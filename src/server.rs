@@ -32,6 +32,11 @@ const MAX_PUSHED_OUT: usize = 64;
 /// At most one warning about pushed-out connections per this long.
 const PUSH_OUT_WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// While slots are free, a connection waiting for its request head is pushed out only
+/// once it has waited this long (see [`admit`]): a phone's TLS handshake on a poor link
+/// takes a few hundred milliseconds, a socket hoarded to lock clients out much longer.
+const PUSH_OUT_GRACE: Duration = Duration::from_secs(1);
+
 /// A bound, not yet running, WebSocket server. [`run`](Server::run) serves on the
 /// calling thread; [`spawn`](Server::spawn) on a new one.
 pub struct Server {
@@ -66,8 +71,9 @@ pub(crate) struct Shared {
 struct Registry {
     /// Every connection that has a thread, from accept to close.
     clients: HashMap<u64, Arc<Client>>,
-    /// Those that have not delivered a whole request head yet, oldest (lowest id) first.
-    waiting: BTreeMap<u64, Arc<Client>>,
+    /// Those that have not delivered a whole request head yet, oldest (lowest id) first,
+    /// with when they were accepted.
+    waiting: BTreeMap<u64, (Instant, Arc<Client>)>,
     /// Pushed out of `waiting` to make room; their threads are ending.
     pushed_out: HashSet<u64>,
     /// Pushed out since the last warning, and when that was.
@@ -84,21 +90,24 @@ impl Registry {
     }
 
     /// Closes the oldest connection that has sent nothing yet, or else the oldest still
-    /// waiting for its request head, to make room. Returns it, or `None` if there is none
-    /// (or too many pushed out are still ending).
-    fn push_out_oldest(&mut self) -> Option<Arc<Client>> {
+    /// waiting for its request head, to make room; only among those accepted before
+    /// `before`, if given. Returns it, or `None` if there is none (or too many pushed out
+    /// are still ending).
+    fn push_out_oldest(&mut self, before: Option<Instant>) -> Option<Arc<Client>> {
         if self.pushed_out.len() >= MAX_PUSHED_OUT {
             return None;
         }
+        let old = |(at, _): &&(Instant, Arc<Client>)| before.is_none_or(|b| *at <= b);
         // Look at a few of the oldest only: this runs on the accept loop.
         let id = self
             .waiting
             .values()
             .take(32)
-            .find(|c| c.is_silent())
-            .or_else(|| self.waiting.values().next())
-            .map(|c| c.id())?;
-        let victim = self.waiting.remove(&id)?;
+            .filter(old)
+            .find(|(_, c)| c.is_silent())
+            .or_else(|| self.waiting.values().next().filter(old))
+            .map(|(_, c)| c.id())?;
+        let (_, victim) = self.waiting.remove(&id)?;
         self.pushed_out.insert(id);
         // Its thread's read returns at once (end of stream), and it ends quietly.
         let _ = victim.socket.shutdown(Shutdown::Both);
@@ -395,11 +404,15 @@ impl Drop for Registered {
 }
 
 /// Admission. A connection holds a slot of `--max-connections` from its accept; until it
-/// has sent a whole request head it is *waiting*, and at most half the slots may be
-/// waiting. When the waiting half or all the slots are taken, a new connection pushes out
-/// the oldest waiting one that has sent nothing yet (else the oldest waiting one): so
-/// sockets that never send (or trickle) cannot lock new clients out, they only push each
-/// other out. `503` only when every slot holds a connection past its request head.
+/// has sent a whole request head it is *waiting*, and about half the slots may be
+/// waiting. When all the slots are taken, a new connection pushes out the oldest waiting
+/// one that has sent nothing yet (else the oldest waiting one); when only the waiting
+/// half is, it pushes out one that has waited at least [`PUSH_OUT_GRACE`], and is let in
+/// anyway if none has (slots are free: a reconnect storm of slow phones is not pushed
+/// out). So sockets that never send (or trickle) cannot lock new clients out, they only
+/// push each other out. `503` when every slot holds a connection past its request head,
+/// or when the memory budget has no room for one more thread: there every connection
+/// counts, the pushed-out ones still ending included (their threads are still there).
 fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let mut reg = shared.registry();
     let max = shared.config.max_connections;
@@ -407,49 +420,44 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     // limit (budget.rs; the startup warning said which flag to lower).
     let cap = max.min(shared.fit);
     let waiting_cap = (cap / 2).max(1);
-    if reg.live() >= cap || reg.waiting.len() >= waiting_cap {
-        match reg.push_out_oldest() {
-            Some(victim) => {
-                debug!(
-                    "#{} {}: closed before its request head, to make room for {peer} ({cap} slots: at most {waiting_cap} may wait for a request head)",
-                    victim.id(),
-                    victim.peer_addr()
-                );
-                let now = Instant::now();
-                if reg
-                    .warned_at
-                    .is_none_or(|t| now.duration_since(t) >= PUSH_OUT_WARN_EVERY)
-                {
-                    warn!(
-                        "{} connection(s) that had not sent a request were closed to make room for new ones: {waiting_cap} were waiting for a request head (half of the {cap} slots, --max-connections); many sockets that send nothing may be an attack (docs/security.md)",
-                        reg.pushed_since_warn
-                    );
-                    reg.pushed_since_warn = 0;
-                    reg.warned_at = Some(now);
-                }
-            }
-            None if reg.live() >= cap => {
-                let spare = reg.rejecters < MAX_REJECTERS;
-                if spare {
-                    reg.rejecters += 1;
-                }
-                drop(reg);
-                let response = if cap == max {
-                    warn!(
-                        "{peer}: refused with 503, at the cap of {max} connections (--max-connections)"
-                    );
-                    http::busy(max)
-                } else {
-                    warn!(
-                        "{peer}: refused with 503, at the {cap} connections that fit the memory limit (see the memory budget line at startup)"
-                    );
-                    http::no_memory()
-                };
-                reject_busy(shared, socket, peer, spare, response);
-                return;
-            }
-            None => {} // too many pushed out still ending, but a slot is free
+    let now = Instant::now();
+    let full = reg.live() >= cap;
+    if full || reg.waiting.len() >= waiting_cap {
+        let before = (!full).then(|| now.checked_sub(PUSH_OUT_GRACE)).flatten();
+        if full || before.is_some() {
+            push_out(&mut reg, peer, before, cap, max, waiting_cap, now);
         }
+    }
+    let refusal = if shared.fit < max && reg.clients.len() >= shared.fit {
+        // Every thread counts against the memory budget, a pushed-out one still ending
+        // too (without this, up to MAX_PUSHED_OUT threads past the budget). When all of
+        // --max-connections fit, the budget is not what limits (budget.rs).
+        Some((
+            format!(
+                "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
+                shared.fit
+            ),
+            http::no_memory(),
+        ))
+    } else if reg.live() >= max {
+        Some((
+            format!(
+                "{peer}: refused with 503, at the cap of {max} connections (--max-connections)"
+            ),
+            http::busy(max),
+        ))
+    } else {
+        None
+    };
+    if let Some((why, response)) = refusal {
+        let spare = reg.rejecters < MAX_REJECTERS;
+        if spare {
+            reg.rejecters += 1;
+        }
+        drop(reg);
+        warn!("{why}");
+        reject_busy(shared, socket, peer, spare, response);
+        return;
     }
     reg.next_id += 1;
     let id = reg.next_id;
@@ -458,7 +466,7 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     };
     let client = Arc::new(client);
     reg.clients.insert(id, client.clone());
-    reg.waiting.insert(id, client.clone());
+    reg.waiting.insert(id, (now, client.clone()));
     drop(reg);
 
     let guard = Registered {
@@ -479,6 +487,44 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
             "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
         );
         shared.busy_without_reading(&fallback.socket, &http::no_thread());
+    }
+}
+
+/// Pushes out the oldest waiting connection (accepted before `before`, if given) to make
+/// room for `peer`, and says so: at `debug` each time, at `warn` at most once per
+/// [`PUSH_OUT_WARN_EVERY`], naming the limit that made room short.
+fn push_out(
+    reg: &mut Registry,
+    peer: SocketAddr,
+    before: Option<Instant>,
+    cap: usize,
+    max: usize,
+    waiting_cap: usize,
+    now: Instant,
+) {
+    let Some(victim) = reg.push_out_oldest(before) else {
+        return;
+    };
+    debug!(
+        "#{} {}: closed before its request head, to make room for {peer} ({cap} slots: at most {waiting_cap} may wait for a request head)",
+        victim.id(),
+        victim.peer_addr()
+    );
+    if reg
+        .warned_at
+        .is_none_or(|t| now.duration_since(t) >= PUSH_OUT_WARN_EVERY)
+    {
+        let limit = if cap == max {
+            "--max-connections"
+        } else {
+            "the connections that fit the memory limit, see the memory budget line at startup"
+        };
+        warn!(
+            "{} connection(s) that had not sent a request were closed to make room for new ones: {waiting_cap} were waiting for a request head (half of the {cap} slots, {limit}); many sockets that send nothing may be an attack (docs/security.md)",
+            reg.pushed_since_warn
+        );
+        reg.pushed_since_warn = 0;
+        reg.warned_at = Some(now);
     }
 }
 

@@ -84,6 +84,10 @@ pub(crate) fn is_not_tls(e: &io::Error) -> bool {
 #[derive(Debug)]
 pub(crate) struct Tls {
     conn: Mutex<Session>,
+    /// A byte of the client's has been read from the socket (a handshake under way is
+    /// not silence: server.rs `admit` pushes out silent connections first). Not under
+    /// the session's lock, which the accept loop must never wait for.
+    heard: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -141,7 +145,14 @@ impl Tls {
                 started: false,
                 unread: Vec::new(),
             }),
+            heard: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether any byte of the client's has been read from the socket, even one that is
+    /// still only part of the TLS handshake.
+    pub(crate) fn heard(&self) -> bool {
+        self.heard.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Session> {
@@ -194,6 +205,7 @@ impl Tls {
             if n == 0 {
                 return Ok(0);
             }
+            self.heard.store(true, std::sync::atomic::Ordering::Relaxed);
             let mut session = self.lock();
             if !std::mem::replace(&mut session.started, true) && raw[0] != HANDSHAKE_RECORD {
                 // Only the connection's first byte is checked; later records (in TLS 1.3

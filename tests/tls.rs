@@ -189,3 +189,77 @@ fn bad_certificate_files_give_a_one_line_startup_error() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert needs --tls-key"));
 }
+
+/// Whether `s` is still open: nothing to read within a short wait, no end, no reset.
+fn still_open(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        Ok(n) => {
+            eprintln!("{n} bytes, or the end (0): not waiting for more");
+            false
+        }
+    }
+}
+
+/// A client in the middle of its TLS handshake has sent bytes, though no plaintext yet:
+/// when the slots are full, admission pushes out a socket that really sent nothing, not
+/// it (the oldest). It used to count as silent, so slow phones on wss:// were pushed
+/// out first under a hoarding attack.
+#[test]
+fn a_tls_handshake_under_way_is_not_pushed_out_as_silent() {
+    let certs = Certs::new("hoard");
+    let server = start(Config {
+        max_connections: 4,
+        handshake_timeout: Duration::from_secs(3),
+        ..certs.config()
+    });
+    // The oldest: the start of a TLS record (the server reads it and waits for more).
+    let mut tls = tcp(server.addr);
+    tls.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    assert_eq!(server.wait_connections(1), 1);
+    // Then sockets that send nothing, until every slot is taken.
+    let mut silent: Vec<_> = (0..3).map(|_| tcp(server.addr)).collect();
+    assert_eq!(server.wait_connections(4), 4);
+    // A newcomer: the slots are full, so the oldest silent one makes room for it.
+    let _newcomer = tcp(server.addr);
+    let started = Instant::now();
+    assert!(
+        read_to_end(&mut silent[0]).is_empty(),
+        "pushed out: no answer"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the silent socket was not pushed out, it timed out"
+    );
+    assert!(still_open(&mut tls), "the TLS handshake was pushed out");
+}
+
+/// While slots are free, connections that have waited less than a second for their
+/// request head are not pushed out, even past the waiting half of the slots: a reconnect
+/// storm of slow phones (a TLS handshake takes a few hundred milliseconds on a poor
+/// link) all get in. They used to push each other out as soon as half the slots waited.
+#[test]
+fn a_burst_of_new_connections_is_not_pushed_out_while_slots_are_free() {
+    let certs = Certs::new("burst");
+    let server = start(Config {
+        max_connections: 8, // at most 4 waiting, as a rule
+        ..certs.config()
+    });
+    let started = Instant::now();
+    let mut burst: Vec<_> = (0..6).map(|_| tcp(server.addr)).collect();
+    assert_eq!(server.wait_connections(6), 6);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "too slow a machine for this test: the grace of 1 s ran out"
+    );
+    for (k, s) in burst.iter_mut().enumerate() {
+        assert!(still_open(s), "connection {k} was pushed out");
+    }
+}
