@@ -159,7 +159,8 @@ pub struct Config {
     /// on without it. Progress: its writer wrote bytes (at most 16 KiB per write, so a
     /// write finishes whenever the member frees that much) and, on Linux, the kernel
     /// saw bytes acknowledged. The limit is this, or twice the connection's
-    /// retransmission timeout if that is longer (Linux). Default 1 s. While it waits,
+    /// retransmission timeout if that is longer (Linux, where that is at least 200 ms:
+    /// so never less than 400 ms there). Default 1 s. While it waits,
     /// every member's next message waits too, so this is the longest pause one stuck
     /// member (a frozen tab, a client that stopped reading) causes the room. The
     /// trade-off: a receiver's kernel acknowledges in steps of about one segment (up to
