@@ -263,3 +263,135 @@ fn a_burst_of_new_connections_is_not_pushed_out_while_slots_are_free() {
         assert!(still_open(s), "connection {k} was pushed out");
     }
 }
+
+/// Accepts the test certificate (self-signed, so webpki would refuse it as a CA used
+/// as an end entity) but still checks the handshake's signatures with its key.
+#[derive(Debug)]
+struct TestCert(rustls::crypto::WebPkiSupportedAlgorithms);
+
+impl rustls::client::danger::ServerCertVerifier for TestCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// A wss:// client's TLS and WebSocket handshakes (rustls): how long until
+/// `101 Switching Protocols`.
+fn wss_handshake(addr: std::net::SocketAddr) -> Duration {
+    use rustls::pki_types::ServerName;
+    use std::sync::Arc;
+    let provider = rustls::crypto::ring::default_provider();
+    let verifier = Arc::new(TestCert(provider.signature_verification_algorithms));
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    let start = Instant::now();
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp(addr));
+    tls.write_all(upgrade_request("/", "").as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        use std::io::Read;
+        assert_eq!(tls.read(&mut byte).unwrap(), 1, "the server closed");
+        head.push(byte[0]);
+    }
+    let took = start.elapsed();
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    took
+}
+
+/// Issue 13's hoarding, against wss://: while hundreds of sockets that never send are
+/// held open and reopened, a fresh wss:// client's TLS handshake and upgrade still
+/// complete (target 1 s; a generous 2 s asserted), its handshake counting as sending.
+#[test]
+fn a_wss_handshake_completes_while_silent_sockets_hoard() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const HOARDERS: usize = 400;
+    let certs = Certs::new("hoarders");
+    let server = start(Config {
+        max_connections: 256,
+        ..certs.config()
+    });
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let holders: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, opened) = (stop.clone(), opened.clone());
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut held: Vec<std::net::TcpStream> = Vec::new();
+                let mut buf = [0u8; 64];
+                while !stop.load(Ordering::Acquire) {
+                    while held.len() < HOARDERS / 4 {
+                        let s = std::net::TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+                        s.set_nonblocking(true).unwrap();
+                        held.push(s);
+                        opened.fetch_add(1, Ordering::Relaxed);
+                    }
+                    held.retain_mut(|s| match s.read(&mut buf) {
+                        Ok(_) => false,
+                        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                    });
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + 4 * TIMEOUT;
+    while opened.load(Ordering::Relaxed) < 2 * HOARDERS {
+        assert!(Instant::now() < deadline, "the hoarders could not connect");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let times: Vec<Duration> = (0..5).map(|_| wss_handshake(addr)).collect();
+    stop.store(true, Ordering::Release);
+    for h in holders {
+        h.join().unwrap();
+    }
+    let worst = times.iter().max().copied().unwrap();
+    eprintln!(
+        "{} hoarding connections opened; wss:// handshakes took {times:?}",
+        opened.load(Ordering::Relaxed)
+    );
+    assert!(
+        worst < Duration::from_secs(2),
+        "a wss:// handshake took {worst:?}"
+    );
+}
