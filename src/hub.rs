@@ -15,8 +15,9 @@
 //! which the member's writer rings when it takes frames) until the member has room, so
 //! the sender's connection thread stops reading its socket and TCP slows the sender
 //! down to what the slowest reading member takes. The members that have room get the
-//! frame at once. A member that takes nothing for `--stall-timeout` while the room waits
-//! for it is closed with 1008 and the room goes on. The turns are a queue, not a race
+//! frame at once. A member that makes no progress for `--stall-timeout` while the room
+//! waits for it is closed with 1008 and the room goes on (backlog.rs `check_stall`). So
+//! one deliberately slow reader, just fast enough not to be cut, paces every sender. The turns are a queue, not a race
 //! for a lock: while one member floods, another member's message waits for one frame of
 //! the flood, not for all of it, and two flooding members take turns.
 

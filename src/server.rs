@@ -307,11 +307,12 @@ impl ServerHandle {
     ///
     /// Under pressure it blocks, like a member's message: if a member's backlog
     /// ([`Config::max_backlog`]) is full, this waits until that member has taken enough
-    /// frames, for as long as it keeps reading, so a member that keeps reading is never
-    /// dropped and gets this message too. A member that takes nothing for
+    /// frames, for as long as it keeps reading, so a member that keeps reading is not
+    /// dropped and gets this message too. A member that makes no progress for
     /// [`Config::stall_timeout`] while this waits is closed with 1008 and not counted. So
     /// one call waits at most about `stall_timeout` for a stuck member, and otherwise as
-    /// long as the slowest reading member needs to make room for one message; a program
+    /// long as the slowest reading member needs to make room for one message (one slow
+    /// reader, just above the cut, holds every call to its pace); a program
     /// that broadcasts faster than its members read is slowed down to their pace. Call it
     /// from a thread of your own that may wait (not from a timer that must not be late).
     /// In echo mode there is no room and this returns 0; pings, pongs, close frames and
