@@ -89,6 +89,20 @@ impl Registry {
         self.clients.len() - self.pushed_out.len()
     }
 
+    /// Whether a new connection must be refused, after any push-out: the memory budget
+    /// (when it is what limits, `fit < max`) counts every thread, a pushed-out one still
+    /// ending included (comparing `live()` with it let up to [`MAX_PUSHED_OUT`] threads
+    /// past the budget); `--max-connections` counts the slots held, `live()`.
+    fn refusal(&self, max: usize, fit: usize) -> Option<Refusal> {
+        if fit < max && self.clients.len() >= fit {
+            Some(Refusal::Memory)
+        } else if self.live() >= max {
+            Some(Refusal::Busy)
+        } else {
+            None
+        }
+    }
+
     /// Closes the oldest connection that has sent nothing yet, or else the oldest still
     /// waiting for its request head, to make room; only among those accepted before
     /// `before`, if given. Returns it, or `None` if there is none (or too many pushed out
@@ -114,6 +128,15 @@ impl Registry {
         self.pushed_since_warn += 1;
         Some(victim)
     }
+}
+
+/// Why [`admit`] refuses a connection with `503`.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Past the connections that fit the memory budget (budget.rs).
+    Memory,
+    /// At `--max-connections`, every slot past its request head.
+    Busy,
 }
 
 /// Controls a running server from another thread: shut it down, count its connections.
@@ -429,26 +452,21 @@ fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
             push_out(&mut reg, peer, before, cap, max, waiting_cap, now);
         }
     }
-    let refusal = if shared.fit < max && reg.clients.len() >= shared.fit {
-        // Every thread counts against the memory budget, a pushed-out one still ending
-        // too (without this, up to MAX_PUSHED_OUT threads past the budget). When all of
-        // --max-connections fit, the budget is not what limits (budget.rs).
-        Some((
+    let refusal = match reg.refusal(max, shared.fit) {
+        Some(Refusal::Memory) => Some((
             format!(
                 "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
                 shared.fit
             ),
             http::no_memory(),
-        ))
-    } else if reg.live() >= max {
-        Some((
+        )),
+        Some(Refusal::Busy) => Some((
             format!(
                 "{peer}: refused with 503, at the cap of {max} connections (--max-connections)"
             ),
             http::busy(max),
-        ))
-    } else {
-        None
+        )),
+        None => None,
     };
     if let Some((why, response)) = refusal {
         let spare = reg.rejecters < MAX_REJECTERS;
@@ -610,4 +628,30 @@ fn wait_until_empty(shared: &Shared, deadline: Instant) -> bool {
             .0;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review of issue 13: the memory budget counts the threads of pushed-out connections
+    /// still ending; --max-connections counts only the slots held.
+    #[test]
+    fn the_memory_budget_counts_pushed_out_threads_and_the_cap_does_not() {
+        let mut reg = Registry::default();
+        let mut peers = Vec::new(); // the other ends, kept open
+        for id in 1..=3 {
+            let (client, peer) = Client::over_loopback(None);
+            reg.clients.insert(id, Arc::new(client));
+            peers.push(peer);
+        }
+        reg.pushed_out.insert(3); // still ending: its thread is there
+        assert_eq!(reg.live(), 2);
+        // Memory fits 3 of --max-connections 10: three threads exist, refuse.
+        assert_eq!(reg.refusal(10, 3), Some(Refusal::Memory));
+        assert_eq!(reg.refusal(10, 4), None);
+        // Everything fits: only the slots count, and one is free again.
+        assert_eq!(reg.refusal(3, 3), None);
+        assert_eq!(reg.refusal(2, 2), Some(Refusal::Busy));
+    }
 }
