@@ -53,8 +53,10 @@ pub(crate) const WRITER_STACK: usize = 64 * 1024;
 const BATCH: usize = 64;
 
 /// At most this many bytes go into one `writev` call, so that the writer's count of bytes
-/// written (`written`) moves each time the member frees this much, not only when a whole
-/// batch (up to a backlog, 256 KiB by default) is in the socket: off Linux that count is
+/// written (`written`) moves each time the system takes this much more, not only when a
+/// whole batch (up to a backlog, 256 KiB by default) is in the socket. (When the system
+/// takes more still depends on its send buffer: Linux wakes a blocked writer only once
+/// half of it is free, which is why the kernel's acknowledgements count there too.) off Linux that count is
 /// the room's only sign that a member still reads (see [`Backlog::check_stall`]).
 const CHUNK: usize = 16 * 1024;
 

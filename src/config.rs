@@ -157,8 +157,9 @@ pub struct Config {
     /// Broadcast mode: how long the room waits for a member whose backlog is full and
     /// that makes no progress before that member is closed with 1008 and the room goes
     /// on without it. Progress: its writer wrote bytes (at most 16 KiB per write, so a
-    /// write finishes whenever the member frees that much) and, on Linux, the kernel
-    /// saw bytes acknowledged. The limit is this, or twice the connection's
+    /// write finishes as soon as the system takes that much more; when it does depends
+    /// on the send buffer: Linux waits until half of it is free) and, on Linux, the
+    /// kernel saw bytes acknowledged. The limit is this, or twice the connection's
     /// retransmission timeout if that is longer (Linux, where that is at least 200 ms:
     /// so never less than 400 ms there). Default 1 s. While it waits,
     /// every member's next message waits too, so this is the longest pause one stuck
