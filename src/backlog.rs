@@ -56,8 +56,9 @@ const BATCH: usize = 64;
 /// written (`written`) moves each time the system takes this much more, not only when a
 /// whole batch (up to a backlog, 256 KiB by default) is in the socket. (When the system
 /// takes more still depends on its send buffer: Linux wakes a blocked writer only once
-/// half of it is free, which is why the kernel's acknowledgements count there too.) off Linux that count is
-/// the room's only sign that a member still reads (see [`Backlog::check_stall`]).
+/// half of it is free, which is why the kernel's acknowledgements count there too.) Off
+/// Linux that count is the room's only sign that a member still reads (see
+/// [`Backlog::check_stall`]).
 const CHUNK: usize = 16 * 1024;
 
 /// After the close 1008 of an eviction, how long the client has to answer before the
