@@ -1,8 +1,8 @@
 //! Output that must never stall the server: a bounded queue per stream, drained by one
 //! thread of its own, so a terminal that stops reading (Ctrl-S, a click that starts a
 //! Windows console selection, a paused pager) blocks only that thread. `--trace` goes to
-//! stdout through [`STDOUT`]; the `tinyws` binary's log goes to stderr through
-//! [`STDERR`] ([`Stderr`], an `io::Write` for `env_logger`). When a queue is full, what
+//! stdout through [`STDOUT`]; the `tinyws` binary's log, when stderr is a terminal,
+//! goes to stderr through [`STDERR`] ([`Stderr`], an `io::Write` for `env_logger`). When a queue is full, what
 //! does not fit is left out and counted, and the stream says where and how many.
 
 use std::collections::VecDeque;

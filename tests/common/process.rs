@@ -60,26 +60,9 @@ impl Proc {
         Proc::launch(command, Stdout::Null)
     }
 
-    /// Like [`start`](Self::start), but once it listens its stderr (the log) is no longer
-    /// read: a terminal that stops reading, as a paused one does. [`wait_log`] then sees
-    /// no more lines.
-    pub fn start_log_unread(bin: &str, args: &[&str]) -> Proc {
-        let mut command = Command::new(bin);
-        command
-            .args(["--bind", "127.0.0.1", "--port", "0"])
-            .args(args);
-        Proc::launch_reading(command, Stdout::Null, false)
-    }
-
     /// Starts `command` (tinyws, possibly through a wrapper), follows its log, and waits
     /// for the line that says where it listens.
-    fn launch(command: Command, stdout: Stdout) -> Proc {
-        Proc::launch_reading(command, stdout, true)
-    }
-
-    /// `launch`; with `keep_reading` false, the log is read only up to the line that says
-    /// where it listens, and the pipe is then held open, unread.
-    fn launch_reading(mut command: Command, stdout: Stdout, keep_reading: bool) -> Proc {
+    fn launch(mut command: Command, stdout: Stdout) -> Proc {
         let mut child = command
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
@@ -111,17 +94,8 @@ impl Proc {
         let (tx, log) = channel();
         let stderr = child.stderr.take().unwrap();
         thread::spawn(move || {
-            let mut lines = BufReader::new(stderr).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                let listening = line.contains("listening on ws://");
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
-                if listening && !keep_reading {
-                    // Hold the pipe, never read it again (the test's process ends it).
-                    let _keep = lines;
-                    loop {
-                        thread::park();
-                    }
-                }
             }
         });
         let mut p = Proc {
