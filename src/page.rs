@@ -13,8 +13,10 @@ const TEMPLATE: &str = include_str!("page.html");
 /// The same page in Chinese, for browsers that prefer it (many of tinyws's first
 /// classrooms teach in Chinese).
 const TEMPLATE_ZH: &str = include_str!("page.zh.html");
-/// The page's script, the same in every language: each template holds only its `TEXT`.
+/// The page's script and style, the same in every language: each template holds only
+/// its words (and the script's `TEXT`).
 const SCRIPT: &str = include_str!("page.js");
+const STYLE: &str = include_str!("page.css");
 
 /// The page, with the WebSocket path and the request head that fetched it filled in, in
 /// the language the browser prefers (`Accept-Language`, RFC 9110 §12.5.4): Chinese for
@@ -28,6 +30,7 @@ pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
         (TEMPLATE, "en")
     };
     let html = template
+        .replace("{{STYLE}}", STYLE)
         .replace("{{SCRIPT}}", SCRIPT)
         .replace("{{WS_PATH}}", &js_string(path))
         .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
