@@ -648,7 +648,7 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
     }
     // Let the server's threads reach their blocking read, and pass the second after
     // which a quiet connection gives back the stack pages and buffers its handshake and
-    // messages used (a one-time cost, src/conn.rs), before measuring memory and the CPU
+    // messages used (a one-time cost, src/connection.rs), before measuring memory and the CPU
     // of holding them.
     thread::sleep(Duration::from_millis(1500));
     let mut probe = ws_connect(args.addr)?;
@@ -680,7 +680,7 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
                 / args.conns.max(1) as f64
         ),
         // The same after the hold: tinyws gives back stack pages once a connection has
-        // been quiet for a second (src/stack.rs).
+        // been quiet for a second (src/tune/stack.rs).
         format!(
             "rss_held_per_conn_kib={:.2}",
             (held_end.rss_kib as f64 - before.rss_kib as f64) / args.conns.max(1) as f64

@@ -1,56 +1,39 @@
-//! Broadcast mode: each client's bounded backlog, and the thread that writes it.
+//! Broadcast mode: each member's bounded backlog, and the rule that tells a member that
+//! reads slowly from one that stopped reading.
 //!
-//! Why a second thread per client: the connection thread spends its life blocked in
-//! `read()`, which another thread cannot interrupt, and tungstenite has no read/write
-//! split. A broadcast must reach an idle client at once, without waiting for its reader
-//! to time out (that would be polling) and without the sender writing to the socket
-//! itself with a blocking write (a client that stops reading would then block the
-//! sender, and the whole room behind it). So in broadcast mode every frame for a client
-//! (broadcasts, pongs, keepalive pings, close frames) is queued in its [`Backlog`] under
-//! the outbox lock, and a small writer thread, asleep on a condition variable until
-//! there is something to send, writes them in order. The one exception: a small
-//! broadcast for a member with nothing queued and an idle writer goes straight into the
-//! socket buffer from the broadcasting thread, with a send that never blocks
-//! (`nowait.rs`), under the same lock; what does not fit is queued first. So frames
-//! never interleave on the wire, and nothing overtakes what was queued before it.
-//!
-//! The backlog is bounded (`max_backlog`), and the room respects the bound by waiting,
-//! not by dropping: a broadcast that does not fit in a member's backlog waits until the
-//! member's writer has taken frames (hub.rs), so the sender is slowed down to what the
-//! members read, and a member that keeps reading gets every message, as long as it
-//! makes progress within each `stall_timeout` ([`Backlog::check_stall`] says what counts).
-//! The writer rings the room's [`Bell`] when it takes frames from a backlog a sender is
-//! waiting for. A member that makes no progress for `stall_timeout` (or twice its
-//! retransmission timeout, if longer) while the room waits for it is stuck: its queued frames are dropped at once and replaced by a close frame 1008
-//! (RFC 6455 §7.4.1, "policy violation": no more specific code fits "stopped reading").
-//! The member's own frames (pongs, keepalive pings) never wait; only a member that
-//! queues more than twice the bound of them without reading (a flood of pings) is closed
-//! for it, the same way. If even the close cannot be written within the write timeout,
-//! the TCP connection is cut.
+//! In broadcast mode every frame for a client (broadcasts, pongs, keepalive pings, close
+//! frames) is queued in its [`Backlog`] under the outbox lock, and the client's writer
+//! thread (writer.rs) writes them in order. The backlog is bounded (`max_backlog`), and
+//! the room respects the bound by waiting, not by dropping: a broadcast that does not fit
+//! in a member's backlog waits until the member's writer has taken frames (room.rs), so
+//! the sender is slowed down to what the members read, and a member that keeps reading
+//! gets every message, as long as it makes progress within each `stall_timeout`
+//! ([`Backlog::check_stall`] says what counts). The writer rings the room's [`Bell`] when
+//! it takes frames from a backlog a sender is waiting for. A member that makes no
+//! progress for `stall_timeout` (or twice its retransmission timeout, if longer) while
+//! the room waits for it is stuck: its queued frames are dropped at once and replaced by
+//! a close frame 1008 (RFC 6455 §7.4.1, "policy violation": no more specific code fits
+//! "stopped reading"). The member's own frames (pongs, keepalive pings) never wait; only
+//! a member that queues more than twice the bound of them without reading (a flood of
+//! pings) is closed for it, the same way. If even the close cannot be written within the
+//! write timeout, the TCP connection is cut.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use log::debug;
-
-use crate::client::{Client, Outbox, close_frame};
 use crate::config::{format_duration, format_size};
+use crate::lock::{lock, wait_until};
+use crate::tcp::Progress;
 
 /// What the backlog counts for each queued frame besides its bytes: the queue's entry
 /// (a pointer and a length). The frame's bytes are shared by every member that queues
 /// them, but the bound is per member, so they are counted for each.
 pub(crate) const ENTRY_COST: usize = std::mem::size_of::<Arc<[u8]>>();
 
-/// The writer only holds a few frame pointers: a small stack is plenty.
-pub(crate) const WRITER_STACK: usize = 64 * 1024;
-
 /// At most this many frames go into one `writev` call.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// At most this many bytes go into one `writev` call, so that the writer's count of bytes
 /// written (`written`) moves each time the system takes this much more, not only when a
@@ -59,11 +42,7 @@ const BATCH: usize = 64;
 /// half of it is free, which is why the kernel's acknowledgements count there too.) Off
 /// Linux that count is the room's only sign that a member still reads (see
 /// [`Backlog::check_stall`]).
-const CHUNK: usize = 16 * 1024;
-
-/// After the close 1008 of an eviction, how long the client has to answer before the
-/// connection is cut (RFC 6455 §7.1.1: the server closes TCP; it should not wait long).
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const CHUNK: usize = 16 * 1024;
 
 /// Frames waiting for one client's writer thread. Lives in the client's outbox, under
 /// its lock.
@@ -82,7 +61,7 @@ pub(crate) struct Backlog {
     /// The writer took frames and has not come back for more: it may be mid-write.
     busy: bool,
     /// The first queued frame is the rest of one whose start is already in the socket
-    /// (a direct send that did not fit, see `nowait.rs`): it must be written, even when
+    /// (a direct send that did not fit, see `tune/nowait.rs`): it must be written, even when
     /// the member is evicted, or the close 1008 would land inside a frame.
     partial_head: bool,
     /// The connection thread is done: finish the close frame, if one is queued, and exit.
@@ -122,7 +101,7 @@ impl Stall {
         takes: u64,
         written: u64,
         timeout: Duration,
-        p: Option<crate::nowait::Progress>,
+        p: Option<Progress>,
     ) -> Stall {
         Stall {
             since,
@@ -155,7 +134,7 @@ pub(crate) struct Bell {
 
 impl Bell {
     fn count(&self) -> std::sync::MutexGuard<'_, u64> {
-        self.rung.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.rung)
     }
 
     /// How many times it has rung: pass it to [`wait`](Self::wait) after looking.
@@ -170,23 +149,12 @@ impl Bell {
 
     /// Sleeps until it rings after `seen`, or until `until`.
     pub(crate) fn wait(&self, seen: u64, until: Instant) {
-        let mut rung = self.count();
-        while *rung == seen {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            rung = self
-                .cond
-                .wait_timeout(rung, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let _ = wait_until(&self.cond, self.count(), until, |rung| *rung != seen);
     }
 }
 
 impl Backlog {
-    fn new(limit: usize, bell: Arc<Bell>) -> Backlog {
+    pub(crate) fn new(limit: usize, bell: Arc<Bell>) -> Backlog {
         Backlog {
             frames: VecDeque::new(),
             queued: 0,
@@ -251,7 +219,7 @@ impl Backlog {
         &mut self,
         now: Instant,
         timeout: Duration,
-        progress: impl FnOnce() -> Option<crate::nowait::Progress>,
+        progress: impl FnOnce() -> Option<Progress>,
     ) -> Stalled {
         let written = self.written.load(Ordering::Relaxed);
         let Some(stall) = self.stall else {
@@ -292,7 +260,7 @@ impl Backlog {
     }
 
     /// Whether a broadcast may be waiting for this member: ring the room's bell.
-    fn unpace(&mut self) {
+    pub(crate) fn unpace(&mut self) {
         if std::mem::take(&mut self.paced) {
             self.bell.ring();
         }
@@ -313,7 +281,7 @@ impl Backlog {
     }
 
     /// Nothing is queued and the writer is not writing: a frame written to the socket now
-    /// overtakes nothing (nowait.rs).
+    /// overtakes nothing (tune/nowait.rs).
     pub(crate) fn is_idle(&self) -> bool {
         self.frames.is_empty() && !self.busy && !self.finishing
     }
@@ -342,7 +310,7 @@ impl Backlog {
 
     /// The writer takes up to [`BATCH`] frames to write; they no longer count against
     /// the limit (see `queued`).
-    fn take(&mut self, batch: &mut Vec<Arc<[u8]>>) {
+    pub(crate) fn take(&mut self, batch: &mut Vec<Arc<[u8]>>) {
         let n = self.frames.len().min(BATCH);
         let mut cost = 0;
         for f in self.frames.drain(..n) {
@@ -363,278 +331,65 @@ impl Backlog {
     pub(crate) fn take_waiter(&mut self) -> bool {
         std::mem::take(&mut self.waiting)
     }
+
+    /// The writer is about to sleep: the next frame queued must wake it.
+    pub(crate) fn sleep(&mut self) {
+        self.waiting = true;
+    }
+
+    /// The writer has written the batch it took.
+    pub(crate) fn written_batch(&mut self) {
+        self.busy = false;
+    }
+
+    /// Whether any frame waits for the writer.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Whether it is the close 1008 of an eviction (or already written).
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted
+    }
+
+    /// The connection thread is done with the client ([`is_finishing`](Self::is_finishing)).
+    pub(crate) fn finish(&mut self) {
+        self.finishing = true;
+        self.unpace();
+    }
+
+    /// Drops every queued frame, freeing them now: nobody will read them.
+    pub(crate) fn clear(&mut self) {
+        self.frames = VecDeque::new();
+        self.queued = 0;
+    }
+
+    /// The writer's count of bytes written, which it updates outside the lock.
+    pub(crate) fn written_counter(&self) -> Arc<AtomicU64> {
+        self.written.clone()
+    }
+
+    /// Whether the first queued frame is the rest of one partly in the socket already.
+    #[cfg(test)]
+    pub(crate) fn has_partial_head(&self) -> bool {
+        self.partial_head
+    }
+
+    /// The frames still queued, in order (to write them inline after all).
+    pub(crate) fn into_frames(self) -> VecDeque<Arc<[u8]>> {
+        self.frames
+    }
 }
 
 /// The close frame that replaces the backlog of a member that stopped reading (RFC 6455
 /// §7.4.1: 1008).
 pub(crate) fn eviction_close() -> Vec<u8> {
-    close_frame(1008, "not reading")
-}
-
-/// A client's writer thread. Dropping it ends the connection's writing side: a queued
-/// close frame is still sent (bounded by the write timeout), anything else is dropped,
-/// and the thread is joined, so thread counts are exact when the connection is gone.
-pub(crate) struct Writer {
-    client: Arc<Client>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Writer {
-    /// Puts the client's outbox in backlog mode and starts its writer thread.
-    pub(crate) fn start(
-        client: &Arc<Client>,
-        limit: usize,
-        write_timeout: Duration,
-        bell: &Arc<Bell>,
-    ) -> io::Result<Writer> {
-        {
-            let mut out = client.outbox();
-            let mut backlog = Backlog::new(limit, bell.clone());
-            if !out.pending.is_empty() {
-                // Bytes queued before the switch (the end of the handshake) go first.
-                backlog.push(Arc::from(&out.pending[..]), true);
-                out.pending.clear();
-            }
-            out.backlog = Some(backlog);
-        }
-        let c = client.clone();
-        let spawned = thread::Builder::new()
-            .stack_size(WRITER_STACK)
-            .spawn(move || run(&c, write_timeout));
-        match spawned {
-            Ok(thread) => Ok(Writer {
-                client: client.clone(),
-                thread: Some(thread),
-            }),
-            Err(e) => {
-                // Back to writing inline, with whatever was queued still in order.
-                let mut out = client.outbox();
-                if let Some(b) = out.backlog.take() {
-                    for f in b.frames {
-                        out.pending.extend_from_slice(&f);
-                    }
-                }
-                Err(e)
-            }
-        }
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if let Some(b) = self.client.outbox().backlog.as_mut() {
-            b.finishing = true;
-            b.unpace();
-        }
-        self.client.wake.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// What the writer does next.
-enum Next {
-    Write,
-    Exit,
-    /// The close 1008 of an eviction is written: wait briefly for the reader to end.
-    Linger,
-}
-
-/// The writer thread: sleep until frames are queued, write them in order, repeat.
-fn run(client: &Client, write_timeout: Duration) {
-    let mut batch: Vec<Arc<[u8]>> = Vec::with_capacity(BATCH);
-    let Some(written) = client.outbox().backlog.as_ref().map(|b| b.written.clone()) else {
-        return;
-    };
-    // Once the connection thread is done, draining the rest has this deadline.
-    let mut drain_until: Option<Instant> = None;
-    loop {
-        let mut out = client.outbox();
-        let next = loop {
-            if out.broken {
-                break Next::Exit;
-            }
-            let closed = out.closed;
-            let Some(b) = out.backlog.as_mut() else {
-                break Next::Exit;
-            };
-            b.busy = false; // the last batch is written
-            if !b.frames.is_empty() {
-                if b.finishing && !closed {
-                    // The client is gone without a close handshake: nobody will read it.
-                    b.frames = VecDeque::new();
-                    b.queued = 0;
-                    break Next::Exit;
-                }
-                b.take(&mut batch);
-                if b.finishing && drain_until.is_none() {
-                    drain_until = Some(Instant::now() + write_timeout);
-                }
-                break Next::Write;
-            }
-            if closed {
-                // The close frame is the last frame ever queued, and it is written:
-                // nothing may follow it (RFC 6455 §5.5.1).
-                break if b.evicted && !b.finishing {
-                    Next::Linger
-                } else {
-                    Next::Exit
-                };
-            }
-            if b.finishing {
-                break Next::Exit;
-            }
-            b.waiting = true;
-            out = client.wake.wait(out).unwrap_or_else(|p| p.into_inner());
-        };
-        if let Some(b) = out
-            .backlog
-            .as_mut()
-            .filter(|_| !matches!(next, Next::Write))
-        {
-            b.unpace(); // leaving: a broadcast waiting for it must look again
-        }
-        match next {
-            Next::Exit => return,
-            Next::Linger => {
-                let finished = wait_finishing(client, out, CLOSE_WAIT);
-                if !finished {
-                    // The client did not answer the close: wake its reader by cutting TCP.
-                    let _ = client.socket.shutdown(Shutdown::Both);
-                }
-                return;
-            }
-            Next::Write => {}
-        }
-        drop(out);
-        let result = write_frames(client, &batch, drain_until, &written);
-        batch.clear(); // free shared frames before taking the lock again
-        if let Err(e) = result {
-            fail(client, &e, write_timeout);
-            return;
-        }
-    }
-}
-
-/// Waits up to `limit` for the connection thread to finish; returns whether it did.
-fn wait_finishing(
-    client: &Client,
-    mut out: std::sync::MutexGuard<'_, Outbox>,
-    limit: Duration,
-) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        let Some(b) = out.backlog.as_mut() else {
-            return true;
-        };
-        if b.finishing {
-            return true;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        b.waiting = true;
-        out = client
-            .wake
-            .wait_timeout(out, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-}
-
-/// A write failed or timed out, maybe mid-frame: nothing more may be written. Frees the
-/// backlog and cuts TCP, which also wakes the connection thread from its `read()`.
-fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
-    let mut out = client.outbox();
-    out.broken = true;
-    if let Some(b) = out.backlog.as_mut() {
-        b.frames = VecDeque::new();
-        b.queued = 0;
-        b.unpace();
-        let timed_out = matches!(
-            e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        );
-        b.dropped = match (b.dropped.take(), timed_out) {
-            (Some(why), _) => Some(format!(
-                "{why}, but the close frame could not be written ({e})"
-            )),
-            (None, true) => Some(format!(
-                "a write blocked for {} (--write-timeout): it stopped reading",
-                format_duration(write_timeout)
-            )),
-            (None, false) => None, // the client vanished: its reader reports that
-        };
-    }
-    drop(out);
-    debug!("#{} writer: {e}", client.id());
-    let _ = client.socket.shutdown(Shutdown::Both);
-}
-
-/// Writes whole frames with `writev` calls of at most [`CHUNK`] bytes, counting what
-/// each call wrote in `written`. Each call blocks at most the socket's write timeout;
-/// `deadline` bounds the total.
-fn write_frames(
-    client: &Client,
-    frames: &[Arc<[u8]>],
-    deadline: Option<Instant>,
-    written: &AtomicU64,
-) -> io::Result<()> {
-    if client.is_tls() {
-        // The TLS session encrypts frame by frame; its records go out in order.
-        return frames.iter().try_for_each(|f| {
-            for piece in f.chunks(CHUNK) {
-                client.write_raw(piece)?;
-                written.fetch_add(piece.len() as u64, Ordering::Relaxed);
-            }
-            Ok(())
-        });
-    }
-    let mut socket: &TcpStream = &client.socket;
-    let mut slices = [IoSlice::new(&[]); BATCH];
-    let n = frames.len().min(BATCH);
-    for (slice, frame) in slices.iter_mut().zip(frames) {
-        *slice = IoSlice::new(frame);
-    }
-    let mut rest = &mut slices[..n];
-    while !rest.is_empty() {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        let wrote = {
-            // The first CHUNK bytes of what is left.
-            let mut chunk = [IoSlice::new(&[]); BATCH];
-            let (mut len, mut k) = (0, 0);
-            for s in rest.iter() {
-                if len >= CHUNK {
-                    break;
-                }
-                let take = s.len().min(CHUNK - len);
-                chunk[k] = IoSlice::new(&s[..take]);
-                k += 1;
-                len += take;
-            }
-            socket.write_vectored(&chunk[..k])
-        };
-        match wrote {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                written.fetch_add(n as u64, Ordering::Relaxed);
-                IoSlice::advance_slices(&mut rest, n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    crate::frame::close(1008, "not reading")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn backlog(limit: usize) -> Backlog {
         Backlog::new(limit, Arc::default())
@@ -704,7 +459,6 @@ mod tests {
     /// acknowledged, and bytes still waiting in its socket.
     #[test]
     fn a_stall_is_progress_free_time_with_bytes_waiting() {
-        use crate::nowait::Progress;
         let t = Duration::from_millis(50);
         let t0 = Instant::now();
         let mut b = backlog(1000);
@@ -848,84 +602,5 @@ mod tests {
         assert_eq!(&b.frames[0][..], &[0xAA; 30][..]);
         assert_eq!(&b.frames[1][..4], &[0x88, 13, 0x03, 0xf0]);
         assert_eq!(b.queued, 30 + 15 + 2 * ENTRY_COST);
-    }
-
-    /// Reads what `peer` has now (up to a short wait) onto `into`.
-    fn read_some(peer: &mut TcpStream, into: &mut Vec<u8>) {
-        let mut buf = [0u8; 64 * 1024];
-        match peer.read(&mut buf) {
-            Ok(n) => into.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("reading the peer: {e}"),
-        }
-    }
-
-    /// The direct path of `Client::offer` (nowait.rs) over a real socket whose
-    /// reader pauses: fill the socket, let the writer drain it, and again, until a direct
-    /// send is cut mid-frame; then every frame must arrive whole and in order.
-    #[test]
-    fn a_direct_send_cut_mid_frame_is_finished_whole_by_the_writer() {
-        let (client, mut peer) = Client::over_loopback(None);
-        peer.set_read_timeout(Some(Duration::from_millis(20)))
-            .expect("timeout");
-        let client = Arc::new(client);
-        client.set_upgraded("/".into());
-        let bell = Arc::default();
-        let writer =
-            Writer::start(&client, 64 << 20, Duration::from_secs(5), &bell).expect("writer");
-
-        let (mut sent, mut received, mut cuts) = (Vec::new(), Vec::new(), 0);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for i in 0..200_000usize {
-            if cuts >= 3 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no direct send was cut mid-frame"
-            );
-            let size = 1000 + (i * 37) % (crate::nowait::DIRECT_MAX - 1010);
-            let payload: Vec<u8> = (0..size).map(|k| (k + i) as u8).collect();
-            let frame = crate::hub::data_frame(0x2, &payload);
-            assert_eq!(client.offer(&frame), crate::client::Offer::Queued);
-            sent.push(frame);
-            let (partial, idle) = {
-                let out = client.outbox();
-                let b = out.backlog.as_ref().expect("backlog mode");
-                (b.partial_head, b.is_idle())
-            };
-            if partial {
-                cuts += 1;
-            }
-            if !idle {
-                // Full (cut or not): read until the writer has drained the backlog, so
-                // the next frames go the direct way again.
-                while !client.outbox().backlog.as_ref().expect("backlog").is_idle() {
-                    assert!(Instant::now() < deadline, "the writer never drained");
-                    read_some(&mut peer, &mut received);
-                }
-            }
-        }
-        assert!(cuts > 0, "no direct send was cut mid-frame");
-        let total: usize = sent.iter().map(|f| f.len()).sum();
-        while received.len() < total {
-            assert!(Instant::now() < deadline, "not everything arrived");
-            read_some(&mut peer, &mut received);
-        }
-        assert_eq!(received.len(), total, "nothing extra");
-        let mut at = 0;
-        for (i, frame) in sent.iter().enumerate() {
-            assert_eq!(
-                &received[at..at + frame.len()],
-                &frame[..],
-                "frame {i} whole, in order"
-            );
-            at += frame.len();
-        }
-        drop(writer);
     }
 }

@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 
 use crate::config::{Config, format_size};
-use crate::heap::{self, Arenas};
+use crate::tune::{self, Arenas};
 
 /// Page size assumed for guard pages and rounding (4 KiB on every target tinyws is
 /// measured on; larger pages only make the estimate a little low).
@@ -100,7 +100,7 @@ pub(crate) fn plan(
         .iter()
         .map(|&(n, size)| n as u64 * (round_up(size as u64) + PAGE))
         .sum();
-    let address = heap::address_space_limit().map(|limit| Room {
+    let address = tune::address_space_limit().map(|limit| Room {
         left: limit
             .saturating_sub(used_address_space())
             .saturating_sub(arena_reserve(arenas))

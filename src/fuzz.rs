@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use crate::client::{close_frame, has_close_frame};
 use crate::config::Config;
-use crate::http::{HeadError, Response, Verdict, check, find_head_end, read_head};
+use crate::frame::{close as close_frame, contains_close as has_close_frame};
+use crate::handshake::{Verdict, check};
+use crate::head::{HeadError, find_head_end, read_head};
+use crate::response::Response;
 
 /// What every plain answer must look like on the wire: an HTTP/1.1 status line with a
 /// known status, `Content-Length` equal to the body, and `Connection: close`.
@@ -362,10 +364,9 @@ proptest! {
             // keep the socket open until the reader is done, so it sees FIN, not RST
             let _ = std::io::Read::read(&mut client, &mut [0u8; 1]);
         });
-        let peer = server.peer_addr().unwrap();
-        let server = crate::client::Client::new(0, peer, server);
+        let server = crate::transport::Transport::new(server);
         let result = read_head(&server, max, Instant::now() + Duration::from_secs(5));
-        let _ = server.socket.shutdown(Shutdown::Both);
+        let _ = server.socket().shutdown(Shutdown::Both);
         writer.join().unwrap();
         let want = naive_head_end(&data).filter(|&end| end <= max);
         match result {

@@ -63,42 +63,96 @@
 //! handshake request and response headers. At `trace`: frames (tungstenite's own log).
 //! Warnings are for things an operator may want to act on (refused origins, the
 //! connection cap, stuck clients).
+//!
+//! ## How a connection flows
+//!
+//! For readers of the source: one echo, one broadcast and one refused request, through
+//! the files in the order the data goes. Each file's own comment says why it does what it
+//! does; `tune/` holds the optimisations and can be skipped (tune/mod.rs says what each
+//! one may be read as).
+//!
+//! **One echo.** `server.rs` `Server::run` accepts the TCP connection and hands it to
+//! `admission.rs` `admit`, which gives it a slot in the registry (`registry.rs`) and a
+//! thread running `connection.rs` `run`. `open` reads the request head
+//! (`head.rs` `read_head`, over `transport.rs`), checks it (`handshake.rs` `check`:
+//! a `Verdict`), and hands it to tungstenite's handshake over a
+//! `stream.rs` `Stream`, which replays the head; the `101` waits in the client's outbox
+//! (`outbox.rs`) until `Client::upgrade` sends it. `serve` then loops: tungstenite reads
+//! a frame from the stream, the [`Handler`] returns the reply, `ws.write` queues it in
+//! the outbox, and the stream writes it out (`Client::flush`) just before it next waits
+//! for the client. A close frame from the client is answered by tungstenite the same
+//! way, and `finish` logs how the connection ended.
+//!
+//! **One broadcast.** In broadcast mode `open` also makes the client a member
+//! (`room.rs` `Member::join`), which starts its writer thread (`writer.rs`). A reply
+//! goes to `Room::broadcast`, which encodes it once (`frame.rs` `encode`) and offers it
+//! to every member (`Client::offer`): it is queued in each member's bounded backlog
+//! (`backlog.rs`), and each writer thread writes its own member's frames. A full backlog
+//! makes the broadcast wait (the room's `Bell`), and a member that stops reading is cut
+//! with 1008 (`Backlog::check_stall`, with what the kernel says in `tcp.rs`).
+//!
+//! **One refused request.** A request that is not a valid upgrade gets a
+//! `Verdict::Refuse` with its answer (`response.rs`), and `open` sends
+//! it with `respond_and_close`: the answer, then a half-close and a short drain
+//! (`socket.rs` `shut_and_drain`), so the client reads the answer instead of a reset.
+//! A plain `GET /` gets the teaching page (`page.rs`) the same way.
+//!
+//! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
+//! way to take a lock and to retry or classify a socket call; `trace.rs` narrates it all
+//! for `--trace`.
 
-// `unsafe` only in stack.rs, nowait.rs and heap.rs (a few libc calls, each measured:
-// docs/performance.md; heap.rs also mallopt and getrlimit, docs/embedded.md).
+// `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
+// docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-mod backlog;
-mod budget;
-mod client;
+// The public API.
 mod config;
-mod conn;
 mod error;
 mod handler;
-mod heap;
-mod http;
-mod hub;
-mod nowait;
-mod page;
-mod secrets;
+mod outbox;
 mod server;
+
+// One connection, in the order its bytes go (see "How a connection flows" above).
+mod admission;
+mod connection;
+mod handshake;
+mod head;
+mod page;
+mod response;
+mod stream;
+mod transport;
+
+// Broadcast mode.
+mod backlog;
+mod room;
+mod writer;
+
+// Shared parts.
+mod budget;
+mod frame;
+mod lock;
+mod registry;
+mod secrets;
+mod shared;
+mod socket;
 mod spool;
-mod stack;
-mod threads;
+mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trace;
-mod wire;
+
+// The optimisations, behind one small interface: skip this folder on a first reading.
+mod tune;
 
 // Property tests of the parsers above that are not reachable from outside the crate.
 #[cfg(test)]
 mod fuzz;
 
-pub use client::Client;
 pub use config::{Config, format_duration, format_size, parse_duration, parse_size};
 pub use error::Error;
 pub use handler::{Echo, Handler};
+pub use outbox::Client;
 pub use server::{Running, Server, ServerHandle};
 pub use spool::Stderr;
 pub use tungstenite::Message;

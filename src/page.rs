@@ -7,7 +7,7 @@
 //! handler echoes or broadcasts.
 
 use crate::config::Config;
-use crate::http::Response;
+use crate::response::Response;
 
 const TEMPLATE: &str = include_str!("page.html");
 /// The same page in Chinese, for browsers that prefer it (many of tinyws's first

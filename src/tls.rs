@@ -198,7 +198,7 @@ impl Tls {
             }
             let mut raw = [0u8; 4096];
             let n = match (&*socket).read(&mut raw) {
-                // A signal (see client::retry): read again, after checking the deadline.
+                // A signal (see socket::retry): read again, after checking the deadline.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 n => n?,
             };
@@ -243,7 +243,7 @@ impl Tls {
 
 fn send_pending(conn: &mut ServerConnection, socket: &TcpStream) -> io::Result<()> {
     while conn.wants_write() {
-        crate::client::retry(|| conn.write_tls(&mut &*socket))?;
+        crate::socket::retry(|| conn.write_tls(&mut &*socket))?;
     }
     Ok(())
 }

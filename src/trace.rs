@@ -25,10 +25,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use sha1::{Digest, Sha1};
-
 use crate::config::Config;
-use crate::http::{self, Verdict};
+use crate::frame::{self, Header, Piece, Scanner};
+use crate::handshake::{self, Verdict};
 
 /// How much of each connection the trace shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +79,6 @@ fn ipv4_of(ip: std::net::IpAddr) -> Option<std::net::Ipv4Addr> {
         std::net::IpAddr::V4(v4) => Some(v4),
     }
 }
-
-/// RFC 6455 §1.3: the GUID appended to the client's key.
-pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Payload bytes shown in hex per frame; the rest is counted, not shown.
 const HEX_BYTES: usize = 16;
@@ -146,7 +142,7 @@ pub(crate) fn http_lines(mark: &str, title: &str, bytes: &[u8]) -> String {
     s
 }
 
-/// `http::check` narrated: the request head as received, each check that passed, then
+/// `handshake::check` narrated: the request head as received, each check that passed, then
 /// either the accept computation (an upgrade) or the failed check and the exact answer.
 pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
     if config.trace_secrets {
@@ -163,7 +159,7 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
         emit(id, &block);
     }
     let mut steps = Some(Vec::new());
-    let verdict = http::check_steps(head, config, &mut steps);
+    let verdict = handshake::check_steps(head, config, &mut steps);
     let mut s = steps.unwrap_or_default().join("\n");
     s.push('\n');
     match &verdict {
@@ -182,20 +178,6 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
     }
     emit(id, &s);
     verdict
-}
-
-/// The accept value computed step by step (RFC 6455 §4.2.2 item 5.4), for the trace.
-pub(crate) fn accept_steps(key: &str) -> String {
-    let joined = format!("{key}{GUID}");
-    let digest = Sha1::digest(joined.as_bytes());
-    let accept = data_encoding::BASE64.encode(&digest);
-    format!(
-        "== key            {key}\n\
-         == key + GUID     {joined}\n\
-         == SHA-1 (hex)    {}\n\
-         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
-        hex(&digest)
-    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -222,12 +204,12 @@ fn hex_prefix(bytes: &[u8], total: u64) -> String {
 fn opcode_name(op: u8) -> &'static str {
     // RFC 6455 §5.2 (data frames) and §5.5 (control frames).
     match op {
-        0x0 => "continuation",
-        0x1 => "text",
-        0x2 => "binary",
-        0x8 => "close",
-        0x9 => "ping",
-        0xa => "pong",
+        frame::CONTINUATION => "continuation",
+        frame::TEXT => "text",
+        frame::BINARY => "binary",
+        frame::CLOSE => "close",
+        frame::PING => "ping",
+        frame::PONG => "pong",
         _ => "reserved",
     }
 }
@@ -258,12 +240,10 @@ pub(crate) struct Frames {
     id: u64,
     mark: &'static str,
     detail: Detail,
-    /// Header bytes collected so far (2 to 14).
-    header: Vec<u8>,
-    /// Payload bytes still to come for the current frame, once its header is complete.
-    remaining: Option<u64>,
-    len: u64,
-    key: Option<[u8; 4]>,
+    scanner: Scanner,
+    /// The current frame's header, and its bytes as they were on the wire.
+    header: Option<Header>,
+    raw: Vec<u8>,
     /// The first payload bytes as they were on the wire (still masked for client frames).
     kept: Vec<u8>,
 }
@@ -275,10 +255,9 @@ impl Frames {
             id,
             mark,
             detail,
-            header: Vec::with_capacity(14),
-            remaining: None,
-            len: 0,
-            key: None,
+            scanner: Scanner::default(),
+            header: None,
+            raw: Vec::new(),
             kept: Vec::new(),
         }
     }
@@ -293,87 +272,58 @@ impl Frames {
     /// One text block per frame that `bytes` completes.
     fn decode(&mut self, mut bytes: &[u8]) -> Vec<String> {
         let mut blocks = Vec::new();
-        while !bytes.is_empty() {
-            match self.remaining {
-                None => {
-                    self.header.push(bytes[0]);
-                    bytes = &bytes[1..];
-                    if let Some(need) = header_len(&self.header)
-                        && self.header.len() == need
-                    {
-                        self.start_payload();
+        while let Some(piece) = self.scanner.next(&mut bytes) {
+            match piece {
+                Piece::Header(h) => {
+                    self.raw = self.scanner.header_bytes(&h).to_vec();
+                    self.header = Some(h);
+                }
+                Piece::Payload { bytes, end } => {
+                    let room = KEEP_BYTES.saturating_sub(self.kept.len()).min(bytes.len());
+                    self.kept.extend_from_slice(&bytes[..room]);
+                    if end {
+                        blocks.extend(self.finish());
                     }
                 }
-                Some(left) => {
-                    let n = (left.min(bytes.len() as u64)) as usize;
-                    let room = KEEP_BYTES.saturating_sub(self.kept.len()).min(n);
-                    self.kept.extend_from_slice(&bytes[..room]);
-                    bytes = &bytes[n..];
-                    self.remaining = Some(left - n as u64);
-                }
-            }
-            if self.remaining == Some(0) {
-                let block = self.finish();
-                blocks.extend(block);
             }
         }
         blocks
     }
 
-    fn start_payload(&mut self) {
-        let h = &self.header;
-        let (len, at) = match h[1] & 0x7f {
-            126 => (u16::from_be_bytes([h[2], h[3]]) as u64, 4),
-            127 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&h[2..10]);
-                (u64::from_be_bytes(n), 10)
-            }
-            n => (n as u64, 2),
-        };
-        self.len = len;
-        self.key = (h[1] & 0x80 != 0).then(|| [h[at], h[at + 1], h[at + 2], h[at + 3]]);
-        self.remaining = Some(len);
-    }
-
     /// The frame's block; `None` for what [`Detail::Brief`] leaves out.
     fn finish(&mut self) -> Option<String> {
+        let h = self.header.take()?;
         let block = match self.detail {
-            Detail::Full => Some(self.describe()),
-            Detail::Brief => self.one_line(),
+            Detail::Full => Some(self.describe(&h)),
+            Detail::Brief => self.one_line(&h),
         };
-        self.header.clear();
         self.kept = Vec::new();
-        self.remaining = None;
-        self.key = None;
-        self.len = 0;
         block
     }
 
     /// [`Detail::Brief`]: a data frame on one line, a close in full, pings and pongs
     /// (keepalive, every `--ping-interval` per client) not at all.
-    fn one_line(&mut self) -> Option<String> {
-        let h = &self.header;
-        let (fin, op) = (h[0] >> 7, h[0] & 0x0f);
+    fn one_line(&mut self, h: &Header) -> Option<String> {
+        let (fin, op) = (u8::from(h.fin), h.opcode);
         match op {
-            0x9 | 0xa => None,
-            0x8 => Some(self.describe()),
+            frame::PING | frame::PONG => None,
+            frame::CLOSE => Some(self.describe(h)),
             _ => {
                 let m = self.mark;
-                let payload = self.unmasked();
+                let payload = self.unmasked(h);
                 let mut s = format!(
                     "{m} {} FIN={fin} {} {} bytes",
                     opcode_name(op),
-                    if self.key.is_some() {
+                    if h.mask.is_some() {
                         "masked"
                     } else {
                         "unmasked"
                     },
-                    self.len
+                    h.len
                 );
                 if matches!(op, 0x0 | 0x1) && !payload.is_empty() {
                     let shown = &payload[..payload.len().min(48)];
-                    let more = if self.len > shown.len() as u64 {
+                    let more = if h.len > shown.len() as u64 {
                         "…"
                     } else {
                         ""
@@ -386,62 +336,50 @@ impl Frames {
     }
 
     /// The kept payload bytes with the mask removed (§5.3).
-    fn unmasked(&self) -> Vec<u8> {
-        match self.key {
-            Some(k) => self
-                .kept
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ k[i % 4])
-                .collect(),
-            None => self.kept.clone(),
+    fn unmasked(&self, h: &Header) -> Vec<u8> {
+        let mut payload = self.kept.clone();
+        if let Some(key) = h.mask {
+            frame::unmask(key, 0, &mut payload);
         }
+        payload
     }
 
-    fn describe(&mut self) -> String {
-        let h = &self.header;
-        let (fin, rsv, op) = (h[0] >> 7, (h[0] >> 4) & 0x7, h[0] & 0x0f);
+    fn describe(&mut self, h: &Header) -> String {
+        let (fin, rsv, op) = (u8::from(h.fin), h.rsv, h.opcode);
         let m = self.mark;
         let mut s = format!(
             "{m} frame: FIN={fin} RSV={rsv:03b} opcode={op:#x} ({}) MASK={} length={}",
             opcode_name(op),
-            self.key.is_some() as u8,
-            self.len,
+            u8::from(h.mask.is_some()),
+            h.len,
         );
-        match h[1] & 0x7f {
-            126 => s.push_str(" (7-bit length 126: a 16-bit length follows)"),
-            127 => s.push_str(" (7-bit length 127: a 64-bit length follows)"),
+        match h.length_bits() {
+            16 => s.push_str(" (7-bit length 126: a 16-bit length follows)"),
+            64 => s.push_str(" (7-bit length 127: a 64-bit length follows)"),
             _ => {}
         }
-        if let Some(k) = self.key {
+        if let Some(k) = h.mask {
             let _ = write!(s, " mask key={}", hex(&k));
         }
-        let _ = write!(s, "\n{m}   header   {}\n", hex(h));
-        let payload: Vec<u8> = match self.key {
-            Some(k) => {
-                let _ = writeln!(s, "{m}   masked   {}", hex_prefix(&self.kept, self.len));
-                // §5.3: byte i of the payload is XORed with byte i mod 4 of the key.
-                self.kept
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| b ^ k[i % 4])
-                    .collect()
-            }
-            None => std::mem::take(&mut self.kept),
-        };
-        if self.len > 0 {
-            let label = if self.key.is_some() {
+        let _ = write!(s, "\n{m}   header   {}\n", hex(&self.raw));
+        if h.mask.is_some() {
+            let _ = writeln!(s, "{m}   masked   {}", hex_prefix(&self.kept, h.len));
+        }
+        // §5.3: byte i of the payload is XORed with byte i mod 4 of the key.
+        let payload = self.unmasked(h);
+        if h.len > 0 {
+            let label = if h.mask.is_some() {
                 "unmasked"
             } else {
                 "payload "
             };
-            let _ = writeln!(s, "{m}   {label} {}", hex_prefix(&payload, self.len));
+            let _ = writeln!(s, "{m}   {label} {}", hex_prefix(&payload, h.len));
         }
         match op {
             0x1 | 0x0 if !payload.is_empty() => {
                 let shown = &payload[..payload.len().min(48)];
                 let text = String::from_utf8_lossy(shown);
-                let more = if self.len > shown.len() as u64 {
+                let more = if h.len > shown.len() as u64 {
                     "…"
                 } else {
                     ""
@@ -466,39 +404,9 @@ impl Frames {
     }
 }
 
-/// The full header length once enough of it is known (RFC 6455 §5.2).
-fn header_len(h: &[u8]) -> Option<usize> {
-    if h.len() < 2 {
-        return None;
-    }
-    let ext = match h[1] & 0x7f {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    let mask = if h[1] & 0x80 != 0 { 4 } else { 0 };
-    Some(2 + ext + mask)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc_sample_accept() {
-        let s = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
-        assert!(s.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
-        assert!(s.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
-    }
-
-    #[test]
-    fn header_lengths() {
-        assert_eq!(header_len(&[0x81]), None);
-        assert_eq!(header_len(&[0x81, 0x05]), Some(2));
-        assert_eq!(header_len(&[0x81, 0x85]), Some(6));
-        assert_eq!(header_len(&[0x82, 0xfe]), Some(8));
-        assert_eq!(header_len(&[0x82, 0x7f]), Some(10));
-    }
 
     #[test]
     fn frames_split_anywhere_are_decoded_once_each() {

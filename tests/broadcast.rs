@@ -619,7 +619,7 @@ fn members_joining_and_leaving_during_a_storm_leave_nothing_behind() {
 
 /// The broadcasting thread writes a small frame straight into a member's socket when
 /// nothing is queued for it, and hands what does not fit to the member's writer thread
-/// (src/nowait.rs). Here each burst of broadcasts starts with the member's backlog empty
+/// (src/tune/nowait.rs). Here each burst of broadcasts starts with the member's backlog empty
 /// and its reader paused, so the socket fills by direct sends and the rest of the burst
 /// goes through the writer: the member must get every frame whole and in order across
 /// that switch, four times. (Whether the kernel cuts a frame at the switch varies; the
@@ -754,7 +754,7 @@ fn a_member_connected_longer_than_the_write_timeout_still_gets_frames() {
     });
     let mut member = upgraded(server.addr);
     wait_members(&server, 1);
-    // Over the 4 KiB of a direct send (nowait.rs): these go through the writer thread.
+    // Over the 4 KiB of a direct send (tune/nowait.rs): these go through the writer thread.
     let big = |i| Message::binary(numbered(i, 8 * 1024));
     assert_eq!(server.handle().broadcast(big(0)), 1);
     assert_eq!(read_frame(&mut member), (0x82, numbered(0, 8 * 1024)));

@@ -220,7 +220,7 @@ fn a_panicking_handler_costs_only_its_connection() {
 }
 
 /// A quiet connection gives back its buffers, and after a large message tinyws then
-/// starts a fresh tungstenite context (conn.rs `shrink`). That must never happen while
+/// starts a fresh tungstenite context (tune/quiet.rs `shrink`). That must never happen while
 /// tungstenite holds part of a frame or of a fragmented message. The shrink runs at every
 /// read timeout; with a keepalive interval under a second that is the keepalive's, so
 /// the server's ping proves it ran. Each case: a ping (its pong proves the server has
@@ -232,7 +232,7 @@ fn a_frame_or_message_cut_across_a_quiet_spell_comes_back_whole() {
         ping_interval: std::time::Duration::from_millis(300),
         ..config()
     });
-    // Over half the 1 KiB idle read buffer: tungstenite's buffers grew (wire.rs has_grown).
+    // Over half the 1 KiB idle read buffer: tungstenite's buffers grew (tune/reads.rs has_grown).
     let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
     let data = frame(true, 0x2, &payload);
     let cases: [(&str, Vec<u8>, Vec<u8>); 3] = [

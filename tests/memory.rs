@@ -235,7 +235,7 @@ fn a_thread_that_cannot_start_is_a_503_and_the_others_carry_on() {
 
 /// Broadcast mode, after the handshake: a member whose writer thread cannot start is
 /// closed with 1013 "try again later" (README, close codes), and the room carries on. The
-/// connection thread itself is one that a client which just left hands on (threads.rs),
+/// connection thread itself is one that a client which just left hands on (tune/threads.rs),
 /// so only the writer needs a new stack, and the lowered limit leaves no room for one.
 #[test]
 fn a_member_whose_writer_cannot_start_gets_1013_and_the_room_carries_on() {
@@ -246,7 +246,7 @@ fn a_member_whose_writer_cannot_start_gets_1013_and_the_room_carries_on() {
     let mut member = upgraded(p.addr);
     p.wait_log("opened");
     // A page request that comes and goes: its thread then waits 2 s for the next
-    // connection (threads.rs). A page, not a member: a member's writer would leave its
+    // connection (tune/threads.rs). A page, not a member: a member's writer would leave its
     // stack in glibc's cache of thread stacks, and the next writer would reuse it.
     let page = http(p.addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(page.starts_with("HTTP/1.1 200 "), "{page}");

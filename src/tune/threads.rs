@@ -4,9 +4,9 @@
 //! it costs about 55 µs of CPU on the benchmark machine (`clone`, the stack and its guard
 //! page, the signal stack Rust sets up, `munmap` at exit): about half of what a whole
 //! handshake costs the server. So a thread whose client is gone waits a moment
-//! ([`LINGER`]) for the next client instead of exiting, and at most [`MAX_SPARE`] wait.
+//! ([`SPARE_WAIT`]) for the next client instead of exiting, and at most [`MAX_SPARE`] wait.
 //! A burst of connections (a class joining, a reconnect storm, a benchmark) reuses them;
-//! an idle server has none left after `LINGER`, and a waiting thread uses no CPU (it
+//! an idle server has none left after `SPARE_WAIT`, and a waiting thread uses no CPU (it
 //! sleeps on a condition variable and wakes once, to exit).
 
 use std::collections::VecDeque;
@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a thread without a client waits for a new one before exiting.
-pub(crate) const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const SPARE_WAIT: Duration = Duration::from_secs(2);
 /// At most this many threads wait; one more finishing its client exits at once.
 pub(crate) const MAX_SPARE: usize = 8;
 
@@ -88,14 +88,14 @@ impl Threads {
         }
     }
 
-    /// Waits up to `LINGER` for the next job, unless enough threads wait already.
+    /// Waits up to `SPARE_WAIT` for the next job, unless enough threads wait already.
     fn next_job(&self) -> Option<Job> {
         let mut state = self.state();
         if state.waiting >= MAX_SPARE || state.stopping {
             return None;
         }
         state.waiting += 1;
-        let deadline = Instant::now() + LINGER;
+        let deadline = Instant::now() + SPARE_WAIT;
         loop {
             // Jobs first: one queued for us counts on us even if our time is up.
             if let Some(job) = state.jobs.pop_front() {
@@ -184,7 +184,7 @@ mod tests {
         let threads = Threads::new(64 * 1024);
         thread_id_of(&threads);
         until_waiting(&threads, 1);
-        let deadline = Instant::now() + LINGER + Duration::from_secs(3);
+        let deadline = Instant::now() + SPARE_WAIT + Duration::from_secs(3);
         while threads.state().waiting != 0 {
             assert!(Instant::now() < deadline, "the spare thread never exited");
             thread::sleep(Duration::from_millis(20));

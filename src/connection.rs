@@ -10,29 +10,18 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::{Request, Response};
-use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use crate::client::Client;
-use crate::http::{self, HeadError, Verdict};
-use crate::hub::Member;
-use crate::server::Shared;
-use crate::wire::{IDLE_READ, Wire};
-use crate::{page, trace};
-
-/// How long to keep reading after an HTTP error answer, so closing does not reset it.
-const LINGER: Duration = Duration::from_secs(1);
-
-/// A connection quiet for this long, after its handshake or after a burst of messages
-/// over half a KiB, gives back what it used for them (`shrink`): the deep stack pages
-/// (stack.rs), the wire's bulk read buffer, the outbox's buffer and tungstenite's
-/// buffers, which otherwise keep the size of the largest message for the connection's
-/// life (docs/performance.md: 194 KiB per idle connection after one 60 KB echo, not 14).
-/// Not at once: giving back stack costs about 25 µs of CPU (the kernel flushes the page
-/// mappings on every core), which short-lived connections should not pay, and messages in
-/// quick succession reuse the buffers instead of zero-filling new ones each time. The
-/// first keepalive ping after a burst comes this much later.
-const SHRINK_AFTER: Duration = Duration::from_secs(1);
+use crate::handshake::{self, Verdict};
+use crate::head::{self, HeadError};
+use crate::outbox::Client;
+use crate::response::{self, respond_and_close};
+use crate::room::Member;
+use crate::shared::Shared;
+use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
+use crate::stream::Stream;
+use crate::{page, trace, tune};
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
     let Some((mut ws, member)) = open(shared, &client, accepted) else {
@@ -58,19 +47,20 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
 
 /// Everything up to an open WebSocket: the request head, the checks, the handshake, a
 /// place in the room. Answers and logs every way this can end early (then `None`).
-/// Not inlined: its frame is large, and the idle read loop must not sit below it.
+/// Not inlined: its frame is large, and the idle read loop must not sit below it (the
+/// stack pages it touched are given back while idle: tune/stack.rs).
 #[inline(never)]
 fn open<'s>(
     shared: &'s Arc<Shared>,
     client: &Arc<Client>,
     accepted: Instant,
-) -> Option<(WebSocket<Wire>, Option<Member<'s>>)> {
+) -> Option<(WebSocket<Stream>, Option<Member<'s>>)> {
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
-    // Latency: replies are batched by the wire, so Nagle's delay only hurts (point 8).
-    let _ = client.socket.set_nodelay(true);
-    let _ = client.socket.set_write_timeout(Some(cfg.write_timeout));
+    // Latency: replies are batched by the stream, so Nagle's delay only hurts (point 8).
+    let _ = client.socket().set_nodelay(true);
+    let _ = client.socket().set_write_timeout(Some(cfg.write_timeout));
     // --trace-only: the other connections are not traced at all.
     let traced = trace::follows(cfg, id, peer);
     if traced {
@@ -78,7 +68,8 @@ fn open<'s>(
         trace::emit(id, &format!("-- connection from {peer}"));
     }
 
-    let head = match http::read_head(client, cfg.max_head_size, accepted + cfg.handshake_timeout) {
+    let deadline = accepted + cfg.handshake_timeout;
+    let head = match head::read_head(client.transport(), cfg.max_head_size, deadline) {
         Ok(head) if !shared.head_received(id) => {
             debug!("#{id} {peer}: pushed out to make room for a new connection; closed");
             drop(head);
@@ -90,7 +81,8 @@ fn open<'s>(
                 "#{id} {peer}: request head over {} bytes; answered 431",
                 cfg.max_head_size
             );
-            http::respond_and_close(client, &http::too_large(cfg.max_head_size), LINGER);
+            let answer = response::too_large(cfg.max_head_size);
+            respond_and_close(client.transport(), &answer, DRAIN_FOR);
             return None;
         }
         Err(HeadError::TimedOut { partial }) => {
@@ -99,11 +91,8 @@ fn open<'s>(
                 crate::config::format_duration(cfg.handshake_timeout)
             );
             if partial {
-                http::respond_and_close(
-                    client,
-                    &http::timed_out(cfg.handshake_timeout),
-                    Duration::ZERO,
-                );
+                let answer = response::timed_out(cfg.handshake_timeout);
+                respond_and_close(client.transport(), &answer, Duration::ZERO);
             }
             return None;
         }
@@ -117,11 +106,11 @@ fn open<'s>(
                 // Someone typed http:// or ws:// for a wss:// server: say so in plain text,
                 // the only language that client understands.
                 info!("#{id} {peer}: plain text on the TLS port; answered 400");
-                let _ = io::Write::write_all(&mut &client.socket, &http::not_tls().to_bytes());
-                http::shut_and_drain(&client.socket, LINGER, 64 * 1024);
+                let _ = io::Write::write_all(&mut client.socket(), &response::not_tls().to_bytes());
+                shut_and_drain(client.socket(), DRAIN_FOR, crate::socket::DRAIN_MAX);
                 return None;
             }
-            if client.is_tls() && e.kind() == io::ErrorKind::InvalidData {
+            if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {
                 // Worth an operator's eye: often a client that does not trust the
                 // certificate (it sends an alert and gives up).
                 info!("#{id} {peer}: TLS handshake failed: {e}");
@@ -135,7 +124,7 @@ fn open<'s>(
     let verdict = if traced {
         trace::check(id, &head.buf[..head.len], cfg)
     } else {
-        http::check(&head.buf[..head.len], cfg)
+        handshake::check(&head.buf[..head.len], cfg)
     };
     let (path, rewritten) = match verdict {
         Verdict::Upgrade { path, rewritten } => (path, rewritten),
@@ -147,7 +136,7 @@ fn open<'s>(
             } else {
                 info!("#{id} {peer}: GET / answered 200 with the teaching page");
             }
-            http::respond_and_close(client, &page, LINGER);
+            respond_and_close(client.transport(), &page, DRAIN_FOR);
             return None;
         }
         Verdict::Refuse { response, note } => {
@@ -166,16 +155,16 @@ fn open<'s>(
             if let Some(note) = note {
                 warn!("#{id} {peer}: {note}");
             }
-            http::respond_and_close(client, &response, LINGER);
+            respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
         }
     };
 
     let ws_config = WebSocketConfig::default()
-        // tungstenite's own buffer stays small: an idle connection keeps it. The wire
-        // reads up to read_buffer_size at once when data streams in (wire.rs).
-        .read_buffer_size(IDLE_READ.min(cfg.read_buffer_size))
-        // tungstenite hands every frame straight to the wire, which batches (wire.rs).
+        // tungstenite's own buffer stays small: an idle connection keeps it. The stream
+        // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
+        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
+        // tungstenite hands every frame straight to the stream, which batches (stream.rs).
         .write_buffer_size(0)
         .max_message_size(Some(cfg.max_message_size))
         .max_frame_size(Some(cfg.max_frame_size));
@@ -184,11 +173,11 @@ fn open<'s>(
         Some(mut copy) => {
             let len = copy.len();
             copy.extend_from_slice(&head.buf[head.len..]); // early frames stay behind it
-            http::Head { buf: copy, len }
+            head::Head { buf: copy, len }
         }
         None => head,
     };
-    let wire = Wire::new(
+    let stream = Stream::new(
         client.clone(),
         head,
         cfg.read_buffer_size,
@@ -223,17 +212,17 @@ fn open<'s>(
         }
         Ok(resp)
     };
-    let mut ws = match tungstenite::accept_hdr_with_config(wire, log_headers, Some(ws_config)) {
+    let mut ws = match tungstenite::accept_hdr_with_config(stream, log_headers, Some(ws_config)) {
         Ok(ws) => ws,
         Err(tungstenite::HandshakeError::Failure(e)) if !matches!(e, tungstenite::Error::Io(_)) => {
             // Our checks passed but tungstenite's did not: they disagree on a corner
-            // (for_tungstenite in http.rs covers the known ones). Never a silent close.
+            // (for_tungstenite in handshake.rs covers the known ones). Never a silent close.
             let response =
-                http::Response::new(400, format!("This request cannot be upgraded ({e})."));
+                response::Response::new(400, format!("This request cannot be upgraded ({e})."));
             warn!(
                 "#{id} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head."
             );
-            http::respond_and_close(client, &response, LINGER);
+            respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
         }
         Err(e) => {
@@ -247,9 +236,9 @@ fn open<'s>(
         info!("#{id} {peer}: handshake failed: sending the 101: {e}");
         return None;
     }
-    // Broadcast mode: a writer thread and a place in the room (hub.rs, backlog.rs).
+    // Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs).
     let member = if cfg.broadcast {
-        match Member::join(&shared.hub, client, cfg) {
+        match Member::join(&shared.room, client, cfg) {
             Ok(member) => Some(member),
             Err(e) => {
                 warn!("#{id} {peer}: cannot start its writer thread ({e}); closed with 1013");
@@ -262,13 +251,13 @@ fn open<'s>(
         None
     };
     if member.is_some() {
-        let n = shared.hub.len();
+        let n = shared.room.len();
         info!("#{id} {peer}: opened {}, {n} in the room", client.path());
     } else {
         info!("#{id} {peer}: opened {}", client.path());
     }
     if shared.is_stopping() {
-        client.close(1001, crate::client::GOING_AWAY);
+        client.close(1001, crate::outbox::GOING_AWAY);
         client.end_tls();
         info!("#{id} {peer}: closed, code 1001 (server shutting down)");
         return None;
@@ -277,7 +266,8 @@ fn open<'s>(
 }
 
 /// After the read loop: the handler's `on_close`, leaving the room, the drain after a
-/// failure, and the log line that says how the connection ended.
+/// failure, and the log line that says how the connection ended. Not inlined, like
+/// `open`.
 #[inline(never)]
 fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End) {
     let cfg = &shared.config;
@@ -300,7 +290,7 @@ fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End
         // RST, so the client may lose our close frame before reading it: Autobahn saw that
         // as an unclean close in section 9 with the default caps. So half-close and drain
         // for a bounded time first, as for HTTP answers.
-        http::shut_and_drain(&client.socket, LINGER, 1 << 20);
+        shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
     let end = client.dropped_reason().map_or(end, End::Stalled);
     if trace::follows(cfg, id, peer) {
@@ -355,20 +345,13 @@ impl fmt::Display for End {
 }
 
 /// The read → reply loop. Returns when the connection is over.
-fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
+fn serve(ws: &mut WebSocket<Stream>, shared: &Shared) -> End {
     let cfg = &shared.config;
     let client = ws.get_ref().client().clone();
     let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
-    // The read timeout is the keepalive timer: no other wake-up happens while idle,
-    // except SHRINK_AFTER into a quiet spell that follows the handshake or a burst of
-    // large messages (unless the keepalive comes first), to give back what they used.
-    let short_timer_helps = keepalive.is_none_or(|k| k > SHRINK_AFTER);
-    let mut short_timer = short_timer_helps;
-    let _ = client.socket.set_read_timeout(if short_timer {
-        Some(SHRINK_AFTER)
-    } else {
-        keepalive
-    });
+    // The read timeout is the keepalive timer: no other wake-up happens while idle
+    // (but for giving back memory after a burst: tune/quiet.rs).
+    let mut quiet = tune::Quiet::start(ws, keepalive);
     let mut awaiting_pong = false;
     let mut close: Option<(u16, String)> = None;
     loop {
@@ -377,25 +360,19 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                 if awaiting_pong {
                     // Any frame proves the peer is alive, not only the pong.
                     awaiting_pong = false;
-                    let _ = client.socket.set_read_timeout(keepalive);
+                    let _ = client.socket().set_read_timeout(keepalive);
                 }
-                let wire = ws.get_ref();
-                if short_timer_helps && !short_timer && (wire.holds_bulk() || wire.has_grown()) {
-                    // Large messages grew the buffers: shrink a second after this burst
-                    // ends (one more wake-up per burst; the timer stays set meanwhile).
-                    // Small messages and pongs leave nothing worth a wake-up: the next
-                    // keepalive timeout gives back what they touched.
-                    short_timer = true;
-                    let _ = client.socket.set_read_timeout(Some(SHRINK_AFTER));
-                }
+                quiet.message_read(ws);
                 match msg {
                     Message::Text(_) | Message::Binary(_) => {
                         match shared.handler.on_message(&client, msg) {
-                            // Broadcast mode: the reply goes to the room (hub.rs).
+                            // Broadcast mode: the reply goes to the room (room.rs).
                             Some(reply) if cfg.broadcast => {
-                                shared.hub.broadcast(&reply, Some(&client));
+                                shared.room.broadcast(&reply, Some(&client));
                                 Ok(())
                             }
+                            // Queued in the outbox; the stream writes it before it next
+                            // waits for the client (stream.rs).
                             Some(reply) => ws.write(reply),
                             None => Ok(()),
                         }
@@ -415,14 +392,10 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
         let Err(e) = result else { continue };
         match e {
             tungstenite::Error::Io(ref io) if is_timeout(io) => {
-                let _ = shrink(ws);
-                // And the stack pages below this frame (stack.rs), shrink's included.
-                crate::stack::release_unused();
-                if short_timer {
-                    short_timer = false;
-                    let _ = client.socket.set_read_timeout(keepalive);
+                if quiet.timed_out(ws) {
                     continue;
                 }
+                // The keepalive interval passed in silence (RFC 6455 §5.5.2).
                 if awaiting_pong {
                     return End::Stalled(format!(
                         "no answer to the keepalive ping within {}",
@@ -430,7 +403,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                     ));
                 }
                 awaiting_pong = true;
-                let _ = client.socket.set_read_timeout(Some(cfg.ping_timeout));
+                let _ = client.socket().set_read_timeout(Some(cfg.ping_timeout));
                 if let Err(e) = ws
                     .write(Message::Ping(b"tinyws".as_slice().into()))
                     .and_then(|_| ws.flush())
@@ -452,7 +425,7 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
                 return End::Vanished("connection closed".into());
             }
             tungstenite::Error::Io(io) => {
-                return if crate::client::is_stalled(&io) {
+                return if is_stalled(&io) {
                     End::Stalled(io.to_string())
                 } else {
                     End::Vanished(io.to_string())
@@ -469,106 +442,14 @@ fn serve(ws: &mut WebSocket<Wire>, shared: &Shared) -> End {
     }
 }
 
-/// Idle: gives back what the handshake or the last burst of messages used; returns
-/// whether tungstenite got fresh buffers. Not inlined: its frame is large (two
-/// `WebSocket`s), and lies below `serve`'s, so it is given back too instead of pushing the
-/// idle read loop one stack page deeper.
-#[inline(never)]
-fn shrink(ws: &mut WebSocket<Wire>) -> bool {
-    let client = ws.get_ref().client().clone();
-    let wire = ws.get_mut();
-    let mut freed = wire.release_bulk() + client.release_idle();
-    let renew = wire.has_grown() && wire.at_message_edge();
-    if renew {
-        // tungstenite holds no part of a frame or message (it has just asked the wire for
-        // more, and its pong replies go out before every read), so a fresh WebSocket over
-        // the same wire loses nothing, and has buffers of the idle size again. The stand-in
-        // that holds the place meanwhile allocates nothing (no read buffer).
-        freed += wire.take_largest();
-        let config = *ws.get_config();
-        let stand_in = WebSocket::from_raw_socket(
-            Wire::new(client, http::Head::default(), 0, 0, None),
-            Role::Server,
-            Some(WebSocketConfig::default().read_buffer_size(0)),
-        );
-        let old = std::mem::replace(ws, stand_in);
-        *ws = WebSocket::from_raw_socket(old.into_inner(), Role::Server, Some(config));
-    }
-    crate::heap::freed(freed);
-    renew
-}
-
 /// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
 /// connection is closed, without waiting for the client's close reply (only draining its
-/// input for at most `LINGER`).
+/// input for at most `DRAIN_FOR`).
 fn fail(client: &Client, code: u16, why: &str) -> End {
     let sent = client.close(code, why);
     End::Failed {
         code,
         sent,
         why: why.to_string(),
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    /// A masked client frame (FIN set) with a 16-bit length.
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        let key = [9, 8, 7, 6];
-        let mut f = vec![0x82, 0xfe];
-        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-        f.extend_from_slice(&key);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        f
-    }
-
-    /// shrink gives tungstenite fresh buffers after a large message, but not after a
-    /// small one (nothing grew) and never in the middle of a frame.
-    #[test]
-    fn shrink_renews_only_after_large_messages_and_only_between_frames() {
-        let (client, mut peer) = Client::over_loopback(Some(Duration::from_millis(300)));
-        let client = Arc::new(client);
-        client.set_upgraded("/".into());
-        let mut wire = Wire::new(client, http::Head::default(), 16 * 1024, 4096, None);
-        wire.end_handshake();
-        let config = WebSocketConfig::default().read_buffer_size(crate::wire::IDLE_READ);
-        let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config));
-        let large: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
-        let read = |ws: &mut WebSocket<Wire>| match ws.read() {
-            Ok(Message::Binary(data)) => Some(data.to_vec()),
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => None,
-            Err(e) => panic!("{e}"),
-        };
-
-        peer.write_all(&frame(&large)).expect("write");
-        assert_eq!(read(&mut ws).as_deref(), Some(&large[..]));
-        assert!(shrink(&mut ws), "renewed after a 3000-byte message");
-
-        peer.write_all(&frame(b"small")).expect("write");
-        assert_eq!(read(&mut ws).as_deref(), Some(&b"small"[..]));
-        assert!(!shrink(&mut ws), "nothing grew: no new context");
-
-        let cut = frame(&large);
-        peer.write_all(&cut[..1000]).expect("write");
-        assert_eq!(read(&mut ws), None, "the read times out mid-frame");
-        assert!(!shrink(&mut ws), "never in the middle of a frame");
-        peer.write_all(&cut[1000..]).expect("write");
-        assert_eq!(
-            read(&mut ws).as_deref(),
-            Some(&large[..]),
-            "came back whole"
-        );
-        assert!(shrink(&mut ws));
     }
 }

@@ -1,236 +1,14 @@
-//! Plain HTTP on the WebSocket port: reading the request head within bounds, deciding
-//! whether it is a valid upgrade, and answering everything else with a real HTTP response.
-//!
-//! tungstenite alone closes the socket silently on a request it cannot upgrade. A person
-//! (or `curl`) deserves an answer, so tinyws reads and checks the head itself first, and
-//! only hands a request it has accepted to tungstenite's handshake (RFC 6455 §4.2.1).
+//! The opening handshake as a server checks it (RFC 6455 §4.2.1, §4.2.2, §4.4): is this
+//! request head a valid upgrade, the teaching page, or something to refuse, and with
+//! which answer? And the `Sec-WebSocket-Accept` value the `101` carries.
 
-use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use sha1::{Digest, Sha1};
 
-use crate::client::Client;
 use crate::config::Config;
+use crate::response::Response;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
 const MAX_HEADERS: usize = 64;
-
-/// Why no complete request head could be read.
-#[derive(Debug)]
-pub(crate) enum HeadError {
-    /// The head grew past `max_head_size` without ending.
-    TooLarge,
-    /// The deadline passed; `partial` says whether any byte had arrived.
-    TimedOut {
-        partial: bool,
-    },
-    /// The client closed or reset the connection before the head was complete.
-    Closed,
-    Io(io::Error),
-}
-
-/// A request head read from the socket. `buf[..len]` is the head (through the empty
-/// line); anything after it arrived early and belongs to the WebSocket stream.
-#[derive(Default)]
-pub(crate) struct Head {
-    pub buf: Vec<u8>,
-    pub len: usize,
-}
-
-/// Reads until the empty line that ends the head, with a total deadline (not per read):
-/// a client sending one byte per write still succeeds if it finishes in time, and one
-/// trickling forever is cut off when the deadline passes.
-pub(crate) fn read_head(client: &Client, max: usize, deadline: Instant) -> Result<Head, HeadError> {
-    let mut buf = Vec::with_capacity(1024.min(max + 1));
-    let mut scanned = 0;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(HeadError::TimedOut {
-                partial: !buf.is_empty(),
-            });
-        }
-        client
-            .socket
-            .set_read_timeout(Some(left))
-            .map_err(HeadError::Io)?;
-        if buf.len() == buf.capacity() {
-            buf.reserve((max + 1 - buf.len()).min(buf.len().max(1024)));
-        }
-        let start = buf.len();
-        let room = (max + 1).saturating_sub(start).min(buf.capacity() - start);
-        buf.resize(start + room, 0);
-        match client.read_head_bytes(&mut buf[start..], deadline) {
-            Ok(0) => return Err(HeadError::Closed),
-            Ok(n) => buf.truncate(start + n),
-            Err(e) => {
-                buf.truncate(start);
-                match e.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => continue,
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                        return Err(HeadError::Closed);
-                    }
-                    _ => return Err(HeadError::Io(e)),
-                }
-            }
-        }
-        if let Some(len) = find_head_end(&buf, scanned) {
-            if len > max {
-                return Err(HeadError::TooLarge);
-            }
-            return Ok(Head { buf, len });
-        }
-        if buf.len() > max {
-            return Err(HeadError::TooLarge);
-        }
-        scanned = buf.len();
-    }
-}
-
-/// Length of the head (through the blank line) if `buf` holds a complete one. Accepts
-/// bare LF line ends as well as CRLF, as httparse does, so a request typed by hand into
-/// `nc` works. Only bytes from `from - 3` on are examined again.
-pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let start = from.saturating_sub(3).max(1);
-    (start..buf.len()).find_map(|i| {
-        let blank = buf[i] == b'\n'
-            && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
-        blank.then_some(i + 1)
-    })
-}
-
-/// A plain HTTP answer. Every one closes the connection after it is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    /// One sentence for a human, `text/plain` (unless a `Content-Type` header is set).
-    pub body: String,
-    /// The answer to a HEAD request: the same header fields, `Content-Length` included,
-    /// but no content (RFC 9110 §9.3.2).
-    pub head_only: bool,
-}
-
-impl Response {
-    pub fn new(status: u16, body: impl Into<String>) -> Response {
-        let mut body = body.into();
-        body.push('\n');
-        Response {
-            status,
-            headers: Vec::new(),
-            body,
-            head_only: false,
-        }
-    }
-
-    /// The same answer for a HEAD request: headers only.
-    pub fn for_head(mut self) -> Response {
-        self.head_only = true;
-        self
-    }
-
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    /// The bytes on the wire.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        let mut connection = "close".to_string();
-        let mut content_type = "text/plain; charset=utf-8";
-        for (name, value) in &self.headers {
-            if name.eq_ignore_ascii_case("Connection") {
-                connection = format!("{value}, close");
-            } else if name.eq_ignore_ascii_case("Content-Type") {
-                content_type = value;
-            } else {
-                out.push_str(&format!("{name}: {value}\r\n"));
-            }
-        }
-        out.push_str(&format!(
-            "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
-            self.body.len()
-        ));
-        if !self.head_only {
-            out.push_str(&self.body);
-        }
-        out.into_bytes()
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Error",
-    }
-}
-
-pub(crate) fn too_large(max: usize) -> Response {
-    Response::new(
-        431,
-        format!(
-            "The request head is larger than this server accepts ({}).",
-            crate::config::format_size(max)
-        ),
-    )
-}
-
-pub(crate) fn timed_out(limit: Duration) -> Response {
-    Response::new(
-        408,
-        format!(
-            "The request head did not arrive within {}.",
-            crate::config::format_duration(limit)
-        ),
-    )
-}
-
-/// For a client that speaks plain text to the TLS port; sent unencrypted.
-#[cfg(feature = "tls")]
-pub(crate) fn not_tls() -> Response {
-    Response::new(
-        400,
-        "This port speaks TLS: use https:// or wss:// instead of http:// or ws://.",
-    )
-}
-
-pub(crate) fn busy(max: usize) -> Response {
-    Response::new(
-        503,
-        format!("The server is at its limit of {max} connections; try again shortly."),
-    )
-    .header("Retry-After", "1")
-}
-
-/// `503` for a client under `--max-connections` that does not fit the memory budget
-/// (budget.rs): one more worst case would not fit the memory limit.
-pub(crate) fn no_memory() -> Response {
-    Response::new(
-        503,
-        "The server has no memory left for another connection; try again shortly.",
-    )
-    .header("Retry-After", "1")
-}
-
-/// `503` for a client whose thread could not be started (out of threads or memory).
-pub(crate) fn no_thread() -> Response {
-    Response::new(
-        503,
-        "The server cannot start a thread for another connection right now; try again shortly.",
-    )
-    .header("Retry-After", "1")
-}
 
 /// What a checked request leads to.
 #[derive(Debug)]
@@ -504,9 +282,7 @@ fn decide(
             "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".into()
         });
     }
-    step(steps, || {
-        crate::trace::accept_steps(key).trim_end().to_string()
-    });
+    step(steps, || accept_steps(key).trim_end().to_string());
     Verdict::Upgrade {
         path: path.to_string(),
         rewritten,
@@ -657,48 +433,54 @@ pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bo
     !authority.is_empty() && norm(authority) == norm(host)
 }
 
-/// Sends `response` and closes without resetting: after the response, the write side is
-/// shut and what the client still sends is read and dropped for a short, bounded time.
-/// Closing with unread input makes the kernel send RST, and the client may then lose the
-/// response before reading it.
-pub(crate) fn respond_and_close(client: &Client, response: &Response, linger: Duration) {
-    let _ = client.write_raw(&response.to_bytes());
-    client.end_tls();
-    shut_and_drain(&client.socket, linger, 64 * 1024);
+/// RFC 6455 §1.3: the GUID appended to the client's key.
+pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The `Sec-WebSocket-Accept` value for `key` (§4.2.2 item 5.4), with its steps: the key
+/// with the GUID appended, and its SHA-1 digest, which is sent in base64.
+pub(crate) fn accept(key: &str) -> (String, [u8; 20], String) {
+    let joined = format!("{key}{GUID}");
+    let digest: [u8; 20] = Sha1::digest(joined.as_bytes()).into();
+    let accept = data_encoding::BASE64.encode(&digest);
+    (joined, digest, accept)
 }
 
-/// Shuts the write side (the peer sees FIN after what was sent), then reads and drops
-/// input until the peer closes, `linger` passes or `max` bytes were read, so that the
-/// final close does not reset what was sent.
-pub(crate) fn shut_and_drain(mut stream: &TcpStream, linger: Duration, max: usize) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + linger;
-    let mut sink = [0u8; 1024];
-    let mut drained = 0usize;
-    while drained < max {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match crate::client::retry(|| stream.read(&mut sink)) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
-    }
+/// [`accept`] step by step, as `--trace` shows it.
+pub(crate) fn accept_steps(key: &str) -> String {
+    let (joined, digest, accept) = accept(key);
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "== key            {key}\n\
+         == key + GUID     {joined}\n\
+         == SHA-1 (hex)    {}\n\
+         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
+        hex.join(" ")
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// RFC 6455 §1.3's example key and accept value.
     #[test]
-    fn head_end_accepts_crlf_and_lf() {
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nxyz", 0), Some(16));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
-        // the blank line straddles two reads
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 17), Some(18));
-        assert_eq!(find_head_end(b"\n", 0), None);
+    fn accept_of_the_rfc_sample_key() {
+        let (joined, digest, value) = accept("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(
+            joined,
+            "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        );
+        assert_eq!(
+            digest,
+            [
+                0xb3, 0x7a, 0x4f, 0x2c, 0xc0, 0x62, 0x4f, 0x16, 0x90, 0xf6, 0x46, 0x06, 0xcf, 0x38,
+                0x59, 0x45, 0xb2, 0xbe, 0xc4, 0xea
+            ]
+        );
+        assert_eq!(value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
+        assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
     }
 
     #[test]

@@ -1,43 +1,19 @@
-//! A write that never blocks, on a socket other threads use blocking.
+//! What the kernel can say about a client's TCP connection without blocking anyone.
 //!
-//! Broadcast mode hands every frame to each member's writer thread (backlog.rs), so a
-//! member that stops reading can never stall the sender. But waking a writer thread for
-//! each delivery (a context switch there and back) cost more than echoing a message.
-//! When a member's writer has nothing queued, the broadcasting thread can instead put
-//! the frame straight into the member's socket buffer, if it fits now: `send` with
-//! `MSG_DONTWAIT` does exactly that for this one call, without making the socket
-//! non-blocking for its reader and writer threads (`TcpStream::set_nonblocking` would,
-//! for every thread, since the flag belongs to the open file). Whatever does not fit
-//! goes to the writer thread as before. Measured in docs/performance.md.
-//!
-//! The room also needs to know whether a member whose backlog is full is still reading
-//! (backlog.rs, hub.rs): [`progress`] asks the kernel how many bytes the peer has
+//! The room needs to know whether a member whose backlog is full is still reading
+//! (backlog.rs, room.rs): [`progress`] asks the kernel how many bytes the peer has
 //! acknowledged, which grows whenever the peer's application has freed about one segment
 //! of its receive buffer (its window opens; on loopback a segment is up to 64 KiB, on
 //! Ethernet about 1.5 KiB), and stays put while it reads nothing. The writer's own count
 //! of bytes written (backlog.rs) is the other signal, and the only one off Linux.
 //!
-//! Admission (server.rs) asks whether a connection has sent anything yet: [`has_input`],
-//! a `recv` with `MSG_PEEK | MSG_DONTWAIT`.
+//! Admission (admission.rs) asks whether a connection has sent anything yet:
+//! [`has_input`], a `recv` with `MSG_PEEK | MSG_DONTWAIT`.
 //!
-//! With stack.rs and heap.rs, the only `unsafe` in tinyws: one `send(2)`, one
-//! `recv(2)` and one `getsockopt(2)` call.
+//! One of the few modules with `unsafe` (with tune/stack.rs, tune/heap.rs and
+//! tune/nowait.rs): one `recv(2)` and one `getsockopt(2)` call.
 
-use std::io;
 use std::net::TcpStream;
-
-/// Frames up to this size go straight to an idle member's socket. The broadcasting thread
-/// does that while it holds the room's lock, so the kernel's copy of every frame is made
-/// under it; larger frames are left to the writer threads, which copy in parallel and
-/// share one buffer of the frame (a cut frame's rest is a copy per member). Small frames
-/// are where the wake-up cost dominated anyway.
-pub(crate) const DIRECT_MAX: usize = 4096;
-
-/// Writes as much of `bytes` as the socket's send buffer takes right now; never blocks.
-/// `Err(WouldBlock)` when it takes nothing.
-pub(crate) fn send(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    imp::send(socket, bytes)
-}
 
 /// Whether bytes from the peer wait in `socket` (or it has closed): a peek that never
 /// blocks. Elsewhere than Linux: `false`.
@@ -130,7 +106,6 @@ mod info {
 #[allow(unsafe_code)]
 mod imp {
     pub(super) use super::info::progress;
-    use std::io;
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
 
@@ -149,30 +124,10 @@ mod imp {
         };
         n >= 0 // a byte, or 0 at the end: not silent; -1 (EAGAIN): nothing yet
     }
-
-    pub(super) fn send(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-        // SAFETY: the pointer and length describe `bytes`, which outlives the call, and
-        // `send` only reads them; the descriptor belongs to `socket`, borrowed for the
-        // call, so it cannot be closed (and reused) meanwhile.
-        let n = unsafe {
-            libc::send(
-                socket.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
 }
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
-    use std::io;
     use std::net::TcpStream;
 
     pub(super) use super::info::progress;
@@ -180,49 +135,39 @@ mod imp {
     pub(super) fn has_input(_: &TcpStream) -> bool {
         false
     }
-
-    /// Elsewhere every frame goes through the writer thread.
-    pub(super) fn send(_: &TcpStream, _: &[u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::WouldBlock.into())
-    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
 
+    /// The kernel's count of acknowledged bytes stays put while the peer reads nothing,
+    /// and grows once it reads: the room's sign of a member that still reads.
     #[test]
-    fn sends_what_fits_and_then_would_block_instead_of_blocking() {
+    fn progress_grows_only_when_the_peer_reads() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let sender = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let mut sender = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (mut receiver, _) = listener.accept().expect("accept");
-        // Blocking socket, long timeout: only MSG_DONTWAIT can make this return early.
-        sender
-            .set_write_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        assert_eq!(super::send(&sender, b"hello").expect("send"), 5);
-        let mut got = [0u8; 5];
-        receiver.read_exact(&mut got).expect("read");
-        assert_eq!(&got, b"hello");
-
-        // Nobody reads now: the buffers fill, then a send takes nothing and says so.
+        assert!(!super::has_input(&receiver), "nothing sent yet");
+        sender.write_all(b"x").expect("write");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !super::has_input(&receiver) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the byte never arrived"
+            );
+            std::thread::yield_now();
+        }
+        // Fill the buffers without blocking: nobody reads.
+        sender.set_nonblocking(true).expect("nonblocking");
         let chunk = vec![7u8; 64 * 1024];
         let mut total = 0usize;
-        let err = loop {
-            match super::send(&sender, &chunk) {
-                Ok(n) => total += n,
-                Err(e) => break e,
-            }
+        while let Ok(n) = sender.write(&chunk) {
+            total += n;
             assert!(total < 1 << 30, "the socket never filled");
-        };
-        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
-        assert!(total > 0);
-
-        // The receiver has read nothing: the sender's bytes wait, and the peer has
-        // acknowledged at most what its receive buffer holds (it may still take a little,
-        // as zero-window probes find room). Once it reads, the count grows.
+        }
         let before = super::progress(&sender).expect("TCP_INFO");
         assert!(before.waiting, "bytes wait in the socket");
         assert!(before.acked < total as u64, "{before:?} of {total}");
@@ -230,7 +175,6 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         let mut buf = vec![0u8; 1 << 20];
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while super::progress(&sender).expect("TCP_INFO").acked == before.acked {
             assert!(
                 std::time::Instant::now() < deadline,

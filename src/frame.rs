@@ -1,0 +1,363 @@
+//! The frame codec: everything in tinyws that reads or writes a WebSocket frame header
+//! (RFC 6455 §5.2) goes through here: the stream's frame edges (tune/), the trace, the
+//! close path and the room.
+//!
+//! tungstenite parses and builds the frames of each connection's own `WebSocket`. tinyws
+//! needs frames in three more places: the room encodes a broadcast once for every member
+//! ([`encode`]), the close paths write close frames outside tungstenite ([`close`],
+//! [`contains_close`]), and the trace decodes what goes by, byte by byte, in whatever
+//! pieces the socket delivers it ([`Scanner`]). Encoding uses tungstenite's own
+//! [`FrameHeader`]. Decoding does not use its `FrameHeader::parse`, because that refuses
+//! reserved opcodes, which the trace must still show (tungstenite fails the connection on
+//! them itself).
+//!
+//! ```text
+//!  0               1               2               3
+//!  0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7
+//! +-+-+-+-+-------+-+-------------+-------------------------------+
+//! |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+//! |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+//! |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+//! | |1|2|3|       |K|             |                               |
+//! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+//! |     Extended payload length continued, if payload len == 127  |
+//! + - - - - - - - - - - - - - - - +-------------------------------+
+//! |                               |Masking-key, if MASK set to 1  |
+//! +-------------------------------+-------------------------------+
+//! ```
+
+use std::sync::Arc;
+
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// The longest header: 2 bytes, 8 of extended length, 4 of mask.
+pub(crate) const MAX_HEADER: usize = 14;
+
+/// Opcodes (§5.2); data frames are below 0x8, control frames from it on (§5.5).
+pub(crate) const CONTINUATION: u8 = 0x0;
+pub(crate) const TEXT: u8 = 0x1;
+pub(crate) const BINARY: u8 = 0x2;
+pub(crate) const CLOSE: u8 = 0x8;
+pub(crate) const PING: u8 = 0x9;
+pub(crate) const PONG: u8 = 0xa;
+
+/// A frame header as it was on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) fin: bool,
+    /// RSV1..3 as three bits (extensions only; none is negotiated here).
+    pub(crate) rsv: u8,
+    pub(crate) opcode: u8,
+    /// The masking key: every frame from a client has one, none from a server (§5.3).
+    pub(crate) mask: Option<[u8; 4]>,
+    /// The payload length.
+    pub(crate) len: u64,
+    /// The header's own length in bytes (2 to 14).
+    pub(crate) size: usize,
+}
+
+impl Header {
+    /// Whether it is a control frame (close, ping, pong, reserved 0xB-0xF: §5.5).
+    pub(crate) fn is_control(&self) -> bool {
+        self.opcode & 0x8 != 0
+    }
+
+    /// The 7-bit length field said 126 (a 16-bit length follows) or 127 (64-bit), or held
+    /// the length itself: 7, 16 or 64.
+    pub(crate) fn length_bits(&self) -> u8 {
+        match self.size - if self.mask.is_some() { 4 } else { 0 } {
+            2 => 7,
+            4 => 16,
+            _ => 64,
+        }
+    }
+}
+
+/// The full header length, known from its second byte.
+pub(crate) fn header_size(second: u8) -> usize {
+    let extended = match second & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if second & 0x80 != 0 { 4 } else { 0 };
+    2 + extended + mask
+}
+
+/// The header at the start of `bytes`, or `None` if it is not all there yet.
+pub(crate) fn parse(bytes: &[u8]) -> Option<Header> {
+    let (&b0, &b1) = (bytes.first()?, bytes.get(1)?);
+    let size = header_size(b1);
+    if bytes.len() < size {
+        return None;
+    }
+    let (len, at) = match b1 & 0x7f {
+        126 => (u64::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+        127 => {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&bytes[2..10]);
+            (u64::from_be_bytes(n), 10)
+        }
+        n => (u64::from(n), 2),
+    };
+    let mask = (b1 & 0x80 != 0).then(|| [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Some(Header {
+        fin: b0 & 0x80 != 0,
+        rsv: (b0 >> 4) & 0x7,
+        opcode: b0 & 0x0f,
+        mask,
+        len,
+        size,
+    })
+}
+
+/// Removes (or applies: it is its own inverse) the mask of §5.3: payload byte `i` is
+/// XORed with byte `offset + i` mod 4 of the key.
+pub(crate) fn unmask(key: [u8; 4], offset: u64, bytes: &mut [u8]) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b ^= key[((offset + i as u64) % 4) as usize];
+    }
+}
+
+/// One unmasked, unfragmented server frame (§5.2; servers never mask, §5.1), built once
+/// and shared by every member of the room. `opcode` is [`TEXT`], [`BINARY`] or a
+/// control opcode.
+pub(crate) fn encode(opcode: u8, payload: &[u8]) -> Arc<[u8]> {
+    let opcode = match opcode {
+        TEXT => OpCode::Data(Data::Text),
+        BINARY => OpCode::Data(Data::Binary),
+        CLOSE => OpCode::Control(Control::Close),
+        PING => OpCode::Control(Control::Ping),
+        PONG => OpCode::Control(Control::Pong),
+        other => OpCode::from(other),
+    };
+    let header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    let len = payload.len() as u64;
+    let mut frame = Vec::with_capacity(header.len(len) + payload.len());
+    // Writing to a Vec cannot fail.
+    let _ = header.format(len, &mut frame);
+    frame.extend_from_slice(payload);
+    frame.into()
+}
+
+/// A close frame as a server sends it (§5.5.1): the code in network byte order, then
+/// the UTF-8 reason, cut at a character boundary to fit the 125-byte limit of control
+/// frames (§5.5).
+pub(crate) fn close(code: u16, reason: &str) -> Vec<u8> {
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + cut);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..cut]);
+    encode(CLOSE, &payload).to_vec()
+}
+
+/// Whether a run of whole frames contains a close frame.
+pub(crate) fn contains_close(mut bytes: &[u8]) -> bool {
+    while let Some(h) = parse(bytes) {
+        if h.opcode == CLOSE {
+            return true;
+        }
+        let skip = (h.size as u64).saturating_add(h.len);
+        if skip >= bytes.len() as u64 {
+            return false;
+        }
+        bytes = &bytes[skip as usize..];
+    }
+    false
+}
+
+/// What [`Scanner::next`] found in the bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    /// A whole header.
+    Header(Header),
+    /// Payload bytes of the frame whose header came last; `end`: its last ones. A frame
+    /// with an empty payload gets one `Payload` with no bytes and `end`.
+    Payload { bytes: &'a [u8], end: bool },
+}
+
+/// Follows frames through a byte stream that arrives in pieces (a header split across
+/// reads, several frames in one read), keeping at most one header. What it reports is
+/// up to the caller: the trace prints frames, the stream finds message edges.
+#[derive(Debug, Default)]
+pub(crate) struct Scanner {
+    head: [u8; MAX_HEADER],
+    have: usize,
+    /// Payload bytes of the current frame still to come, once its header is complete.
+    left: Option<u64>,
+}
+
+impl Scanner {
+    /// The next piece from the front of `bytes`, which it advances; `None` once `bytes`
+    /// is used up (a header still incomplete is kept for the next call).
+    pub(crate) fn next<'a>(&mut self, bytes: &mut &'a [u8]) -> Option<Piece<'a>> {
+        loop {
+            if let Some(left) = self.left {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
+                if n == 0 && left > 0 {
+                    return None;
+                }
+                let (taken, rest) = bytes.split_at(n);
+                *bytes = rest;
+                let left = left - n as u64;
+                self.left = (left > 0).then_some(left);
+                return Some(Piece::Payload {
+                    bytes: taken,
+                    end: left == 0,
+                });
+            }
+            let (&b, rest) = bytes.split_first()?;
+            *bytes = rest;
+            self.head[self.have] = b;
+            self.have += 1;
+            if let Some(h) = parse(&self.head[..self.have]) {
+                self.have = 0;
+                self.left = Some(h.len);
+                return Some(Piece::Header(h));
+            }
+        }
+    }
+
+    /// The bytes of the header `next` reported last, as they were on the wire (valid
+    /// until the next header starts).
+    pub(crate) fn header_bytes(&self, h: &Header) -> &[u8] {
+        &self.head[..h.size]
+    }
+
+    /// Whether the bytes so far end exactly at a frame's end.
+    pub(crate) fn between_frames(&self) -> bool {
+        self.have == 0 && self.left.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The examples of RFC 6455 §5.7, byte for byte.
+    #[test]
+    fn encodes_the_rfc_6455_section_5_7_examples() {
+        assert_eq!(
+            &encode(TEXT, b"Hello")[..],
+            [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+        );
+        assert_eq!(
+            &encode(PING, b"Hello")[..],
+            [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+        );
+        let f = encode(BINARY, &[7; 256]);
+        assert_eq!(&f[..4], [0x82, 0x7e, 0x01, 0x00]);
+        assert_eq!(f.len(), 4 + 256);
+        let f = encode(BINARY, &[7; 65536]);
+        assert_eq!(
+            &f[..10],
+            [0x82, 0x7f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]
+        );
+        assert_eq!(f.len(), 10 + 65536);
+        assert!(f[10..].iter().all(|&b| b == 7));
+        // The boundaries of the 7- and 16-bit lengths.
+        assert_eq!(&encode(BINARY, &[0; 125])[..2], [0x82, 125]);
+        assert_eq!(&encode(BINARY, &[0; 126])[..4], [0x82, 126, 0, 126]);
+        assert_eq!(&encode(BINARY, &[0; 65535])[..4], [0x82, 126, 0xff, 0xff]);
+        assert_eq!(&encode(TEXT, b"")[..], [0x81, 0]);
+    }
+
+    #[test]
+    fn parses_the_masked_rfc_example_and_unmasks_it() {
+        let hello = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let h = parse(&hello).expect("complete");
+        assert_eq!(
+            h,
+            Header {
+                fin: true,
+                rsv: 0,
+                opcode: TEXT,
+                mask: Some([0x37, 0xfa, 0x21, 0x3d]),
+                len: 5,
+                size: 6,
+            }
+        );
+        assert_eq!(h.length_bits(), 7);
+        let mut payload = hello[6..].to_vec();
+        unmask([0x37, 0xfa, 0x21, 0x3d], 0, &mut payload);
+        assert_eq!(payload, b"Hello");
+        assert_eq!(parse(&hello[..5]), None, "the mask key is incomplete");
+        let big = parse(&[0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4]).expect("64-bit");
+        assert_eq!((big.len, big.size, big.length_bits()), (65536, 14, 64));
+        assert_eq!(header_size(0xfe), 8);
+        assert_eq!(header_size(0x7e), 4);
+    }
+
+    #[test]
+    fn close_frame_layout() {
+        assert_eq!(close(1001, "bye"), [0x88, 5, 0x03, 0xe9, b'b', b'y', b'e']);
+        let long = "é".repeat(100); // 200 bytes: cut to 122, a char boundary
+        let f = close(1000, &long);
+        assert_eq!(f[1] as usize, f.len() - 2);
+        assert!(f.len() - 2 <= 125);
+        assert!(std::str::from_utf8(&f[4..]).is_ok());
+    }
+
+    #[test]
+    fn finds_close_frames_among_others() {
+        let mut run = [0x81, 2, b'h', b'i'].to_vec();
+        assert!(!contains_close(&run));
+        run.extend_from_slice(&close(1000, ""));
+        assert!(contains_close(&run));
+        let mut big = vec![0x82, 126, 0x01, 0x00];
+        big.extend(std::iter::repeat_n(0x88, 256)); // payload bytes that look like close
+        assert!(!contains_close(&big));
+        big.extend_from_slice(&close(1001, "x"));
+        assert!(contains_close(&big));
+    }
+
+    /// The scanner reports the same pieces whatever the split of the bytes.
+    #[test]
+    fn the_scanner_is_indifferent_to_how_bytes_are_split() {
+        let mut bytes = vec![
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        bytes.extend_from_slice(&[0x8a, 0x00]); // an empty pong
+        bytes.extend_from_slice(&encode(BINARY, &[9; 300]));
+        let collect = |chunks: &[&[u8]]| {
+            let mut s = Scanner::default();
+            let (mut headers, mut payload, mut ends) = (Vec::new(), Vec::new(), 0);
+            for chunk in chunks {
+                let mut rest = *chunk;
+                while let Some(p) = s.next(&mut rest) {
+                    match p {
+                        Piece::Header(h) => headers.push(h),
+                        Piece::Payload { bytes, end } => {
+                            payload.extend_from_slice(bytes);
+                            ends += usize::from(end);
+                        }
+                    }
+                }
+            }
+            assert!(s.between_frames());
+            (headers, payload, ends)
+        };
+        let whole = collect(&[&bytes]);
+        assert_eq!(whole.0.len(), 3);
+        assert_eq!(whole.2, 3, "one end per frame, the empty one included");
+        assert_eq!(whole.1.len(), 5 + 300);
+        for split in 0..bytes.len() {
+            assert_eq!(
+                collect(&[&bytes[..split], &bytes[split..]]),
+                whole,
+                "split at {split}"
+            );
+        }
+        let ones: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(collect(&ones), whole, "one byte at a time");
+    }
+}

@@ -1,0 +1,184 @@
+//! The bytes of one connection, in and out: a TCP socket, with a TLS session around it
+//! when the server speaks `wss://`. Nothing here knows about HTTP or frames.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::socket::retry;
+
+#[derive(Debug)]
+pub(crate) struct Transport {
+    socket: TcpStream,
+    /// `wss://`: the TLS session every byte to and from this client passes through.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
+    /// The client has sent at least one byte (admission prefers to push out those that
+    /// have not: admission.rs).
+    spoke: AtomicBool,
+}
+
+impl Transport {
+    pub(crate) fn new(socket: TcpStream) -> Transport {
+        Transport {
+            socket,
+            #[cfg(feature = "tls")]
+            tls: None,
+            spoke: AtomicBool::new(false),
+        }
+    }
+
+    /// Serve this connection over TLS (`wss://`, HTTPS).
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(mut self, tls: crate::tls::Tls) -> Transport {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TCP socket: its timeouts, `shutdown`, and the plain-text answers written
+    /// around TLS.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.socket
+    }
+
+    /// Reads what the client sent, decrypted if the connection uses TLS. Blocks at most
+    /// the socket's read timeout.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read(&self.socket, buf, None);
+        }
+        retry(|| (&self.socket).read(buf))
+    }
+
+    /// Like [`read`](Self::read), for the request head: a TLS read may need many socket
+    /// reads (handshake, a record in pieces), and none of them may pass `deadline`. (A
+    /// plain read is one socket read; the caller has set its timeout.)
+    pub(crate) fn read_head(
+        &self,
+        buf: &mut [u8],
+        #[allow(unused_variables)] deadline: Instant,
+    ) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        let read = match &self.tls {
+            Some(tls) => tls.read(&self.socket, buf, Some(deadline)),
+            None => (&self.socket).read(buf),
+        };
+        #[cfg(not(feature = "tls"))]
+        let read = (&self.socket).read(buf);
+        if matches!(read, Ok(n) if n > 0) {
+            self.spoke.store(true, Ordering::Relaxed);
+        }
+        read
+    }
+
+    /// Whether the client has sent nothing yet: no byte read from the socket (a TLS
+    /// handshake's included, though it yields no plaintext yet), none waiting in it.
+    pub(crate) fn is_silent(&self) -> bool {
+        if self.spoke.load(Ordering::Relaxed) {
+            return false;
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(crate::tls::Tls::heard) {
+            self.spoke.store(true, Ordering::Relaxed);
+            return false;
+        }
+        !crate::tcp::has_input(&self.socket)
+    }
+
+    /// Writes all of `bytes`, encrypted if the connection uses TLS. Blocks at most the
+    /// socket's write timeout per write.
+    pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.write_all(&self.socket, bytes);
+        }
+        (&self.socket).write_all(bytes)
+    }
+
+    /// Whether the connection uses TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Before closing a TLS connection: tell the client no data was cut off (RFC 8446
+    /// §6.1: close_notify before closing the write side; a strict client reports a
+    /// truncation attack otherwise). Sending it twice is harmless (rustls sends it once).
+    /// Bounded: a client that stopped reading holds it up at most a second (or the
+    /// shorter write timeout already set). Nothing to do without TLS.
+    pub(crate) fn close_notify(&self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let cap = std::time::Duration::from_secs(1);
+            if self
+                .socket
+                .write_timeout()
+                .ok()
+                .flatten()
+                .is_none_or(|t| t > cap)
+            {
+                let _ = self.socket.set_write_timeout(Some(cap));
+            }
+            tls.close_notify(&self.socket);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    /// A signal (or `strace -p`) interrupting a blocked read must not end the connection.
+    /// The socket has a read timeout, so the kernel returns EINTR instead of restarting.
+    #[test]
+    #[cfg(unix)] // signals and pthread_kill: Unix only
+    #[allow(unsafe_code)]
+    fn a_signal_during_a_blocked_read_is_not_an_error() {
+        use std::os::unix::thread::JoinHandleExt;
+        use std::sync::atomic::AtomicUsize;
+        use std::time::Duration;
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (socket, _) = listener.accept().expect("accept");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let transport = Arc::new(Transport::new(socket));
+        // A handler that does nothing: the signal only interrupts the read.
+        let caught = Arc::new(AtomicBool::new(false));
+        let registered = signal_hook::flag::register(signal_hook::consts::SIGUSR2, caught.clone())
+            .expect("register SIGUSR2");
+        let entered = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let (transport, entered) = (transport.clone(), entered.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16];
+                entered.store(1, Ordering::SeqCst);
+                transport.read(&mut buf).map(|n| buf[..n].to_vec())
+            })
+        };
+        while entered.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        // Several signals some time apart, so at least one lands while it waits in recv.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(40));
+            // SAFETY: the thread has not been joined, so its pthread_t is valid; SIGUSR2
+            // has a handler (registered above), so the signal cannot end the process.
+            let rc = unsafe { libc::pthread_kill(reader.as_pthread_t(), libc::SIGUSR2) };
+            assert_eq!(rc, 0, "pthread_kill");
+        }
+        peer.write_all(b"still here").expect("write");
+        let got = reader.join().expect("the reader thread");
+        signal_hook::low_level::unregister(registered);
+        assert!(caught.load(Ordering::SeqCst), "the signal was delivered");
+        assert_eq!(got.expect("read failed").as_slice(), b"still here");
+    }
+}

@@ -1,0 +1,36 @@
+//! The optimisations: measured, kept, and fenced off here so that the rest of `src/` reads
+//! without them.
+//!
+//! Everything in this folder makes tinyws cheaper (less memory per idle connection, fewer
+//! system calls and wake-ups per message) without changing what any client sees. A
+//! reader can skip the folder: each item below says what the core may take it to mean,
+//! and where an optimisation works only on Linux, elsewhere it is a plain no-op (or the
+//! plain way of doing the same thing). The measurements behind each one are in
+//! docs/performance.md, "What was tuned".
+//!
+//! | item | read it as | what it saves |
+//! |---|---|---|
+//! | [`Reads`] (reads.rs) | "read from the socket into `out`" | system calls on large messages; the idle read buffer |
+//! | [`Quiet`] (quiet.rs) | "the read timeout is the keepalive timer" | memory a quiet connection no longer needs |
+//! | [`send_now`] (nowait.rs) | "could not send now" (`WouldBlock`) | a writer-thread wake-up per small broadcast |
+//! | [`Threads`] (threads.rs) | "run this on a new thread" | thread start-up on a burst of connections |
+//! | [`bound_arenas`] (heap.rs) | nothing | address space under `ulimit -v`, on 32-bit boards |
+//! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
+//!
+//! A few things stay outside, where they must: the `#[inline(never)]` on the large
+//! functions of connection.rs (so the idle read loop's stack stays shallow: stack.rs),
+//! and the request parser's header slots on the heap instead of the stack
+//! (handshake.rs).
+
+mod heap;
+mod nowait;
+mod quiet;
+mod reads;
+mod stack;
+mod threads;
+
+pub(crate) use heap::{Arenas, address_space_limit, bound_arenas};
+pub(crate) use nowait::{DIRECT_MAX, send_now};
+pub(crate) use quiet::Quiet;
+pub(crate) use reads::{IDLE_READ, Reads};
+pub(crate) use threads::{MAX_SPARE, Threads};
