@@ -82,11 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         nicks: Mutex::new(HashMap::new()),
         room: room.clone(),
     };
-    let config = Config {
-        port,
-        broadcast: true,
-        ..Config::default()
-    };
+    let config = Config::default().port(port).broadcast(true);
     let server = Server::bind(config, chat)?;
     let _ = room.set(server.handle());
     println!("chat room on ws://{}/", server.local_addr());

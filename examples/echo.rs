@@ -13,13 +13,7 @@ use tinyws::{Config, Echo, Server};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::args().nth(1).unwrap_or("8080".into()).parse()?;
-    let server = Server::bind(
-        Config {
-            port,
-            ..Config::default()
-        },
-        Echo,
-    )?;
+    let server = Server::bind(Config::default().port(port), Echo)?;
     println!("echo server on ws://{}/", server.local_addr());
     server.run();
     Ok(())

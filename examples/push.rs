@@ -26,11 +26,7 @@ fn read_sensor() -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::args().nth(1).unwrap_or("8080".into()).parse()?;
-    let config = Config {
-        port,
-        broadcast: true,
-        ..Config::default()
-    };
+    let config = Config::default().port(port).broadcast(true);
     // Listeners only: whatever a client sends is dropped (the handler returns None).
     let server = Server::bind(config, |_: &Client, _: Message| None)?;
     println!("pushing readings on ws://{}/", server.local_addr());

@@ -312,10 +312,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The page first, on the next port (or any free port when the WebSocket one is 0).
     let page = TcpListener::bind(("0.0.0.0", if port == 0 { 0 } else { port + 1 }))?;
     let page_port = page.local_addr()?.port();
-    let server_config = Config {
-        port,
-        ..Config::default()
-    };
+    let server_config = Config::default().port(port);
     let mut origins = vec![
         format!("http://localhost:{page_port}"),
         format!("http://127.0.0.1:{page_port}"),
@@ -327,13 +324,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_total_size,
         current: Mutex::new(HashMap::new()),
     };
-    let server = Server::bind(
-        Config {
-            allow_origins: origins,
-            ..server_config
-        },
-        handler,
-    )?;
+    let server = Server::bind(server_config.allow_origins(origins), handler)?;
     let ws_port = server.local_addr().port();
     println!("upload server on ws://{}/", server.local_addr());
     println!(

@@ -15,8 +15,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings for a [`Server`](crate::Server). Start from `Config::default()` and change
-/// the fields you care about; every field says its default.
+/// what you care about with the setters, which are named like the fields:
+///
+/// ```
+/// let config = tinyws::Config::default().port(9001).broadcast(true);
+/// assert_eq!(config.port, 9001);
+/// ```
+///
+/// Every field says its default, unit and trade-off. `#[non_exhaustive]`: a minor release
+/// may add settings, so build a `Config` from `Config::default()`, not from a struct
+/// literal (which does not compile outside tinyws).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Address to listen on. Default `0.0.0.0` (every IPv4 interface), so students on the
     /// same network can connect; use `127.0.0.1` to accept only local clients.
@@ -37,10 +47,16 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest message a client may send, in bytes, after reassembling fragments.
     /// Default 64 KiB (upstream tungstenite allows 64 MiB, which lets 8 clients push a
-    /// server up by 800 MiB). Larger messages close the connection with 1009.
+    /// server up by 800 MiB). Larger messages close the connection with 1009. It also
+    /// caps [`max_frame_size`](Self::max_frame_size): lowering only this lowers the frame
+    /// limit with it (see there).
     pub max_message_size: usize,
     /// Largest single frame payload a client may send, in bytes. Default 64 KiB. A frame
-    /// header announcing more is refused with 1009 before anything is allocated.
+    /// header announcing more is refused with 1009 before anything is allocated. At most
+    /// [`max_message_size`](Self::max_message_size): a larger value is clamped to it (a
+    /// frame is part of a message, so it could never carry more), and
+    /// [`Server::bind`](crate::Server::bind) logs that at `info`. [`effective`](Self::effective)
+    /// gives the clamped settings.
     pub max_frame_size: usize,
     /// Largest HTTP request head (request line + headers), in bytes. Default 8 KiB, like
     /// common HTTP servers. Larger heads get `431 Request Header Fields Too Large`.
@@ -205,82 +221,242 @@ impl Default for Config {
     }
 }
 
+/// Chainable setters, one per field and named like it:
+/// `Config::default().port(9001).broadcast(true)`. Each field's own doc says its default,
+/// unit and trade-off. The fields stay public to read (and to assign, e.g.
+/// `config.path = None`), but [`Config`] is `#[non_exhaustive]` so that a new setting is
+/// not a breaking change: outside tinyws a struct literal (`Config { port: 1, ..Config::default() }`)
+/// does not compile; use these.
 impl Config {
-    /// Checks the combination of values; the message names the flag to fix.
+    /// Sets [`bind`](Self#structfield.bind).
+    pub fn bind(mut self, bind: IpAddr) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// Sets [`port`](Self#structfield.port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets [`path`](Self#structfield.path) (wraps it in `Some`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Sets [`max_connections`](Self#structfield.max_connections).
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets [`max_message_size`](Self#structfield.max_message_size).
+    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+
+    /// Sets [`max_frame_size`](Self#structfield.max_frame_size).
+    pub fn max_frame_size(mut self, max_frame_size: usize) -> Self {
+        self.max_frame_size = max_frame_size;
+        self
+    }
+
+    /// Sets [`max_head_size`](Self#structfield.max_head_size).
+    pub fn max_head_size(mut self, max_head_size: usize) -> Self {
+        self.max_head_size = max_head_size;
+        self
+    }
+
+    /// Sets [`read_buffer_size`](Self#structfield.read_buffer_size).
+    pub fn read_buffer_size(mut self, read_buffer_size: usize) -> Self {
+        self.read_buffer_size = read_buffer_size;
+        self
+    }
+
+    /// Sets [`write_buffer_size`](Self#structfield.write_buffer_size).
+    pub fn write_buffer_size(mut self, write_buffer_size: usize) -> Self {
+        self.write_buffer_size = write_buffer_size;
+        self
+    }
+
+    /// Sets [`stack_size`](Self#structfield.stack_size).
+    pub fn stack_size(mut self, stack_size: usize) -> Self {
+        self.stack_size = stack_size;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self#structfield.handshake_timeout).
+    pub fn handshake_timeout(mut self, handshake_timeout: Duration) -> Self {
+        self.handshake_timeout = handshake_timeout;
+        self
+    }
+
+    /// Sets [`ping_interval`](Self#structfield.ping_interval).
+    pub fn ping_interval(mut self, ping_interval: Duration) -> Self {
+        self.ping_interval = ping_interval;
+        self
+    }
+
+    /// Sets [`ping_timeout`](Self#structfield.ping_timeout).
+    pub fn ping_timeout(mut self, ping_timeout: Duration) -> Self {
+        self.ping_timeout = ping_timeout;
+        self
+    }
+
+    /// Sets [`write_timeout`](Self#structfield.write_timeout).
+    pub fn write_timeout(mut self, write_timeout: Duration) -> Self {
+        self.write_timeout = write_timeout;
+        self
+    }
+
+    /// Sets [`shutdown_timeout`](Self#structfield.shutdown_timeout).
+    pub fn shutdown_timeout(mut self, shutdown_timeout: Duration) -> Self {
+        self.shutdown_timeout = shutdown_timeout;
+        self
+    }
+
+    /// Sets [`allow_origins`](Self#structfield.allow_origins), replacing the list.
+    pub fn allow_origins(mut self, origins: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.allow_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`tls_cert`](Self#structfield.tls_cert) (wraps it in `Some`).
+    pub fn tls_cert(mut self, tls_cert: impl Into<PathBuf>) -> Self {
+        self.tls_cert = Some(tls_cert.into());
+        self
+    }
+
+    /// Sets [`tls_key`](Self#structfield.tls_key) (wraps it in `Some`).
+    pub fn tls_key(mut self, tls_key: impl Into<PathBuf>) -> Self {
+        self.tls_key = Some(tls_key.into());
+        self
+    }
+
+    /// Sets [`trace`](Self#structfield.trace).
+    pub fn trace(mut self, trace: bool) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// Sets [`trace_secrets`](Self#structfield.trace_secrets).
+    pub fn trace_secrets(mut self, trace_secrets: bool) -> Self {
+        self.trace_secrets = trace_secrets;
+        self
+    }
+
+    /// Sets [`trace_quiet`](Self#structfield.trace_quiet).
+    pub fn trace_quiet(mut self, trace_quiet: bool) -> Self {
+        self.trace_quiet = trace_quiet;
+        self
+    }
+
+    /// Sets [`trace_only`](Self#structfield.trace_only) (wraps it in `Some`).
+    pub fn trace_only(mut self, trace_only: impl Into<String>) -> Self {
+        self.trace_only = Some(trace_only.into());
+        self
+    }
+
+    /// Sets [`broadcast`](Self#structfield.broadcast).
+    pub fn broadcast(mut self, broadcast: bool) -> Self {
+        self.broadcast = broadcast;
+        self
+    }
+
+    /// Sets [`max_backlog`](Self#structfield.max_backlog).
+    pub fn max_backlog(mut self, max_backlog: usize) -> Self {
+        self.max_backlog = max_backlog;
+        self
+    }
+
+    /// Sets [`stall_timeout`](Self#structfield.stall_timeout).
+    pub fn stall_timeout(mut self, stall_timeout: Duration) -> Self {
+        self.stall_timeout = stall_timeout;
+        self
+    }
+}
+
+impl Config {
+    /// Checks the combination of values. The message is one line that names the field to
+    /// fix in backticks, e.g. "`max_frame_size` must be greater than 0" (the `tinyws`
+    /// binary adds the flag: "max_frame_size (--max-frame-size)").
+    ///
+    /// A `max_frame_size` above `max_message_size` is not an error: it is clamped (see
+    /// [`effective`](Self::effective)), and this logs that at `info`.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
-            ("--max-connections", self.max_connections),
-            ("--max-message-size", self.max_message_size),
-            ("--max-frame-size", self.max_frame_size),
-            ("--max-head-size", self.max_head_size),
-            ("--read-buffer-size", self.read_buffer_size),
+            ("max_connections", self.max_connections),
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+            ("max_head_size", self.max_head_size),
+            ("read_buffer_size", self.read_buffer_size),
         ];
-        for (flag, value) in positive {
+        for (field, value) in positive {
             if value == 0 {
-                return Err(format!("{flag} must be greater than 0"));
+                return Err(format!("`{field}` must be greater than 0"));
             }
         }
-        if self.max_frame_size > self.max_message_size {
-            return Err(format!(
-                "--max-frame-size ({}) is larger than --max-message-size ({}); a frame is part of a message, so lower it",
-                self.max_frame_size, self.max_message_size
-            ));
-        }
         if self.stack_size < 64 * 1024 {
-            return Err("--stack-size must be at least 64KiB".into());
+            return Err("`stack_size` must be at least 64KiB".into());
         }
-        for (flag, d) in [
-            ("--handshake-timeout", self.handshake_timeout),
-            ("--write-timeout", self.write_timeout),
-            ("--stall-timeout", self.stall_timeout),
+        for (field, d) in [
+            ("handshake_timeout", self.handshake_timeout),
+            ("write_timeout", self.write_timeout),
+            ("stall_timeout", self.stall_timeout),
         ] {
             if d.is_zero() {
-                return Err(format!("{flag} must be greater than 0"));
+                return Err(format!("`{field}` must be greater than 0"));
             }
         }
         // Far beyond any sensible setting, and it keeps `Instant + duration` from
         // overflowing (which would panic) however large a number was typed.
-        for (flag, d) in [
-            ("--handshake-timeout", self.handshake_timeout),
-            ("--ping-interval", self.ping_interval),
-            ("--ping-timeout", self.ping_timeout),
-            ("--write-timeout", self.write_timeout),
-            ("--shutdown-timeout", self.shutdown_timeout),
-            ("--stall-timeout", self.stall_timeout),
+        for (field, d) in [
+            ("handshake_timeout", self.handshake_timeout),
+            ("ping_interval", self.ping_interval),
+            ("ping_timeout", self.ping_timeout),
+            ("write_timeout", self.write_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+            ("stall_timeout", self.stall_timeout),
         ] {
             if d > Duration::from_secs(24 * 3600) {
-                return Err(format!("{flag} must be at most 24h"));
+                return Err(format!("`{field}` must be at most 24h"));
             }
         }
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
-            return Err("--ping-timeout must be greater than 0 while keepalive is on".into());
+            return Err(
+                "`ping_timeout` must be greater than 0 while keepalive is on (`ping_interval` above 0)"
+                    .into(),
+            );
         }
         if self.broadcast && self.max_backlog < self.max_message_size + 32 {
             // One message of the largest size must fit: its frame header (up to 10 bytes)
             // and the 16 bytes of bookkeeping the backlog counts per frame.
             return Err(format!(
-                "--max-backlog ({}) is smaller than --max-message-size ({}) plus a frame header; every large message would disconnect every client, so raise it",
+                "`max_backlog` ({}) is smaller than `max_message_size` ({}) plus a frame header; every large message would disconnect every client, so raise it",
                 format_size(self.max_backlog),
                 format_size(self.max_message_size)
             ));
         }
         if let Some(p) = self.path.as_ref().filter(|p| !p.starts_with('/')) {
-            return Err(format!("--path must start with '/', e.g. /{p}"));
+            return Err(format!("`path` must start with '/', e.g. /{p}"));
         }
         if let Some(p) = self.path.as_ref().filter(|p| p.contains(['?', '#'])) {
             // Requests are matched on their path alone (the query is the handler's, and a
             // fragment is never sent: RFC 6455 §3), so this could never match anything.
             let bare = p.split(['?', '#']).next().unwrap_or("/");
             return Err(format!(
-                "--path {p} has a query or fragment, which tinyws does not compare (only the path is); use --path {bare}"
+                "`path` {p} has a query or fragment, which tinyws does not compare (only the path is); use {bare}"
             ));
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) => {
-                return Err("--tls-cert needs --tls-key (the certificate's private key)".into());
+                return Err("`tls_cert` needs `tls_key` (the certificate's private key)".into());
             }
             (None, Some(_)) => {
-                return Err("--tls-key needs --tls-cert (the certificate for that key)".into());
+                return Err("`tls_key` needs `tls_cert` (the certificate for that key)".into());
             }
             (Some(_), Some(_)) if !cfg!(feature = "tls") => {
                 return Err("this tinyws was built without TLS; rebuild it with `cargo build --release --features tls`".into());
@@ -289,17 +465,49 @@ impl Config {
         }
         if let Some(only) = self.trace_only.as_deref().filter(|o| !valid_trace_only(o)) {
             return Err(format!(
-                "--trace-only {only:?} is not a connection id (#7), an IP address (192.168.1.23) or ip:port"
+                "`trace_only` {only:?} is not a connection id (#7), an IP address (192.168.1.23) or ip:port"
             ));
         }
         for o in &self.allow_origins {
             if o != "*" && o != "null" && !(o.starts_with("http://") || o.starts_with("https://")) {
                 return Err(format!(
-                    "--allow-origin {o:?} is not an origin; write it like http://example.com:3000, or use * or null"
+                    "`allow_origins` entry {o:?} is not an origin; write it like http://example.com:3000, or use * or null"
                 ));
             }
         }
+        if let Some(line) = self.clamp_note() {
+            log::info!("{line}");
+        }
         Ok(())
+    }
+
+    /// The settings the server applies: these, with
+    /// [`max_frame_size`](Self#structfield.max_frame_size) lowered to
+    /// [`max_message_size`](Self#structfield.max_message_size) if it is larger (a frame is
+    /// part of a message, so it could never carry more). `Config::default().max_message_size(4096)`
+    /// therefore serves frames of up to 4096 bytes, not the default 64 KiB.
+    ///
+    /// ```
+    /// let c = tinyws::Config::default().max_message_size(4096);
+    /// assert_eq!(c.max_frame_size, 64 * 1024);
+    /// assert_eq!(c.effective().max_frame_size, 4096);
+    /// ```
+    pub fn effective(&self) -> Config {
+        let mut c = self.clone();
+        c.max_frame_size = c.max_frame_size.min(c.max_message_size);
+        c
+    }
+
+    /// The info line for a clamped frame limit, or `None` when nothing is clamped.
+    fn clamp_note(&self) -> Option<String> {
+        (self.max_frame_size > self.max_message_size).then(|| {
+            format!(
+                "`max_frame_size` ({}) is larger than `max_message_size` ({}); frames are limited to {} as well",
+                format_size(self.max_frame_size),
+                format_size(self.max_message_size),
+                format_size(self.max_message_size)
+            )
+        })
     }
 }
 
@@ -333,7 +541,8 @@ impl fmt::Display for Config {
             self.path.as_deref().unwrap_or("*"),
             self.max_connections,
             format_size(self.max_message_size),
-            format_size(self.max_frame_size),
+            // What is applied (see `effective`), not what was asked for.
+            format_size(self.max_frame_size.min(self.max_message_size)),
             format_size(self.max_head_size),
             format_size(self.read_buffer_size),
             format_size(self.write_buffer_size),
@@ -480,43 +689,110 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_and_checks_name_the_flag() {
+    fn defaults_are_valid_and_checks_name_the_field() {
         assert_eq!(Config::default().validate(), Ok(()));
-        let c = Config {
-            max_frame_size: 1 << 20,
-            ..Config::default()
-        };
-        assert!(c.validate().unwrap_err().contains("--max-frame-size"));
-        let c = Config {
-            path: Some("echo".into()),
-            ..Config::default()
-        };
-        assert!(c.validate().unwrap_err().contains("/echo"));
-        let c = Config {
-            allow_origins: vec!["example.com".into()],
-            ..Config::default()
-        };
-        assert!(c.validate().unwrap_err().contains("http://"));
-        let c = Config {
-            write_timeout: parse_duration("99999999999999999h").unwrap(),
-            ..Config::default()
-        };
+        assert_eq!(
+            Config::default().max_frame_size(0).validate(),
+            Err("`max_frame_size` must be greater than 0".into())
+        );
+        let e = Config::default().path("echo").validate().unwrap_err();
+        assert_eq!(e, "`path` must start with '/', e.g. /echo");
+        let e = Config::default()
+            .path("/echo?room=1")
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.starts_with("`path` /echo?room=1 has a query") && e.ends_with("use /echo"),
+            "{e}"
+        );
+        let e = Config::default()
+            .allow_origins(["example.com"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.starts_with("`allow_origins` entry") && e.contains("http://"),
+            "{e}"
+        );
+        let c = Config::default().write_timeout(parse_duration("99999999999999999h").unwrap());
         assert_eq!(
             c.validate(),
-            Err("--write-timeout must be at most 24h".into())
+            Err("`write_timeout` must be at most 24h".into())
         );
-        let c = Config {
-            broadcast: true,
-            max_backlog: 64 * 1024,
-            ..Config::default()
-        };
-        assert!(c.validate().unwrap_err().contains("--max-backlog"));
-        let c = Config {
-            broadcast: true,
-            max_backlog: 64 * 1024 + 32,
-            ..Config::default()
-        };
+        let c = Config::default().broadcast(true).max_backlog(64 * 1024);
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("`max_backlog` (64KiB) is smaller than `max_message_size` (64KiB)")
+        );
+        let c = Config::default()
+            .broadcast(true)
+            .max_backlog(64 * 1024 + 32);
         assert_eq!(c.validate(), Ok(()));
+        let e = Config::default().tls_key("k.pem").validate().unwrap_err();
+        assert!(e.starts_with("`tls_key` needs `tls_cert`"), "{e}");
+        // No message names a flag: the binary adds those (main.rs).
+        for c in [
+            Config::default().max_connections(0),
+            Config::default().stack_size(4096),
+            Config::default().ping_timeout(Duration::ZERO),
+            Config::default().trace_only("alice"),
+            Config::default().tls_cert("c.pem"),
+        ] {
+            let e = c.validate().unwrap_err();
+            assert!(!e.contains("--") && e.starts_with('`'), "{e}");
+        }
         assert!(!valid_trace_only("alice") && valid_trace_only("#3") && valid_trace_only("::1"));
+    }
+
+    #[test]
+    fn setters_set_the_field_of_their_name() {
+        let c = Config::default()
+            .bind(IpAddr::from([127, 0, 0, 1]))
+            .port(9001)
+            .path("/echo")
+            .max_connections(3)
+            .allow_origins(vec!["*".to_string()])
+            .tls_cert("c.pem")
+            .trace_only("#7")
+            .broadcast(true)
+            .stall_timeout(Duration::from_millis(500));
+        // Inside tinyws a struct literal still compiles: it checks each setter's field.
+        let want = Config {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 9001,
+            path: Some("/echo".into()),
+            max_connections: 3,
+            allow_origins: vec!["*".into()],
+            tls_cert: Some("c.pem".into()),
+            trace_only: Some("#7".into()),
+            broadcast: true,
+            stall_timeout: Duration::from_millis(500),
+            ..Config::default()
+        };
+        assert_eq!(c, want);
+    }
+
+    #[test]
+    fn a_frame_limit_over_the_message_limit_is_clamped_not_refused() {
+        let c = Config::default().max_message_size(4096);
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.effective().max_frame_size, 4096);
+        assert_eq!(c.effective().max_message_size, 4096);
+        assert!(
+            c.to_string()
+                .contains("max-message-size=4KiB max-frame-size=4KiB"),
+            "{c}"
+        );
+        assert_eq!(
+            c.clamp_note().as_deref(),
+            Some(
+                "`max_frame_size` (64KiB) is larger than `max_message_size` (4KiB); frames are limited to 4KiB as well"
+            )
+        );
+        // A smaller frame limit is kept, and nothing is said.
+        let c = Config::default().max_frame_size(1024);
+        assert_eq!(c.effective(), c);
+        assert_eq!(c.clamp_note(), None);
+        assert_eq!(Config::default().effective(), Config::default());
     }
 }

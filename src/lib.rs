@@ -11,7 +11,7 @@
 //! ```no_run
 //! use tinyws::{Config, Echo, Server};
 //!
-//! let config = Config { port: 9001, ..Config::default() };
+//! let config = Config::default().port(9001);
 //! let server = Server::bind(config, Echo)?;   // checks the config, opens the port
 //! println!("listening on {}", server.local_addr());
 //! server.run();                               // serves until shut down
@@ -33,7 +33,7 @@
 //! use std::time::Duration;
 //! use tinyws::{Client, Config, Message, Server};
 //!
-//! let config = Config { broadcast: true, ..Config::default() };
+//! let config = Config::default().broadcast(true);
 //! // Clients only listen here: what they send is dropped (return `Some(msg)` to relay it).
 //! let server = Server::bind(config, |_: &Client, _: Message| -> Option<Message> { None })?;
 //! let room = server.handle();

@@ -135,41 +135,91 @@ struct Flags {
 impl Flags {
     fn into_config(self) -> Config {
         let d = Config::default();
-        Config {
-            bind: self.bind.unwrap_or(d.bind),
-            port: self.port.unwrap_or(d.port),
-            path: self.path,
-            max_connections: self.max_connections.unwrap_or(d.max_connections),
-            max_message_size: self.max_message_size.unwrap_or(d.max_message_size),
-            max_frame_size: self.max_frame_size.unwrap_or(d.max_frame_size),
-            max_head_size: self.max_head_size.unwrap_or(d.max_head_size),
-            read_buffer_size: self.read_buffer_size.unwrap_or(d.read_buffer_size),
-            write_buffer_size: self.write_buffer_size.unwrap_or(d.write_buffer_size),
-            stack_size: self.stack_size.unwrap_or(d.stack_size),
-            handshake_timeout: self.handshake_timeout.unwrap_or(d.handshake_timeout),
-            ping_interval: self.ping_interval.unwrap_or(d.ping_interval),
-            ping_timeout: self.ping_timeout.unwrap_or(d.ping_timeout),
-            write_timeout: self.write_timeout.unwrap_or(d.write_timeout),
-            shutdown_timeout: self.shutdown_timeout.unwrap_or(d.shutdown_timeout),
-            allow_origins: self
-                .allow_origin
-                .iter()
-                .flat_map(|o| o.split(','))
-                .map(|o| o.trim().to_string())
-                .filter(|o| !o.is_empty())
-                .collect(),
+        let mut config = Config::default()
+            .port(self.port.unwrap_or(d.port))
+            .bind(self.bind.unwrap_or(d.bind))
+            .max_connections(self.max_connections.unwrap_or(d.max_connections))
+            .max_message_size(self.max_message_size.unwrap_or(d.max_message_size))
+            .max_frame_size(self.max_frame_size.unwrap_or(d.max_frame_size))
+            .max_head_size(self.max_head_size.unwrap_or(d.max_head_size))
+            .read_buffer_size(self.read_buffer_size.unwrap_or(d.read_buffer_size))
+            .write_buffer_size(self.write_buffer_size.unwrap_or(d.write_buffer_size))
+            .stack_size(self.stack_size.unwrap_or(d.stack_size))
+            .handshake_timeout(self.handshake_timeout.unwrap_or(d.handshake_timeout))
+            .ping_interval(self.ping_interval.unwrap_or(d.ping_interval))
+            .ping_timeout(self.ping_timeout.unwrap_or(d.ping_timeout))
+            .write_timeout(self.write_timeout.unwrap_or(d.write_timeout))
+            .shutdown_timeout(self.shutdown_timeout.unwrap_or(d.shutdown_timeout))
+            .allow_origins(
+                self.allow_origin
+                    .iter()
+                    .flat_map(|o| o.split(','))
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty()),
+            )
             // Asking for a kind of trace is asking for the trace.
-            trace: self.trace || self.trace_quiet || self.trace_only.is_some(),
-            trace_secrets: self.trace_secrets,
-            trace_quiet: self.trace_quiet,
-            trace_only: self.trace_only,
-            broadcast: self.broadcast,
-            max_backlog: self.max_backlog.unwrap_or(d.max_backlog),
-            stall_timeout: self.stall_timeout.unwrap_or(d.stall_timeout),
-            tls_cert: self.tls_cert,
-            tls_key: self.tls_key,
+            .trace(self.trace || self.trace_quiet || self.trace_only.is_some())
+            .trace_secrets(self.trace_secrets)
+            .trace_quiet(self.trace_quiet)
+            .broadcast(self.broadcast)
+            .max_backlog(self.max_backlog.unwrap_or(d.max_backlog))
+            .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout));
+        // The settings that are off unless given (their setters take a value, not `None`).
+        config.path = self.path;
+        config.trace_only = self.trace_only;
+        config.tls_cert = self.tls_cert;
+        config.tls_key = self.tls_key;
+        config
+    }
+}
+
+/// The flag that sets a `Config` field: the one place that maps one to the other. argh
+/// names each flag after its `Flags` field (`max_frame_size` → `--max-frame-size`), and
+/// the `Flags` fields are named like `Config`'s, except the repeatable `--allow-origin`,
+/// which fills `allow_origins`. `tests/defaults.rs` checks every field has its flag.
+fn flag_for(field: &str) -> String {
+    let field = if field == "allow_origins" {
+        "allow_origin"
+    } else {
+        field
+    };
+    format!("--{}", field.replace('_', "-"))
+}
+
+/// A library message for the command line: the library names the `Config` field to
+/// change in backticks (`` `max_frame_size` must be greater than 0 ``); someone who typed
+/// flags reads "max_frame_size (--max-frame-size) must be greater than 0". Backticked text
+/// that is not a field name (a command to run, e.g. `cargo build --features tls`) stays.
+fn with_flags(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 32);
+    let mut parts = message.split('`');
+    out.push_str(parts.next().unwrap_or(""));
+    // Odd parts were between backticks.
+    while let Some(quoted) = parts.next() {
+        let after = parts.next();
+        let is_field = !quoted.is_empty()
+            && quoted
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+        match after {
+            Some(after) if is_field => {
+                out.push_str(&format!("{quoted} ({})", flag_for(quoted)));
+                out.push_str(after);
+            }
+            Some(after) => {
+                out.push('`');
+                out.push_str(quoted);
+                out.push('`');
+                out.push_str(after);
+            }
+            // An unpaired backtick: keep the text as it was.
+            None => {
+                out.push('`');
+                out.push_str(quoted);
+            }
         }
     }
+    out
 }
 
 fn main() -> ExitCode {
@@ -201,7 +251,7 @@ fn main() -> ExitCode {
     let server = match Server::bind(flags.into_config(), Echo) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("tinyws: {e}");
+            eprintln!("tinyws: {}", with_flags(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -285,4 +335,29 @@ fn watch_signals(handle: ServerHandle) -> Result<(), String> {
 #[cfg(not(any(unix, windows)))]
 fn watch_signals(_: ServerHandle) -> Result<(), String> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_messages_get_the_flag_next_to_the_field() {
+        assert_eq!(
+            with_flags("`max_frame_size` must be greater than 0"),
+            "max_frame_size (--max-frame-size) must be greater than 0"
+        );
+        assert_eq!(
+            with_flags("`allow_origins` entry \"x\" is not an origin"),
+            "allow_origins (--allow-origin) entry \"x\" is not an origin"
+        );
+        assert_eq!(
+            with_flags("`tls_cert`/`tls_key`: a.pem: cannot read it"),
+            "tls_cert (--tls-cert)/tls_key (--tls-key): a.pem: cannot read it"
+        );
+        let cmd = "rebuild it with `cargo build --release --features tls`";
+        assert_eq!(with_flags(cmd), cmd);
+        assert_eq!(with_flags("odd ` tick"), "odd ` tick");
+        assert_eq!(with_flags("no fields"), "no fields");
+    }
 }

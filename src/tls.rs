@@ -25,7 +25,7 @@ const HANDSHAKE_RECORD: u8 = 0x16;
 /// Errors are one line naming the file and what is wrong with it.
 pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> {
     let bad = |path: &Path, what: &str| {
-        Error::InvalidConfig(format!("--tls-cert/--tls-key: {}: {what}", path.display()))
+        Error::InvalidConfig(format!("`tls_cert`/`tls_key`: {}: {what}", path.display()))
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, &pem_problem(e)))?
@@ -46,7 +46,7 @@ pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> 
         .with_single_cert(certs, key)
         .map_err(|e| {
             Error::InvalidConfig(format!(
-                "--tls-cert and --tls-key do not fit together ({e}); the key must be the certificate's"
+                "`tls_cert` and `tls_key` do not fit together ({e}); the key must be the certificate's"
             ))
         })?;
     Ok(Arc::new(config))
@@ -57,7 +57,7 @@ fn pem_problem(e: rustls::pki_types::pem::Error) -> String {
     match e {
         E::Io(e) => format!("cannot read it ({e})"),
         E::NoItemsFound => {
-            "no PEM block of the expected kind found (a PRIVATE KEY for --tls-key)".into()
+            "no PEM block of the expected kind found (a PRIVATE KEY for `tls_key`)".into()
         }
         other => format!("not valid PEM ({other:?})"),
     }

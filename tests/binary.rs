@@ -60,11 +60,22 @@ fn bad_flag_values_fail_with_a_clear_line_and_no_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
     for (args, says) in [
-        (&["--max-frame-size", "1MiB"][..], "--max-frame-size"),
-        (&["--path", "echo"], "--path must start with '/'"),
+        // The library names the `Config` field; the binary adds its flag (main.rs).
+        (
+            &["--max-frame-size", "0"][..],
+            "tinyws: max_frame_size (--max-frame-size) must be greater than 0\n",
+        ),
+        (
+            &["--path", "echo"],
+            "path (--path) must start with '/', e.g. /echo",
+        ),
         (
             &["--max-connections", "0"],
-            "--max-connections must be greater than 0",
+            "max_connections (--max-connections) must be greater than 0",
+        ),
+        (
+            &["--allow-origin", "example.com"],
+            "allow_origins (--allow-origin) entry \"example.com\" is not an origin",
         ),
         (
             &["--bind", "192.0.2.1"],
@@ -90,7 +101,7 @@ fn a_port_in_use_says_so_and_how_to_fix_it() {
     assert_eq!(
         err,
         format!(
-            "tinyws: port {port} is in use on 127.0.0.1; stop the other server or pick another port with --port\n"
+            "tinyws: port {port} is in use on 127.0.0.1; stop the other server or pick another port (--port)\n"
         )
     );
 }
@@ -101,6 +112,20 @@ fn startup_prints_where_to_connect_and_the_effective_settings() {
     let settings = p.wait_log("settings:");
     assert!(
         settings.contains("path=/echo max-connections=256 max-message-size=1MiB"),
+        "{settings}"
+    );
+}
+
+/// Lowering only the message limit starts (it used to fail because the default frame limit
+/// was larger): the frame limit is clamped to it, and the settings line says so (the
+/// info line about the clamp comes before "listening on", which `Proc::start` waits for;
+/// its text is tested in config.rs).
+#[test]
+fn a_message_limit_under_the_frame_limit_starts_and_the_frame_limit_follows() {
+    let mut p = Proc::start(BIN, &["--max-message-size", "4KiB"]);
+    let settings = p.wait_log("settings:");
+    assert!(
+        settings.contains("max-message-size=4KiB max-frame-size=4KiB"),
         "{settings}"
     );
 }

@@ -21,10 +21,7 @@ use tinyws::{Config, Message};
 const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
 
 fn room(config: Config) -> TestServer {
-    start(Config {
-        broadcast: true,
-        ..config
-    })
+    start(config.broadcast(true))
 }
 
 /// Waits (bounded) until the room has `n` members.
@@ -60,10 +57,7 @@ fn every_member_gets_every_message_in_one_order_even_from_concurrent_senders() {
     const PER_SENDER: usize = 140;
     const FROM_SERVER: usize = 40;
     // A large backlog: this test is about order, not about slow readers.
-    let server = room(Config {
-        max_backlog: 64 << 20,
-        ..config()
-    });
+    let server = room(config().max_backlog(64 << 20));
     let sockets: Vec<TcpStream> = (0..CLIENTS).map(|_| upgraded(server.addr)).collect();
     wait_members(&server, CLIENTS);
 
@@ -198,11 +192,11 @@ fn echo_mode_has_no_room() {
 
 #[test]
 fn keepalive_pings_reach_a_member_between_broadcast_frames() {
-    let server = room(Config {
-        ping_interval: Duration::from_millis(100),
-        ping_timeout: Duration::from_secs(2),
-        ..config()
-    });
+    let server = room(
+        config()
+            .ping_interval(Duration::from_millis(100))
+            .ping_timeout(Duration::from_secs(2)),
+    );
     let mut ws = ws(server.addr, "/");
     wait_members(&server, 1);
     let handle = server.handle().clone();
@@ -242,10 +236,7 @@ fn keepalive_pings_reach_a_member_between_broadcast_frames() {
 #[test]
 fn shutdown_sends_1001_to_every_member_after_the_frames_already_queued() {
     const MESSAGES: usize = 300;
-    let server = room(Config {
-        max_backlog: 16 << 20,
-        ..config()
-    });
+    let server = room(config().max_backlog(16 << 20));
     let clients: Vec<TcpStream> = (0..3).map(|_| upgraded(server.addr)).collect();
     wait_members(&server, 3);
     // Members that do not read yet: 300 × 16 KiB are more than the socket buffers hold, so
@@ -629,10 +620,7 @@ fn a_slow_reader_gets_every_frame_whole_when_its_socket_fills_mid_frame() {
     const BURSTS: usize = 4;
     const PER_BURST: usize = 2000; // 6 MB: more than loopback socket buffers hold
     const SIZE: usize = 3001; // under the direct-send limit; divides no buffer size
-    let server = room(Config {
-        max_backlog: 64 << 20, // never evicted: this test is about whole frames
-        ..config()
-    });
+    let server = room(config().max_backlog(64 << 20));
     let mut slow = upgraded(server.addr);
     slow.set_read_timeout(Some(TIMEOUT)).unwrap();
     wait_members(&server, 1);
@@ -747,11 +735,11 @@ fn a_member_that_stops_reading_gets_a_close_1008_when_it_reads_again() {
 /// next broadcast.
 #[test]
 fn a_member_connected_longer_than_the_write_timeout_still_gets_frames() {
-    let server = room(Config {
-        write_timeout: Duration::from_millis(300),
-        ping_interval: Duration::from_secs(1),
-        ..config()
-    });
+    let server = room(
+        config()
+            .write_timeout(Duration::from_millis(300))
+            .ping_interval(Duration::from_secs(1)),
+    );
     let mut member = upgraded(server.addr);
     wait_members(&server, 1);
     // Over the 4 KiB of a direct send (tune/nowait.rs): these go through the writer thread.
@@ -770,12 +758,12 @@ fn a_member_connected_longer_than_the_write_timeout_still_gets_frames() {
 #[test]
 fn a_broadcast_larger_than_max_backlog_is_not_sent_and_one_that_fits_exactly_is() {
     const BACKLOG: usize = 8192;
-    let server = room(Config {
-        max_message_size: 4096,
-        max_frame_size: 4096,
-        max_backlog: BACKLOG,
-        ..config()
-    });
+    let server = room(
+        config()
+            .max_message_size(4096)
+            .max_frame_size(4096)
+            .max_backlog(BACKLOG),
+    );
     let mut member = upgraded(server.addr);
     wait_members(&server, 1);
     // A frame of n > 125 payload bytes has a 4-byte header: it costs n + 4 + 16.

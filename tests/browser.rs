@@ -17,7 +17,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tinyws::Config;
 use tungstenite::Message;
 
 /// Chromium's start on a shared 2-core machine can be slow; everything else is quick.
@@ -210,10 +209,7 @@ fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
     }
     let Some(exe) = chromium else { return };
     // A --path, to check that the page connects where the server says, not to `/`.
-    let server = start(Config {
-        path: Some("/echo".into()),
-        ..config()
-    });
+    let server = start(config().path("/echo"));
     let page_url = format!("http://{}/", server.addr);
     let mut browser = Browser::start(&exe, &page_url);
     let port = browser.devtools_port();

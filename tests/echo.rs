@@ -6,7 +6,6 @@ mod common;
 use std::io::Write;
 
 use common::*;
-use tinyws::Config;
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -228,10 +227,7 @@ fn a_panicking_handler_costs_only_its_connection() {
 /// silence until the server pings, then the rest.
 #[test]
 fn a_frame_or_message_cut_across_a_quiet_spell_comes_back_whole() {
-    let server = start(Config {
-        ping_interval: std::time::Duration::from_millis(300),
-        ..config()
-    });
+    let server = start(config().ping_interval(std::time::Duration::from_millis(300)));
     // Over half the 1 KiB idle read buffer: tungstenite's buffers grew (tune/reads.rs has_grown).
     let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
     let data = frame(true, 0x2, &payload);

@@ -10,7 +10,6 @@ use std::net::{Shutdown, TcpStream};
 
 use common::*;
 use proptest::prelude::*;
-use tinyws::Config;
 
 /// Parses everything the server sent before closing as one HTTP/1.1 response and checks
 /// it is well formed: a documented status (200 is the page on `/`), `Content-Length` matching the body, and
@@ -114,14 +113,14 @@ fn client_close_codes(bytes: &[u8]) -> Vec<Option<u16>> {
 }
 
 fn small_server() -> TestServer {
-    start(Config {
-        max_head_size: MAX_HEAD,
-        max_message_size: 4096,
-        max_frame_size: 1024,
-        // A mutation that breaks the blank line leaves the head incomplete: 408 soon.
-        handshake_timeout: std::time::Duration::from_millis(500),
-        ..config()
-    })
+    start(
+        config()
+            .max_head_size(MAX_HEAD)
+            .max_message_size(4096)
+            .max_frame_size(1024)
+            // A mutation that breaks the blank line leaves the head incomplete: 408 soon.
+            .handshake_timeout(std::time::Duration::from_millis(500)),
+    )
 }
 
 proptest! {

@@ -8,7 +8,6 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use tinyws::Config;
 
 /// Status line and headers of an answer (without the body).
 fn head_of(answer: &str) -> &str {
@@ -136,10 +135,7 @@ fn http_1_0_is_505() {
 
 #[test]
 fn paths_outside_path_are_404_and_the_query_is_ignored() {
-    let server = start(Config {
-        path: Some("/echo".into()),
-        ..config()
-    });
+    let server = start(config().path("/echo"));
     let a = http(server.addr, &upgrade_request("/other", ""));
     check_answer(&a, "HTTP/1.1 404 Not Found");
     assert!(body_of(&a).contains("/echo"));
@@ -179,14 +175,8 @@ fn foreign_origins_are_403_and_same_origin_or_none_pass() {
 
 #[test]
 fn allow_origin_lists_and_star_open_the_check() {
-    let listed = start(Config {
-        allow_origins: vec!["http://class.example:3000".into(), "null".into()],
-        ..config()
-    });
-    let star = start(Config {
-        allow_origins: vec!["*".into()],
-        ..config()
-    });
+    let listed = start(config().allow_origins(["http://class.example:3000", "null"]));
+    let star = start(config().allow_origins(["*"]));
     for (server, origin, ok) in [
         (&listed, "http://class.example:3000", true),
         (&listed, "null", true),
@@ -204,10 +194,7 @@ fn allow_origin_lists_and_star_open_the_check() {
 
 #[test]
 fn a_head_over_the_cap_is_431() {
-    let server = start(Config {
-        max_head_size: 1024,
-        ..config()
-    });
+    let server = start(config().max_head_size(1024));
     let big = upgrade_request("/", &format!("X-Filler: {}\r\n", "a".repeat(1100)));
     let a = http(server.addr, &big);
     check_answer(&a, "HTTP/1.1 431 Request Header Fields Too Large");
@@ -219,10 +206,7 @@ fn a_head_over_the_cap_is_431() {
 
 #[test]
 fn a_head_sent_one_byte_per_write_still_upgrades() {
-    let server = start(Config {
-        handshake_timeout: Duration::from_secs(4),
-        ..config()
-    });
+    let server = start(config().handshake_timeout(Duration::from_secs(4)));
     let mut s = tcp(server.addr);
     s.set_nodelay(true).unwrap();
     for b in upgrade_request("/", "").bytes() {
@@ -234,10 +218,7 @@ fn a_head_sent_one_byte_per_write_still_upgrades() {
 
 #[test]
 fn a_head_that_never_completes_is_cut_at_the_deadline_and_its_thread_freed() {
-    let server = start(Config {
-        handshake_timeout: Duration::from_millis(400),
-        ..config()
-    });
+    let server = start(config().handshake_timeout(Duration::from_millis(400)));
     let mut s = tcp(server.addr);
     // A head that never ends, a byte every 50 ms: the total deadline must cut it while
     // it is still trickling (a per-read idle timeout would let it run out first).
@@ -280,10 +261,7 @@ fn sixty_four_header_lines_upgrade_and_sixty_five_get_431() {
 
 #[test]
 fn at_the_connection_cap_new_clients_get_503_not_silence() {
-    let server = start(Config {
-        max_connections: 2,
-        ..config()
-    });
+    let server = start(config().max_connections(2));
     let _a = ws(server.addr, "/");
     let _b = ws(server.addr, "/");
     assert_eq!(server.wait_connections(2), 2);
@@ -304,10 +282,7 @@ fn at_the_connection_cap_new_clients_get_503_not_silence() {
 #[test]
 fn a_head_of_exactly_max_head_size_upgrades_and_one_byte_more_gets_431() {
     const MAX: usize = 1024;
-    let server = start(Config {
-        max_head_size: MAX,
-        ..config()
-    });
+    let server = start(config().max_head_size(MAX));
     let sized = |len: usize| {
         let bare = upgrade_request("/", "X-Filler: \r\n").len();
         let req = upgrade_request("/", &format!("X-Filler: {}\r\n", "a".repeat(len - bare)));

@@ -7,15 +7,15 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tinyws::{Config, Message};
+use tinyws::Message;
 
 #[test]
 fn a_silent_peer_is_pinged_and_closed_when_no_pong_comes() {
-    let server = start(Config {
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_millis(300),
-        ..config()
-    });
+    let server = start(
+        config()
+            .ping_interval(Duration::from_millis(300))
+            .ping_timeout(Duration::from_millis(300)),
+    );
     let mut s = upgraded(server.addr);
     let started = Instant::now();
     assert_eq!(
@@ -35,12 +35,12 @@ fn a_silent_peer_is_pinged_and_closed_when_no_pong_comes() {
 
 #[test]
 fn a_peer_that_answers_pings_stays_connected() {
-    let server = start(Config {
-        ping_interval: Duration::from_millis(200),
-        // Generous: the test thread must answer each ping in time on a loaded machine.
-        ping_timeout: Duration::from_secs(3),
-        ..config()
-    });
+    let server = start(
+        config()
+            .ping_interval(Duration::from_millis(200))
+            // Generous: the test thread must answer each ping in time on a loaded machine.
+            .ping_timeout(Duration::from_secs(3)),
+    );
     let mut s = upgraded(server.addr);
     for _ in 0..4 {
         let (first, payload) = read_frame(&mut s);
@@ -53,12 +53,12 @@ fn a_peer_that_answers_pings_stays_connected() {
 
 #[test]
 fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
-    let server = start(Config {
-        write_timeout: Duration::from_millis(300),
-        max_message_size: 1 << 20,
-        max_frame_size: 1 << 20,
-        ..config()
-    });
+    let server = start(
+        config()
+            .write_timeout(Duration::from_millis(300))
+            .max_message_size(1 << 20)
+            .max_frame_size(1 << 20),
+    );
     let mut good = ws(server.addr, "/");
     let mut s = upgraded(server.addr);
     let msg = frame(true, 0x2, &vec![0x5a; 512 * 1024]);
@@ -86,10 +86,7 @@ fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
 
 #[test]
 fn many_idle_connections_that_never_send_are_all_released() {
-    let server = start(Config {
-        handshake_timeout: Duration::from_millis(300),
-        ..config()
-    });
+    let server = start(config().handshake_timeout(Duration::from_millis(300)));
     let idle: Vec<_> = (0..100).map(|_| tcp(server.addr)).collect();
     let mut good = ws(server.addr, "/");
     good.send(Message::text("served")).unwrap();
@@ -104,13 +101,13 @@ fn many_idle_connections_that_never_send_are_all_released() {
 /// server gives back memory), and still echoes afterwards.
 #[test]
 fn with_ping_interval_0_an_idle_connection_is_never_pinged() {
-    let server = start(Config {
-        ping_interval: Duration::ZERO,
-        // Short, so a read timeout left over from the head (the rest of this deadline)
-        // would show within the wait below: an "interval" of 0 taken as a timer did.
-        handshake_timeout: Duration::from_secs(1),
-        ..config()
-    });
+    let server = start(
+        config()
+            .ping_interval(Duration::ZERO)
+            // Short, so a read timeout left over from the head (the rest of this deadline)
+            // would show within the wait below: an "interval" of 0 taken as a timer did.
+            .handshake_timeout(Duration::from_secs(1)),
+    );
     let mut s = upgraded(server.addr);
     s.set_read_timeout(Some(Duration::from_millis(2500)))
         .unwrap();

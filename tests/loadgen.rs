@@ -162,10 +162,7 @@ fn every_websocket_scenario_runs_against_tinyws_and_reports() {
     // Every connection the load generator opened has been closed again.
     assert_eq!(server.wait_connections(0), 0);
 
-    let room = start(tinyws::Config {
-        broadcast: true,
-        ..config()
-    });
+    let room = start(config().broadcast(true));
     let bc = report(&loadgen(
         room.addr,
         &[

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tinyws::{Config, Message};
+use tinyws::Message;
 
 fn body(answer: &str) -> &str {
     answer.split_once("\r\n\r\n").unwrap().1
@@ -40,10 +40,7 @@ fn plain_get_slash_returns_the_page() {
 
 #[test]
 fn page_uses_the_configured_path_and_escapes_what_it_embeds() {
-    let server = start(Config {
-        path: Some("/echo".into()),
-        ..config()
-    });
+    let server = start(config().path("/echo"));
     let a = http(
         server.addr,
         "GET /?x HTTP/1.1\r\nHost: h\r\nX-Evil: </pre><script>alert(1)</script>\r\n\r\n",

@@ -6,7 +6,6 @@ mod common;
 use std::io::Write;
 
 use common::*;
-use tinyws::Config;
 
 /// Sends `bytes` on a fresh upgraded connection and returns the server's close code.
 fn close_code_for(server: &TestServer, bytes: &[u8]) -> u16 {
@@ -105,11 +104,7 @@ fn a_frame_header_announcing_2_pow_63_minus_1_bytes_is_1009_at_once() {
 
 #[test]
 fn frames_and_messages_over_the_caps_are_1009() {
-    let server = start(Config {
-        max_message_size: 1000,
-        max_frame_size: 600,
-        ..config()
-    });
+    let server = start(config().max_message_size(1000).max_frame_size(600));
     assert_eq!(
         close_code_for(&server, &frame(true, 0x2, &[0; 601])),
         1009,
@@ -130,6 +125,29 @@ fn frames_and_messages_over_the_caps_are_1009() {
     assert_eq!(read_frame(&mut s), (0x82, vec![7; 1000]));
 }
 
+/// Lowering only the message limit (below the 64 KiB default frame limit) binds: the frame
+/// limit is clamped to it (config.rs `effective`) instead of `bind` refusing the pair, and
+/// a message over it is refused with 1009 "message too big" (RFC 6455 §7.4.1).
+#[test]
+fn a_message_limit_alone_binds_and_a_larger_message_is_1009() {
+    let server = start(config().max_message_size(4096));
+    assert_eq!(
+        close_code_for(&server, &frame(true, 0x2, &[0; 5000])),
+        1009,
+        "one 5000-byte frame"
+    );
+    let mut b = frame(false, 0x2, &[0; 2500]);
+    b.extend(frame(true, 0x0, &[0; 2500]));
+    assert_eq!(close_code_for(&server, &b), 1009, "two fragments of 2500");
+    let mut s = upgraded(server.addr);
+    s.write_all(&frame(true, 0x2, &[7; 4096])).unwrap();
+    assert_eq!(
+        read_frame(&mut s),
+        (0x82, vec![7; 4096]),
+        "exactly at the limit"
+    );
+}
+
 #[test]
 fn other_clients_are_served_while_one_misbehaves() {
     let server = start(config());
@@ -145,12 +163,12 @@ fn other_clients_are_served_while_one_misbehaves() {
 fn broadcast_mode_sends_the_same_close_codes() {
     // In broadcast mode the close frame goes through the member's writer thread; it must
     // still reach the client before the server half-closes TCP.
-    let server = start(Config {
-        broadcast: true,
-        max_message_size: 1000,
-        max_frame_size: 1000,
-        ..config()
-    });
+    let server = start(
+        config()
+            .broadcast(true)
+            .max_message_size(1000)
+            .max_frame_size(1000),
+    );
     let cases: Vec<(u16, Vec<u8>)> = vec![
         (1002, frame_with(0x81, b"hi", None)),
         (1002, frame(true, 0x8, &[0x03])),

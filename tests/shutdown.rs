@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::process::Proc;
 use common::*;
-use tinyws::Config;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
 
@@ -31,10 +30,7 @@ fn refused(addr: SocketAddr) -> bool {
 /// said it had stopped, and this client would see no end of the connection.)
 #[test]
 fn a_client_that_never_answers_the_1001_is_cut_when_the_shutdown_timeout_runs_out() {
-    let server = start(Config {
-        shutdown_timeout: Duration::from_millis(500),
-        ..config()
-    });
+    let server = start(config().shutdown_timeout(Duration::from_millis(500)));
     let handle = server.handle().clone();
     let mut silent = upgraded(server.addr);
     // One echo: the connection is in its read loop (past the handshake's own check for a

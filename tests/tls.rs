@@ -31,11 +31,9 @@ impl Certs {
     }
 
     fn config(&self) -> Config {
-        Config {
-            tls_cert: Some(self.cert.clone()),
-            tls_key: Some(self.key.clone()),
-            ..config()
-        }
+        config()
+            .tls_cert(self.cert.clone())
+            .tls_key(self.key.clone())
     }
 }
 
@@ -96,10 +94,7 @@ fn plain_http_on_the_tls_port_gets_a_plain_400() {
 #[test]
 fn a_tls_handshake_that_never_completes_is_cut_at_the_handshake_timeout() {
     let certs = Certs::new("stall");
-    let server = start(Config {
-        handshake_timeout: Duration::from_millis(400),
-        ..certs.config()
-    });
+    let server = start(certs.config().handshake_timeout(Duration::from_millis(400)));
     let mut s = tcp(server.addr);
     let started = Instant::now();
     // The start of a TLS record header (handshake, TLS 1.0 record version), then nothing.
@@ -125,10 +120,7 @@ fn a_tls_record_dripped_byte_by_byte_is_cut_at_the_handshake_deadline() {
     // Each byte arrives well within any per-read timeout; only a total deadline that
     // reaches into the TLS reads stops this slowloris.
     let certs = Certs::new("drip");
-    let server = start(Config {
-        handshake_timeout: Duration::from_millis(500),
-        ..certs.config()
-    });
+    let server = start(certs.config().handshake_timeout(Duration::from_millis(500)));
     let mut s = tcp(server.addr);
     s.set_nodelay(true).unwrap();
     // A handshake record header announcing 16 KiB, then its body one byte every 50 ms
@@ -187,7 +179,10 @@ fn bad_certificate_files_give_a_one_line_startup_error() {
         .args(["--tls-cert", cert])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert needs --tls-key"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("tls_cert (--tls-cert) needs tls_key (--tls-key)")
+    );
 }
 
 /// Whether `s` is still open: nothing to read within a short wait, no end, no reset.
@@ -215,11 +210,12 @@ fn still_open(s: &mut std::net::TcpStream) -> bool {
 #[test]
 fn a_tls_handshake_under_way_is_not_pushed_out_as_silent() {
     let certs = Certs::new("hoard");
-    let server = start(Config {
-        max_connections: 4,
-        handshake_timeout: Duration::from_secs(3),
-        ..certs.config()
-    });
+    let server = start(
+        certs
+            .config()
+            .max_connections(4)
+            .handshake_timeout(Duration::from_secs(3)),
+    );
     // The oldest: the start of a TLS record (the server reads it and waits for more).
     let mut tls = tcp(server.addr);
     tls.write_all(&[0x16, 0x03, 0x01]).unwrap();
@@ -248,10 +244,7 @@ fn a_tls_handshake_under_way_is_not_pushed_out_as_silent() {
 #[test]
 fn a_burst_of_new_connections_is_not_pushed_out_while_slots_are_free() {
     let certs = Certs::new("burst");
-    let server = start(Config {
-        max_connections: 8, // at most 4 waiting, as a rule
-        ..certs.config()
-    });
+    let server = start(certs.config().max_connections(8));
     let started = Instant::now();
     let mut burst: Vec<_> = (0..6).map(|_| tcp(server.addr)).collect();
     assert_eq!(server.wait_connections(6), 6);
@@ -345,10 +338,7 @@ fn a_wss_handshake_completes_while_silent_sockets_hoard() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     const HOARDERS: usize = 400;
     let certs = Certs::new("hoarders");
-    let server = start(Config {
-        max_connections: 256,
-        ..certs.config()
-    });
+    let server = start(certs.config().max_connections(256));
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let opened = Arc::new(AtomicUsize::new(0));

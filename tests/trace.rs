@@ -152,7 +152,9 @@ fn trace_only_with_something_that_is_not_a_connection_says_what_it_takes() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--trace-only \"alice\" is not a connection id (#7), an IP address"),
+        err.contains(
+            "trace_only (--trace-only) \"alice\" is not a connection id (#7), an IP address"
+        ),
         "{err}"
     );
 }

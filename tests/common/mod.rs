@@ -59,11 +59,7 @@ impl Drop for TestServer {
 }
 
 pub fn config() -> Config {
-    Config {
-        bind: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        ..Config::default()
-    }
+    Config::default().bind("127.0.0.1".parse().unwrap()).port(0)
 }
 
 pub fn start(config: Config) -> TestServer {
