@@ -28,6 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::args().nth(1).unwrap_or("8080".into()).parse()?;
     let config = Config::default().port(port).broadcast(true);
     // Listeners only: whatever a client sends is dropped (the handler returns None).
+    // A closure handler needs its parameter types written out: `bind` takes any
+    // `impl Handler`, so Rust has no `Fn` signature to give the closure, and without
+    // `&Client` it would not accept the borrowed client of every call ("implementation
+    // of `Fn` is not general enough"). tinyws::Handler's docs say more.
     let server = Server::bind(config, |_: &Client, _: Message| None)?;
     println!("pushing readings on ws://{}/", server.local_addr());
     let running = server.spawn()?;

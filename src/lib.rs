@@ -19,12 +19,15 @@
 //! ```
 //!
 //! A [`Handler`] decides what to do with each message; [`Echo`] sends it back, and any
-//! `Fn(&Client, Message) -> Option<Message>` closure works too. [`Server::spawn`] runs
+//! `Fn(&Client, Message) -> Option<Message>` closure works too (written
+//! `|_: &Client, msg: Message|`: [`Handler`] says why the types are needed). A handler
+//! receives only whole text and binary messages and should return only those: [`Handler`]
+//! says what the server does with each [`Message`] variant. [`Server::spawn`] runs
 //! the server on its own thread and returns a [`Running`] you can [`stop`](Running::stop).
 //!
 //! ## A chat room, and messages of your own
 //!
-//! With [`Config::broadcast`] (the `--broadcast` flag) the server is a chat room: the
+//! With [`Config::broadcast`](Config#structfield.broadcast) (the `--broadcast` flag) the server is a chat room: the
 //! message a handler returns goes to every connected client, the sender included, and
 //! every client sees all messages in the same order. [`ServerHandle::broadcast`] sends
 //! your program's own messages to the room, e.g. a sensor reading every second:
@@ -50,10 +53,10 @@
 //! ```
 //!
 //! The room is paced by its members: each one has a bounded backlog
-//! ([`Config::max_backlog`]) and its own writer thread, and when a member's backlog is full
+//! ([`Config::max_backlog`](Config#structfield.max_backlog)) and its own writer thread, and when a member's backlog is full
 //! the broadcast waits for it, so a fast sender is slowed down to what the members read
 //! instead of anyone being dropped. A member that reads nothing while the room waits for
-//! it is closed with 1008 after [`Config::stall_timeout`]. [`ServerHandle::broadcast`]
+//! it is closed with 1008 after [`Config::stall_timeout`](Config#structfield.stall_timeout). [`ServerHandle::broadcast`]
 //! therefore blocks under pressure: see there.
 //!
 //! ## Logging
@@ -158,4 +161,16 @@ pub use handler::{Echo, Handler};
 pub use outbox::Client;
 pub use server::{Running, Server, ServerHandle};
 pub use spool::Stderr;
+/// The WebSocket implementation underneath (version 0.30), for what tinyws does not
+/// re-export, e.g. `tungstenite::protocol::frame::coding::CloseCode`.
+pub use tungstenite;
+/// The bytes of a [`Message::Binary`], cheap to clone (one message broadcast to a room
+/// is shared, not copied).
+pub use tungstenite::Bytes;
+/// What a handler receives and returns; see [`Handler`] for what tinyws does with each
+/// variant. tungstenite's own type, so a tungstenite client in the same program shares it.
 pub use tungstenite::Message;
+/// The text of a [`Message::Text`]: UTF-8 checked, cheap to clone.
+pub use tungstenite::Utf8Bytes;
+/// The code and reason of a [`Message::Close`].
+pub use tungstenite::protocol::CloseFrame;

@@ -155,3 +155,33 @@ fn every_flag_help_states_the_config_default() {
         "flags without a row in the README's defaults table: {undocumented:?}"
     );
 }
+
+/// main.rs `flag_for` is the one mapping from a `Config` field (what library messages
+/// name) to its flag (what the binary adds): argh's rule, `max_frame_size` →
+/// `--max-frame-size`, except `allow_origins` → `--allow-origin`. Every field must have
+/// that flag in `--help`, so a new field cannot leave the binary's messages pointing at
+/// no flag. The field names come from `Config`'s derived `Debug`.
+#[test]
+fn every_config_field_has_the_flag_main_rs_names_for_it() {
+    let debug = format!("{:?}", Config::default());
+    let inner = debug
+        .strip_prefix("Config { ")
+        .and_then(|d| d.strip_suffix(" }"))
+        .expect("Config's derived Debug");
+    let fields: Vec<&str> = inner
+        .split(", ")
+        .filter_map(|kv| kv.split_once(": ").map(|(k, _)| k))
+        .filter(|k| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .collect();
+    assert!(fields.len() >= 25, "{fields:?}");
+    let help = help_texts();
+    for field in fields {
+        let field = if field == "allow_origins" {
+            "allow_origin"
+        } else {
+            field
+        };
+        let flag = format!("--{}", field.replace('_', "-"));
+        assert!(help.contains_key(&flag), "no {flag} in --help");
+    }
+}
