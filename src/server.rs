@@ -46,6 +46,8 @@ impl Server {
     /// Checks `config` and opens the listening socket. Errors say what to change.
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        // A frame limit above the message limit means the message limit (config.rs).
+        let config = config.effective();
         // First, while a program that binds before starting threads has only this one:
         // glibc's arenas would otherwise reserve 64 MiB of address space each (tune/heap.rs).
         let arenas = tune::bound_arenas();
@@ -140,11 +142,12 @@ impl Server {
     }
 
     /// Runs the server on a new thread.
-    pub fn spawn(self) -> std::io::Result<Running> {
+    pub fn spawn(self) -> Result<Running, Error> {
         let handle = self.handle();
         let thread = thread::Builder::new()
             .name("tinyws-accept".into())
-            .spawn(move || self.run())?;
+            .spawn(move || self.run())
+            .map_err(Error::Spawn)?;
         Ok(Running { handle, thread })
     }
 }
