@@ -19,7 +19,7 @@ use crate::shared::Shared;
 /// At most this many extra threads answer `503` to clients over the cap at once, each for
 /// about a second. Past that, the `503` is written without reading the request.
 pub(crate) const MAX_REJECTERS: usize = 8;
-pub(crate) const REJECTER_STACK: usize = 64 * 1024;
+pub(crate) const REJECTER_STACK: usize = crate::config::HELPER_STACK;
 
 /// At most one warning about pushed-out connections per this long.
 const PUSH_OUT_WARN_EVERY: Duration = Duration::from_secs(10);

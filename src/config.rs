@@ -641,9 +641,16 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// The stack of each of tinyws's own small threads: a broadcast member's writer, the
+/// threads that answer `503`, the trace and log writers, the binary's signal thread. They
+/// hold a few pointers and call no handler, so 64 KiB (reserved, mostly untouched) is
+/// plenty; the memory budget (budget.rs) counts them.
+pub(crate) const HELPER_STACK: usize = 64 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn sizes() {
@@ -794,5 +801,55 @@ mod tests {
         assert_eq!(c.effective(), c);
         assert_eq!(c.clamp_note(), None);
         assert_eq!(Config::default().effective(), Config::default());
+    }
+
+    proptest! {
+        /// The flag parsers (`--max-message-size 16MiB`, `--ping-interval 30s`) never panic,
+        /// and what they accept is exactly the number times the unit, or an error on overflow.
+        #[test]
+        fn sizes_parse_exactly_or_fail(
+            n in prop_oneof![0u64..4096, any::<u64>()],
+            unit in prop::sample::select(vec![
+                ("", 1u64), ("B", 1), ("k", 1 << 10), ("KiB", 1 << 10), ("kib", 1 << 10),
+                ("MiB", 1 << 20), ("m", 1 << 20), ("GiB", 1 << 30), ("KB", 1_000),
+                ("MB", 1_000_000), ("gb", 1_000_000_000),
+            ]),
+            space in prop_oneof![Just(""), Just(" ")],
+            junk in ".{0,12}",
+        ) {
+            let want = n.checked_mul(unit.1).and_then(|v| usize::try_from(v).ok());
+            let got = crate::config::parse_size(&format!("{n}{space}{}", unit.0));
+            prop_assert_eq!(got.ok(), want);
+            let _ = crate::config::parse_size(&junk);
+            let _ = crate::config::parse_size(&format!("{n}{junk}"));
+        }
+
+        #[test]
+        fn formatted_sizes_parse_back(n in any::<usize>()) {
+            prop_assert_eq!(crate::config::parse_size(&crate::config::format_size(n)), Ok(n));
+        }
+
+        #[test]
+        fn durations_parse_exactly_or_fail(
+            n in any::<u64>(),
+            unit in prop::sample::select(vec!["", "s", "ms", "m", "min", "h"]),
+            junk in ".{0,12}",
+        ) {
+            let want = match unit {
+                "" | "s" => Duration::from_secs(n),
+                "ms" => Duration::from_millis(n),
+                "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+                _ => Duration::from_secs(n.saturating_mul(3600)),
+            };
+            prop_assert_eq!(crate::config::parse_duration(&format!("{n}{unit}")), Ok(want));
+            let _ = crate::config::parse_duration(&junk);
+            let _ = crate::config::parse_duration(&format!("{n}{junk}"));
+        }
+
+        #[test]
+        fn formatted_durations_parse_back(ms in any::<u64>()) {
+            let d = Duration::from_millis(ms);
+            prop_assert_eq!(crate::config::parse_duration(&crate::config::format_duration(d)), Ok(d));
+        }
     }
 }

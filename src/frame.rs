@@ -240,6 +240,7 @@ impl Scanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     // The examples of RFC 6455 §5.7, byte for byte.
     #[test]
@@ -359,5 +360,48 @@ mod tests {
         }
         let ones: Vec<&[u8]> = bytes.chunks(1).collect();
         assert_eq!(collect(&ones), whole, "one byte at a time");
+    }
+
+    proptest! {
+        #[test]
+        fn close_frames_are_valid_control_frames(code in any::<u16>(), reason in ".{0,80}") {
+            let f = close(code, &reason);
+            // §5.5: control payloads are at most 125 bytes; §5.5.1: code first, then UTF-8.
+            prop_assert_eq!(f[0], 0x88);
+            prop_assert_eq!(f[1] as usize, f.len() - 2);
+            prop_assert!(f.len() - 2 <= 125);
+            prop_assert_eq!(u16::from_be_bytes([f[2], f[3]]), code);
+            let text = std::str::from_utf8(&f[4..]);
+            prop_assert!(text.is_ok_and(|t| reason.starts_with(t)));
+            prop_assert!(contains_close(&f));
+        }
+
+        #[test]
+        fn close_is_found_only_where_a_close_frame_starts(
+            frames in proptest::collection::vec(
+                (prop_oneof![Just(0x0u8), Just(0x1), Just(0x2), Just(0x9), Just(0xA)],
+                 prop_oneof![0usize..126, 126usize..70_000]),
+                0..6),
+            with_close in any::<bool>(),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut run = Vec::new();
+            for (op, len) in frames {
+                run.push(0x80 | op);
+                match len {
+                    n if n < 126 => run.push(n as u8),
+                    n if n < 65536 => { run.push(126); run.extend_from_slice(&(n as u16).to_be_bytes()); }
+                    n => { run.push(127); run.extend_from_slice(&(n as u64).to_be_bytes()); }
+                }
+                // payload bytes that look like close frames must be skipped, not parsed
+                run.extend(std::iter::repeat_n(0x88, len));
+            }
+            if with_close {
+                run.extend_from_slice(&close(1000, ""));
+            }
+            prop_assert_eq!(contains_close(&run), with_close);
+            // arbitrary bytes: any answer, but no panic and no read past the end
+            contains_close(&junk);
+        }
     }
 }

@@ -459,8 +459,10 @@ pub(crate) fn accept_steps(key: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::response::Response;
+    use proptest::prelude::*;
 
     /// RFC 6455 §1.3's example key and accept value.
     #[test]
@@ -527,5 +529,257 @@ mod tests {
         assert!(origin_allowed("http://a.test:3000", "x:1", &list));
         assert!(origin_allowed("null", "x:1", &list));
         assert!(origin_allowed("http://anything", "x:1", &["*".to_string()]));
+    }
+
+    // Property tests (proptest): whatever the bytes, `check` never panics and answers with
+    // a well-formed HTTP response, an upgrade, or the page. `tests/fuzz.rs` throws the same
+    // kind of input at a running server over real sockets.
+
+    /// What every plain answer must look like on the wire: an HTTP/1.1 status line with a
+    /// known status, `Content-Length` equal to the body, and `Connection: close`.
+    fn assert_well_formed(r: &Response) {
+        let bytes = r.to_bytes();
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let Ok(httparse::Status::Complete(len)) = parsed.parse(&bytes) else {
+            panic!(
+                "not a complete HTTP response: {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        };
+        assert_eq!(parsed.version, Some(1));
+        assert_eq!(parsed.code, Some(r.status));
+        assert!(
+            [200, 400, 403, 404, 405, 408, 426, 431, 503, 505].contains(&r.status),
+            "{}",
+            r.status
+        );
+        assert_ne!(
+            parsed.reason,
+            Some("Error"),
+            "status {} has no reason",
+            r.status
+        );
+        let header = |name: &str| {
+            parsed
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| String::from_utf8_lossy(h.value).to_string())
+        };
+        assert_eq!(
+            header("Content-Length"),
+            Some((bytes.len() - len).to_string())
+        );
+        assert!(header("Connection").is_some_and(|c| c.ends_with("close")));
+    }
+
+    fn status(v: &Verdict) -> u16 {
+        match v {
+            Verdict::Upgrade { .. } => 101,
+            Verdict::Page { .. } => {
+                let page = crate::page::page(&Config::default(), b"GET / HTTP/1.1\r\n\r\n");
+                assert_well_formed(&page);
+                page.status
+            }
+            Verdict::Refuse { response, .. } => {
+                assert_well_formed(response);
+                response.status
+            }
+        }
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    /// A valid upgrade request, varied in every way RFC 6455 §4.2.1 and HTTP allow: header
+    /// order and name case, token lists, extra headers, query strings, LF or CRLF.
+    #[derive(Debug, Clone)]
+    struct Upgrade {
+        path: String,
+        query: String,
+        /// (name, value); the five required headers first, then extras, in `order`.
+        headers: Vec<(String, String)>,
+        order: Vec<usize>,
+        crlf: bool,
+    }
+
+    impl Upgrade {
+        fn render(&self, method: &str, version: &str, skip: Option<usize>) -> Vec<u8> {
+            let eol = if self.crlf { "\r\n" } else { "\n" };
+            let mut s = format!("{method} {}{} HTTP/{version}{eol}", self.path, self.query);
+            for &i in &self.order {
+                if Some(i) != skip {
+                    let (n, v) = &self.headers[i];
+                    s.push_str(&format!("{n}: {v}{eol}"));
+                }
+            }
+            s.push_str(eol);
+            s.into_bytes()
+        }
+    }
+
+    fn any_case(s: &'static str) -> impl Strategy<Value = String> {
+        proptest::collection::vec(any::<bool>(), s.len()).prop_map(move |up| {
+            s.chars()
+                .zip(up)
+                .map(|(c, u)| {
+                    if u {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn upgrade() -> impl Strategy<Value = Upgrade> {
+        (
+            "/[a-z0-9/._~-]{0,20}",
+            prop_oneof![Just(String::new()), "\\?[a-z0-9=&]{0,12}"],
+            (
+                any_case("Host"),
+                any_case("Upgrade"),
+                any_case("Connection"),
+                any_case("Sec-WebSocket-Key"),
+                any_case("Sec-WebSocket-Version"),
+            ),
+            prop_oneof![Just("websocket"), Just("WebSocket")],
+            prop_oneof![
+                Just("Upgrade"),
+                Just("keep-alive, Upgrade"),
+                Just("upgrade")
+            ],
+            any::<[u8; 16]>(),
+            proptest::collection::vec(("X-[A-Za-z-]{1,12}", "[!-~]([ -~]{0,30}[!-~])?"), 0..6),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_flat_map(
+                |(path, query, names, up, conn, key, extras, crlf, origin)| {
+                    let mut headers = vec![
+                        (names.0, "localhost:8080".to_string()),
+                        (names.1, up.to_string()),
+                        (names.2, conn.to_string()),
+                        (names.3, base64(&key)),
+                        (names.4, "13".to_string()),
+                    ];
+                    if origin {
+                        headers.push(("Origin".into(), "http://localhost:8080".into()));
+                    }
+                    headers.extend(extras);
+                    let order: Vec<usize> = (0..headers.len()).collect();
+                    (
+                        Just((path, query, headers, crlf)),
+                        Just(order).prop_shuffle(),
+                    )
+                },
+            )
+            .prop_map(|((path, query, headers, crlf), order)| Upgrade {
+                path,
+                query,
+                headers,
+                order,
+                crlf,
+            })
+    }
+
+    /// Bytes that look like a request head often enough to reach every branch.
+    pub(crate) fn heady_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"GET / HTTP/1.1".to_vec()),
+            Just(b"Host: a".to_vec()),
+            "[ -~]{0,8}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn check_answers_any_bytes_with_a_well_formed_response(head in heady_bytes()) {
+            let v = check(&head, &Config::default());
+            // Random bytes cannot carry a valid key and the three other headers.
+            prop_assert_ne!(status(&v), 101);
+        }
+
+        #[test]
+        fn check_upgrades_every_valid_request(u in upgrade()) {
+            match check(&u.render("GET", "1.1", None), &Config::default()) {
+                Verdict::Upgrade { path, .. } => prop_assert_eq!(path, u.path),
+                Verdict::Page { .. } => prop_assert!(false, "a valid upgrade got the page"),
+                Verdict::Refuse { response, .. } => {
+                    prop_assert!(false, "refused {}: {}", response.status, response.body)
+                }
+            }
+        }
+
+        #[test]
+        fn check_names_what_is_wrong(u in upgrade(), which in 0usize..9) {
+            let cfg = Config::default();
+            // RFC 6455 §4.2.1 / §4.4, and the README's table of answers.
+            let (req, want) = match which {
+                0 => (u.render("GET", "1.1", Some(0)), 400), // no Host
+                // no Upgrade: a plain GET, which on `/` gets the teaching page
+                1 => (u.render("GET", "1.1", Some(1)), if u.path == "/" { 200 } else { 426 }),
+                2 => (u.render("GET", "1.1", Some(2)), 400), // no Connection: Upgrade
+                3 => (u.render("GET", "1.1", Some(3)), 400), // no key
+                4 => (u.render("GET", "1.1", Some(4)), 426), // no version
+                5 => (u.render("POST", "1.1", None), 405),
+                6 => (u.render("GET", "1.0", None), 505),
+                7 => {
+                    let mut bad = u.clone();
+                    bad.headers[3].1 = base64(b"fifteen bytes..");
+                    (bad.render("GET", "1.1", None), 400)
+                }
+                _ => {
+                    let mut bad = u.clone();
+                    bad.headers.push(("Origin".into(), "http://evil.example".into()));
+                    bad.order.retain(|&i| bad.headers[i].0 != "Origin");
+                    bad.order.push(bad.headers.len() - 1);
+                    (bad.render("GET", "1.1", None), 403)
+                }
+            };
+            prop_assert_eq!(status(&check(&req, &cfg)), want);
+        }
+
+        #[test]
+        fn check_survives_a_mutated_valid_request(
+            u in upgrade(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+        ) {
+            let mut req = u.render("GET", "1.1", None);
+            for (at, byte, kind) in edits {
+                let i = at.index(req.len());
+                match kind {
+                    0 => req[i] = byte,
+                    1 => req.insert(i, byte),
+                    _ => { req.remove(i); }
+                }
+            }
+            status(&check(&req, &Config::default()));
+        }
     }
 }

@@ -151,10 +151,6 @@ mod trace;
 // The optimisations, behind one small interface: skip this folder on a first reading.
 mod tune;
 
-// Property tests of the parsers above that are not reachable from outside the crate.
-#[cfg(test)]
-mod fuzz;
-
 pub use config::{Config, format_duration, format_size, parse_duration, parse_size};
 pub use error::Error;
 pub use handler::{Echo, Handler};

@@ -245,7 +245,7 @@ impl Client {
         let mut pending = std::mem::take(&mut out.pending);
         let result = self.send(out, &pending);
         pending.clear();
-        if pending.capacity() <= 64 * 1024 {
+        if pending.capacity() <= KEEP_MAX {
             out.pending = pending; // but do not keep a large reply's buffer while idle
         }
         result
@@ -320,6 +320,10 @@ impl Client {
         self.write_out(out).is_ok()
     }
 }
+
+/// The largest outbox buffer kept between bursts (it is freed once the connection is
+/// quiet: tune/quiet.rs); a larger reply's buffer is freed at once.
+const KEEP_MAX: usize = 64 * 1024;
 
 /// The reason of the close 1001 on shutdown.
 pub(crate) const GOING_AWAY: &str = "server shutting down";

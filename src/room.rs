@@ -349,7 +349,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{self, Read};
+    use std::io::Read;
     use std::net::TcpStream;
 
     /// Reads what `peer` has now (up to a short wait) onto `into`.
@@ -357,11 +357,7 @@ mod tests {
         let mut buf = [0u8; 64 * 1024];
         match peer.read(&mut buf) {
             Ok(n) => into.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if crate::socket::is_timeout(&e) => {}
             Err(e) => panic!("reading the peer: {e}"),
         }
     }

@@ -21,7 +21,7 @@ use crate::tune::{self, MAX_SPARE, Threads};
 use crate::{budget, writer};
 
 /// The stack of the `tinyws` binary's signal thread (main.rs), counted in the budget.
-const SIGNAL_STACK: usize = 64 * 1024;
+const SIGNAL_STACK: usize = crate::config::HELPER_STACK;
 
 /// A bound, not yet running, WebSocket server. [`run`](Server::run) serves on the
 /// calling thread; [`spawn`](Server::spawn) on a new one.

@@ -121,6 +121,9 @@ impl Read for Stream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = match self.replayed(out) {
             Some(n) => n,
+            // tungstenite stops reading once it has parsed the head, so this is never
+            // reached; reading the socket here would put its bytes before the early ones.
+            None if self.handshake => 0,
             None => {
                 if !self.reads.has_buffered() {
                     self.before_waiting()?;

@@ -29,7 +29,7 @@ use crate::outbox::{Client, Outbox};
 use crate::socket::{is_timeout, retry};
 
 /// The writer only holds a few frame pointers: a small stack is plenty.
-pub(crate) const WRITER_STACK: usize = 64 * 1024;
+pub(crate) const WRITER_STACK: usize = crate::config::HELPER_STACK;
 
 /// After the close 1008 of an eviction, how long the client has to answer before the
 /// connection is cut (RFC 6455 §7.1.1: the server closes TCP; it should not wait long).
