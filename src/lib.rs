@@ -100,6 +100,8 @@
 //! (`socket.rs` `shut_and_drain`), so the client reads the answer instead of a reset.
 //! A plain `GET /` gets the teaching page (`page.rs`) the same way.
 //!
+//! The README's "Layout" section lists the afternoon core: the 13 files (about 2,700
+//! lines without their tests) that hold echo, the HTTP answers and the close handshake.
 //! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
 //! way to take a lock and to retry or classify a socket call; `trace.rs` narrates it all
 //! for `--trace`.

@@ -73,7 +73,7 @@ impl Spool {
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
         // Nothing panics while holding it; if it did, the queue is still consistent.
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.queue)
     }
 
     /// Queues `block` for the stream, or counts it as left out if the queue is full.
@@ -127,7 +127,7 @@ impl Spool {
             while q.entries.is_empty() {
                 q.writing = false;
                 self.changed.notify_all();
-                q = self.changed.wait(q).unwrap_or_else(|p| p.into_inner());
+                q = crate::lock::wait(&self.changed, q);
             }
             q.writing = true;
             let entries = std::mem::take(&mut q.entries);
@@ -165,19 +165,11 @@ impl Spool {
     /// whether it is.
     pub(crate) fn drain(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        let mut q = self.queue();
-        while q.started && (q.writing || !q.entries.is_empty()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            q = self
-                .changed
-                .wait_timeout(q, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
+        let (_queue, drained) =
+            crate::lock::wait_until(&self.changed, self.queue(), deadline, |q| {
+                !(q.started && (q.writing || !q.entries.is_empty()))
+            });
+        drained
     }
 }
 

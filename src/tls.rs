@@ -156,7 +156,7 @@ impl Tls {
     }
 
     fn lock(&self) -> MutexGuard<'_, Session> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.conn)
     }
 
     /// Reads decrypted bytes, driving the TLS handshake as needed. Blocks in the socket

@@ -48,7 +48,7 @@ impl Threads {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     /// Runs `job` on a waiting thread, or on a new one. Fails only if a new thread is
@@ -96,23 +96,12 @@ impl Threads {
         }
         state.waiting += 1;
         let deadline = Instant::now() + SPARE_WAIT;
-        loop {
-            // Jobs first: one queued for us counts on us even if our time is up.
-            if let Some(job) = state.jobs.pop_front() {
-                state.waiting -= 1;
-                return Some(job);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || state.stopping {
-                state.waiting -= 1;
-                return None;
-            }
-            state = self
-                .wake
-                .wait_timeout(state, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        // Jobs first: one queued for us counts on us even if our time is up.
+        let (mut state, _) = crate::lock::wait_until(&self.wake, state, deadline, |s| {
+            !s.jobs.is_empty() || s.stopping
+        });
+        state.waiting -= 1;
+        state.jobs.pop_front()
     }
 }
 
