@@ -85,7 +85,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         )),
         Some(Refusal::Busy) => Some((
             format!(
-                "{peer}: refused with 503, at the cap of {max} connections (--max-connections)"
+                "{peer}: refused with 503, at the cap of {max} connections set by `max_connections`"
             ),
             response::busy(max),
         )),
@@ -126,7 +126,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         // The closure, and with it the guard, was dropped: the client is unregistered.
         // Out of threads or memory: answer without reading, as past the rejecter slots.
         warn!(
-            "{peer}: cannot start a thread ({e}); answered 503. Lower --max-connections or --stack-size"
+            "{peer}: cannot start a thread ({e}); answered 503. Lower `max_connections` or `stack_size`"
         );
         busy_without_reading(shared, fallback.socket(), &response::no_thread());
     }
@@ -157,7 +157,7 @@ fn push_out(
         .is_none_or(|t| now.duration_since(t) >= PUSH_OUT_WARN_EVERY)
     {
         let limit = if cap == max {
-            "--max-connections"
+            "`max_connections`"
         } else {
             "the connections that fit the memory limit, see the memory budget line at startup"
         };

@@ -173,6 +173,11 @@ impl Backlog {
         }
     }
 
+    /// The bound: `max_backlog`.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Queues whole frames of the member's own (pongs, pings, the close), which never
     /// wait. Unless `force` (a close frame must always get through), a push that would
     /// pass twice the limit (only a member that floods pings and reads nothing gets
@@ -182,7 +187,7 @@ impl Backlog {
         let cap = self.limit.saturating_mul(2);
         if !force && self.queued + cost > cap {
             self.evict(format!(
-                "more than {} waiting, its own control frames included (twice --max-backlog): it sends pings and reads nothing; closed with 1008",
+                "more than {} waiting, its own control frames included (twice `max_backlog`): it sends pings and reads nothing; closed with 1008",
                 format_size(cap)
             ));
             return false;
@@ -254,7 +259,7 @@ impl Backlog {
     /// [`check_stall`](Self::check_stall)).
     pub(crate) fn evict_stuck(&mut self, waited: Duration) {
         self.evict(format!(
-            "its backlog was full and it read nothing for {} (--stall-timeout, or twice its retransmission timeout if longer): it stopped reading; closed with 1008",
+            "its backlog was full and it read nothing for {} (`stall_timeout`, or twice its retransmission timeout if longer): it stopped reading; closed with 1008",
             format_duration(waited)
         ));
     }
@@ -427,7 +432,7 @@ mod tests {
             b.dropped
                 .as_deref()
                 .unwrap()
-                .contains("twice --max-backlog")
+                .contains("twice `max_backlog`")
         );
         // A close frame always fits.
         assert!(b.push(vec![0x88; 200].into(), true));
@@ -535,7 +540,7 @@ mod tests {
             b.dropped
                 .as_deref()
                 .unwrap()
-                .contains("50ms (--stall-timeout, or twice")
+                .contains("50ms (`stall_timeout`, or twice")
         );
         // Room again ends the wait: the next full backlog starts a new clock.
         let mut b = backlog(1000);

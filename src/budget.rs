@@ -145,13 +145,13 @@ pub(crate) fn decide(
         return Budget { fit, warning: None };
     }
     let mut line = format!(
-        "memory budget: --max-connections {max} does not fit: {}; clients beyond {fit} get 503. \
-         Lower --max-connections to {fit}",
+        "memory budget: `max_connections` {max} does not fit: {}; clients beyond {fit} get 503. \
+         Lower `max_connections` to {fit}",
         short.join("; ")
     );
     let _ = write!(
         line,
-        ", or --stack-size ({}), --max-message-size ({}, counted twice) or --read-buffer-size ({})",
+        ", or `stack_size` ({}), `max_message_size` ({}, counted twice) or `read_buffer_size` ({})",
         format_size(config.stack_size),
         format_size(config.max_message_size),
         format_size(config.read_buffer_size)
@@ -159,7 +159,7 @@ pub(crate) fn decide(
     if config.broadcast {
         let _ = write!(
             line,
-            " or --max-backlog ({}, counted twice)",
+            " or `max_backlog` ({}, counted twice)",
             format_size(config.max_backlog)
         );
     }
@@ -344,13 +344,13 @@ mod tests {
         let line = b.warning.unwrap();
         assert!(!line.contains('\n'), "{line}");
         assert!(
-            line.contains("--max-connections 1100 does not fit"),
+            line.contains("`max_connections` 1100 does not fit"),
             "{line}"
         );
         assert!(line.contains("each connection may need 349KiB of address space"));
         assert!(line.contains("leaves 200.0MiB, enough for 586"), "{line}");
-        assert!(line.contains("Lower --max-connections to 586"), "{line}");
-        assert!(line.contains("--stack-size (128KiB)"), "{line}");
+        assert!(line.contains("Lower `max_connections` to 586"), "{line}");
+        assert!(line.contains("`stack_size` (128KiB)"), "{line}");
         // The tighter of two limits decides.
         let memory = Room {
             left: 50 << 20,

@@ -187,6 +187,11 @@ pub struct Config {
     /// longer values make a stuck member pause the room longer. Only under load: a
     /// member is never cut while its backlog has room.
     pub stall_timeout: Duration,
+    /// A name for this server in its log lines: "sensors: listening on …",
+    /// "sensors #3 192.168.1.23:50712: opened /", so that two servers in one process (or
+    /// one journal) are told apart. Default `None`: no prefix, lines start as before
+    /// ("listening on …", "#3 …"). Costs one short string per connection.
+    pub name: Option<String>,
 }
 
 impl Default for Config {
@@ -217,6 +222,7 @@ impl Default for Config {
             broadcast: false,
             max_backlog: 256 * 1024,
             stall_timeout: Duration::from_secs(1),
+            name: None,
         }
     }
 }
@@ -375,6 +381,12 @@ impl Config {
     /// Sets [`stall_timeout`](Self#structfield.stall_timeout).
     pub fn stall_timeout(mut self, stall_timeout: Duration) -> Self {
         self.stall_timeout = stall_timeout;
+        self
+    }
+
+    /// Sets [`name`](Self#structfield.name) (wraps it in `Some`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 }

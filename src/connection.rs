@@ -58,6 +58,7 @@ fn open<'s>(
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
+    let tag = shared.tag(id);
     // Latency: replies are batched by the stream, so Nagle's delay only hurts (point 8).
     let _ = client.socket().set_nodelay(true);
     let _ = client.socket().set_write_timeout(Some(cfg.write_timeout));
@@ -71,14 +72,14 @@ fn open<'s>(
     let deadline = accepted + cfg.handshake_timeout;
     let head = match head::read_head(client.transport(), cfg.max_head_size, deadline) {
         Ok(head) if !shared.head_received(id) => {
-            debug!("#{id} {peer}: pushed out to make room for a new connection; closed");
+            debug!("{tag} {peer}: pushed out to make room for a new connection; closed");
             drop(head);
             return None;
         }
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
             info!(
-                "#{id} {peer}: request head over {} bytes; answered 431",
+                "{tag} {peer}: request head over {} bytes; answered 431",
                 cfg.max_head_size
             );
             let answer = response::too_large(cfg.max_head_size);
@@ -87,7 +88,7 @@ fn open<'s>(
         }
         Err(HeadError::TimedOut { partial }) => {
             info!(
-                "#{id} {peer}: no complete request head within {}; closed",
+                "{tag} {peer}: no complete request head within {}; closed",
                 crate::config::format_duration(cfg.handshake_timeout)
             );
             if partial {
@@ -97,7 +98,7 @@ fn open<'s>(
             return None;
         }
         Err(HeadError::Closed) => {
-            debug!("#{id} {peer}: closed before sending a request");
+            debug!("{tag} {peer}: closed before sending a request");
             return None;
         }
         Err(HeadError::Io(e)) => {
@@ -105,7 +106,7 @@ fn open<'s>(
             if crate::tls::is_not_tls(&e) {
                 // Someone typed http:// or ws:// for a wss:// server: say so in plain text,
                 // the only language that client understands.
-                info!("#{id} {peer}: plain text on the TLS port; answered 400");
+                info!("{tag} {peer}: plain text on the TLS port; answered 400");
                 let _ = io::Write::write_all(&mut client.socket(), &response::not_tls().to_bytes());
                 shut_and_drain(client.socket(), DRAIN_FOR, crate::socket::DRAIN_MAX);
                 return None;
@@ -113,9 +114,9 @@ fn open<'s>(
             if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {
                 // Worth an operator's eye: often a client that does not trust the
                 // certificate (it sends an alert and gives up).
-                info!("#{id} {peer}: TLS handshake failed: {e}");
+                info!("{tag} {peer}: TLS handshake failed: {e}");
             } else {
-                debug!("#{id} {peer}: reading the request failed: {e}");
+                debug!("{tag} {peer}: reading the request failed: {e}");
             }
             return None;
         }
@@ -131,10 +132,10 @@ fn open<'s>(
         Verdict::Page { head_only } => {
             let mut page = page::page(cfg, &head.buf[..head.len]);
             if head_only {
-                info!("#{id} {peer}: HEAD / answered 200 with the teaching page's headers");
+                info!("{tag} {peer}: HEAD / answered 200 with the teaching page's headers");
                 page = page.for_head();
             } else {
-                info!("#{id} {peer}: GET / answered 200 with the teaching page");
+                info!("{tag} {peer}: GET / answered 200 with the teaching page");
             }
             respond_and_close(client.transport(), &page, DRAIN_FOR);
             return None;
@@ -147,13 +148,13 @@ fn open<'s>(
             // The request line as sent, but for credentials in its query.
             let (line, _) = crate::secrets::redact(line);
             info!(
-                "#{id} {peer}: {:?} answered {}: {}",
+                "{tag} {peer}: {:?} answered {}: {}",
                 String::from_utf8_lossy(&line).trim_end(),
                 response.status,
                 response.body.trim_end()
             );
             if let Some(note) = note {
-                warn!("#{id} {peer}: {note}");
+                warn!("{tag} {peer}: {note}");
             }
             respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
@@ -201,11 +202,11 @@ fn open<'s>(
                 })
                 .collect();
             debug!(
-                "#{id} {peer}: handshake request {} {headers:?}",
+                "{tag} {peer}: handshake request {} {headers:?}",
                 crate::secrets::redact_target(&req.uri().to_string()),
             );
             debug!(
-                "#{id} {peer}: handshake response {} {:?}",
+                "{tag} {peer}: handshake response {} {:?}",
                 resp.status(),
                 resp.headers()
             );
@@ -220,20 +221,20 @@ fn open<'s>(
             let response =
                 response::Response::new(400, format!("This request cannot be upgraded ({e})."));
             warn!(
-                "#{id} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head."
+                "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head."
             );
             respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
         }
         Err(e) => {
             // Our own checks passed, so this is a write failure (client gone).
-            info!("#{id} {peer}: handshake failed: {e}");
+            info!("{tag} {peer}: handshake failed: {e}");
             return None;
         }
     };
     ws.get_mut().end_handshake();
     if let Err(e) = client.upgrade(path) {
-        info!("#{id} {peer}: handshake failed: sending the 101: {e}");
+        info!("{tag} {peer}: handshake failed: sending the 101: {e}");
         return None;
     }
     // Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs).
@@ -241,7 +242,7 @@ fn open<'s>(
         match Member::join(&shared.room, client, cfg) {
             Ok(member) => Some(member),
             Err(e) => {
-                warn!("#{id} {peer}: cannot start its writer thread ({e}); closed with 1013");
+                warn!("{tag} {peer}: cannot start its writer thread ({e}); closed with 1013");
                 client.close(1013, "try again later");
                 client.end_tls();
                 return None;
@@ -252,14 +253,14 @@ fn open<'s>(
     };
     if member.is_some() {
         let n = shared.room.len();
-        info!("#{id} {peer}: opened {}, {n} in the room", client.path());
+        info!("{tag} {peer}: opened {}, {n} in the room", client.path());
     } else {
-        info!("#{id} {peer}: opened {}", client.path());
+        info!("{tag} {peer}: opened {}", client.path());
     }
     if shared.is_stopping() {
         client.close(1001, crate::outbox::GOING_AWAY);
         client.end_tls();
-        info!("#{id} {peer}: closed, code 1001 (server shutting down)");
+        info!("{tag} {peer}: closed, code 1001 (server shutting down)");
         return None;
     }
     Some((ws, member))
@@ -273,10 +274,11 @@ fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
+    let tag = shared.tag(id);
     // Always, also after a panic: the handler may keep state per client. Still a member
     // here, so a broadcast from on_close ("alice left") reaches the rest of the room.
     if catch_unwind(AssertUnwindSafe(|| shared.handler.on_close(client))).is_err() {
-        warn!("#{id} {peer}: the handler's on_close panicked");
+        warn!("{tag} {peer}: the handler's on_close panicked");
     }
     // Leave the room and let the writer send what ends with a close frame, before saying
     // why the connection ended: the writer may have been the one to end it.
@@ -297,8 +299,8 @@ fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End
         trace::emit(id, &format!("-- {end}"));
     }
     match &end {
-        End::Failed { .. } | End::Stalled(_) => warn!("#{id} {peer}: {end}"),
-        _ => info!("#{id} {peer}: {end}"),
+        End::Failed { .. } | End::Stalled(_) => warn!("{tag} {peer}: {end}"),
+        _ => info!("{tag} {peer}: {end}"),
     }
 }
 
@@ -367,13 +369,23 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared) -> End {
                     Message::Text(_) | Message::Binary(_) => {
                         match shared.handler.on_message(&client, msg) {
                             // Broadcast mode: the reply goes to the room (room.rs).
-                            Some(reply) if cfg.broadcast => {
+                            Some(reply @ (Message::Text(_) | Message::Binary(_)))
+                                if cfg.broadcast =>
+                            {
                                 shared.room.broadcast(&reply, Some(&client));
                                 Ok(())
                             }
                             // Queued in the outbox; the stream writes it before it next
                             // waits for the client (stream.rs).
-                            Some(reply) => ws.write(reply),
+                            Some(reply @ (Message::Text(_) | Message::Binary(_))) => {
+                                ws.write(reply)
+                            }
+                            // Control frames are the server's to send, in both modes
+                            // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
+                            Some(other) => {
+                                client.unsendable(&other);
+                                Ok(())
+                            }
                             None => Ok(()),
                         }
                     }

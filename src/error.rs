@@ -29,6 +29,9 @@ pub enum Error {
     /// The operating system refused to start the server's thread (out of memory or over
     /// the thread limit).
     Spawn(io::Error),
+    /// [`ServerHandle::shutdown_on_signals`](crate::ServerHandle::shutdown_on_signals)
+    /// could not install its handler or start its thread.
+    Signals(io::Error),
 }
 
 impl fmt::Display for Error {
@@ -56,6 +59,10 @@ impl fmt::Display for Error {
                 f,
                 "cannot start the server thread: {e}; lower `max_connections` or `stack_size`, or raise the process's thread limit"
             ),
+            Error::Signals(e) => write!(
+                f,
+                "cannot watch for Ctrl-C and SIGTERM: {e}; the server still runs, but only ServerHandle::shutdown stops it gracefully"
+            ),
         }
     }
 }
@@ -72,7 +79,7 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Listen(_, e) | Error::Spawn(e) => Some(e),
+            Error::Listen(_, e) | Error::Spawn(e) | Error::Signals(e) => Some(e),
             _ => None,
         }
     }

@@ -28,17 +28,40 @@ use crate::outbox::Client;
 /// - **Returned `None`**: nothing is sent.
 /// - **Returned `Text` or `Binary`**: sent as one unfragmented frame to the sender (echo
 ///   mode) or to every member of the room, the sender included
-///   ([`Config::broadcast`](crate::Config#structfield.broadcast)).
-/// - **Returned `Ping`, `Pong`, `Close` or `Frame`**: not meant for handlers, and what
-///   happens differs by mode. In broadcast mode they are dropped without a word (control
-///   frames belong to one connection, RFC 6455 §5.5; the same for
-///   [`ServerHandle::broadcast`](crate::ServerHandle::broadcast)). In echo mode they are
-///   passed to tungstenite as they are: a `Ping` or `Pong` is written to the sender as
-///   that control frame (its payload unchecked against §5.5's 125 bytes); a `Close`
-///   starts the close handshake with that code and reason, unchecked (a code like 1005
-///   that §7.4.1 forbids on the wire goes out too), and the connection ends when the
-///   client answers; a `Frame` is written raw, so a wrong one breaks the connection.
-///   Return `Text` or `Binary`; to end a connection, let the client close it.
+///   ([`Config::broadcast`](crate::Config#structfield.broadcast)); to the sender only in
+///   both modes with [`Client::send`].
+/// - **Returned `Ping`, `Pong`, `Close` or `Frame`**: dropped, in both modes, and the
+///   first time on a connection a warning names the variant. Control frames are the
+///   server's to send (RFC 6455 §5.5: it answers pings itself, and a close code must be
+///   one §7.4.1 allows on the wire, which 1005 and 1006 are not), and a raw `Frame` could
+///   break the framing. [`Client::send`] drops them the same way (and returns `false`);
+///   [`ServerHandle::broadcast`](crate::ServerHandle::broadcast) sends nothing (0).
+///   To end a connection, let the client close it, or [shut the server
+///   down](crate::ServerHandle::shutdown) (1001 to everyone).
+///
+/// # Replying to the sender only, and reaching the server
+///
+/// What `on_message` returns goes to the sender in echo mode and to the whole room in
+/// broadcast mode. [`Client::send`] sends to this client only, in both modes (a `/help`
+/// text, "nickname taken"), in order with everything else it is sent. [`Client::server`]
+/// is the server's [`ServerHandle`](crate::ServerHandle): count the members, announce a
+/// join from [`on_open`](Handler::on_open), or shut the server down.
+///
+/// ```no_run
+/// use tinyws::{Client, Config, Message, Server};
+///
+/// let config = Config::default().broadcast(true);
+/// let server = Server::bind(config, |client: &Client, msg: Message| {
+///     if msg.to_text().is_ok_and(|t| t == "/count") {
+///         let n = client.server().members();
+///         client.send(Message::text(format!("{n} here"))); // to the asker only
+///         return None;
+///     }
+///     Some(msg) // to the whole room
+/// })?;
+/// server.run();
+/// # Ok::<(), tinyws::Error>(())
+/// ```
 ///
 /// # A closure is a handler
 ///

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
-use tinyws::{Config, Echo, Server, ServerHandle, parse_duration, parse_size};
+use tinyws::{Config, Echo, Server, parse_duration, parse_size};
 
 /// A tiny WebSocket echo server (or, with --broadcast, a chat room): one thread per
 /// client, HTTP answers on the same port.
@@ -127,6 +127,10 @@ struct Flags {
     #[argh(option)]
     tls_key: Option<PathBuf>,
 
+    /// a name for this server at the start of its log lines, e.g. sensors (default: none)
+    #[argh(option)]
+    name: Option<String>,
+
     /// print the version and the optional features built in (tls), then exit
     #[argh(switch)]
     version: bool,
@@ -169,6 +173,7 @@ impl Flags {
         config.trace_only = self.trace_only;
         config.tls_cert = self.tls_cert;
         config.tls_key = self.tls_key;
+        config.name = self.name;
         config
     }
 }
@@ -246,6 +251,19 @@ fn main() -> ExitCode {
     if spooled {
         logger.target(env_logger::Target::Pipe(Box::new(tinyws::Stderr)));
     }
+    // env_logger's own layout, with each message given its flags: the library's lines
+    // name `Config` fields ("`stall_timeout`"), the operator typed flags.
+    logger.format(|buf, record| {
+        use std::io::Write;
+        writeln!(
+            buf,
+            "[{} {:<5} {}] {}",
+            buf.timestamp(),
+            record.level(),
+            record.target(),
+            with_flags(&record.args().to_string())
+        )
+    });
     logger.init();
 
     let server = match Server::bind(flags.into_config(), Echo) {
@@ -260,8 +278,10 @@ fn main() -> ExitCode {
     if spooled {
         tinyws::Stderr::start();
     }
-    if let Err(e) = watch_signals(server.handle()) {
-        eprintln!("tinyws: {e}");
+    // SIGINT/SIGTERM/SIGHUP (Ctrl-C on Windows): 1001 to every client; a second one
+    // exits at once (the library's signals.rs, shared with library users).
+    if let Err(e) = server.handle().shutdown_on_signals() {
+        eprintln!("tinyws: {}", with_flags(&e.to_string()));
         return ExitCode::FAILURE;
     }
     server.run();
@@ -271,71 +291,6 @@ fn main() -> ExitCode {
 
 /// How long the last log lines may take to reach stderr before the process exits.
 const LOG_DRAIN: Duration = Duration::from_millis(500);
-
-/// Unix: SIGINT (Ctrl-C), SIGTERM (`kill`) and SIGHUP (the terminal was closed) start the
-/// graceful shutdown; a second SIGINT/SIGTERM exits at once. signal-hook's iterator tells
-/// them apart, which a repeated SIGHUP needs.
-#[cfg(unix)]
-fn watch_signals(handle: ServerHandle) -> Result<(), String> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handler: {e}"))?;
-    // The iterator blocks in the signal thread until a signal arrives: no polling.
-    std::thread::Builder::new()
-        .name("tinyws-signals".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut seen = 0;
-            for signal in signals.forever() {
-                seen += 1;
-                if seen == 1 {
-                    log::info!("signal {signal}: shutting down (send it again to exit at once)");
-                    handle.shutdown();
-                } else if signal == SIGHUP {
-                    // Closing a terminal can deliver SIGHUP twice (the kernel to the
-                    // foreground job, the shell to all its jobs): not a request to hurry.
-                    log::info!("signal {signal} again: still shutting down");
-                } else {
-                    log::warn!("second signal: exiting at once");
-                    // Bounded: the terminal may be the paused one.
-                    tinyws::Stderr::drain(LOG_DRAIN);
-                    std::process::exit(130);
-                }
-            }
-        })
-        .map(drop)
-        .map_err(|e| format!("cannot start the signal thread: {e}"))
-}
-
-/// Windows has no signals: Ctrl-C, Ctrl-Break and closing the console window arrive as
-/// console control events, which the `ctrlc` crate (feature `termination`) delivers to
-/// one thread of its own. Ctrl-C and Ctrl-Break get the same graceful 1001 shutdown as
-/// SIGINT, and a second one exits at once. Closing the window is different: Windows ends
-/// the process as soon as the handler returns, so clients may see it go without a close
-/// frame (1006); stop the server with Ctrl-C first.
-#[cfg(windows)]
-fn watch_signals(handle: ServerHandle) -> Result<(), String> {
-    let mut seen = 0;
-    ctrlc::set_handler(move || {
-        seen += 1;
-        if seen == 1 {
-            log::info!("Ctrl-C: shutting down (press it again to exit at once)");
-            handle.shutdown();
-        } else {
-            log::warn!("second Ctrl-C: exiting at once");
-            tinyws::Stderr::drain(LOG_DRAIN);
-            std::process::exit(130);
-        }
-    })
-    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
-}
-
-/// Neither Unix nor Windows (e.g. WASI): no way to ask for a graceful shutdown; the
-/// server runs until the process is killed.
-#[cfg(not(any(unix, windows)))]
-fn watch_signals(_: ServerHandle) -> Result<(), String> {
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

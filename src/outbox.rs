@@ -18,8 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
+use tungstenite::Message;
+
 use crate::backlog::Backlog;
 use crate::frame;
+use crate::handle::ServerHandle;
 use crate::lock::lock;
 use crate::transport::Transport;
 
@@ -39,6 +42,10 @@ pub struct Client {
     pub(crate) wake: Condvar,
     /// Broadcast mode: when the room last made this client's messages wait (for the log).
     pub(crate) paced_at: Mutex<Option<Instant>>,
+    /// The server it is connected to, for handlers ([`server`](Client::server)).
+    server: ServerHandle,
+    /// The handler gave a message tinyws does not send: said once per connection.
+    warned_unsendable: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -56,7 +63,12 @@ pub(crate) struct Outbox {
 }
 
 impl Client {
-    pub(crate) fn new(id: u64, peer: SocketAddr, transport: Transport) -> Client {
+    pub(crate) fn new(
+        id: u64,
+        peer: SocketAddr,
+        transport: Transport,
+        server: ServerHandle,
+    ) -> Client {
         Client {
             id,
             peer,
@@ -67,6 +79,8 @@ impl Client {
             out: Mutex::new(Outbox::default()),
             wake: Condvar::new(),
             paced_at: Mutex::new(None),
+            server,
+            warned_unsendable: AtomicBool::new(false),
         }
     }
 
@@ -108,6 +122,96 @@ impl Client {
     /// The request path of the upgrade, e.g. `/echo` (without the query string).
     pub fn path(&self) -> &str {
         self.path.get().map_or("", String::as_str)
+    }
+
+    /// The server this client is connected to: count its members, broadcast to the room
+    /// (e.g. "alice joined" from [`on_open`](crate::Handler::on_open)), or shut it down.
+    pub fn server(&self) -> &ServerHandle {
+        &self.server
+    }
+
+    /// Sends a text or binary `message` to this client only, in echo and broadcast mode
+    /// alike: a reply for the asker ("nickname taken", a status) while what the handler
+    /// returns goes to the whole room. Returns whether it was queued (or, in echo mode,
+    /// written); `false` if the connection is closing or failed, for a message that is not
+    /// [`Message::Text`] or [`Message::Binary`] (dropped with a warning, as a returned one
+    /// is: see [`Handler`](crate::Handler)), and in broadcast mode for one larger than
+    /// [`Config::max_backlog`](crate::Config#structfield.max_backlog).
+    ///
+    /// It takes the way every other frame for this client takes, with the same bounds.
+    /// In echo mode it is written at once, on the calling thread (the connection's own,
+    /// from a handler), after anything already queued; a client that reads nothing makes
+    /// that write fail after [`Config::write_timeout`](crate::Config#structfield.write_timeout),
+    /// which ends the connection. In broadcast mode it is queued in the client's backlog
+    /// behind the room's messages already queued for it and never waits for the socket: the
+    /// client's writer thread sends it in that order. Like the client's pongs, it does not
+    /// wait for room in the backlog: a client that has more than twice `max_backlog`
+    /// waiting is closed with 1008, as for a flood of pings.
+    pub fn send(&self, message: Message) -> bool {
+        let (opcode, payload): (u8, &[u8]) = match &message {
+            Message::Text(t) => (frame::TEXT, t.as_bytes()),
+            Message::Binary(b) => (frame::BINARY, b),
+            other => {
+                self.unsendable(other);
+                return false;
+            }
+        };
+        if !self.is_upgraded() {
+            return false; // before the 101, bytes on the wire are HTTP
+        }
+        let frame = frame::encode(opcode, payload);
+        let mut out = self.outbox();
+        if out.closed || out.broken {
+            return false;
+        }
+        match out.backlog.as_ref() {
+            Some(b) if b.is_finishing() => false,
+            Some(b) if frame.len() + crate::backlog::ENTRY_COST > b.limit() => {
+                let limit = b.limit();
+                drop(out);
+                log::warn!(
+                    "#{} {}: a message of {} bytes for this client is larger than `max_backlog` ({}); not sent",
+                    self.id,
+                    self.peer,
+                    payload.len(),
+                    crate::config::format_size(limit)
+                );
+                false
+            }
+            Some(_) => {
+                // In the backlog's order: anything pending first (nothing, normally).
+                let _ = self.write_out(&mut out);
+                self.enqueue(&mut out, frame)
+            }
+            None => {
+                out.pending.extend_from_slice(&frame);
+                self.write_out(&mut out).is_ok()
+            }
+        }
+    }
+
+    /// A handler gave a message that is not text or binary (returned it, or passed it to
+    /// [`send`](Self::send)): it is dropped, and the first time on a connection a warning
+    /// names it. tinyws writes the control frames itself (RFC 6455 §5.5: pongs answer the
+    /// client's pings, a close code must be one §7.4.1 allows on the wire), and a raw
+    /// `Frame` could break the framing; the same thing happens in both modes.
+    pub(crate) fn unsendable(&self, message: &Message) {
+        if self.warned_unsendable.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let variant = match message {
+            Message::Text(_) => "Text",
+            Message::Binary(_) => "Binary",
+            Message::Ping(_) => "Ping",
+            Message::Pong(_) => "Pong",
+            Message::Close(_) => "Close",
+            Message::Frame(_) => "Frame",
+        };
+        log::warn!(
+            "#{} {}: the handler gave a Message::{variant}, which tinyws does not send (only Text and Binary); dropped (said once per connection)",
+            self.id,
+            self.peer
+        );
     }
 
     pub(crate) fn set_upgraded(&self, path: String) {
@@ -197,7 +301,7 @@ impl Client {
         {
             // Nothing waits before it: write it from the caller's buffer instead of
             // copying it into the outbox first (one copy less per large reply).
-            return self.send(&mut out, bytes);
+            return self.write_now(&mut out, bytes);
         }
         out.pending.extend_from_slice(bytes);
         if out.pending.len() >= threshold || out.backlog.is_some() {
@@ -243,7 +347,7 @@ impl Client {
             }
         }
         let mut pending = std::mem::take(&mut out.pending);
-        let result = self.send(out, &pending);
+        let result = self.write_now(out, &pending);
         pending.clear();
         if pending.capacity() <= KEEP_MAX {
             out.pending = pending; // but do not keep a large reply's buffer while idle
@@ -252,7 +356,7 @@ impl Client {
     }
 
     /// Writes `bytes` to the socket; a failure marks the connection broken.
-    fn send(&self, out: &mut Outbox, bytes: &[u8]) -> io::Result<()> {
+    fn write_now(&self, out: &mut Outbox, bytes: &[u8]) -> io::Result<()> {
         if out.broken {
             return Err(already_failed());
         }
@@ -342,6 +446,7 @@ impl Client {
         let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (socket, addr) = listener.accept().expect("accept");
         socket.set_read_timeout(read_timeout).expect("timeout");
-        (Client::new(1, addr, Transport::new(socket)), peer)
+        let client = Client::new(1, addr, Transport::new(socket), crate::handle::detached());
+        (client, peer)
     }
 }

@@ -73,7 +73,7 @@ impl Room {
 
     /// Queues a text or binary message for every member; returns how many got it. Waits
     /// while a member's backlog is full (see the module comment), for as long as that
-    /// member keeps taking frames; a member that takes nothing for `--stall-timeout`
+    /// member keeps taking frames; a member that takes nothing for `stall_timeout`
     /// is closed with 1008 meanwhile. `from`: the member that sent it, if any; a member
     /// the server is closing has nothing more to say to the room.
     pub(crate) fn broadcast(&self, message: &Message, from: Option<&Client>) -> usize {
@@ -85,7 +85,7 @@ impl Room {
         let frame = frame::encode(opcode, payload);
         if frame.len() + ENTRY_COST > self.max_backlog {
             warn!(
-                "a broadcast of {} bytes is larger than --max-backlog ({}); not sent",
+                "a broadcast of {} bytes is larger than `max_backlog` ({}); not sent",
                 payload.len(),
                 format_size(self.max_backlog)
             );
@@ -175,7 +175,7 @@ impl Room {
                 logged = true;
                 if let Some(sender) = from.filter(|s| s.note_paced(now)) {
                     debug!(
-                        "#{} {}: paced: the room waits for #{} (and {} more) to read; this sender's messages wait meanwhile (--max-backlog {})",
+                        "#{} {}: paced: the room waits for #{} (and {} more) to read; this sender's messages wait meanwhile (`max_backlog` is {})",
                         sender.id(),
                         sender.peer_addr(),
                         first.id(),

@@ -11,6 +11,7 @@ use log::{info, warn};
 use crate::admission::{self, MAX_REJECTERS, REJECTER_STACK};
 use crate::config::Config;
 use crate::error::Error;
+use crate::handle::{Control, ServerHandle};
 use crate::handler::Handler;
 use crate::lock::wait_until;
 use crate::outbox::Client;
@@ -20,7 +21,7 @@ use crate::shared::Shared;
 use crate::tune::{self, MAX_SPARE, Threads};
 use crate::{budget, writer};
 
-/// The stack of the `tinyws` binary's signal thread (main.rs), counted in the budget.
+/// The stack of the signal thread (signals.rs, the binary and `shutdown_on_signals`), counted in the budget.
 const SIGNAL_STACK: usize = crate::config::HELPER_STACK;
 
 /// A bound, not yet running, WebSocket server. [`run`](Server::run) serves on the
@@ -30,16 +31,47 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
-/// Controls a running server from another thread: shut it down, count its connections.
-#[derive(Clone)]
-pub struct ServerHandle {
-    shared: Arc<Shared>,
-}
-
 /// A server running on its own thread, as returned by [`Server::spawn`].
 pub struct Running {
     handle: ServerHandle,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<Stopped>,
+}
+
+/// How a server ended, as [`Server::run`], [`Running::stop`] and [`Running::join`] say:
+/// every client closed in time, or the shutdown timeout cut some. Its `Display` is the
+/// line the server logs: "stopped: 3 connection(s) closed" or "stopped: 1 of 3
+/// connection(s) did not close within 2s and were cut".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stopped {
+    /// Connections open when the shutdown began (handshakes included), each sent a
+    /// close 1001 or, still in its handshake, cut.
+    pub connections: usize,
+    /// Of those, the ones still open after
+    /// [`Config::shutdown_timeout`](crate::Config#structfield.shutdown_timeout), whose TCP
+    /// connection was cut (their clients see 1006, no close handshake).
+    pub cut: usize,
+}
+
+impl Stopped {
+    /// Whether every connection ended within the shutdown timeout (none was cut).
+    pub fn is_clean(&self) -> bool {
+        self.cut == 0
+    }
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.cut == 0 {
+            write!(f, "stopped: {} connection(s) closed", self.connections)
+        } else {
+            write!(
+                f,
+                "stopped: {} of {} connection(s) did not close within the shutdown timeout and were cut",
+                self.cut, self.connections
+            )
+        }
+    }
 }
 
 impl Server {
@@ -70,6 +102,10 @@ impl Server {
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
         let config_stack = config.stack_size;
+        let prefix = config
+            .name
+            .as_ref()
+            .map_or(String::new(), |name| format!("{name}: "));
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -85,6 +121,7 @@ impl Server {
                 tls,
                 fit: budget.fit,
                 budget_warning: budget.warning,
+                prefix,
             }),
         })
     }
@@ -96,24 +133,24 @@ impl Server {
 
     /// A handle to stop the server later, from any thread.
     pub fn handle(&self) -> ServerHandle {
-        ServerHandle {
-            shared: self.shared.clone(),
-        }
+        ServerHandle::new(self.shared.clone())
     }
 
-    /// Serves until [`ServerHandle::shutdown`] is called, then closes every client with
-    /// 1001 and returns once they are gone or `shutdown_timeout` has passed.
-    pub fn run(self) {
+    /// Serves until [`ServerHandle::shutdown`] is called (by your program, a handler,
+    /// or [`ServerHandle::shutdown_on_signals`]), then closes every client with 1001 and
+    /// returns once they are gone or `shutdown_timeout` has passed, saying which.
+    pub fn run(self) -> Stopped {
         let Server { listener, shared } = self;
         let addr = shared.local_addr;
+        let prefix = &shared.prefix;
         info!(
-            "listening on {}://{addr}/ ({})",
+            "{prefix}listening on {}://{addr}/ ({})",
             shared.scheme(),
             where_to_connect(addr, &shared.config, shared.scheme())
         );
-        info!("settings: {}", shared.config);
+        info!("{prefix}settings: {}", shared.config);
         if let Some(line) = &shared.budget_warning {
-            warn!("{line}");
+            warn!("{prefix}{line}");
         }
         loop {
             // accept, not incoming(): it hands over the peer's address with the socket,
@@ -127,18 +164,19 @@ impl Server {
                 Err(e) => {
                     // Out of file descriptors (EMFILE/ENFILE) or a kernel hiccup: back
                     // off briefly rather than spin on an error that will repeat at once.
-                    warn!("accept failed: {e}; retrying in 100ms");
+                    warn!("{prefix}accept failed: {e}; retrying in 100ms");
                     thread::sleep(Duration::from_millis(100));
                 }
             }
         }
         drop(listener);
-        shutdown_clients(&shared);
+        let stopped = shutdown_clients(&shared);
         // The trace's last lines, unless stdout stopped draining (trace.rs): the
         // shutdown bound must hold whatever the terminal does.
         if shared.config.trace && !crate::trace::drain(Duration::from_millis(500)) {
-            warn!("--trace: stdout is not being read; the end of the trace is lost");
+            warn!("{prefix}`trace`: stdout is not being read; the end of the trace is lost");
         }
+        stopped
     }
 
     /// Runs the server on a new thread.
@@ -176,22 +214,32 @@ impl Running {
         self.handle.local_addr()
     }
 
-    /// Shuts the server down and waits for its accept thread to finish.
-    pub fn stop(self) {
+    /// Shuts the server down and waits for it to finish (at most about
+    /// `shutdown_timeout`): how it ended.
+    pub fn stop(self) -> Stopped {
         self.handle.shutdown();
-        let _ = self.thread.join();
+        self.join()
+    }
+
+    /// Waits until the server is shut down some other way (a handler,
+    /// [`ServerHandle::shutdown_on_signals`], another thread's [`ServerHandle::shutdown`])
+    /// and has finished: how it ended.
+    pub fn join(self) -> Stopped {
+        // The accept thread runs no handler code: a panic there is tinyws's bug.
+        self.thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 
-impl ServerHandle {
-    /// Stops accepting, sends close 1001 ("going away", RFC 6455 §7.4.1) to every client,
-    /// and lets `run` return. Safe to call more than once, from any thread.
-    pub fn shutdown(&self) {
-        if self.shared.stopping.swap(true, Ordering::AcqRel) {
+/// What a [`ServerHandle`] does (handle.rs), on the server's shared state.
+impl Control for Shared {
+    fn shutdown(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
         // The accept loop is blocked in accept(); a connection of our own wakes it.
-        let mut wake = self.shared.local_addr;
+        let mut wake = self.local_addr;
         if wake.ip().is_unspecified() {
             wake.set_ip(match wake.ip() {
                 IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -203,54 +251,39 @@ impl ServerHandle {
         }
     }
 
-    /// Whether [`shutdown`](Self::shutdown) has been called.
-    pub fn is_stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::Acquire)
+    fn is_stopping(&self) -> bool {
+        Shared::is_stopping(self)
     }
 
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+    fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 
-    /// Connections being served right now, handshakes included.
-    pub fn connections(&self) -> usize {
-        self.shared.registry().clients.len()
+    fn connections(&self) -> usize {
+        self.registry().clients.len()
     }
 
-    /// Broadcast mode ([`Config::broadcast`]): sends a text or binary `message` to every
-    /// client in the room, after the messages already sent and in the same order for all.
-    /// Returns how many clients it was queued for.
-    ///
-    /// Under pressure it blocks, like a member's message: if a member's backlog
-    /// ([`Config::max_backlog`]) is full, this waits until that member has taken enough
-    /// frames, for as long as it keeps reading, so a member that keeps reading is not
-    /// dropped and gets this message too. A member that makes no progress for
-    /// [`Config::stall_timeout`] while this waits is closed with 1008 and not counted. So
-    /// one call waits at most about `stall_timeout` for a stuck member, and otherwise as
-    /// long as the slowest reading member needs to make room for one message (one slow
-    /// reader, just above the cut, holds every call to its pace); a program
-    /// that broadcasts faster than its members read is slowed down to their pace. Call it
-    /// from a thread of your own that may wait (not from a timer that must not be late).
-    /// In echo mode there is no room and this returns 0; pings, pongs, close frames and
-    /// messages larger than [`Config::max_backlog`] are not sent either (0).
-    pub fn broadcast(&self, message: tungstenite::Message) -> usize {
-        self.shared.room.broadcast(&message, None)
+    fn broadcast(&self, message: &tungstenite::Message) -> usize {
+        self.room.broadcast(message, None)
     }
 
-    /// Clients in the broadcast room right now (always 0 in echo mode).
-    pub fn members(&self) -> usize {
-        self.shared.room.len()
+    fn members(&self) -> usize {
+        self.room.len()
     }
 }
 
 /// Sends 1001 to every upgraded client, cuts connections still in their handshake, and
 /// waits (bounded) for them to end.
-fn shutdown_clients(shared: &Shared) {
+fn shutdown_clients(shared: &Shared) -> Stopped {
+    let prefix = &shared.prefix;
     let clients: Vec<Arc<Client>> = shared.registry().clients.values().cloned().collect();
+    let mut stopped = Stopped {
+        connections: clients.len(),
+        cut: 0,
+    };
     if !clients.is_empty() {
         info!(
-            "shutting down: sending close 1001 to {} connection(s)",
+            "{prefix}shutting down: sending close 1001 to {} connection(s)",
             clients.len()
         );
     }
@@ -260,11 +293,15 @@ fn shutdown_clients(shared: &Shared) {
     // Broadcast members queue their close behind frames already waiting; that never
     // blocks, so also reach the ones whose outbox was busy for shut_down.
     shared.room.close_all(1001, crate::outbox::GOING_AWAY);
+    // Let go of them now: a client that completes its close handshake must see TCP close
+    // when its own connection ends (RFC 6455 §7.1.1), not when the last one has.
+    drop(clients);
     let deadline = Instant::now() + shared.config.shutdown_timeout;
     if !wait_until_empty(shared, deadline) {
         let reg = shared.registry();
+        stopped.cut = reg.clients.len();
         warn!(
-            "{} connection(s) did not close within {}; cutting them",
+            "{prefix}{} connection(s) did not close within {}; cutting them",
             reg.clients.len(),
             crate::config::format_duration(shared.config.shutdown_timeout)
         );
@@ -275,7 +312,8 @@ fn shutdown_clients(shared: &Shared) {
         wait_until_empty(shared, Instant::now() + Duration::from_secs(1));
     }
     shared.threads.stop();
-    info!("stopped");
+    info!("{prefix}{stopped}");
+    stopped
 }
 
 fn wait_until_empty(shared: &Shared, deadline: Instant) -> bool {

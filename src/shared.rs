@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::config::Config;
+use crate::handle::ServerHandle;
 use crate::handler::Handler;
 use crate::lock::lock;
 use crate::outbox::Client;
@@ -35,32 +36,61 @@ pub(crate) struct Shared {
     pub(crate) fit: usize,
     /// The one line saying what does not fit, logged when the server starts.
     pub(crate) budget_warning: Option<String>,
+    /// What the server's own log lines start with: `name: `, or nothing (`Config::name`).
+    pub(crate) prefix: String,
+}
+
+/// How a connection's log lines name it: `#7`, or `sensors #7` for a server with a
+/// [`Config::name`]. Formatted where the line is, no string kept per connection.
+pub(crate) struct Tag<'a> {
+    name: Option<&'a str>,
+    id: u64,
+}
+
+impl std::fmt::Display for Tag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name {
+            Some(name) => write!(f, "{name} #{}", self.id),
+            None => write!(f, "#{}", self.id),
+        }
+    }
 }
 
 impl Shared {
+    /// How the log names connection `id` (see [`Tag`]).
+    pub(crate) fn tag(&self, id: u64) -> Tag<'_> {
+        Tag {
+            name: self.config.name.as_deref(),
+            id,
+        }
+    }
+
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         lock(&self.registry)
     }
 
     /// A client for a new socket, with its own TLS session when the server speaks TLS.
     pub(crate) fn new_client(
-        &self,
+        self: &Arc<Self>,
         id: u64,
         peer: SocketAddr,
         socket: TcpStream,
     ) -> Option<Client> {
         let transport = Transport::new(socket);
+        // The handler's way back to the server (Client::server); the shared state is its
+        // Control (server.rs).
+        let server = ServerHandle::new(self.clone());
         #[cfg(feature = "tls")]
         if let Some(config) = &self.tls {
             return match crate::tls::Tls::new(config) {
-                Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls))),
+                Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
                 Err(e) => {
                     log::warn!("{peer}: cannot start a TLS session ({e}); closed");
                     None
                 }
             };
         }
-        Some(Client::new(id, peer, transport))
+        Some(Client::new(id, peer, transport, server))
     }
 
     pub(crate) fn is_tls(&self) -> bool {

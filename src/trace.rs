@@ -97,7 +97,7 @@ pub(crate) fn emit(id: u64, block: &str) {
     }
     if crate::spool::STDOUT.push(out.into_bytes()) {
         log::warn!(
-            "--trace: stdout is not being read (a paused terminal?); trace blocks are left out from now on while it is full, and the trace says where"
+            "`trace`: stdout is not being read (a paused terminal?); trace blocks are left out from now on while it is full, and the trace says where"
         );
     }
 }

@@ -215,7 +215,7 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
                 "{why}, but the close frame could not be written ({e})"
             )),
             (None, true) => Some(format!(
-                "a write blocked for {} (--write-timeout): it stopped reading",
+                "a write blocked for {}, the `write_timeout`: it stopped reading",
                 format_duration(write_timeout)
             )),
             (None, false) => None, // the client vanished: its reader reports that

@@ -283,7 +283,9 @@ fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
         peak <= threads + 8,
         "{peak} threads while refusing, {threads} before: more than 8 rejecters"
     );
-    p.wait_log("refused with 503, at the cap of 1 connections (--max-connections)");
+    p.wait_log(
+        "refused with 503, at the cap of 1 connections set by max_connections (--max-connections)",
+    );
     inside.send(Message::text("still in")).unwrap();
     assert_eq!(inside.read().unwrap(), Message::text("still in"));
 
@@ -360,4 +362,25 @@ fn a_refused_request_is_logged_without_its_token() {
         "{line}"
     );
     assert!(!line.contains("s3cr3t"), "{line}");
+}
+
+/// Issue 18: `--name` (`Config::name`) starts the server's own lines and each
+/// connection's, so two servers in one log are told apart; the shutdown says how it
+/// ended.
+#[cfg(unix)]
+#[test]
+fn a_named_server_prefixes_its_log_lines_and_says_how_it_stopped() {
+    let mut p = Proc::start(BIN, &["--name", "alpha"]);
+    p.wait_log("alpha: settings: ");
+    let mut s = upgraded(p.addr);
+    let opened = p.wait_log(": opened /");
+    assert!(opened.contains("] alpha #1 127.0.0.1:"), "{opened}");
+    p.signal("-INT");
+    let (first, payload) = read_frame(&mut s);
+    assert_eq!((first, &payload[..2]), (0x88, &1001u16.to_be_bytes()[..]));
+    s.write_all(&frame(true, 0x8, &payload[..2])).unwrap();
+    assert!(read_to_end(&mut s).is_empty());
+    p.wait_log("alpha: shutting down: sending close 1001 to 1 connection(s)");
+    p.wait_log("alpha: stopped: 1 connection(s) closed");
+    assert_eq!(p.wait_exit(TIMEOUT), Some(0));
 }

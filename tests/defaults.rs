@@ -64,6 +64,8 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
     assert!(c.tls_cert.is_none() && c.tls_key.is_none());
     m.insert("--tls-cert", ("off".into(), "with --tls-key".into()));
     m.insert("--tls-key", ("off".into(), "of --tls-cert".into()));
+    assert!(c.name.is_none());
+    m.insert("--name", ("none".into(), "(default: none)".into()));
     m
 }
 

@@ -448,3 +448,156 @@ fn upload_refuses_names_unsafe_on_any_os_and_caps_the_total() {
     drop(ex);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+impl Example {
+    /// Ctrl-C, as a terminal sends it: SIGINT to this child, by its PID.
+    #[cfg(unix)]
+    fn interrupt(&self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -INT failed");
+    }
+
+    /// Waits (bounded) for the process to exit; its exit code.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    fn exit_code(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the example did not exit");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The server says goodbye: a close 1001 ("going away", RFC 6455 §7.4.1), and the close
+/// handshake completes (tungstenite answers it).
+#[cfg_attr(not(unix), allow(dead_code))]
+fn goes_away(mut ws: Ws) {
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(f))) => {
+                assert_eq!(u16::from(f.code), 1001, "{f:?}");
+                break;
+            }
+            Ok(Message::Close(None)) => panic!("a close frame without a code"),
+            Ok(_) => {} // a reading still on its way
+            Err(e) => panic!("no close frame (the 1006 case): {e}"),
+        }
+    }
+    loop {
+        match ws.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return,
+            Err(e) => panic!("unclean end after the 1001: {e}"),
+        }
+    }
+}
+
+/// Issue 18: `/who`, `/help`, a mistyped command and a taken nickname are answered to
+/// the asker only; the other member's next message is the room's.
+#[test]
+fn chat_answers_commands_to_the_asker_only() {
+    let mut ex = Example::start("chat", &["0"]);
+    let addr = ex.ws_addr();
+    let mut a = ws(addr, "/");
+    assert_eq!(text(&mut a), "* guest-1 joined");
+    let mut b = ws(addr, "/");
+    assert_eq!(text(&mut a), "* guest-2 joined");
+    assert_eq!(text(&mut b), "* guest-2 joined");
+    a.send(Message::text("/who")).unwrap();
+    assert_eq!(text(&mut a), "here: guest-1, guest-2");
+    a.send(Message::text("/help")).unwrap();
+    assert!(text(&mut a).starts_with("commands: /nick NAME"));
+    a.send(Message::text("/frobnicate now")).unwrap();
+    assert!(text(&mut a).starts_with("unknown command /frobnicate; commands:"));
+    b.send(Message::text("/nick guest-1")).unwrap();
+    assert_eq!(text(&mut b), "the nickname guest-1 is taken");
+    b.send(Message::text("hi")).unwrap();
+    // Neither saw the other's answers: the next message of each is the room's.
+    assert_eq!(text(&mut b), "guest-2: hi");
+    assert_eq!(text(&mut a), "guest-2: hi");
+    close_cleanly(b);
+    assert_eq!(text(&mut a), "* guest-2 left");
+    close_cleanly(a);
+}
+
+/// Issue 18: Ctrl-C in an example that embeds tinyws (`shutdown_on_signals`) gives every
+/// client 1001 and a clean close (it was 1006: the process died), and the program prints
+/// how the server stopped and exits 0.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_closes_every_chat_and_push_client_with_1001() {
+    for name in ["chat", "push"] {
+        let mut ex = Example::start(name, &["0"]);
+        let addr = ex.ws_addr();
+        let mut a = ws(addr, "/");
+        let mut b = ws(addr, "/");
+        // Both are members once each has had a message of the room.
+        text(&mut a);
+        text(&mut b);
+        ex.interrupt();
+        goes_away(a);
+        goes_away(b);
+        ex.wait_line("stopped: 2 connection(s) closed");
+        assert_eq!(ex.exit_code(), Some(0), "{name}");
+    }
+}
+
+/// Issue 18 item 7: the sensor program of the issue (examples/sensor.rs, under 60
+/// lines): a reading every 500 ms to everyone, `status` answered to the asker only, and
+/// Ctrl-C (SIGINT to its PID) closes every client with 1001.
+#[cfg(unix)]
+#[test]
+fn sensor_pushes_readings_answers_status_to_the_asker_and_closes_with_1001_on_ctrl_c() {
+    let source = std::fs::read_to_string("examples/sensor.rs").unwrap();
+    assert!(source.lines().count() < 60, "the sensor program grew");
+    let reading = |line: &str| -> u64 {
+        assert!(
+            line.starts_with("{\"reading\":") && line.contains("\"celsius\":"),
+            "{line}"
+        );
+        line["{\"reading\":".len()..]
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut ex = Example::start("sensor", &["0"]);
+    let addr = ex.ws_addr();
+    let mut a = ws(addr, "/");
+    let mut b = ws(addr, "/");
+    let first_a = reading(&text(&mut a));
+    reading(&text(&mut b));
+    a.send(Message::text("status")).unwrap();
+    let status = loop {
+        let t = text(&mut a);
+        if t.starts_with("status: ") {
+            break t;
+        }
+        reading(&t);
+    };
+    assert!(status.contains(" readings, 2 listening"), "{status}");
+    let after = reading(&text(&mut a));
+    assert!(after > first_a, "readings go on: {first_a} then {after}");
+    // b gets readings only, in order, up to the one a got after its status.
+    let mut last = 0;
+    while last < after {
+        let t = text(&mut b);
+        assert!(!t.starts_with("status"), "the status reached b: {t}");
+        let n = reading(&t);
+        assert!(n > last, "in order: {last} then {n}");
+        last = n;
+    }
+    ex.interrupt();
+    goes_away(a);
+    goes_away(b);
+    ex.wait_line("stopped: 2 connection(s) closed");
+    assert_eq!(ex.exit_code(), Some(0));
+}

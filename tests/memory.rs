@@ -102,9 +102,12 @@ fn echo_past_the_memory_budget_gets_503_and_the_rest_echo_their_largest_messages
         return;
     }
     let mut p = under_limit(&["--max-connections", "1000"]);
-    let line = p.wait_log("memory budget: --max-connections 1000 does not fit");
+    let line = p.wait_log("memory budget: max_connections (--max-connections) 1000 does not fit");
     assert!(line.contains("address-space limit"), "{line}");
-    assert!(line.contains("Lower --max-connections to"), "{line}");
+    assert!(
+        line.contains("Lower max_connections (--max-connections) to"),
+        "{line}"
+    );
     let fit = fit_from(&line);
     assert!((100..1000).contains(&fit), "{line}");
     let baseline = p.resources();
@@ -150,9 +153,9 @@ fn broadcast_past_the_memory_budget_gets_503_and_the_room_carries_on() {
         return;
     }
     let mut p = under_limit(&["--broadcast", "--max-connections", "1000"]);
-    let line = p.wait_log("memory budget: --max-connections 1000 does not fit");
+    let line = p.wait_log("memory budget: max_connections (--max-connections) 1000 does not fit");
     assert!(
-        line.contains("--max-backlog (256KiB, counted twice)"),
+        line.contains("max_backlog (--max-backlog) (256KiB, counted twice)"),
         "{line}"
     );
     let fit = fit_from(&line);

@@ -161,7 +161,7 @@ fn a_flooding_sender_is_paced_and_slow_readers_get_everything() {
     // once, with the flag. Its writer may be blocked until --write-timeout (10 s) first.
     let line = p.wait_log_for("dropped:", Duration::from_secs(40));
     assert!(
-        line.contains("read nothing for 1s (--stall-timeout"),
+        line.contains("read nothing for 1s (stall_timeout (--stall-timeout)"),
         "{line}"
     );
     let later = p.drain_log();
@@ -420,7 +420,7 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
     let line = p.wait_log_for("dropped:", Duration::from_secs(60));
     let cut_after = start.elapsed();
     assert!(
-        line.contains("read nothing for 1s (--stall-timeout"),
+        line.contains("read nothing for 1s (stall_timeout (--stall-timeout)"),
         "{line}"
     );
     let mut gaps = Vec::new();

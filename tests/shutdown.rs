@@ -40,8 +40,7 @@ fn a_client_that_never_answers_the_1001_is_cut_when_the_shutdown_timeout_runs_ou
     let (done_tx, done) = mpsc::channel();
     let started = Instant::now();
     let stopper = thread::spawn(move || {
-        server.stop();
-        let _ = done_tx.send(());
+        let _ = done_tx.send(server.stop());
     });
     // The client reads, so the 1001 arrives; it never sends the close reply. The end of
     // the connection comes when the timeout runs out, not at once.
@@ -51,10 +50,18 @@ fn a_client_that_never_answers_the_1001_is_cut_when_the_shutdown_timeout_runs_ou
         "cut after {:?}, before the 500 ms shutdown timeout",
         started.elapsed()
     );
-    done.recv_timeout(TIMEOUT)
+    let stopped = done
+        .recv_timeout(TIMEOUT)
         .expect("stop() returned after the shutdown timeout");
     stopper.join().unwrap();
     assert_eq!(handle.connections(), 0, "no connection outlives the server");
+    // stop() says so: one connection, cut by the timeout (issue 18).
+    assert_eq!((stopped.connections, stopped.cut), (1, 1), "{stopped}");
+    assert!(!stopped.is_clean());
+    assert_eq!(
+        stopped.to_string(),
+        "stopped: 1 of 1 connection(s) did not close within the shutdown timeout and were cut"
+    );
 }
 
 /// The same through the binary and SIGTERM: the port is closed while shutdown waits

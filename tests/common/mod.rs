@@ -43,10 +43,9 @@ impl TestServer {
         self.running.as_ref().unwrap().handle()
     }
 
-    pub fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop();
-        }
+    /// Stops the server: how it ended.
+    pub fn stop(mut self) -> tinyws::Stopped {
+        self.running.take().expect("running").stop()
     }
 }
 

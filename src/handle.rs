@@ -1,0 +1,122 @@
+//! [`ServerHandle`]: what a program (or a handler, through [`Client::server`]) may ask of
+//! a running server: shut it down, count its connections, broadcast to its room.
+//!
+//! Why a trait object instead of the server's shared state itself: a [`Client`] carries
+//! the handle, and the shared state (shared.rs) holds the clients, so this file cannot
+//! name it without an import cycle (outbox.rs → handle.rs → shared.rs → outbox.rs). The
+//! shared state implements [`Control`] where it is defined further up (server.rs), and
+//! this file depends on nothing of the crate.
+//!
+//! [`Client`]: crate::Client
+//! [`Client::server`]: crate::Client::server
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tungstenite::Message;
+
+/// What the handle asks of the server; implemented by the server's shared state.
+pub(crate) trait Control: Send + Sync {
+    fn shutdown(&self);
+    fn is_stopping(&self) -> bool;
+    fn local_addr(&self) -> SocketAddr;
+    fn connections(&self) -> usize;
+    fn broadcast(&self, message: &Message) -> usize;
+    fn members(&self) -> usize;
+}
+
+/// Controls a running server from any thread: shut it down, count its connections,
+/// broadcast to its room. [`Server::handle`](crate::Server::handle) gives one to your
+/// program, [`Client::server`](crate::Client::server) to a handler. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    control: Arc<dyn Control>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    pub(crate) fn new(control: Arc<dyn Control>) -> ServerHandle {
+        ServerHandle { control }
+    }
+
+    /// Stops accepting, sends close 1001 ("going away", RFC 6455 §7.4.1) to every client,
+    /// and lets `run` return. Safe to call more than once, from any thread, a handler's
+    /// included (it does not wait for the clients to go).
+    pub fn shutdown(&self) {
+        self.control.shutdown();
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has been called.
+    pub fn is_stopping(&self) -> bool {
+        self.control.is_stopping()
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.control.local_addr()
+    }
+
+    /// Connections being served right now, handshakes included.
+    pub fn connections(&self) -> usize {
+        self.control.connections()
+    }
+
+    /// Broadcast mode ([`Config::broadcast`](crate::Config#structfield.broadcast)): sends
+    /// a text or binary `message` to every client in the room, after the messages already
+    /// sent and in the same order for all. Returns how many clients it was queued for.
+    ///
+    /// Under pressure it blocks, like a member's message: if a member's backlog
+    /// ([`Config::max_backlog`](crate::Config#structfield.max_backlog)) is full, this waits
+    /// until that member has taken enough frames, for as long as it keeps reading, so a
+    /// member that keeps reading is not dropped and gets this message too. A member that
+    /// makes no progress for [`Config::stall_timeout`](crate::Config#structfield.stall_timeout)
+    /// while this waits is closed with 1008 and not counted. So one call waits at most
+    /// about `stall_timeout` for a stuck member, and otherwise as long as the slowest
+    /// reading member needs to make room for one message (one slow reader, just above the
+    /// cut, holds every call to its pace); a program that broadcasts faster than its
+    /// members read is slowed down to their pace. Call it from a thread of your own that
+    /// may wait (not from a timer that must not be late). From a handler it waits the same
+    /// way, as a returned message does. In echo mode there is no room and this returns 0;
+    /// pings, pongs, close frames and messages larger than `max_backlog` are not sent
+    /// either (0). To send to one client only, see [`Client::send`](crate::Client::send).
+    pub fn broadcast(&self, message: Message) -> usize {
+        self.control.broadcast(&message)
+    }
+
+    /// Clients in the broadcast room right now (always 0 in echo mode).
+    pub fn members(&self) -> usize {
+        self.control.members()
+    }
+}
+
+/// For unit tests: a handle to no server (stopped, empty).
+#[cfg(test)]
+pub(crate) fn detached() -> ServerHandle {
+    struct Detached;
+    impl Control for Detached {
+        fn shutdown(&self) {}
+        fn is_stopping(&self) -> bool {
+            true
+        }
+        fn local_addr(&self) -> SocketAddr {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+        fn connections(&self) -> usize {
+            0
+        }
+        fn broadcast(&self, _: &Message) -> usize {
+            0
+        }
+        fn members(&self) -> usize {
+            0
+        }
+    }
+    ServerHandle::new(Arc::new(Detached))
+}
