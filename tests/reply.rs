@@ -154,3 +154,43 @@ fn returned_control_frames_are_dropped_in_both_modes() {
         assert!(read_to_end(&mut s).is_empty());
     }
 }
+
+/// Broadcast mode: `send` to a member that reads nothing never waits for its socket (the
+/// handler returns while the client has read nothing), and past twice `max_backlog`
+/// waiting the member is closed with 1008, as for a flood of its own pongs.
+#[test]
+fn broadcast_mode_send_never_waits_and_closes_a_member_that_reads_nothing_past_the_bound() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let config = config()
+        .broadcast(true)
+        .max_message_size(16 * 1024)
+        .max_backlog(64 * 1024);
+    let server = start_with(config, move |client: &Client, _: Message| {
+        // 64 MiB at most: more than any loopback socket buffers take.
+        let sent = (0..4096)
+            .take_while(|_| client.send(Message::binary(vec![7u8; 16 * 1024])))
+            .count();
+        let _ = tx.lock().unwrap().send(sent);
+        None
+    });
+    let mut s = upgraded(server.addr);
+    wait_members(&server, 1);
+    say(&mut s, "flood");
+    let sent = rx
+        .recv_timeout(TIMEOUT)
+        .expect("the handler returned while its client read nothing");
+    assert!((1..4096).contains(&sent), "refused after {sent}");
+    // Everything queued before the bound, then the close 1008 (RFC 6455 §7.4.1).
+    let mut frames = 0;
+    loop {
+        let (first, payload) = read_frame(&mut s);
+        if first == 0x88 {
+            assert_eq!(&payload[..2], &1008u16.to_be_bytes()[..]);
+            break;
+        }
+        assert_eq!((first, payload.len()), (0x82, 16 * 1024));
+        frames += 1;
+    }
+    assert!(frames <= sent, "{frames} frames of {sent} sent");
+}
