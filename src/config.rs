@@ -190,7 +190,8 @@ pub struct Config {
     /// A name for this server in its log lines: "sensors: listening on …",
     /// "sensors #3 192.168.1.23:50712: opened /", so that two servers in one process (or
     /// one journal) are told apart. Default `None`: no prefix, lines start as before
-    /// ("listening on …", "#3 …"). Costs one short string per connection.
+    /// ("listening on …", "#3 …"). The trade-off: longer log lines; nothing is kept per
+    /// connection (the name is written into each line as it is formatted).
     pub name: Option<String>,
 }
 
