@@ -109,6 +109,11 @@
 //! (`socket.rs` `shut_and_drain`), so the client reads the answer instead of a reset.
 //! A plain `GET /` gets the teaching page (`page.rs`) the same way.
 //!
+//! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
+//! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
+//! (`handle.rs`) reaches the shared state through a small trait, so that a [`Client`]
+//! can carry it without an import cycle; `signals.rs` turns Ctrl-C into its `shutdown`.
+//!
 //! The README's "Layout" section lists the afternoon core: the 13 files (about 2,700
 //! lines without their tests) that hold echo, the HTTP answers and the close handshake.
 //! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
