@@ -150,6 +150,15 @@ pub struct Config {
     /// connection from that machine) or `ip:port` (one connection). Default `None`
     /// (every connection). For following one student's connection in a full room.
     pub trace_only: Option<String>,
+    /// The projector view of the live inspector: `GET /inspect` shows every connection
+    /// (newest first, each one's request head, checks, accept computation, 101 and
+    /// decoded frames, as `--trace` would print them), to anyone who can reach the port.
+    /// Default `false`: then only the page that opened a connection can read that
+    /// connection's record (with the random token it made), and only connections that
+    /// brought a token are recorded (inspect.rs). The trade-off: on, every upgrade is
+    /// recorded (at most 64 connections × 32 KiB of frames, about 3 MiB at worst) and
+    /// everyone in the room sees everyone's traffic (credentials stay hidden).
+    pub inspect: bool,
     /// Broadcast mode (a chat room): every text or binary message the handler returns is
     /// sent to every connected client, the sender included, instead of back to the sender
     /// alone. Default `false` (echo). Each client then gets a second, small thread that
@@ -220,6 +229,7 @@ impl Default for Config {
             trace_secrets: false,
             trace_quiet: false,
             trace_only: None,
+            inspect: false,
             broadcast: false,
             max_backlog: 256 * 1024,
             stall_timeout: Duration::from_secs(1),
@@ -364,6 +374,12 @@ impl Config {
     /// Sets [`trace_only`](Self#structfield.trace_only) (wraps it in `Some`).
     pub fn trace_only(mut self, trace_only: impl Into<String>) -> Self {
         self.trace_only = Some(trace_only.into());
+        self
+    }
+
+    /// Sets [`inspect`](Self#structfield.inspect).
+    pub fn inspect(mut self, inspect: bool) -> Self {
+        self.inspect = inspect;
         self
     }
 
@@ -774,6 +790,7 @@ mod tests {
             .allow_origins(vec!["*".to_string()])
             .tls_cert("c.pem")
             .trace_only("#7")
+            .inspect(true)
             .broadcast(true)
             .stall_timeout(Duration::from_millis(500));
         // Inside tinyws a struct literal still compiles: it checks each setter's field.
@@ -785,6 +802,7 @@ mod tests {
             allow_origins: vec!["*".into()],
             tls_cert: Some("c.pem".into()),
             trace_only: Some("#7".into()),
+            inspect: true,
             broadcast: true,
             stall_timeout: Duration::from_millis(500),
             ..Config::default()

@@ -21,10 +21,14 @@ use crate::room::Member;
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
-use crate::{page, trace, tune};
+use crate::{inspect, page, trace, tune};
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
     let Some((mut ws, member)) = open(shared, &client, accepted) else {
+        // An upgrade that failed after its checks: its record says so (inspect.rs).
+        if let Some(record) = client.recorder() {
+            record.end("-- ended before the WebSocket opened".into());
+        }
         return;
     };
     let end = match catch_unwind(AssertUnwindSafe(|| {
@@ -64,8 +68,8 @@ fn open<'s>(
     let _ = client.socket().set_write_timeout(Some(cfg.write_timeout));
     // --trace-only: the other connections are not traced at all.
     let traced = trace::follows(cfg, id, peer);
-    if traced {
-        client.trace_writes(trace::Detail::of(cfg));
+    if traced && let Some(sink) = trace::Sink::new(id, true, None) {
+        client.trace_writes(sink, trace::Detail::of(cfg));
         trace::emit(id, &format!("-- connection from {peer}"));
     }
 
@@ -122,11 +126,56 @@ fn open<'s>(
         }
     };
 
-    let verdict = if traced {
-        trace::check(id, &head.buf[..head.len], cfg)
-    } else {
-        handshake::check(&head.buf[..head.len], cfg)
+    // The inspector's own plain requests: the projector view and the page's polls.
+    if let Some(route) = inspect::route(&head.buf[..head.len]) {
+        let answer = match route {
+            inspect::Route::View { head_only } => {
+                let view = if cfg.inspect {
+                    page::projector(cfg, &head.buf[..head.len])
+                } else {
+                    inspect::projector_off()
+                };
+                info!(
+                    "#{id} {peer}: {} answered {}",
+                    inspect::VIEW_PATH,
+                    view.status
+                );
+                if head_only { view.for_head() } else { view }
+            }
+            inspect::Route::Poll { target } => {
+                // Debug only: the page asks again after every burst of frames.
+                let answer = shared.inspect.poll(target);
+                debug!(
+                    "#{id} {peer}: inspector poll {} answered {}",
+                    crate::secrets::redact_target(target),
+                    answer.status
+                );
+                answer
+            }
+        };
+        respond_and_close(client.transport(), &answer, DRAIN_FOR);
+        return None;
+    }
+    // The inspector: a record only for a connection that brought a token (or every one,
+    // for the projector view); otherwise `None`, and nothing below allocates for it.
+    let record = shared.inspect.recorder(id, peer, &head.buf[..head.len]);
+    let sink = trace::Sink::new(id, traced, record.clone());
+    if let Some(sink) = &sink
+        && record.is_some()
+    {
+        client.trace_writes(sink.clone(), trace::Detail::of(cfg));
+    }
+    let verdict = match &sink {
+        Some(sink) => trace::check(sink, &head.buf[..head.len], cfg),
+        None => handshake::check(&head.buf[..head.len], cfg),
     };
+    if let Some(record) = &record {
+        // Only upgrades are kept: not page loads, not refusals.
+        match &verdict {
+            Verdict::Upgrade { .. } => record.show(),
+            _ => record.discard(),
+        }
+    }
     let (path, rewritten) = match verdict {
         Verdict::Upgrade { path, rewritten } => (path, rewritten),
         Verdict::Page { head_only } => {
@@ -183,7 +232,7 @@ fn open<'s>(
         head,
         cfg.read_buffer_size,
         cfg.write_buffer_size,
-        trace::follows(cfg, id, peer).then(|| trace::Detail::of(cfg)),
+        sink.map(|sink| (sink, trace::Detail::of(cfg))),
     );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let log_headers = |req: &Request, resp: Response| {
@@ -236,6 +285,9 @@ fn open<'s>(
     if let Err(e) = client.upgrade(path) {
         info!("{tag} {peer}: handshake failed: sending the 101: {e}");
         return None;
+    }
+    if let Some(record) = &record {
+        record.upgraded();
     }
     // Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs).
     let member = if cfg.broadcast {
@@ -297,6 +349,9 @@ fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End
     let end = client.dropped_reason().map_or(end, End::Stalled);
     if trace::follows(cfg, id, peer) {
         trace::emit(id, &format!("-- {end}"));
+    }
+    if let Some(record) = client.recorder() {
+        record.end(format!("-- {end}"));
     }
     match &end {
         End::Failed { .. } | End::Stalled(_) => warn!("{tag} {peer}: {end}"),

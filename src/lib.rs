@@ -118,7 +118,8 @@
 //! lines without their tests) that hold echo, the HTTP answers and the close handshake.
 //! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
 //! way to take a lock and to retry or classify a socket call; `trace.rs` narrates it all
-//! for `--trace`.
+//! for `--trace`, and for the page's live inspector, which keeps that narration of the
+//! connections that ask for it (`inspect.rs`).
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md).
@@ -142,6 +143,7 @@ mod admission;
 mod connection;
 mod handshake;
 mod head;
+mod inspect;
 mod page;
 mod response;
 mod stream;

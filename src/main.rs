@@ -103,6 +103,11 @@ struct Flags {
     #[argh(option)]
     trace_only: Option<String>,
 
+    /// the projector view: /inspect shows every connection's handshake and frames,
+    /// live, to anyone who opens it (off by default: each page sees only its own)
+    #[argh(switch)]
+    inspect: bool,
+
     /// chat room: every message goes to every client, the sender included (default: echo)
     #[argh(switch)]
     broadcast: bool,
@@ -165,6 +170,7 @@ impl Flags {
             .trace(self.trace || self.trace_quiet || self.trace_only.is_some())
             .trace_secrets(self.trace_secrets)
             .trace_quiet(self.trace_quiet)
+            .inspect(self.inspect)
             .broadcast(self.broadcast)
             .max_backlog(self.max_backlog.unwrap_or(d.max_backlog))
             .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout));

@@ -56,8 +56,10 @@ pub(crate) struct Outbox {
     pub(crate) closed: bool,
     /// A write failed or timed out, possibly mid-frame: nothing more may be written.
     pub(crate) broken: bool,
-    /// `--trace`: narrates every byte written, as HTTP before the upgrade, as frames after.
-    pub(crate) trace: Option<crate::trace::Frames>,
+    /// `--trace` and the inspector: narrates every byte written, as HTTP before the
+    /// upgrade, as frames after. Boxed: a connection that is neither traced nor
+    /// inspected pays one pointer for it.
+    pub(crate) trace: Option<Box<crate::trace::Frames>>,
     /// Broadcast mode: frames wait here for the writer thread instead of being written.
     pub(crate) backlog: Option<Backlog>,
 }
@@ -266,9 +268,15 @@ impl Client {
         }
     }
 
-    /// `--trace`: from now on, print everything written to this client.
-    pub(crate) fn trace_writes(&self, detail: crate::trace::Detail) {
-        self.outbox().trace = Some(crate::trace::Frames::new(self.id, "->", detail));
+    /// `--trace` or the inspector: from now on, narrate everything written to this
+    /// client to `sink`.
+    pub(crate) fn trace_writes(&self, sink: crate::trace::Sink, detail: crate::trace::Detail) {
+        self.outbox().trace = Some(Box::new(crate::trace::Frames::new(sink, "->", detail)));
+    }
+
+    /// The connection's inspector record, if it has one (inspect.rs).
+    pub(crate) fn recorder(&self) -> Option<crate::inspect::Recorder> {
+        self.outbox().trace.as_ref()?.sink().record().cloned()
     }
 
     pub(crate) fn is_upgraded(&self) -> bool {
@@ -343,7 +351,7 @@ impl Client {
                 trace.feed(&out.pending);
             } else {
                 let text = crate::trace::http_lines("->", "response", &out.pending);
-                crate::trace::emit(self.id, &text);
+                trace.sink().emit(&text);
             }
         }
         let mut pending = std::mem::take(&mut out.pending);

@@ -1,9 +1,79 @@
 "use strict";
 // Shared by page.html and page.zh.html: their TEXT holds what the page says (page.rs).
 const WS_PATH = {{WS_PATH}};
+// true on /inspect, the projector view (tinyws --inspect): every connection, no controls.
+const PROJECTOR = {{PROJECTOR}};
 const $ = (id) => document.getElementById(id);
 let ws = null;
 let started = 0;
+// The current connection's inspector token: 128 random bits that only this page knows,
+// sent in the WebSocket URL's query (the server ignores the query when matching paths).
+let token = "";
+
+function newToken() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+function eventBlock(text) {
+  const pre = document.createElement("pre");
+  pre.textContent = text;
+  return pre;
+}
+// Asks the server for the events of the records `query` selects, again and again: each
+// answer comes as soon as there is something new (long polling, tinyws's inspect.rs).
+// `onRecords` returns false to stop. Resolves to why it stopped ("" if asked to).
+async function poll(query, onRecords) {
+  let since = 0;
+  for (;;) {
+    let answer;
+    try {
+      const r = await fetch("/.inspect?" + query + "&since=" + since, { cache: "no-store" });
+      if (!r.ok) return (await r.text()).trim();
+      answer = await r.json();
+    } catch (e) {
+      return TEXT.inspectLost;
+    }
+    since = answer.next;
+    if (onRecords(answer.records) === false) return "";
+  }
+}
+// This page's own connection, as the server received and answered it.
+function watchOwn(mine) {
+  const box = $("inspect");
+  box.textContent = "";
+  poll("inspect_token=" + mine, (records) => {
+    if (mine !== token) return false; // a newer connection took over the box
+    let ended = false;
+    for (const r of records) {
+      for (const e of r.events) box.append(eventBlock(e));
+      ended = ended || r.ended;
+    }
+    box.scrollTop = box.scrollHeight;
+    return !ended;
+  }).then((why) => { if (why && mine === token) box.append(eventBlock("-- " + why)); });
+}
+// The projector view: every connection, newest first, one collapsible block each.
+function watchRoom() {
+  const room = $("room");
+  const blocks = new Map();
+  poll("all", (records) => {
+    // Oldest first, so that the newest block ends up on top.
+    for (const r of records.slice().reverse()) {
+      let b = blocks.get(r.id);
+      if (!b) {
+        b = document.createElement("details");
+        b.open = true;
+        b.id = "conn-" + r.id;
+        b.append(document.createElement("summary"), document.createElement("div"));
+        blocks.set(r.id, b);
+        room.prepend(b);
+      }
+      b.firstChild.textContent = TEXT.connection(r.id, r.peer, r.ended, r.dropped);
+      for (const e of r.events) b.lastChild.append(eventBlock(e));
+    }
+  }).then((why) => { if (why) room.prepend(eventBlock("-- " + why)); });
+}
 
 function stamp() {
   const d = new Date();
@@ -36,8 +106,10 @@ function connect() {
   log("ev", TEXT.connecting(url));
   setState("CONNECTING");
   started = performance.now();
+  token = newToken();
+  const mine = token;
   try {
-    ws = new WebSocket(url);
+    ws = new WebSocket(url + (url.includes("?") ? "&" : "?") + "inspect_token=" + token);
   } catch (e) {
     log("err", TEXT.cannotConnect(e.message));
     setState("CLOSED");
@@ -49,6 +121,7 @@ function connect() {
     setState("OPEN");
     log("ev", TEXT.open(ms, ws.protocol, ws.extensions));
     $("msg").focus();
+    watchOwn(mine);
   };
   ws.onmessage = (e) => {
     if (typeof e.data === "string") {
@@ -92,3 +165,7 @@ $("disconnect").onclick = disconnect;
 $("send").onclick = send;
 $("msg").addEventListener("keydown", (e) => { if (e.key === "Enter") send(); });
 $("url").addEventListener("keydown", (e) => { if (e.key === "Enter" && !ws) connect(); });
+if (PROJECTOR) {
+  document.body.classList.add("projector");
+  watchRoom();
+}

@@ -22,6 +22,16 @@ const STYLE: &str = include_str!("page.css");
 /// the language the browser prefers (`Accept-Language`, RFC 9110 §12.5.4): Chinese for
 /// `zh` and its variants when they come before English, English otherwise.
 pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
+    render(config, head, false)
+}
+
+/// The projector view (`/inspect`, with `Config::inspect`): the same page, showing every
+/// connection the inspector records instead of a connection of its own (inspect.rs).
+pub(crate) fn projector(config: &Config, head: &[u8]) -> Response {
+    render(config, head, true)
+}
+
+fn render(config: &Config, head: &[u8], projector: bool) -> Response {
     let path = config.path.as_deref().unwrap_or("/");
     let chinese = prefers_chinese(head);
     let (template, language) = if chinese {
@@ -33,6 +43,7 @@ pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
         .replace("{{STYLE}}", STYLE)
         .replace("{{SCRIPT}}", SCRIPT)
         .replace("{{WS_PATH}}", &js_string(path))
+        .replace("{{PROJECTOR}}", if projector { "true" } else { "false" })
         .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
     Response::new(200, html)
         .header("Content-Type", "text/html; charset=utf-8")

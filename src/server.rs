@@ -110,6 +110,7 @@ impl Server {
             listener,
             shared: Arc::new(Shared {
                 room: Room::new(&config),
+                inspect: Arc::new(crate::inspect::Inspector::new(config.inspect)),
                 config,
                 handler: Box::new(handler),
                 stopping: AtomicBool::new(false),
@@ -149,6 +150,13 @@ impl Server {
             where_to_connect(addr, &shared.config, shared.scheme())
         );
         info!("{prefix}settings: {}", shared.config);
+        if shared.config.inspect {
+            info!(
+                "{prefix}inspect: the projector view is on at {}://{addr}{}: every connection's handshake and frames, live, to anyone who opens it (`inspect`)",
+                if shared.is_tls() { "https" } else { "http" },
+                crate::inspect::VIEW_PATH
+            );
+        }
         if let Some(line) = &shared.budget_warning {
             warn!("{prefix}{line}");
         }
@@ -276,6 +284,8 @@ impl Control for Shared {
 /// waits (bounded) for them to end.
 fn shutdown_clients(shared: &Shared) -> Stopped {
     let prefix = &shared.prefix;
+    // Inspector polls wait on the records, not the socket: end their waits now.
+    shared.inspect.stop();
     let clients: Vec<Arc<Client>> = shared.registry().clients.values().cloned().collect();
     let mut stopped = Stopped {
         connections: clients.len(),

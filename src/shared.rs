@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::config::Config;
 use crate::handle::ServerHandle;
 use crate::handler::Handler;
+use crate::inspect::Inspector;
 use crate::lock::lock;
 use crate::outbox::Client;
 use crate::registry::Registry;
@@ -21,6 +22,9 @@ pub(crate) struct Shared {
     pub(crate) handler: Box<dyn Handler>,
     /// Broadcast mode: the room (empty in echo mode).
     pub(crate) room: Room,
+    /// The live inspector's records (inspect.rs); empty unless a page asked for one or
+    /// the projector view is on.
+    pub(crate) inspect: Arc<Inspector>,
     pub(crate) stopping: AtomicBool,
     pub(crate) registry: Mutex<Registry>,
     /// Signalled whenever a connection ends.

@@ -37,8 +37,8 @@ pub(crate) struct Stream {
     dirty: bool,
     /// Outgoing bytes that force a write (`write_buffer_size`).
     threshold: usize,
-    /// `--trace`: decodes and prints every frame the client sends.
-    trace: Option<trace::Frames>,
+    /// `--trace` and the inspector: decodes and narrates every frame the client sends.
+    trace: Option<Box<trace::Frames>>,
     reads: tune::Reads,
 }
 
@@ -51,9 +51,9 @@ impl Stream {
         head: Head,
         bulk: usize,
         threshold: usize,
-        trace: Option<trace::Detail>,
+        trace: Option<(trace::Sink, trace::Detail)>,
     ) -> Stream {
-        let trace = trace.map(|detail| trace::Frames::new(client.id(), "<-", detail));
+        let trace = trace.map(|(sink, detail)| Box::new(trace::Frames::new(sink, "<-", detail)));
         Stream {
             client,
             head_end: head.len,

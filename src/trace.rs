@@ -28,6 +28,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::frame::{self, Header, Piece, Scanner};
 use crate::handshake::{self, Verdict};
+use crate::inspect::Recorder;
 
 /// How much of each connection the trace shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,55 @@ pub(crate) fn emit(id: u64, block: &str) {
     }
 }
 
+/// Where one connection's narration goes: stdout (`--trace`, when it follows this
+/// connection) and/or the connection's inspector record (inspect.rs). The same blocks
+/// for both, but that the record always hides credentials (it goes to a browser, whatever
+/// `--trace-secrets` says) and always decodes frames in full.
+#[derive(Debug, Clone)]
+pub(crate) struct Sink {
+    id: u64,
+    stdout: bool,
+    record: Option<Recorder>,
+}
+
+impl Sink {
+    /// `None` when there is nowhere to narrate to: then nothing is formatted at all.
+    pub(crate) fn new(id: u64, stdout: bool, record: Option<Recorder>) -> Option<Sink> {
+        (stdout || record.is_some()).then_some(Sink { id, stdout, record })
+    }
+
+    /// The connection's inspector record, if it has one.
+    pub(crate) fn record(&self) -> Option<&Recorder> {
+        self.record.as_ref()
+    }
+
+    /// One block to every destination.
+    pub(crate) fn emit(&self, block: &str) {
+        if self.stdout {
+            emit(self.id, block);
+        }
+        self.to_record(block);
+    }
+
+    fn to_record(&self, block: &str) {
+        if let Some(record) = &self.record {
+            record.push(visible(block));
+        }
+    }
+}
+
+/// A block as the inspector keeps it: like the trace's lines, without the `#id`.
+fn visible(block: &str) -> String {
+    let mut out = String::with_capacity(block.len());
+    for (i, line) in block.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        push_visible(&mut out, line);
+    }
+    out
+}
+
 /// `line` with every character that could act on a terminal written as an escape.
 fn push_visible(out: &mut String, line: &str) {
     for c in line.chars() {
@@ -144,10 +194,11 @@ pub(crate) fn http_lines(mark: &str, title: &str, bytes: &[u8]) -> String {
 
 /// `handshake::check` narrated: the request head as received, each check that passed, then
 /// either the accept computation (an upgrade) or the failed check and the exact answer.
-pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
-    if config.trace_secrets {
+pub(crate) fn check(sink: &Sink, head: &[u8], config: &Config) -> Verdict {
+    let id = sink.id;
+    if sink.stdout && config.trace_secrets {
         emit(id, &http_lines("<-", "request head", head));
-    } else {
+    } else if sink.stdout {
         let (shown, hidden) = crate::secrets::redact(head);
         let mut block = http_lines("<-", "request head", &shown);
         if hidden > 0 {
@@ -157,6 +208,18 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
             );
         }
         emit(id, &block);
+    }
+    if sink.record.is_some() {
+        // Always hidden here: the record goes to a browser, maybe a projector's.
+        let (shown, hidden) = crate::secrets::redact(head);
+        let mut block = http_lines("<-", "request head", &shown);
+        if hidden > 0 {
+            let _ = writeln!(
+                block,
+                "-- {hidden} credential value(s) hidden (cookies, authorization, tokens: your inspect_token too)"
+            );
+        }
+        sink.to_record(&block);
     }
     let mut steps = Some(Vec::new());
     let verdict = handshake::check_steps(head, config, &mut steps);
@@ -176,7 +239,7 @@ pub(crate) fn check(id: u64, head: &[u8], config: &Config) -> Verdict {
             s.push_str(&http_lines("->", "answer", &response.to_bytes()));
         }
     }
-    emit(id, &s);
+    sink.emit(&s);
     verdict
 }
 
@@ -237,7 +300,7 @@ fn close_code_name(code: u16) -> &'static str {
 /// at most a header and [`KEEP_BYTES`] of payload, whatever the frame size.
 #[derive(Debug)]
 pub(crate) struct Frames {
-    id: u64,
+    sink: Sink,
     mark: &'static str,
     detail: Detail,
     scanner: Scanner,
@@ -249,10 +312,11 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    /// `mark` is `<-` for what the client sends, `->` for what the server sends.
-    pub(crate) fn new(id: u64, mark: &'static str, detail: Detail) -> Frames {
+    /// `mark` is `<-` for what the client sends, `->` for what the server sends;
+    /// `detail` is the trace's on stdout (the record always gets [`Detail::Full`]).
+    pub(crate) fn new(sink: Sink, mark: &'static str, detail: Detail) -> Frames {
         Frames {
-            id,
+            sink,
             mark,
             detail,
             scanner: Scanner::default(),
@@ -265,11 +329,16 @@ impl Frames {
     /// Prints every frame that `bytes` completes.
     pub(crate) fn feed(&mut self, bytes: &[u8]) {
         for block in self.decode(bytes) {
-            emit(self.id, &block);
+            emit(self.sink.id, &block);
         }
     }
 
-    /// One text block per frame that `bytes` completes.
+    /// Where this narration goes.
+    pub(crate) fn sink(&self) -> &Sink {
+        &self.sink
+    }
+
+    /// One stdout block per frame that `bytes` completes (the record gets its own).
     fn decode(&mut self, mut bytes: &[u8]) -> Vec<String> {
         let mut blocks = Vec::new();
         while let Some(piece) = self.scanner.next(&mut bytes) {
@@ -293,10 +362,18 @@ impl Frames {
     /// The frame's block; `None` for what [`Detail::Brief`] leaves out.
     fn finish(&mut self) -> Option<String> {
         let h = self.header.take()?;
-        let block = match self.detail {
-            Detail::Full => Some(self.describe(&h)),
-            Detail::Brief => self.one_line(&h),
+        let block = match (self.sink.stdout, self.detail) {
+            (false, _) => None,
+            (true, Detail::Full) => Some(self.describe(&h)),
+            (true, Detail::Brief) => self.one_line(&h),
         };
+        if self.sink.record.is_some() {
+            let full = match (&block, self.detail) {
+                (Some(b), Detail::Full) => b.clone(),
+                _ => self.describe(&h),
+            };
+            self.sink.to_record(&full);
+        }
         self.kept = Vec::new();
         block
     }
@@ -408,13 +485,17 @@ impl Frames {
 mod tests {
     use super::*;
 
+    fn stdout_sink() -> Sink {
+        Sink::new(0, true, None).unwrap()
+    }
+
     #[test]
     fn frames_split_anywhere_are_decoded_once_each() {
         // RFC 6455 §5.7: "Hello" masked with 37 fa 21 3d, then a server pong.
         let bytes = [
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58, 0x8a, 0x00,
         ];
-        let whole = Frames::new(0, "<-", Detail::Full).decode(&bytes);
+        let whole = Frames::new(stdout_sink(), "<-", Detail::Full).decode(&bytes);
         assert_eq!(whole.len(), 2);
         assert!(whole[0].contains("opcode=0x1 (text) MASK=1 length=5 mask key=37 fa 21 3d"));
         assert!(whole[0].contains("masked   7f 9f 4d 51 58\n"));
@@ -422,7 +503,7 @@ mod tests {
         assert!(whole[0].contains("text     \"Hello\""));
         assert!(whole[1].contains("opcode=0xa (pong) MASK=0 length=0"));
         for split in 0..bytes.len() {
-            let mut f = Frames::new(0, "<-", Detail::Full);
+            let mut f = Frames::new(stdout_sink(), "<-", Detail::Full);
             let mut blocks = f.decode(&bytes[..split]);
             blocks.extend(f.decode(&bytes[split..]));
             assert_eq!(blocks, whole, "split at {split}");

@@ -57,6 +57,8 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
             "(default: every connection)".into(),
         ),
     );
+    assert!(!c.inspect);
+    m.insert("--inspect", ("off".into(), "(off by default".into()));
     m.insert(
         "--broadcast",
         ("off (echo)".into(), "(default: echo)".into()),
