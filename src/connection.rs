@@ -173,7 +173,14 @@ fn open<'s>(
         // Only upgrades are kept: not page loads, not refusals.
         match &verdict {
             Verdict::Upgrade { .. } => record.show(),
-            _ => record.discard(),
+            _ => {
+                record.discard();
+                // What is written now (the page, a refusal) goes to the trace alone.
+                client.untrace_writes();
+                if let Some(sink) = trace::Sink::new(id, traced, None) {
+                    client.trace_writes(sink, trace::Detail::of(cfg));
+                }
+            }
         }
     }
     let (path, rewritten) = match verdict {

@@ -274,6 +274,11 @@ impl Client {
         self.outbox().trace = Some(Box::new(crate::trace::Frames::new(sink, "->", detail)));
     }
 
+    /// Stops narrating what is written to this client.
+    pub(crate) fn untrace_writes(&self) {
+        self.outbox().trace = None;
+    }
+
     /// The connection's inspector record, if it has one (inspect.rs).
     pub(crate) fn recorder(&self) -> Option<crate::inspect::Recorder> {
         self.outbox().trace.as_ref()?.sink().record().cloned()

@@ -93,6 +93,14 @@ fn a_connection_with_a_token_is_recorded_and_only_that_token_reads_it() {
     assert!(body.contains("--inspect"), "{body}");
     let (status, _) = get(server.addr, "/inspect");
     assert_eq!(status, 404);
+    // A refused request is not kept, token or not.
+    let refused = http(
+        server.addr,
+        &upgrade_request(&format!("/elsewhere?inspect_token={OTHER}"), ""),
+    );
+    assert!(refused.starts_with("HTTP/1.1 404 "), "{refused}");
+    let (status, _) = get(server.addr, &format!("/.inspect?inspect_token={OTHER}"));
+    assert_eq!(status, 404);
 
     // The end is recorded too: a poll after the last event waits for it.
     let next: u64 = body_next(&get(server.addr, &format!("/.inspect?inspect_token={TOKEN}")).1);
@@ -156,6 +164,9 @@ fn the_projector_view_lists_every_connection_newest_first_in_broadcast_mode() {
     assert!(body.contains("const PROJECTOR = true;"));
     let (_, page) = get(server.addr, "/");
     assert!(page.contains("const PROJECTOR = false;"));
+    // Page loads, the view and the polls themselves are not connections to record.
+    let (_, body) = get(server.addr, "/.inspect?all");
+    assert_eq!(body.matches("\"id\":").count(), 2, "{body}");
 }
 
 #[test]

@@ -297,9 +297,10 @@ impl rustls::client::danger::ServerCertVerifier for TestCert {
     }
 }
 
-/// A wss:// client's TLS and WebSocket handshakes (rustls): how long until
-/// `101 Switching Protocols`.
-fn wss_handshake(addr: std::net::SocketAddr) -> Duration {
+type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// A TLS client (rustls) of `addr` for `localhost` that trusts the test certificate.
+fn tls_client(addr: std::net::SocketAddr) -> TlsClient {
     use rustls::pki_types::ServerName;
     use std::sync::Arc;
     let provider = rustls::crypto::ring::default_provider();
@@ -310,11 +311,59 @@ fn wss_handshake(addr: std::net::SocketAddr) -> Duration {
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    let start = Instant::now();
     let conn =
         rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
             .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp(addr));
+    rustls::StreamOwned::new(conn, tcp(addr))
+}
+
+/// Issue 15 over wss:// and https://, on the same port: a connection with an inspector
+/// token is recorded, and its page reads the record back over HTTPS.
+#[test]
+fn the_inspector_works_over_wss() {
+    use std::io::Read;
+    let certs = Certs::new("inspect");
+    let server = start(certs.config());
+    let token = "0123456789abcdef0123456789abcdef";
+    let mut ws = tls_client(server.addr);
+    ws.write_all(upgrade_request(&format!("/?inspect_token={token}"), "").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(ws.read(&mut byte).unwrap(), 1, "the server closed");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    ws.write_all(&frame(true, 0x1, b"Hello")).unwrap();
+    let mut echo = [0u8; 7];
+    ws.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"\x81\x05Hello");
+    let mut poll = tls_client(server.addr);
+    write!(
+        poll,
+        "GET /.inspect?inspect_token={token} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = poll.read_to_end(&mut answer); // the server ends with close_notify
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("opcode=0x1 (text) MASK=1 length=5 mask key=37 fa 21 3d"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(&format!("base64(SHA-1)  {RFC_ACCEPT}")),
+        "{answer}"
+    );
+}
+
+/// A wss:// client's TLS and WebSocket handshakes (rustls): how long until
+/// `101 Switching Protocols`.
+fn wss_handshake(addr: std::net::SocketAddr) -> Duration {
+    let start = Instant::now();
+    let mut tls = tls_client(addr);
     tls.write_all(upgrade_request("/", "").as_bytes()).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
