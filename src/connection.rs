@@ -153,6 +153,17 @@ fn open<'s>(
                 answer
             }
         };
+        if traced {
+            // Not narrated: a page polls after every burst of frames, which would bury
+            // the trace of the connections themselves.
+            trace::emit(
+                id,
+                &format!(
+                    "-- the inspector's (a page's poll, or the projector view): answered {}, not traced",
+                    answer.status
+                ),
+            );
+        }
         respond_and_close(client.transport(), &answer, DRAIN_FOR);
         return None;
     }
