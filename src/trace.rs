@@ -368,10 +368,17 @@ impl Frames {
             (true, Detail::Brief) => self.one_line(&h),
         };
         if self.sink.record.is_some() {
-            let full = match (&block, self.detail) {
+            let mut full = match (&block, self.detail) {
                 (Some(b), Detail::Full) => b.clone(),
                 _ => self.describe(&h),
             };
+            // The page has room for what a terminal line does not: the XOR byte by byte.
+            if let Some(xor) = self.xor_line(&h) {
+                let at = full
+                    .find(&format!("{}   unmasked ", self.mark))
+                    .unwrap_or(full.len());
+                full.insert_str(at, &xor);
+            }
             self.sink.to_record(&full);
         }
         self.kept = Vec::new();
@@ -419,6 +426,26 @@ impl Frames {
             frame::unmask(key, 0, &mut payload);
         }
         payload
+    }
+
+    /// For the inspector: the unmasking of the first [`HEX_BYTES`] bytes, one XOR each
+    /// (§5.3: byte i of the payload is XORed with byte i mod 4 of the key).
+    fn xor_line(&self, h: &Header) -> Option<String> {
+        let key = h.mask?;
+        if self.kept.is_empty() {
+            return None;
+        }
+        let shown = &self.kept[..self.kept.len().min(HEX_BYTES)];
+        let mut s = format!("{}   XOR     ", self.mark);
+        for (i, b) in shown.iter().enumerate() {
+            let k = key[i % 4];
+            let _ = write!(s, " {b:02x}^{k:02x}={:02x}", b ^ k);
+        }
+        if h.len > shown.len() as u64 {
+            s.push_str(" …");
+        }
+        s.push_str("  (byte i XOR key byte i mod 4, RFC 6455 §5.3)\n");
+        Some(s)
     }
 
     fn describe(&mut self, h: &Header) -> String {

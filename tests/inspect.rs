@@ -81,6 +81,11 @@ fn a_connection_with_a_token_is_recorded_and_only_that_token_reads_it() {
         "{record}"
     );
     assert!(record.contains("<-   unmasked 48 65 6c 6c 6f\n"));
+    // The XOR table, which only the inspector shows (a terminal line has no room).
+    assert!(
+        record.contains("<-   XOR      7f^37=48 9f^fa=65 4d^21=6c 51^3d=6c 58^37=6f  (byte i"),
+        "{record}"
+    );
     assert!(record.contains("-> frame: FIN=1 RSV=000 opcode=0x1 (text) MASK=0 length=5"));
 
     // Anyone else: another token, a malformed one, the projector view (off).
