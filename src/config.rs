@@ -202,6 +202,39 @@ pub struct Config {
     /// ("listening on …", "#3 …"). The trade-off: longer log lines; nothing is kept per
     /// connection (the name is written into each line as it is formatted).
     pub name: Option<String>,
+    /// Serve the files under this directory on the same port: a plain `GET` or `HEAD`
+    /// that is not an upgrade gets the file its path names (`/` → `index.html`, or the
+    /// built-in page when there is none; the built-in page is also always at
+    /// `/.tinyws`). Default `None`: only the built-in page, on `/`. Nothing outside the
+    /// directory is served (no `..`, encoded or not, no hidden names, no symlink out of
+    /// it): such requests get `404`, like a missing file. Each answer runs on its
+    /// connection's thread and counts against
+    /// [`max_connections`](Self::max_connections); a file goes out in 16 KiB chunks
+    /// whatever its size, each write bounded by
+    /// [`write_timeout`](Self::write_timeout). [`Server::bind`](crate::Server::bind)
+    /// fails if it is not a readable directory.
+    pub static_dir: Option<PathBuf>,
+    /// Send each line of the process's standard input as a text message: to the room in
+    /// broadcast mode (as [`ServerHandle::broadcast`](crate::ServerHandle::broadcast)
+    /// does, so a room that is full waits, and so does the reading), and to every open
+    /// connection in echo mode (each write bounded by [`write_timeout`](Self::write_timeout):
+    /// a client that stops reading delays the lines for the others at most that long
+    /// once, then it is disconnected). Default `false`. One thread reads, started by
+    /// [`Server::run`](crate::Server::run). A line (without its `\n` or `\r\n`) longer
+    /// than [`max_message_size`](Self::max_message_size) is dropped whole, counted and
+    /// logged; invalid UTF-8 is sent as U+FFFD, counted and logged. At the end of input
+    /// the server keeps serving and logs it once. For `sensor-script | tinyws --broadcast
+    /// --stdin`; a program of your own calls `ServerHandle::broadcast` instead.
+    pub stdin: bool,
+    /// Write each text message a client sends as one line on the process's standard
+    /// output (a CR or LF inside it written as `\r`, `\n`), before the handler sees it
+    /// (the echo or the broadcast still happens). Binary messages are skipped and
+    /// counted. Default `false`. The lines wait in a bounded queue (1 MiB) that one
+    /// thread writes out, so a stdout that is not read never stalls a connection: past
+    /// the bound lines are left out, counted where they were (a `--` line on stdout), in
+    /// a warning and at shutdown. Not with [`trace`](Self::trace), which also writes to
+    /// stdout.
+    pub stdout: bool,
 }
 
 impl Default for Config {
@@ -234,6 +267,9 @@ impl Default for Config {
             max_backlog: 256 * 1024,
             stall_timeout: Duration::from_secs(1),
             name: None,
+            static_dir: None,
+            stdin: false,
+            stdout: false,
         }
     }
 }
@@ -406,6 +442,24 @@ impl Config {
         self.name = Some(name.into());
         self
     }
+
+    /// Sets [`static_dir`](Self#structfield.static_dir) (wraps it in `Some`).
+    pub fn static_dir(mut self, static_dir: impl Into<PathBuf>) -> Self {
+        self.static_dir = Some(static_dir.into());
+        self
+    }
+
+    /// Sets [`stdin`](Self#structfield.stdin).
+    pub fn stdin(mut self, stdin: bool) -> Self {
+        self.stdin = stdin;
+        self
+    }
+
+    /// Sets [`stdout`](Self#structfield.stdout).
+    pub fn stdout(mut self, stdout: bool) -> Self {
+        self.stdout = stdout;
+        self
+    }
 }
 
 impl Config {
@@ -504,6 +558,12 @@ impl Config {
                 ));
             }
         }
+        if self.trace && self.stdout {
+            return Err(
+                "`trace` and `stdout` both write to standard output, and their lines would mix; use one of them"
+                    .into(),
+            );
+        }
         if let Some(line) = self.clamp_note() {
             log::info!("{line}");
         }
@@ -592,7 +652,18 @@ impl fmt::Display for Config {
                 "echo".to_string()
             },
             if self.tls_cert.is_some() { "on" } else { "off" },
-        )
+        )?;
+        // Only when set, so the usual line stays as it was.
+        if let Some(dir) = &self.static_dir {
+            write!(f, " static={}", dir.display())?;
+        }
+        if self.stdin {
+            f.write_str(" stdin=on")?;
+        }
+        if self.stdout {
+            f.write_str(" stdout=on")?;
+        }
+        Ok(())
     }
 }
 

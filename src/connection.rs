@@ -2,7 +2,7 @@
 //! loop → close. Nothing here may panic the server; every blocking call is bounded.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
+use crate::files::Answer;
 use crate::handshake::{self, Verdict};
 use crate::head::{self, HeadError};
 use crate::outbox::Client;
@@ -136,7 +137,7 @@ fn open<'s>(
                     inspect::projector_off()
                 };
                 info!(
-                    "#{id} {peer}: {} answered {}",
+                    "{tag} {peer}: {} answered {}",
                     inspect::VIEW_PATH,
                     view.status
                 );
@@ -146,7 +147,7 @@ fn open<'s>(
                 // Debug only: the page asks again after every burst of frames.
                 let answer = shared.inspect.poll(target);
                 debug!(
-                    "#{id} {peer}: inspector poll {} answered {}",
+                    "{tag} {peer}: inspector poll {} answered {}",
                     crate::secrets::redact_target(target),
                     answer.status
                 );
@@ -196,15 +197,23 @@ fn open<'s>(
     }
     let (path, rewritten) = match verdict {
         Verdict::Upgrade { path, rewritten } => (path, rewritten),
-        Verdict::Page { head_only } => {
-            let mut page = page::page(cfg, &head.buf[..head.len]);
-            if head_only {
-                info!("{tag} {peer}: HEAD / answered 200 with the teaching page's headers");
-                page = page.for_head();
-            } else {
-                info!("{tag} {peer}: GET / answered 200 with the teaching page");
-            }
-            respond_and_close(client.transport(), &page, DRAIN_FOR);
+        Verdict::Page { head_only, path } => {
+            answer_page(shared, client, &head.buf[..head.len], head_only, path);
+            return None;
+        }
+        Verdict::File {
+            head_only,
+            path,
+            if_modified_since,
+            not_found,
+        } => {
+            let request = FileRequest {
+                head_only,
+                path: &path,
+                if_modified_since: if_modified_since.as_deref(),
+                not_found,
+            };
+            answer_file(shared, client, &head.buf[..head.len], request);
             return None;
         }
         Verdict::Refuse { response, note } => {
@@ -336,6 +345,105 @@ fn open<'s>(
     Some((ws, member))
 }
 
+/// The teaching page (page.rs) for a plain GET or HEAD of `path` (`/` or `/.tinyws`).
+fn answer_page(shared: &Shared, client: &Client, head: &[u8], head_only: bool, path: &str) {
+    let (id, peer) = (client.id(), client.peer_addr());
+    let tag = shared.tag(id);
+    let mut page = page::page(&shared.config, head);
+    if head_only {
+        info!("{tag} {peer}: HEAD {path} answered 200 with the teaching page's headers");
+        page = page.for_head();
+    } else {
+        info!("{tag} {peer}: GET {path} answered 200 with the teaching page");
+    }
+    respond_and_close(client.transport(), &page, DRAIN_FOR);
+}
+
+/// A plain GET or HEAD with `static_dir` set (handshake.rs `Verdict::File`).
+struct FileRequest<'a> {
+    head_only: bool,
+    path: &'a str,
+    if_modified_since: Option<&'a str>,
+    not_found: Option<response::Response>,
+}
+
+/// `static_dir`: answers from the directory (files.rs), on this connection's thread, so
+/// it holds its slot of `max_connections` like any connection. The file goes out in
+/// chunks of `files::CHUNK` straight to the socket (or TLS), each write bounded by the
+/// write timeout set in `open`: a client that reads nothing is cut after it. Then the
+/// usual close: close_notify, half-close, a short drain. One info line per answer.
+fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileRequest<'_>) {
+    let (id, peer) = (client.id(), client.peer_addr());
+    let tag = shared.tag(id);
+    let Some(files) = &shared.files else {
+        return; // never: the verdict is only given with `static_dir`, and bind opened it
+    };
+    let method = if request.head_only { "HEAD" } else { "GET" };
+    let path = request.path;
+    let (status, answer, body) = match files.answer(method, path, request.if_modified_since) {
+        Answer::Fallback => {
+            answer_page(shared, client, head, request.head_only, path);
+            return;
+        }
+        Answer::Reply { status: 404, .. } if request.not_found.is_some() => {
+            let Some(mut endpoint) = request.not_found else {
+                return;
+            };
+            if request.head_only {
+                endpoint = endpoint.for_head();
+            }
+            info!(
+                "{tag} {peer}: {method} {path:?} answered 426: no file there, and it is the WebSocket endpoint"
+            );
+            respond_and_close(client.transport(), &endpoint, DRAIN_FOR);
+            return;
+        }
+        Answer::Reply { status, head, body } => (status, head, body),
+    };
+    let mut out = ToClient {
+        transport: client.transport(),
+        sent: 0,
+    };
+    let result = out
+        .write_all(&answer)
+        .and_then(|()| body.map_or(Ok(0), |body| body.send(&mut out)));
+    match result {
+        Ok(_) => {
+            info!(
+                "{tag} {peer}: {method} {path:?} answered {status} from static_dir ({} bytes)",
+                out.sent
+            );
+            client.end_tls();
+        }
+        // The head, or part of the file, is out: the client sees a body shorter than
+        // its Content-Length, which it must treat as incomplete (RFC 9112 §8).
+        Err(e) => info!(
+            "{tag} {peer}: {method} {path:?} answered {status} from static_dir, cut after {} bytes: {}",
+            out.sent,
+            crate::socket::write_failure(e)
+        ),
+    }
+    shut_and_drain(client.socket(), DRAIN_FOR, crate::socket::DRAIN_MAX);
+}
+
+/// The socket (or TLS) as an `io::Write` for `files::Body::send`, counting what went out.
+struct ToClient<'a> {
+    transport: &'a crate::transport::Transport,
+    sent: u64,
+}
+
+impl io::Write for ToClient<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.transport.write_all(buf)?;
+        self.sent += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// After the read loop: the handler's `on_close`, leaving the room, the drain after a
 /// failure, and the log line that says how the connection ended. Not inlined, like
 /// `open`.
@@ -440,6 +548,10 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared) -> End {
                 quiet.message_read(ws);
                 match msg {
                     Message::Text(_) | Message::Binary(_) => {
+                        if cfg.stdout {
+                            // Before the handler, which takes the message (pipes.rs).
+                            crate::pipes::record(&client, &msg);
+                        }
                         match shared.handler.on_message(&client, msg) {
                             // Broadcast mode: the reply goes to the room (room.rs).
                             Some(reply @ (Message::Text(_) | Message::Binary(_)))

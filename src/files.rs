@@ -1,4 +1,4 @@
-//! Static files from one directory, on the WebSocket port (`--static DIR`, issue 16).
+//! Static files from one directory, on the WebSocket port (`Config::static_dir`, `--static DIR`).
 //!
 //! A plain `GET` or `HEAD` that is not an upgrade can be answered from DIR: the teacher's
 //! own lesson page or a device's dashboard then comes from the server's own origin, so
@@ -85,12 +85,6 @@ pub(crate) struct Body {
 }
 
 impl Body {
-    /// The length announced in `Content-Length`.
-    #[allow(dead_code)] // for the caller's log line
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
     /// Copies exactly the announced length to `out`, [`CHUNK`] bytes at most per write
     /// (the memory bound), and returns how many bytes went out. A file that grew since
     /// the head was made is cut at the announced length (more would break the framing,
@@ -146,7 +140,7 @@ impl Files {
             io::Error::new(
                 e.kind(),
                 format!(
-                    "--static {}: {e}; give the directory whose files to serve",
+                    "`static_dir` {}: {e}; give the directory whose files to serve",
                     dir.display()
                 ),
             )
@@ -155,7 +149,18 @@ impl Files {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "--static {} is not a directory; give the directory whose files to serve",
+                    "`static_dir` {} is not a directory; give the directory whose files to serve",
+                    dir.display()
+                ),
+            ));
+        }
+        // Readable: a directory this process may not list is usually one it may not
+        // read files from either, and every request would get a 404 without a word.
+        if let Err(e) = fs::read_dir(&root) {
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "`static_dir` {} cannot be read: {e}; give a directory this user may read",
                     dir.display()
                 ),
             ));
@@ -164,7 +169,6 @@ impl Files {
     }
 
     /// The canonical directory served.
-    #[allow(dead_code)] // for the caller's start-up log line
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
@@ -839,7 +843,8 @@ mod tests {
         let e = Files::new(&file).unwrap_err();
         assert!(e.to_string().contains("is not a directory"), "{e}");
         let e = Files::new(&tmp.0.join("missing")).unwrap_err();
-        assert!(e.to_string().starts_with("--static "), "{e}");
+        // The library names the field; the binary adds the flag (main.rs).
+        assert!(e.to_string().starts_with("`static_dir` "), "{e}");
     }
 
     #[test]

@@ -10,6 +10,11 @@ use crate::response::Response;
 /// At most this many header lines; more get `431`, like a head over the size cap.
 const MAX_HEADERS: usize = 64;
 
+/// Where the teaching page always is, besides `/`: with `static_dir`, `/` may be the
+/// directory's `index.html`. files.rs never serves a name starting with a dot, so no
+/// file can hide it.
+pub(crate) const PAGE_PATH: &str = "/.tinyws";
+
 /// What a checked request leads to.
 #[derive(Debug)]
 pub(crate) enum Verdict {
@@ -20,9 +25,21 @@ pub(crate) enum Verdict {
         path: String,
         rewritten: Option<Vec<u8>>,
     },
-    /// A plain `GET /` (or `HEAD /`: then `head_only`): the teaching page (`page.rs`),
-    /// then close.
-    Page { head_only: bool },
+    /// A plain `GET /` or `GET /.tinyws` ([`PAGE_PATH`]; or `HEAD`: then `head_only`):
+    /// the teaching page (`page.rs`), then close. `path` is the one asked for.
+    Page { head_only: bool, path: &'static str },
+    /// `static_dir` is set and this is a plain `GET` or `HEAD` (no upgrade): answer it
+    /// from the directory (`files.rs`), then close. `if_modified_since` is that header
+    /// when the request has it exactly once and has no `If-None-Match` (RFC 9110
+    /// §13.1.3: then it must be ignored; a repeated one is not a valid date). `not_found`
+    /// is the answer instead of a 404: the 426 of the WebSocket endpoint, when `path` is
+    /// `--path` and no file is there.
+    File {
+        head_only: bool,
+        path: String,
+        if_modified_since: Option<String>,
+        not_found: Option<Response>,
+    },
     /// Anything else: send this and close. `note` goes to the log at info level when set,
     /// to tell the operator how to change the outcome.
     Refuse {
@@ -137,11 +154,43 @@ fn decide(
     };
     let wants_upgrade = !*head_request && has_token("Upgrade", "websocket");
 
+    // The teaching page at its own path, whatever else is served.
+    if path == PAGE_PATH && !wants_upgrade {
+        return Verdict::Page {
+            head_only: *head_request,
+            path: PAGE_PATH,
+        };
+    }
+    // `static_dir`: every plain GET and HEAD is the directory's (files.rs decides, `/`
+    // included: its index.html, or the page), before `--path` is looked at.
+    if config.static_dir.is_some() && !wants_upgrade {
+        step(steps, || {
+            format!("ok  a plain {method} (no Upgrade) with --static: a file, then close")
+        });
+        // RFC 9110 §13.1.3: If-Modified-Since is ignored when If-None-Match is present.
+        let if_modified_since = if values(headers, "If-None-Match").next().is_some() {
+            None
+        } else {
+            let mut v = values(headers, "If-Modified-Since");
+            match (v.next(), v.next()) {
+                (Some(one), None) => Some(one.to_string()),
+                _ => None,
+            }
+        };
+        let is_endpoint = config.path.as_ref().is_some_and(|only| path == only);
+        return Verdict::File {
+            head_only: *head_request,
+            path: path.to_string(),
+            if_modified_since,
+            not_found: is_endpoint.then(|| endpoint_426(path)),
+        };
+    }
     // A browser opening `/` gets the teaching page, whatever `--path` is: it is how a
     // student finds the WebSocket endpoint.
     if path == "/" && !wants_upgrade {
         return Verdict::Page {
             head_only: *head_request,
+            path: "/",
         };
     }
     if let Some(only) = config.path.as_ref().filter(|only| path != *only) {
@@ -158,14 +207,7 @@ fn decide(
     // A GET without `Upgrade: websocket` is a plain page request. RFC 9110 §15.5.22:
     // 426 tells the client which protocol to switch to, in an Upgrade header.
     if !wants_upgrade {
-        return refuse(
-            Response::new(
-                426,
-                format!("{path} is a WebSocket endpoint; connect with a WebSocket client (ws://)."),
-            )
-            .header("Upgrade", "websocket")
-            .header("Connection", "Upgrade"),
-        );
+        return refuse(endpoint_426(path));
     }
     step(steps, || {
         let v: Vec<_> = values(headers, "Upgrade").collect();
@@ -287,6 +329,17 @@ fn decide(
         path: path.to_string(),
         rewritten,
     }
+}
+
+/// A plain GET of a WebSocket endpoint. RFC 9110 §15.5.22: 426 tells the client which
+/// protocol to switch to, in an Upgrade header.
+fn endpoint_426(path: &str) -> Response {
+    Response::new(
+        426,
+        format!("{path} is a WebSocket endpoint; connect with a WebSocket client (ws://)."),
+    )
+    .header("Upgrade", "websocket")
+    .header("Connection", "Upgrade")
 }
 
 /// The path of a request target (without query), and its authority if it is in
@@ -586,6 +639,9 @@ pub(crate) mod tests {
                 assert_well_formed(response);
                 response.status
             }
+            // Only with `static_dir`, which these properties do not set; files.rs has its
+            // own tests of what it answers.
+            Verdict::File { .. } => 200,
         }
     }
 
@@ -730,6 +786,7 @@ pub(crate) mod tests {
             match check(&u.render("GET", "1.1", None), &Config::default()) {
                 Verdict::Upgrade { path, .. } => prop_assert_eq!(path, u.path),
                 Verdict::Page { .. } => prop_assert!(false, "a valid upgrade got the page"),
+                Verdict::File { .. } => prop_assert!(false, "a valid upgrade got a file"),
                 Verdict::Refuse { response, .. } => {
                     prop_assert!(false, "refused {}: {}", response.status, response.body)
                 }

@@ -107,7 +107,13 @@
 //! `Verdict::Refuse` with its answer (`response.rs`), and `open` sends
 //! it with `respond_and_close`: the answer, then a half-close and a short drain
 //! (`socket.rs` `shut_and_drain`), so the client reads the answer instead of a reset.
-//! A plain `GET /` gets the teaching page (`page.rs`) the same way.
+//! A plain `GET /` gets the teaching page (`page.rs`) the same way. With `--static`, a
+//! plain `GET` or `HEAD` is a `Verdict::File` instead: `files.rs` finds the file (never
+//! outside the directory) and `connection.rs` streams it to the socket in chunks.
+//!
+//! **Pipes.** `pipes.rs`: with `--stdin` one thread sends each line of standard input
+//! to the room (or to every connection in echo mode); with `--stdout` `serve` hands each
+//! text message to it before the handler, and it queues the line for stdout (`spool.rs`).
 //!
 //! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
@@ -130,9 +136,6 @@
 mod config;
 mod error;
 mod handle;
-// Not wired into the request path yet (--static DIR, issue 16): see files.rs.
-#[allow(dead_code)]
-mod files;
 mod handler;
 mod outbox;
 mod server;
@@ -141,10 +144,12 @@ mod signals;
 // One connection, in the order its bytes go (see "How a connection flows" above).
 mod admission;
 mod connection;
+mod files;
 mod handshake;
 mod head;
 mod inspect;
 mod page;
+mod pipes;
 mod response;
 mod stream;
 mod transport;

@@ -135,6 +135,21 @@ struct Flags {
     /// a name for this server at the start of its log lines, e.g. sensors (default: none)
     #[argh(option)]
     name: Option<String>,
+    /// serve the files in this directory to plain GET/HEAD requests on the same port
+    /// (/ is DIR/index.html if there is one; the built-in page stays at /.tinyws)
+    /// (default: off, only the built-in page)
+    #[argh(option, long = "static", arg_name = "DIR")]
+    static_dir: Option<PathBuf>,
+
+    /// send each line read on standard input as a text message: to the room with
+    /// --broadcast, else to every client (default: off)
+    #[argh(switch)]
+    stdin: bool,
+
+    /// write each text message clients send as one line on standard output; not with
+    /// --trace (default: off)
+    #[argh(switch)]
+    stdout: bool,
 
     /// print the version and the optional features built in (tls), then exit
     #[argh(switch)]
@@ -173,13 +188,16 @@ impl Flags {
             .inspect(self.inspect)
             .broadcast(self.broadcast)
             .max_backlog(self.max_backlog.unwrap_or(d.max_backlog))
-            .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout));
+            .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout))
+            .stdin(self.stdin)
+            .stdout(self.stdout);
         // The settings that are off unless given (their setters take a value, not `None`).
         config.path = self.path;
         config.trace_only = self.trace_only;
         config.tls_cert = self.tls_cert;
         config.tls_key = self.tls_key;
         config.name = self.name;
+        config.static_dir = self.static_dir;
         config
     }
 }
@@ -187,12 +205,13 @@ impl Flags {
 /// The flag that sets a `Config` field: the one place that maps one to the other. argh
 /// names each flag after its `Flags` field (`max_frame_size` → `--max-frame-size`), and
 /// the `Flags` fields are named like `Config`'s, except the repeatable `--allow-origin`,
-/// which fills `allow_origins`. `tests/defaults.rs` checks every field has its flag.
+/// which fills `allow_origins`, and `--static` (a Rust keyword, so the field is
+/// `static_dir`). `tests/defaults.rs` checks every field has its flag.
 fn flag_for(field: &str) -> String {
-    let field = if field == "allow_origins" {
-        "allow_origin"
-    } else {
-        field
+    let field = match field {
+        "allow_origins" => "allow_origin",
+        "static_dir" => "static",
+        field => field,
     };
     format!("--{}", field.replace('_', "-"))
 }
@@ -315,6 +334,10 @@ mod tests {
         assert_eq!(
             with_flags("`tls_cert`/`tls_key`: a.pem: cannot read it"),
             "tls_cert (--tls-cert)/tls_key (--tls-key): a.pem: cannot read it"
+        );
+        assert_eq!(
+            with_flags("`static_dir` www: not found"),
+            "static_dir (--static) www: not found"
         );
         let cmd = "rebuild it with `cargo build --release --features tls`";
         assert_eq!(with_flags(cmd), cmd);

@@ -11,6 +11,7 @@ use log::{info, warn};
 use crate::admission::{self, MAX_REJECTERS, REJECTER_STACK};
 use crate::config::Config;
 use crate::error::Error;
+use crate::files::Files;
 use crate::handle::{Control, ServerHandle};
 use crate::handler::Handler;
 use crate::lock::wait_until;
@@ -98,6 +99,12 @@ impl Server {
             (Some(cert), Some(key)) => Some(crate::tls::load(cert, key)?),
             _ => None,
         };
+        // Before the port opens: a typo in the directory is a startup error, not a 404
+        // for every request.
+        let files = match &config.static_dir {
+            Some(dir) => Some(Files::new(dir).map_err(|e| Error::InvalidConfig(e.to_string()))?),
+            None => None,
+        };
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
@@ -123,6 +130,7 @@ impl Server {
                 fit: budget.fit,
                 budget_warning: budget.warning,
                 prefix,
+                files,
             }),
         })
     }
@@ -160,6 +168,16 @@ impl Server {
         if let Some(line) = &shared.budget_warning {
             warn!("{prefix}{line}");
         }
+        if let Some(files) = &shared.files {
+            info!(
+                "static files from {} (the built-in page is at {})",
+                files.root().display(),
+                crate::handshake::PAGE_PATH
+            );
+        }
+        if shared.config.stdin {
+            crate::pipes::read_stdin(&shared);
+        }
         loop {
             // accept, not incoming(): it hands over the peer's address with the socket,
             // which saves a getpeername call per connection.
@@ -183,6 +201,9 @@ impl Server {
         // shutdown bound must hold whatever the terminal does.
         if shared.config.trace && !crate::trace::drain(Duration::from_millis(500)) {
             warn!("{prefix}`trace`: stdout is not being read; the end of the trace is lost");
+        }
+        if shared.config.stdout {
+            crate::pipes::finish_stdout(Duration::from_millis(500));
         }
         stopped
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::config::Config;
+use crate::files::Files;
 use crate::handle::ServerHandle;
 use crate::handler::Handler;
 use crate::inspect::Inspector;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) fit: usize,
     /// The one line saying what does not fit, logged when the server starts.
     pub(crate) budget_warning: Option<String>,
+    /// `static_dir`: the directory plain GET/HEAD requests are served from (files.rs).
+    pub(crate) files: Option<Files>,
     /// What the server's own log lines start with: `name: `, or nothing (`Config::name`).
     pub(crate) prefix: String,
 }

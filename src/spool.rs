@@ -1,7 +1,7 @@
 //! Output that must never stall the server: a bounded queue per stream, drained by one
 //! thread of its own, so a terminal that stops reading (Ctrl-S, a click that starts a
 //! Windows console selection, a paused pager) blocks only that thread. `--trace` goes to
-//! stdout through [`STDOUT`]; the `tinyws` binary's log, when stderr is a terminal,
+//! stdout through [`STDOUT`], `--stdout` through [`LINES`]; the `tinyws` binary's log, when stderr is a terminal,
 //! goes to stderr through [`STDERR`] ([`Stderr`], an `io::Write` for `env_logger`). When a queue is full, what
 //! does not fit is left out and counted, and the stream says where and how many.
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// Bytes that may wait for one stream. A handshake's trace is about 3 KiB, a log line
 /// about 150 bytes: minutes of a class's traffic while a terminal is paused, and a bound
 /// on the memory a stopped terminal can cost.
-const QUEUE_BYTES: usize = 1 << 20;
+pub(crate) const QUEUE_BYTES: usize = 1 << 20;
 
 /// The writer thread only holds what it writes: a small stack is plenty.
 const WRITER_STACK: usize = crate::config::HELPER_STACK;
@@ -161,6 +161,11 @@ impl Spool {
         }
     }
 
+    /// Blocks left out over the whole run.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.queue().dropped_total
+    }
+
     /// Waits, at most `limit`, until everything queued so far is written. Returns
     /// whether it is.
     pub(crate) fn drain(&self, limit: Duration) -> bool {
@@ -175,6 +180,9 @@ impl Spool {
 
 /// `--trace`.
 pub(crate) static STDOUT: Spool = Spool::new(Stream::Stdout, "tinyws-trace", "trace block(s)");
+/// `--stdout`: the messages clients send, one line each (pipes.rs). Never together with
+/// [`STDOUT`]: `Config::validate` refuses `trace` with `stdout`.
+pub(crate) static LINES: Spool = Spool::new(Stream::Stdout, "tinyws-stdout", "message line(s)");
 /// The log of the `tinyws` binary ([`Stderr`]).
 pub(crate) static STDERR: Spool = Spool::new(Stream::Stderr, "tinyws-log", "log line(s)");
 

@@ -228,11 +228,32 @@ pub(crate) fn check(sink: &Sink, head: &[u8], config: &Config) -> Verdict {
     match &verdict {
         // check_steps ended with the Sec-WebSocket-Accept computation.
         Verdict::Upgrade { .. } => {}
-        Verdict::Page { head_only: false } => {
-            s.push_str("-- a plain GET / (no Upgrade): the teaching page, then close\n")
+        Verdict::Page {
+            head_only: false,
+            path,
+        } => {
+            let _ = writeln!(
+                s,
+                "-- a plain GET {path} (no Upgrade): the teaching page, then close"
+            );
         }
-        Verdict::Page { head_only: true } => {
-            s.push_str("-- HEAD /: the teaching page's headers without the page, then close\n")
+        Verdict::Page {
+            head_only: true,
+            path,
+        } => {
+            let _ = writeln!(
+                s,
+                "-- HEAD {path}: the teaching page's headers without the page, then close"
+            );
+        }
+        Verdict::File {
+            head_only, path, ..
+        } => {
+            let method = if *head_only { "HEAD" } else { "GET" };
+            let _ = writeln!(
+                s,
+                "-- {method} {path}: answered from the --static directory (the log says how), then close"
+            );
         }
         Verdict::Refuse { response, .. } => {
             let _ = writeln!(s, "!! refused: {}", response.body.trim_end());

@@ -68,6 +68,16 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
     m.insert("--tls-key", ("off".into(), "of --tls-cert".into()));
     assert!(c.name.is_none());
     m.insert("--name", ("none".into(), "(default: none)".into()));
+    assert!(c.static_dir.is_none() && !c.stdin && !c.stdout);
+    m.insert(
+        "--static",
+        (
+            "off".into(),
+            "(default: off, only the built-in page)".into(),
+        ),
+    );
+    m.insert("--stdin", ("off".into(), "(default: off)".into()));
+    m.insert("--stdout", ("off".into(), "(default: off)".into()));
     m
 }
 
@@ -180,10 +190,10 @@ fn every_config_field_has_the_flag_main_rs_names_for_it() {
     assert!(fields.len() >= 25, "{fields:?}");
     let help = help_texts();
     for field in fields {
-        let field = if field == "allow_origins" {
-            "allow_origin"
-        } else {
-            field
+        let field = match field {
+            "allow_origins" => "allow_origin",
+            "static_dir" => "static",
+            field => field,
         };
         let flag = format!("--{}", field.replace('_', "-"));
         assert!(help.contains_key(&flag), "no {flag} in --help");

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,6 +31,9 @@ pub struct Proc {
     pub stdout: Vec<u8>,
     /// [`Stdout::Unread`]: the pipe's read end, kept open and never read.
     _unread: Option<ChildStdout>,
+    /// [`start_piped`](Self::start_piped): the write end of the process's stdin (drop it
+    /// for end of input).
+    pub stdin: Option<ChildStdin>,
 }
 
 impl Proc {
@@ -43,6 +46,17 @@ impl Proc {
         command
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .args(args);
+        Proc::launch(command, stdout)
+    }
+
+    /// Like [`start_with`](Self::start_with), with the process's stdin a pipe the test
+    /// writes to ([`Proc::stdin`]).
+    pub fn start_piped(bin: &str, args: &[&str], stdout: Stdout) -> Proc {
+        let mut command = Command::new(bin);
+        command
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::piped());
         Proc::launch(command, stdout)
     }
 
@@ -72,6 +86,7 @@ impl Proc {
             })
             .spawn()
             .expect("start tinyws");
+        let stdin = child.stdin.take();
         let mut out = None;
         let mut unread = None;
         match stdout {
@@ -105,6 +120,7 @@ impl Proc {
             out,
             stdout: Vec::new(),
             _unread: unread,
+            stdin,
         };
         let line = p.wait_log("listening on ws://");
         let addr = line
