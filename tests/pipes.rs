@@ -110,6 +110,37 @@ fn stdin_lines_go_to_every_client_in_echo_mode_in_order() {
 }
 
 #[test]
+fn in_echo_mode_a_client_that_reads_nothing_does_not_hold_up_the_feed_for_long() {
+    let mut p = Proc::start_piped(BIN, &["--stdin", "--write-timeout", "500ms"], Stdout::Null);
+    let mut reader = ws(p.addr, "/");
+    p.wait_log("opened /");
+    // A raw client past its handshake that never reads a byte.
+    let stuck = upgraded(p.addr);
+    p.wait_log("opened /");
+    // 24 MiB of lines: more than the stuck client's socket buffers hold on loopback.
+    let line = "z".repeat(1023);
+    let n = 24 * 1024;
+    let mut stdin = p.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        for i in 0..n {
+            if writeln!(stdin, "{i:05}{line}").is_err() {
+                return;
+            }
+        }
+    });
+    for i in 0..n {
+        match reader.read().unwrap_or_else(|e| panic!("line {i}: {e}")) {
+            Message::Text(t) => assert!(t.starts_with(&format!("{i:05}")), "line {i}"),
+            other => panic!("line {i}: {other:?}"),
+        }
+    }
+    writer.join().unwrap();
+    let cut = p.wait_log("could not be written");
+    assert!(cut.contains("write timed out"), "{cut}");
+    drop(stuck);
+}
+
+#[test]
 fn client_messages_become_lines_on_stdout_and_are_still_echoed() {
     let mut p = Proc::start_with(BIN, &["--stdout"], Stdout::Capture);
     let mut a = ws(p.addr, "/");
