@@ -78,6 +78,50 @@ fn the_page_is_served_over_https() {
     assert!(answer.contains("<!doctype html>"), "{answer}");
 }
 
+/// `--static` over TLS: the file goes through the TLS session in chunks, whole, and the
+/// connection ends with close_notify (RFC 8446 §6.1): Python's `ssl` with
+/// `suppress_ragged_eofs=False` reads to the end and fails on a bare TCP FIN.
+#[test]
+fn static_files_are_served_over_https_and_end_with_close_notify() {
+    if !required("python3", runs("python3", &["--version"])) {
+        return;
+    }
+    let certs = Certs::new("static");
+    let site = certs.dir.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    let content: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
+    std::fs::write(site.join("big.bin"), &content).unwrap();
+    let server = start(certs.config().static_dir(&site));
+    const CLIENT: &str = r#"
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("localhost", port), timeout=10),
+                    server_hostname="localhost", suppress_ragged_eofs=False)
+s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data.split(b"\r\n\r\n", 1)[1])
+"#;
+    let out = output_within(
+        Command::new("python3")
+            .args(["-c", CLIENT])
+            .arg(server.addr.port().to_string())
+            .arg(&certs.cert),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "the TLS client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == content, "{} bytes differ", out.stdout.len());
+}
+
 #[test]
 fn plain_http_on_the_tls_port_gets_a_plain_400() {
     let certs = Certs::new("plain");
