@@ -285,7 +285,7 @@ fn a_20_mib_file_is_streamed_with_bounded_memory() {
     let big: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
     std::fs::write(tmp.site().join("big.bin"), &big).unwrap();
     let site = tmp.site();
-    let proc = Proc::start(
+    let mut proc = Proc::start(
         env!("CARGO_BIN_EXE_tinyws"),
         &["--static", site.to_str().unwrap()],
     );
@@ -306,7 +306,14 @@ fn a_20_mib_file_is_streamed_with_bounded_memory() {
     assert!(head.contains("Content-Length: 20971520"), "{head}");
     assert!(answer[split..] == big[..], "the bytes differ");
     let peak = proc.status_bytes("VmHWM");
+    // One info line per answer: method, path, status, bytes.
+    let line = proc.wait_log(r#"GET "/big.bin" answered 200 from static_dir ("#);
+    assert!(
+        line.contains(&format!("({} bytes)", answer.len())),
+        "{line}"
+    );
     let grew = peak.saturating_sub(before);
+    eprintln!("VmRSS {before} B before, VmHWM {peak} B while sending 20 MiB: +{grew} B");
     // The file is 20 MiB; the answer holds a 16 KiB buffer and a thread's stack.
     assert!(
         grew < 2 << 20,
