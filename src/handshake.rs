@@ -1,6 +1,6 @@
 //! The opening handshake as a server checks it (RFC 6455 §4.2.1, §4.2.2, §4.4): is this
-//! request head a valid upgrade, the teaching page, or something to refuse, and with
-//! which answer? And the `Sec-WebSocket-Accept` value the `101` carries.
+//! request head a valid upgrade, the teaching page, a file (`static_dir`), or something
+//! to refuse, and with which answer? And the `Sec-WebSocket-Accept` value the `101` carries.
 
 use sha1::{Digest, Sha1};
 
@@ -536,6 +536,70 @@ pub(crate) mod tests {
         let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
         assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
         assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
+    }
+
+    #[test]
+    fn with_static_dir_plain_requests_are_files_and_upgrades_stay_upgrades() {
+        let cfg = Config::default().static_dir("www").path("/echo");
+        let req = |method: &str, path: &str, extra: &str| {
+            format!("{method} {path} HTTP/1.1\r\nHost: h\r\n{extra}\r\n").into_bytes()
+        };
+        let date = "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+        match check(&req("GET", "/a.txt?x=1", date), &cfg) {
+            Verdict::File {
+                head_only: false,
+                path,
+                if_modified_since,
+                not_found: None,
+            } => {
+                assert_eq!(path, "/a.txt");
+                assert_eq!(
+                    if_modified_since.as_deref(),
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // RFC 9110 §13.1.3: ignored with If-None-Match, and when repeated.
+        for extra in [
+            format!("{date}If-None-Match: \"x\"\r\n"),
+            format!("{date}{date}"),
+        ] {
+            match check(&req("HEAD", "/a.txt", &extra), &cfg) {
+                Verdict::File {
+                    head_only: true,
+                    if_modified_since: None,
+                    ..
+                } => {}
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        }
+        // The endpoint: a file if there is one, else its 426.
+        match check(&req("GET", "/echo", ""), &cfg) {
+            Verdict::File {
+                not_found: Some(r), ..
+            } => assert_eq!(r.status, 426),
+            other => panic!("{other:?}"),
+        }
+        // The page's own path, and upgrades, are not the directory's.
+        assert!(matches!(
+            check(&req("GET", PAGE_PATH, ""), &cfg),
+            Verdict::Page {
+                path: PAGE_PATH,
+                ..
+            }
+        ));
+        let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+        assert!(matches!(
+            check(&req("GET", "/echo", upgrade), &cfg),
+            Verdict::Upgrade { .. }
+        ));
+        // Not the directory's either: other methods (405, as before).
+        match check(&req("POST", "/a.txt", ""), &cfg) {
+            Verdict::Refuse { response, .. } => assert_eq!(response.status, 405),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
