@@ -844,6 +844,7 @@ mod tests {
             Config::default().ping_timeout(Duration::ZERO),
             Config::default().trace_only("alice"),
             Config::default().tls_cert("c.pem"),
+            Config::default().trace(true).stdout(true),
         ] {
             let e = c.validate().unwrap_err();
             assert!(!e.contains("--") && e.starts_with('`'), "{e}");
@@ -863,7 +864,10 @@ mod tests {
             .trace_only("#7")
             .inspect(true)
             .broadcast(true)
-            .stall_timeout(Duration::from_millis(500));
+            .stall_timeout(Duration::from_millis(500))
+            .static_dir("www")
+            .stdin(true)
+            .stdout(true);
         // Inside tinyws a struct literal still compiles: it checks each setter's field.
         let want = Config {
             bind: IpAddr::from([127, 0, 0, 1]),
@@ -876,9 +880,18 @@ mod tests {
             inspect: true,
             broadcast: true,
             stall_timeout: Duration::from_millis(500),
+            static_dir: Some("www".into()),
+            stdin: true,
+            stdout: true,
             ..Config::default()
         };
         assert_eq!(c, want);
+        // The settings line names them only when set.
+        assert!(
+            c.to_string().ends_with(" static=www stdin=on stdout=on"),
+            "{c}"
+        );
+        assert!(!Config::default().to_string().contains("std"));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::shared::Shared;
 use crate::spool::LINES;
 
 /// The stdin reader holds one line (at most `max_message_size`) and the stdin buffer.
-const READER_STACK: usize = 64 * 1024;
+pub(crate) const READER_STACK: usize = 64 * 1024;
 
 /// `--stdout`: lines queued, binary messages skipped.
 static QUEUED: AtomicU64 = AtomicU64::new(0);

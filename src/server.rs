@@ -92,6 +92,9 @@ impl Server {
                 (MAX_SPARE, config.stack_size),
                 (MAX_REJECTERS, REJECTER_STACK),
                 (1, SIGNAL_STACK),
+                // --stdin's reader and --stdout's writer (pipes.rs, spool.rs).
+                (usize::from(config.stdin), crate::pipes::READER_STACK),
+                (usize::from(config.stdout), crate::spool::WRITER_STACK),
             ],
         );
         #[cfg(feature = "tls")]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub(crate) const QUEUE_BYTES: usize = 1 << 20;
 
 /// The writer thread only holds what it writes: a small stack is plenty.
-const WRITER_STACK: usize = crate::config::HELPER_STACK;
+pub(crate) const WRITER_STACK: usize = crate::config::HELPER_STACK;
 
 /// Where a spool writes.
 #[derive(Clone, Copy)]
