@@ -400,6 +400,10 @@ fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileReque
         }
         Answer::Reply { status, head, body } => (status, head, body),
     };
+    // --trace: the answer's head, as for every other HTTP answer (not the file's bytes).
+    if trace::follows(&shared.config, id, peer) {
+        trace::emit(id, &trace::http_lines("->", "answer head", &answer));
+    }
     let mut out = ToClient {
         transport: client.transport(),
         sent: 0,

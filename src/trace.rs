@@ -252,7 +252,7 @@ pub(crate) fn check(sink: &Sink, head: &[u8], config: &Config) -> Verdict {
             let method = if *head_only { "HEAD" } else { "GET" };
             let _ = writeln!(
                 s,
-                "-- {method} {path}: answered from the --static directory (the log says how), then close"
+                "-- {method} {path}: answered from the --static directory, then close"
             );
         }
         Verdict::Refuse { response, .. } => {

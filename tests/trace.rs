@@ -158,3 +158,29 @@ fn trace_only_with_something_that_is_not_a_connection_says_what_it_takes() {
         "{err}"
     );
 }
+
+/// `--static` under `--trace`: the checks, then the answer's head (not the file's bytes).
+#[test]
+fn a_static_file_answer_is_narrated_with_its_head() {
+    let dir = std::env::temp_dir().join(format!("tinyws-trace-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "file body\n").unwrap();
+    let mut p = Proc::start_with(
+        BIN,
+        &["--trace", "--static", dir.to_str().unwrap()],
+        Stdout::Capture,
+    );
+    let answer = http(p.addr, "GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(answer.ends_with("\r\n\r\nfile body\n"), "{answer}");
+    let text = String::from_utf8_lossy(p.stdout_until(b"#1 ->   Connection: close")).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    for line in [
+        "#1 ok  a plain GET (no Upgrade) with --static: a file, then close",
+        "#1 -- GET /a.txt: answered from the --static directory, then close",
+        "#1 ->   HTTP/1.1 200 OK␍␊",
+        "#1 ->   Content-Length: 10␍␊",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("file body"), "{text}");
+}
