@@ -5,7 +5,7 @@
 //! clients say.
 //!
 //! Both streams are the process's, so the counters here are too (statics). Log lines
-//! name the `Config` field and the flag: "stdin (--stdin): …", as the binary's startup
+//! name the `Config` field and the flag: "`stdin`: …", as the binary's startup
 //! errors do (main.rs `with_flags`), since a log line cannot be rewritten after it.
 //!
 //! In: one thread reads lines and sends each as a text message. In broadcast mode
@@ -33,7 +33,7 @@ use crate::shared::Shared;
 use crate::spool::LINES;
 
 /// The stdin reader holds one line (at most `max_message_size`) and the stdin buffer.
-pub(crate) const READER_STACK: usize = 64 * 1024;
+pub(crate) const READER_STACK: usize = crate::config::HELPER_STACK;
 
 /// `--stdout`: lines queued, binary messages skipped.
 static QUEUED: AtomicU64 = AtomicU64::new(0);
@@ -58,7 +58,7 @@ pub(crate) fn record(client: &Client, message: &Message) {
             QUEUED.fetch_add(1, Ordering::Relaxed);
             if LINES.push(line_of(text.as_str())) {
                 warn!(
-                    "stdout (--stdout): standard output is not being read; message lines are left out (up to {} wait), counted there and at shutdown",
+                    "`stdout`: standard output is not being read; message lines are left out (up to {} wait), counted there and at shutdown",
                     format_size(crate::spool::QUEUE_BYTES)
                 );
             }
@@ -99,7 +99,7 @@ pub(crate) fn finish_stdout(limit: Duration) {
     let dropped = LINES.dropped();
     let queued = QUEUED.load(Ordering::Relaxed);
     info!(
-        "stdout (--stdout): {} message line(s) written, {dropped} left out (standard output not read), {} binary message(s) skipped{}",
+        "`stdout`: {} message line(s) written, {dropped} left out (standard output not read), {} binary message(s) skipped{}",
         queued.saturating_sub(dropped),
         BINARY.load(Ordering::Relaxed),
         if written {
@@ -122,7 +122,7 @@ pub(crate) fn read_stdin(shared: &Arc<Shared>) {
         .spawn(move || feed(io::stdin().lock(), max, &server));
     if let Err(e) = spawned {
         warn!(
-            "stdin (--stdin): cannot start the thread that reads standard input ({e}); no lines will be sent"
+            "`stdin`: cannot start the thread that reads standard input ({e}); no lines will be sent"
         );
     }
 }
@@ -139,7 +139,7 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
         match read {
             Ok(Line::End) => {
                 info!(
-                    "stdin (--stdin): end of standard input after {lines} line(s) ({too_long} too long, dropped; {not_utf8} not UTF-8); the server keeps running"
+                    "`stdin`: end of standard input after {lines} line(s) ({too_long} too long, dropped; {not_utf8} not UTF-8); the server keeps running"
                 );
                 return;
             }
@@ -149,7 +149,7 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
                 // Dropped whole: a reading cut in the middle is worse than none.
                 if worth_logging(too_long) {
                     warn!(
-                        "stdin (--stdin): line {lines} is longer than max_message_size (--max-message-size, {}); dropped ({too_long} so far)",
+                        "`stdin`: line {lines} is longer than `max_message_size` ({}); dropped ({too_long} so far)",
                         format_size(max)
                     );
                 }
@@ -164,7 +164,7 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
                         not_utf8 += 1;
                         if worth_logging(not_utf8) {
                             warn!(
-                                "stdin (--stdin): line {lines} is not UTF-8; sent with U+FFFD for the invalid bytes ({not_utf8} so far)"
+                                "`stdin`: line {lines} is not UTF-8; sent with U+FFFD for the invalid bytes ({not_utf8} so far)"
                             );
                         }
                         String::from_utf8_lossy(&line).into_owned()
@@ -174,7 +174,7 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
             }
             Err(e) => {
                 warn!(
-                    "stdin (--stdin): reading standard input failed ({e}) after {lines} line(s); no more lines will be sent, the server keeps running"
+                    "`stdin`: reading standard input failed ({e}) after {lines} line(s); no more lines will be sent, the server keeps running"
                 );
                 return;
             }
@@ -202,7 +202,7 @@ fn send(shared: &Shared, text: String) {
         // nothing after a close frame. Written now: its thread waits in `read`.
         if let Err(e) = client.queue(&frame, 0) {
             info!(
-                "#{} {}: a line from stdin (--stdin) could not be written ({e}); disconnected",
+                "#{} {}: a line from `stdin` could not be written ({e}); disconnected",
                 client.id(),
                 client.peer_addr()
             );
