@@ -235,6 +235,19 @@ pub struct Config {
     /// a warning and at shutdown. Not with [`trace`](Self::trace), which also writes to
     /// stdout.
     pub stdout: bool,
+    /// Subprotocols this server speaks (RFC 6455 §1.9), in its order of preference, e.g.
+    /// `["chat"]`. Default: none. A client that offers some in `Sec-WebSocket-Protocol`
+    /// gets the first of these that it offered, in the `101`'s `Sec-WebSocket-Protocol`
+    /// (§4.2.2 item 5.5), and the handler sees it in
+    /// [`Client::protocol`](crate::Client::protocol). The server's order wins over the
+    /// client's. Names compare exactly, case included: RFC 6455 says nothing of case for
+    /// them, the client must fail a connection whose answer it did not offer (§4.1), and
+    /// browsers check that byte for byte. A client that offers only other names still
+    /// gets its `101`, without the header (§4.2.2 /subprotocol/: the only acceptable
+    /// value is then null), and the log says at `info` what it offered; a browser then
+    /// fails the connection itself, as `new WebSocket(url, "chat")` does. Each name must
+    /// be an HTTP token (§4.1 item 10: `!`…`~` without separators), listed once.
+    pub protocols: Vec<String>,
 }
 
 impl Default for Config {
@@ -270,6 +283,7 @@ impl Default for Config {
             static_dir: None,
             stdin: false,
             stdout: false,
+            protocols: Vec::new(),
         }
     }
 }
@@ -460,6 +474,13 @@ impl Config {
         self.stdout = stdout;
         self
     }
+
+    /// Sets [`protocols`](Self#structfield.protocols), replacing the list (the server's
+    /// order of preference).
+    pub fn protocols(mut self, protocols: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 impl Config {
@@ -564,6 +585,16 @@ impl Config {
                     .into(),
             );
         }
+        for (i, name) in self.protocols.iter().enumerate() {
+            if !is_token(name) {
+                return Err(format!(
+                    "`protocols` entry {name:?} is not a subprotocol name: it must be an HTTP token (letters, digits and any of !#$%&'*+-.^_|~, no spaces or commas; RFC 6455 §4.1)"
+                ));
+            }
+            if self.protocols[..i].contains(name) {
+                return Err(format!("`protocols` lists {name:?} twice"));
+            }
+        }
         if let Some(line) = self.clamp_note() {
             log::info!("{line}");
         }
@@ -598,6 +629,14 @@ impl Config {
             )
         })
     }
+}
+
+/// An HTTP token (RFC 2616 §2.2, which RFC 6455 §4.1 item 10 names for subprotocols):
+/// one or more of U+0021…U+007E but the separators.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 /// Whether `--trace-only` names something a connection could match (trace.rs matches
@@ -662,6 +701,9 @@ impl fmt::Display for Config {
         }
         if self.stdout {
             f.write_str(" stdout=on")?;
+        }
+        if !self.protocols.is_empty() {
+            write!(f, " protocol={}", self.protocols.join(","))?;
         }
         Ok(())
     }
@@ -850,6 +892,18 @@ mod tests {
             assert!(!e.contains("--") && e.starts_with('`'), "{e}");
         }
         assert!(!valid_trace_only("alice") && valid_trace_only("#3") && valid_trace_only("::1"));
+        for ok in ["chat", "v2.chat", "a!#$%&'*+-.^_`|~9"] {
+            assert_eq!(Config::default().protocols([ok]).validate(), Ok(()), "{ok}");
+        }
+        for bad in ["", "a b", "a,b", "a\"", "a/b", "é"] {
+            let e = Config::default().protocols([bad]).validate().unwrap_err();
+            assert!(e.starts_with("`protocols` entry"), "{bad:?}: {e}");
+        }
+        let e = Config::default()
+            .protocols(["a", "b", "a"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(e, "`protocols` lists \"a\" twice");
     }
 
     #[test]
@@ -966,5 +1020,11 @@ mod tests {
             let d = Duration::from_millis(ms);
             prop_assert_eq!(crate::config::parse_duration(&crate::config::format_duration(d)), Ok(d));
         }
+    }
+
+    #[test]
+    fn the_settings_line_lists_the_subprotocols() {
+        let c = Config::default().protocols(["chat", "v2"]);
+        assert!(c.to_string().ends_with(" protocol=chat,v2"), "{c}");
     }
 }

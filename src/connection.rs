@@ -195,8 +195,18 @@ fn open<'s>(
             }
         }
     }
-    let (path, rewritten) = match verdict {
-        Verdict::Upgrade { path, rewritten } => (path, rewritten),
+    let (path, rewritten, protocol) = match verdict {
+        Verdict::Upgrade {
+            path,
+            rewritten,
+            protocol,
+            note,
+        } => {
+            if let Some(note) = note {
+                info!("{tag} {peer}: {note}");
+            }
+            (path, rewritten, protocol)
+        }
         Verdict::Page { head_only, path } => {
             answer_page(shared, client, &head.buf[..head.len], head_only, path);
             return None;
@@ -262,7 +272,15 @@ fn open<'s>(
         sink.map(|sink| (sink, trace::Detail::of(cfg))),
     );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
-    let log_headers = |req: &Request, resp: Response| {
+    let log_headers = |req: &Request, mut resp: Response| {
+        // tungstenite leaves subprotocols to the server: the one handshake.rs chose, a
+        // token the client sent (so a valid header value), on one line (RFC 6455 §11.3.4).
+        if let Some(value) = protocol
+            .as_deref()
+            .and_then(|p| tungstenite::http::HeaderValue::from_str(p).ok())
+        {
+            resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
+        }
         if log::log_enabled!(log::Level::Debug) {
             // Credentials hidden, as on the trace and the page (secrets.rs).
             let headers: Vec<(&str, &str)> = req
@@ -309,7 +327,7 @@ fn open<'s>(
         }
     };
     ws.get_mut().end_handshake();
-    if let Err(e) = client.upgrade(path) {
+    if let Err(e) = client.upgrade(path, protocol) {
         info!("{tag} {peer}: handshake failed: sending the 101: {e}");
         return None;
     }
@@ -330,11 +348,17 @@ fn open<'s>(
     } else {
         None
     };
+    let subprotocol = client
+        .protocol()
+        .map_or(String::new(), |p| format!(", subprotocol {p}"));
     if member.is_some() {
         let n = shared.room.len();
-        info!("{tag} {peer}: opened {}, {n} in the room", client.path());
+        info!(
+            "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
+            client.path()
+        );
     } else {
-        info!("{tag} {peer}: opened {}", client.path());
+        info!("{tag} {peer}: opened {}{subprotocol}", client.path());
     }
     if shared.is_stopping() {
         client.close(1001, crate::outbox::GOING_AWAY);

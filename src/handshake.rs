@@ -24,6 +24,10 @@ pub(crate) enum Verdict {
     Upgrade {
         path: String,
         rewritten: Option<Vec<u8>>,
+        /// The subprotocol chosen for the `101` (RFC 6455 §4.2.2 /subprotocol/), if any.
+        protocol: Option<String>,
+        /// For the log at info: the client offered subprotocols and none was chosen.
+        note: Option<String>,
     },
     /// A plain `GET /` or `GET /.tinyws` ([`PAGE_PATH`]; or `HEAD`: then `head_only`):
     /// the teaching page (`page.rs`), then close. `path` is the one asked for.
@@ -317,6 +321,7 @@ fn decide(
         }
         Err(v) => return v,
     }
+    let (protocol, note) = choose_protocol(headers, &config.protocols, steps);
     // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
     let rewritten = for_tungstenite(head, headers);
     if rewritten.is_some() {
@@ -328,6 +333,8 @@ fn decide(
     Verdict::Upgrade {
         path: path.to_string(),
         rewritten,
+        protocol,
+        note,
     }
 }
 
@@ -340,6 +347,61 @@ fn endpoint_426(path: &str) -> Response {
     )
     .header("Upgrade", "websocket")
     .header("Connection", "Upgrade")
+}
+
+/// The subprotocol for the `101` (RFC 6455 §4.2.2 /subprotocol/): the first of the
+/// server's `protocols` (its order of preference) that the client offered in
+/// `Sec-WebSocket-Protocol`, a comma list that may come on several lines (§11.3.4).
+/// Compared exactly: RFC 6455 gives subprotocol names no case rule (unlike `Upgrade`
+/// and `Connection`, §4.2.1), the client fails a connection whose answer it did not
+/// offer (§4.1), and browsers compare byte for byte; so the answer is always a name the
+/// client sent. Empty list elements are skipped (RFC 9110 §5.6.1). The second value is
+/// the log note when the client offered names and none was chosen.
+fn choose_protocol(
+    headers: &[httparse::Header<'_>],
+    protocols: &[String],
+    steps: &mut Option<Vec<String>>,
+) -> (Option<String>, Option<String>) {
+    let offered: Vec<&str> = values(headers, "Sec-WebSocket-Protocol")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if offered.is_empty() {
+        // Nothing to narrate: most clients offer none (no step, so the usual trace stays
+        // as short as the lesson shows it).
+        return (None, None);
+    }
+    let list = offered.join(", ");
+    let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
+    if let Some(chosen) = chosen {
+        step(steps, || {
+            format!(
+                "ok  Sec-WebSocket-Protocol: {list} offered; answered {chosen:?}, the first of --protocol {} the client offered (§4.2.2 item 5.5: the server's order)",
+                protocols.join(",")
+            )
+        });
+        return (Some(chosen.clone()), None);
+    }
+    step(steps, || {
+        let ours = if protocols.is_empty() {
+            "no --protocol".to_string()
+        } else {
+            format!("--protocol {}", protocols.join(","))
+        };
+        format!(
+            "--  Sec-WebSocket-Protocol: {list} offered; none is in {ours}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
+        )
+    });
+    let ours = if protocols.is_empty() {
+        "none".to_string()
+    } else {
+        protocols.join(",")
+    };
+    let note = format!(
+        "offered subprotocols {list}, none of which this server speaks (`protocols`: {ours}); answered 101 without Sec-WebSocket-Protocol; to accept one, add it to `protocols`"
+    );
+    (None, Some(note))
 }
 
 /// The path of a request target (without query), and its authority if it is in
@@ -536,6 +598,35 @@ pub(crate) mod tests {
         let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
         assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
         assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
+    }
+
+    /// The subprotocol chosen for `offer` (header lines) with the server's `ours`.
+    fn chosen(offer: &[&str], ours: &[&str]) -> (Option<String>, bool) {
+        let headers: Vec<httparse::Header<'_>> = offer
+            .iter()
+            .map(|v| httparse::Header {
+                name: "Sec-WebSocket-Protocol",
+                value: v.as_bytes(),
+            })
+            .collect();
+        let ours: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
+        let (protocol, note) = choose_protocol(&headers, &ours, &mut None);
+        (protocol, note.is_some())
+    }
+
+    #[test]
+    fn subprotocols_the_servers_order_among_what_the_client_offered() {
+        let some = |s: &str| (Some(s.to_string()), false);
+        assert_eq!(chosen(&["b, a"], &["a", "b"]), some("a"));
+        assert_eq!(chosen(&["b", "a"], &["a", "b"]), some("a"));
+        assert_eq!(chosen(&[" ,b ,"], &["a", "b"]), some("b"));
+        // Never a name the client did not offer; exact comparison.
+        assert_eq!(chosen(&["c"], &["a", "b"]), (None, true));
+        assert_eq!(chosen(&["A"], &["a"]), (None, true));
+        assert_eq!(chosen(&["chat"], &[]), (None, true));
+        // Nothing offered: nothing to say.
+        assert_eq!(chosen(&[], &["a"]), (None, false));
+        assert_eq!(chosen(&[" , "], &["a"]), (None, false));
     }
 
     #[test]

@@ -61,6 +61,9 @@
 //! `examples/sensor.rs` is the whole sensor program: a reading every 500 ms, `status` to
 //! the asker only, Ctrl-C → 1001, in under 60 lines.
 //!
+//! With [`Config::protocols`](Config#structfield.protocols) (`--protocol chat`) the
+//! server answers a subprotocol the client offers, and [`Client::protocol`] says which.
+//!
 //! The room is paced by its members: each one has a bounded backlog
 //! ([`Config::max_backlog`](Config#structfield.max_backlog)) and its own writer thread, and when a member's backlog is full
 //! the broadcast waits for it, so a fast sender is slowed down to what the members read

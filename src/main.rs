@@ -123,6 +123,12 @@ struct Flags {
     #[argh(option, from_str_fn(parse_duration))]
     stall_timeout: Option<Duration>,
 
+    /// a subprotocol this server speaks, e.g. chat; repeat or separate with commas, in
+    /// the server's order of preference: the first one the client offers is answered
+    /// (default: none)
+    #[argh(option)]
+    protocol: Vec<String>,
+
     /// serve wss:// and https:// with this PEM certificate chain (with --tls-key; needs
     /// a build with `--features tls`)
     #[argh(option)]
@@ -190,7 +196,14 @@ impl Flags {
             .max_backlog(self.max_backlog.unwrap_or(d.max_backlog))
             .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout))
             .stdin(self.stdin)
-            .stdout(self.stdout);
+            .stdout(self.stdout)
+            .protocols(
+                self.protocol
+                    .iter()
+                    .flat_map(|p| p.split(','))
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty()),
+            );
         // The settings that are off unless given (their setters take a value, not `None`).
         config.path = self.path;
         config.trace_only = self.trace_only;
@@ -204,14 +217,16 @@ impl Flags {
 
 /// The flag that sets a `Config` field: the one place that maps one to the other. argh
 /// names each flag after its `Flags` field (`max_frame_size` → `--max-frame-size`), and
-/// the `Flags` fields are named like `Config`'s, except the repeatable `--allow-origin`,
-/// which fills `allow_origins`, and `--static` (a Rust keyword, so the field is
-/// `static_dir`). `tests/defaults.rs` checks every field has its flag.
+/// the `Flags` fields are named like `Config`'s, except the repeatable `--allow-origin`
+/// and `--protocol`, which fill `allow_origins` and `protocols`, and `--static` (a Rust
+/// keyword, so the field is `static_dir`). `tests/defaults.rs` checks every field has
+/// its flag.
 fn flag_for(field: &str) -> String {
     let field = match field {
         "allow_origins" => "allow_origin",
+        "protocols" => "protocol",
         "static_dir" => "static",
-        field => field,
+        other => other,
     };
     format!("--{}", field.replace('_', "-"))
 }
@@ -252,6 +267,45 @@ fn with_flags(message: &str) -> String {
     out
 }
 
+/// The log, with the flag next to each `Config` field tinyws's lines name, as for its
+/// errors ([`with_flags`]): "add it to protocols (--protocol)".
+struct WithFlags(env_logger::Logger);
+
+impl log::Log for WithFlags {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.0.matches(record) {
+            return;
+        }
+        // Only tinyws's own lines name fields (tungstenite's trace stays as it is).
+        if !record.target().starts_with("tinyws") {
+            return self.0.log(record);
+        }
+        let text = record.args().to_string();
+        if !text.contains('`') {
+            return self.0.log(record);
+        }
+        let text = with_flags(&text);
+        self.0.log(
+            &log::Record::builder()
+                .args(format_args!("{text}"))
+                .level(record.level())
+                .target(record.target())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
 fn main() -> ExitCode {
     let flags: Flags = argh::from_env();
     if flags.version {
@@ -276,20 +330,13 @@ fn main() -> ExitCode {
     if spooled {
         logger.target(env_logger::Target::Pipe(Box::new(tinyws::Stderr)));
     }
-    // env_logger's own layout, with each message given its flags: the library's lines
-    // name `Config` fields ("`stall_timeout`"), the operator typed flags.
-    logger.format(|buf, record| {
-        use std::io::Write;
-        writeln!(
-            buf,
-            "[{} {:<5} {}] {}",
-            buf.timestamp(),
-            record.level(),
-            record.target(),
-            with_flags(&record.args().to_string())
-        )
-    });
-    logger.init();
+    // env_logger's own layout, with each of tinyws's messages given its flags: the
+    // library's lines name `Config` fields ("`stall_timeout`"), the operator typed flags.
+    let logger = WithFlags(logger.build());
+    log::set_max_level(logger.0.filter());
+    if let Err(e) = log::set_boxed_logger(Box::new(logger)) {
+        eprintln!("tinyws: cannot start the log: {e}");
+    }
 
     let server = match Server::bind(flags.into_config(), Echo) {
         Ok(server) => server,
@@ -338,6 +385,10 @@ mod tests {
         assert_eq!(
             with_flags("`static_dir` www: not found"),
             "static_dir (--static) www: not found"
+        );
+        assert_eq!(
+            with_flags("to accept one, add it to `protocols`"),
+            "to accept one, add it to protocols (--protocol)"
         );
         let cmd = "rebuild it with `cargo build --release --features tls`";
         assert_eq!(with_flags(cmd), cmd);

@@ -32,6 +32,8 @@ pub struct Client {
     id: u64,
     peer: SocketAddr,
     path: OnceLock<String>,
+    /// The subprotocol answered in the `101`, if any (set with the path).
+    protocol: OnceLock<String>,
     /// Set once the WebSocket handshake completed; before that, the bytes written are HTTP.
     upgraded: AtomicBool,
     /// Shutdown wants a close 1001 sent ([`shut_down`](Client::shut_down)).
@@ -75,6 +77,7 @@ impl Client {
             id,
             peer,
             path: OnceLock::new(),
+            protocol: OnceLock::new(),
             upgraded: AtomicBool::new(false),
             going_away: AtomicBool::new(false),
             transport,
@@ -216,6 +219,13 @@ impl Client {
         );
     }
 
+    /// The subprotocol the server chose in its `101` (RFC 6455 §1.9), one of
+    /// [`Config::protocols`](crate::Config#structfield.protocols) that the client
+    /// offered; `None` if it offered none of them, or nothing.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.get().map(String::as_str)
+    }
+
     pub(crate) fn set_upgraded(&self, path: String) {
         let _ = self.path.set(path);
         self.upgraded.store(true, Ordering::Release);
@@ -226,9 +236,12 @@ impl Client {
     /// lock. Shutdown decides under the same lock whether a client gets a close frame or
     /// is cut ([`shut_down`](Self::shut_down)), so a client sees its 101 and then the
     /// 1001, or neither; never a 101 and then a silent end.
-    pub(crate) fn upgrade(&self, path: String) -> io::Result<()> {
+    pub(crate) fn upgrade(&self, path: String, protocol: Option<String>) -> io::Result<()> {
         let mut out = self.outbox();
         self.write_out(&mut out)?;
+        if let Some(protocol) = protocol {
+            let _ = self.protocol.set(protocol);
+        }
         self.set_upgraded(path);
         Ok(())
     }

@@ -3,6 +3,8 @@
 const WS_PATH = {{WS_PATH}};
 // true on /inspect, the projector view (tinyws --inspect): every connection, no controls.
 const PROJECTOR = {{PROJECTOR}};
+// The server's --protocol list, in its order: the field starts with it (empty: none).
+const WS_PROTOCOLS = {{WS_PROTOCOLS}};
 const $ = (id) => document.getElementById(id);
 let ws = null;
 let started = 0;
@@ -97,19 +99,22 @@ function setState(name) {
   $("state").className = name.toLowerCase();
   const open = name === "OPEN";
   $("connect").disabled = name !== "CLOSED";
+  $("protocol").disabled = name !== "CLOSED";
   $("disconnect").disabled = !open;
   $("msg").disabled = !open;
   $("send").disabled = !open;
 }
 function connect() {
   const url = $("url").value.trim();
-  log("ev", TEXT.connecting(url));
+  // Subprotocols to offer, in this order (RFC 6455 §1.9); the server answers one or none.
+  const offer = $("protocol").value.split(",").map((p) => p.trim()).filter((p) => p);
+  log("ev", TEXT.connecting(url, offer.join(", ")));
   setState("CONNECTING");
   started = performance.now();
   token = newToken();
   const mine = token;
   try {
-    ws = new WebSocket(url + (url.includes("?") ? "&" : "?") + "inspect_token=" + token);
+    ws = new WebSocket(url + (url.includes("?") ? "&" : "?") + "inspect_token=" + token, offer);
   } catch (e) {
     log("err", TEXT.cannotConnect(e.message));
     setState("CLOSED");
@@ -158,6 +163,7 @@ function disconnect() {
 
 const scheme = location.protocol === "https:" ? "wss://" : "ws://";
 $("url").value = scheme + location.host + WS_PATH;
+$("protocol").value = WS_PROTOCOLS;
 $("target").textContent = $("url").value;
 $("origin").textContent = location.origin;
 $("connect").onclick = connect;

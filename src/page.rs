@@ -44,6 +44,7 @@ fn render(config: &Config, head: &[u8], projector: bool) -> Response {
         .replace("{{SCRIPT}}", SCRIPT)
         .replace("{{WS_PATH}}", &js_string(path))
         .replace("{{PROJECTOR}}", if projector { "true" } else { "false" })
+        .replace("{{WS_PROTOCOLS}}", &js_string(&config.protocols.join(", ")))
         .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
     Response::new(200, html)
         .header("Content-Type", "text/html; charset=utf-8")

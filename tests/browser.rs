@@ -198,20 +198,9 @@ impl Page {
     }
 }
 
-#[test]
-fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
-    let chromium = find_chromium();
-    if !required(
-        "chromium (Debian: apt-get install chromium)",
-        chromium.is_some(),
-    ) {
-        return;
-    }
-    let Some(exe) = chromium else { return };
-    // A --path, to check that the page connects where the server says, not to `/`.
-    let server = start(config().path("/echo"));
-    let page_url = format!("http://{}/", server.addr);
-    let mut browser = Browser::start(&exe, &page_url);
+/// Chromium on `page_url`, and a CDP session with that page.
+fn open_page(exe: &Path, page_url: &str) -> (Browser, Page) {
+    let mut browser = Browser::start(exe, page_url);
     let port = browser.devtools_port();
 
     // The page target Chromium opened for our URL, and its CDP WebSocket.
@@ -239,7 +228,22 @@ fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
     stream.set_read_timeout(Some(BROWSER_TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
     let (ws, _) = tungstenite::client(target.as_str(), stream).expect("CDP handshake");
-    let mut page = Page { ws, next_id: 0 };
+    (browser, Page { ws, next_id: 0 })
+}
+
+#[test]
+fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
+    let chromium = find_chromium();
+    if !required(
+        "chromium (Debian: apt-get install chromium)",
+        chromium.is_some(),
+    ) {
+        return;
+    }
+    let Some(exe) = chromium else { return };
+    // A --path, to check that the page connects where the server says, not to `/`.
+    let server = start(config().path("/echo"));
+    let (browser, mut page) = open_page(&exe, &format!("http://{}/", server.addr));
 
     page.wait_for("document.readyState", "the page to load", |v| {
         v == "complete"
@@ -535,5 +539,65 @@ fn the_projector_view_lists_connections_from_two_browser_contexts() {
     assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
     drop(students);
     drop(room);
+    drop(browser);
+}
+
+#[test]
+fn a_page_asking_for_subprotocol_chat_connects_with_protocol_chat() {
+    let chromium = find_chromium();
+    if !required(
+        "chromium (Debian: apt-get install chromium)",
+        chromium.is_some(),
+    ) {
+        return;
+    }
+    let Some(exe) = chromium else { return };
+    let server = start(config().protocols(["chat"]));
+    let (browser, mut page) = open_page(&exe, &format!("http://{}/", server.addr));
+    page.wait_for("document.readyState", "the page to load", |v| {
+        v == "complete"
+    });
+    // What a chat page does: it needs the server to answer "chat", or the browser fails
+    // the connection (WebSocket API: the answer must be one of the protocols asked for).
+    page.eval(&format!(
+        "(window.chat = new WebSocket({}, 'chat'), window.chat.onclose = (e) => window.chatClosed = e.code, 1)",
+        json_escape(&format!("ws://{}/room", server.addr))
+    ));
+    let state = page.wait_for("window.chat.readyState", "the connection to open", |v| {
+        v != "0"
+    });
+    assert_eq!(
+        state,
+        "1",
+        "OPEN (closed with {})",
+        page.eval("window.chatClosed")
+    );
+    assert_eq!(page.eval("window.chat.protocol"), "chat");
+    page.eval("window.chat.close(1000)");
+
+    // The teaching page's own field: it starts with the server's --protocol list, and
+    // the log shows the offer and the answer.
+    assert_eq!(
+        page.eval("document.getElementById('protocol').value"),
+        "chat"
+    );
+    page.eval("document.getElementById('connect').click()");
+    page.wait_for(
+        "document.getElementById('state').textContent",
+        "the page's connection to open",
+        |v| v == "OPEN",
+    );
+    let log = page.eval("document.getElementById('log').innerText");
+    assert!(
+        log.contains("offering Sec-WebSocket-Protocol: chat)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("(subprotocol: chat, extensions: none)"),
+        "{log}"
+    );
+    page.eval("document.getElementById('disconnect').click()");
+    assert_eq!(server.wait_connections(0), 0, "both closed");
+    drop(page);
     drop(browser);
 }

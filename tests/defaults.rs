@@ -63,6 +63,8 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
         "--broadcast",
         ("off (echo)".into(), "(default: echo)".into()),
     );
+    assert!(c.protocols.is_empty(), "the README says no subprotocol");
+    m.insert("--protocol", ("none".into(), "(default: none)".into()));
     assert!(c.tls_cert.is_none() && c.tls_key.is_none());
     m.insert("--tls-cert", ("off".into(), "with --tls-key".into()));
     m.insert("--tls-key", ("off".into(), "of --tls-cert".into()));
@@ -172,7 +174,8 @@ fn every_flag_help_states_the_config_default() {
 
 /// main.rs `flag_for` is the one mapping from a `Config` field (what library messages
 /// name) to its flag (what the binary adds): argh's rule, `max_frame_size` →
-/// `--max-frame-size`, except `allow_origins` → `--allow-origin`. Every field must have
+/// `--max-frame-size`, except `allow_origins` → `--allow-origin` and `protocols` →
+/// `--protocol`. Every field must have
 /// that flag in `--help`, so a new field cannot leave the binary's messages pointing at
 /// no flag. The field names come from `Config`'s derived `Debug`.
 #[test]
@@ -193,7 +196,8 @@ fn every_config_field_has_the_flag_main_rs_names_for_it() {
         let field = match field {
             "allow_origins" => "allow_origin",
             "static_dir" => "static",
-            field => field,
+            "protocols" => "protocol",
+            other => other,
         };
         let flag = format!("--{}", field.replace('_', "-"));
         assert!(help.contains_key(&flag), "no {flag} in --help");
