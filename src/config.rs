@@ -38,7 +38,8 @@ pub struct Config {
     /// The only request path that may upgrade to WebSocket, e.g. `/echo`. Default `None`:
     /// any path upgrades. Requests for other paths get `404 Not Found`. The query string
     /// is ignored when matching, so a path with `?` or `#` is refused by
-    /// [`validate`](Self::validate).
+    /// [`validate`](Self::validate). With [`rooms`](Self::rooms) it is a prefix: `/chat`
+    /// accepts `/chat` and every path under `/chat/` (each its own room), not `/chatter`.
     pub path: Option<String>,
     /// Connections served at once (each one is an OS thread, from the TCP accept until the
     /// socket closes, handshake included). Default `256`. A client over the cap gets
@@ -248,6 +249,17 @@ pub struct Config {
     /// fails the connection itself, as `new WebSocket(url, "chat")` does. Each name must
     /// be an HTTP token (§4.1 item 10: `!`…`~` without separators), listed once.
     pub protocols: Vec<String>,
+    /// Broadcast mode with one room per request path (implies
+    /// [`broadcast`](Self::broadcast)): clients of `/chat/lobby` and of `/chat/42` are in
+    /// two rooms, each with the guarantees of the one room (one order, bounded
+    /// backlogs, pacing), and a message never crosses from one to another. The room is
+    /// the path exactly as sent, without the query: `/chat/a` and `/chat/a/` are two
+    /// rooms. With [`path`](Self::path) `/chat`, `/chat` and every path under `/chat/`
+    /// may upgrade (not `/chatter`). Default `false`. A room exists while it has members:
+    /// an empty room costs nothing, so at most `max_connections` rooms exist. The
+    /// trade-off: none beyond broadcast mode's, but a sender is paced only by the members
+    /// of its own room.
+    pub rooms: bool,
 }
 
 impl Default for Config {
@@ -284,6 +296,7 @@ impl Default for Config {
             stdin: false,
             stdout: false,
             protocols: Vec::new(),
+            rooms: false,
         }
     }
 }
@@ -481,6 +494,12 @@ impl Config {
         self.protocols = protocols.into_iter().map(Into::into).collect();
         self
     }
+
+    /// Sets [`rooms`](Self#structfield.rooms) (`true` implies broadcast mode).
+    pub fn rooms(mut self, rooms: bool) -> Self {
+        self.rooms = rooms;
+        self
+    }
 }
 
 impl Config {
@@ -535,7 +554,7 @@ impl Config {
                     .into(),
             );
         }
-        if self.broadcast && self.max_backlog < self.max_message_size + 32 {
+        if (self.broadcast || self.rooms) && self.max_backlog < self.max_message_size + 32 {
             // One message of the largest size must fit: its frame header (up to 10 bytes)
             // and the 16 bytes of bookkeeping the backlog counts per frame.
             return Err(format!(
@@ -605,7 +624,9 @@ impl Config {
     /// [`max_frame_size`](Self#structfield.max_frame_size) lowered to
     /// [`max_message_size`](Self#structfield.max_message_size) if it is larger (a frame is
     /// part of a message, so it could never carry more). `Config::default().max_message_size(4096)`
-    /// therefore serves frames of up to 4096 bytes, not the default 64 KiB.
+    /// therefore serves frames of up to 4096 bytes, not the default 64 KiB. And
+    /// [`broadcast`](Self#structfield.broadcast) is on when
+    /// [`rooms`](Self#structfield.rooms) is (a room per path is broadcast mode).
     ///
     /// ```
     /// let c = tinyws::Config::default().max_message_size(4096);
@@ -615,6 +636,8 @@ impl Config {
     pub fn effective(&self) -> Config {
         let mut c = self.clone();
         c.max_frame_size = c.max_frame_size.min(c.max_message_size);
+        // A room per path is broadcast mode (see `rooms`).
+        c.broadcast |= c.rooms;
         c
     }
 
@@ -681,9 +704,10 @@ impl fmt::Display for Config {
             format_duration(self.write_timeout),
             format_duration(self.shutdown_timeout),
             origins,
-            if self.broadcast {
+            if self.broadcast || self.rooms {
                 format!(
-                    "broadcast max-backlog={} stall-timeout={}",
+                    "{} max-backlog={} stall-timeout={}",
+                    if self.rooms { "rooms" } else { "broadcast" },
                     format_size(self.max_backlog),
                     format_duration(self.stall_timeout)
                 )
@@ -1020,6 +1044,19 @@ mod tests {
             let d = Duration::from_millis(ms);
             prop_assert_eq!(crate::config::parse_duration(&crate::config::format_duration(d)), Ok(d));
         }
+    }
+
+    #[test]
+    fn rooms_are_broadcast_mode() {
+        let c = Config::default().rooms(true);
+        assert!(!c.broadcast && c.effective().broadcast);
+        assert!(
+            c.to_string().contains("mode=rooms max-backlog=256KiB"),
+            "{c}"
+        );
+        // Like broadcast mode, rooms need one message to fit a backlog.
+        let e = c.max_backlog(1024).validate().unwrap_err();
+        assert!(e.starts_with("`max_backlog`"), "{e}");
     }
 
     #[test]

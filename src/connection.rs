@@ -18,7 +18,8 @@ use crate::handshake::{self, Verdict};
 use crate::head::{self, HeadError};
 use crate::outbox::Client;
 use crate::response::{self, respond_and_close};
-use crate::room::Member;
+use crate::room::Room;
+use crate::rooms::Place;
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
@@ -34,7 +35,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     };
     let end = match catch_unwind(AssertUnwindSafe(|| {
         shared.handler.on_open(&client);
-        serve(&mut ws, shared)
+        serve(&mut ws, shared, member.as_ref().map(Place::room))
     })) {
         Ok(end) => end,
         Err(_) => {
@@ -59,7 +60,7 @@ fn open<'s>(
     shared: &'s Arc<Shared>,
     client: &Arc<Client>,
     accepted: Instant,
-) -> Option<(WebSocket<Stream>, Option<Member<'s>>)> {
+) -> Option<(WebSocket<Stream>, Option<Place<'s>>)> {
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
@@ -334,9 +335,15 @@ fn open<'s>(
     if let Some(record) = &record {
         record.upgraded();
     }
-    // Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs).
+    // Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs), or
+    // in the room of its path (rooms.rs).
     let member = if cfg.broadcast {
-        match Member::join(&shared.room, client, cfg) {
+        let place = if cfg.rooms {
+            shared.rooms.join(client.path(), client, cfg)
+        } else {
+            Place::in_room(&shared.room, client, cfg)
+        };
+        match place {
             Ok(member) => Some(member),
             Err(e) => {
                 warn!("{tag} {peer}: cannot start its writer thread ({e}); closed with 1013");
@@ -351,8 +358,8 @@ fn open<'s>(
     let subprotocol = client
         .protocol()
         .map_or(String::new(), |p| format!(", subprotocol {p}"));
-    if member.is_some() {
-        let n = shared.room.len();
+    if let Some(place) = &member {
+        let n = place.room().len();
         info!(
             "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
             client.path()
@@ -476,7 +483,7 @@ impl io::Write for ToClient<'_> {
 /// failure, and the log line that says how the connection ended. Not inlined, like
 /// `open`.
 #[inline(never)]
-fn finish(shared: &Shared, client: &Client, member: Option<Member<'_>>, end: End) {
+fn finish(shared: &Shared, client: &Client, member: Option<Place<'_>>, end: End) {
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
@@ -556,7 +563,8 @@ impl fmt::Display for End {
 }
 
 /// The read → reply loop. Returns when the connection is over.
-fn serve(ws: &mut WebSocket<Stream>, shared: &Shared) -> End {
+/// `room`: broadcast mode, the client's room.
+fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> End {
     let cfg = &shared.config;
     let client = ws.get_ref().client().clone();
     let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
@@ -580,26 +588,30 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared) -> End {
                             // Before the handler, which takes the message (pipes.rs).
                             crate::pipes::record(&client, &msg);
                         }
-                        match shared.handler.on_message(&client, msg) {
+                        match (shared.handler.on_message(&client, msg), room) {
+                            // Control frames are the server's to send, in both modes
+                            // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
+                            (
+                                Some(
+                                    other @ (Message::Ping(_)
+                                    | Message::Pong(_)
+                                    | Message::Close(_)
+                                    | Message::Frame(_)),
+                                ),
+                                _,
+                            ) => {
+                                client.unsendable(&other);
+                                Ok(())
+                            }
                             // Broadcast mode: the reply goes to the room (room.rs).
-                            Some(reply @ (Message::Text(_) | Message::Binary(_)))
-                                if cfg.broadcast =>
-                            {
-                                shared.room.broadcast(&reply, Some(&client));
+                            (Some(reply), Some(room)) => {
+                                room.broadcast(&reply, Some(&client));
                                 Ok(())
                             }
                             // Queued in the outbox; the stream writes it before it next
                             // waits for the client (stream.rs).
-                            Some(reply @ (Message::Text(_) | Message::Binary(_))) => {
-                                ws.write(reply)
-                            }
-                            // Control frames are the server's to send, in both modes
-                            // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
-                            Some(other) => {
-                                client.unsendable(&other);
-                                Ok(())
-                            }
-                            None => Ok(()),
+                            (Some(reply), None) => ws.write(reply),
+                            (None, _) => Ok(()),
                         }
                     }
                     Message::Close(frame) => {

@@ -22,6 +22,8 @@ pub(crate) trait Control: Send + Sync {
     fn local_addr(&self) -> SocketAddr;
     fn connections(&self) -> usize;
     fn broadcast(&self, message: &Message) -> usize;
+    fn broadcast_to(&self, path: &str, message: &Message) -> usize;
+    fn rooms(&self) -> Vec<(String, usize)>;
     fn members(&self) -> usize;
 }
 
@@ -86,11 +88,37 @@ impl ServerHandle {
     /// way, as a returned message does. In echo mode there is no room and this returns 0;
     /// pings, pongs, close frames and messages larger than `max_backlog` are not sent
     /// either (0). To send to one client only, see [`Client::send`](crate::Client::send).
+    ///
+    /// With [`Config::rooms`](crate::Config#structfield.rooms) (a room per path) this
+    /// sends to every room, one room after the other, and returns how many members of all
+    /// rooms got it: each room gets it in its one order, and each room's members pace it
+    /// as above. To send to one room, use [`broadcast_to`](Self::broadcast_to).
     pub fn broadcast(&self, message: Message) -> usize {
         self.control.broadcast(&message)
     }
 
-    /// Clients in the broadcast room right now (always 0 in echo mode).
+    /// Rooms mode ([`Config::rooms`](crate::Config#structfield.rooms)): sends `message`
+    /// to the room of `path` (e.g. `/chat/lobby`, the request path of its members without
+    /// the query), as a member's message would go, after the messages already sent to
+    /// it; it blocks under pressure like [`broadcast`](Self::broadcast). Returns how many
+    /// members got it: 0 when the room has no members (rooms exist only while they have
+    /// some, so nothing is kept for later), and always 0 in plain broadcast or echo mode,
+    /// where there are no rooms per path (use [`broadcast`](Self::broadcast)).
+    pub fn broadcast_to(&self, path: &str, message: Message) -> usize {
+        self.control.broadcast_to(path, &message)
+    }
+
+    /// Rooms mode ([`Config::rooms`](crate::Config#structfield.rooms)): every room right
+    /// now, by path (sorted), with how many members each has. A room is removed when its
+    /// last member leaves, so an empty room is not listed (it shows 0 members only for a
+    /// moment: while its first member joins, or its last one leaves). Empty in plain
+    /// broadcast and echo mode (see [`members`](Self::members) for the one room).
+    pub fn rooms(&self) -> Vec<(String, usize)> {
+        self.control.rooms()
+    }
+
+    /// Clients in the broadcast room right now (always 0 in echo mode); with
+    /// [`Config::rooms`](crate::Config#structfield.rooms), in all rooms together.
     pub fn members(&self) -> usize {
         self.control.members()
     }
@@ -113,6 +141,12 @@ pub(crate) fn detached() -> ServerHandle {
         }
         fn broadcast(&self, _: &Message) -> usize {
             0
+        }
+        fn broadcast_to(&self, _: &str, _: &Message) -> usize {
+            0
+        }
+        fn rooms(&self) -> Vec<(String, usize)> {
+            Vec::new()
         }
         fn members(&self) -> usize {
             0

@@ -197,15 +197,28 @@ fn decide(
             path: "/",
         };
     }
-    if let Some(only) = config.path.as_ref().filter(|only| path != *only) {
-        return refuse(Response::new(
-            404,
-            format!("Nothing is served at {path}; the WebSocket endpoint is {only}."),
-        ));
+    if let Some(only) = config
+        .path
+        .as_ref()
+        .filter(|only| !path_allowed(path, only, config.rooms))
+    {
+        let body = if config.rooms {
+            format!(
+                "Nothing is served at {path}; the WebSocket rooms are {only} and the paths under {}/.",
+                only.trim_end_matches('/')
+            )
+        } else {
+            format!("Nothing is served at {path}; the WebSocket endpoint is {only}.")
+        };
+        return refuse(Response::new(404, body));
     }
-    step(steps, || match &config.path {
-        Some(only) => format!("ok  path {path} is --path {only}"),
-        None => format!("ok  path {path} (every path may upgrade: no --path)"),
+    step(steps, || match (&config.path, config.rooms) {
+        (Some(only), false) => format!("ok  path {path} is --path {only}"),
+        (Some(only), true) => {
+            format!("ok  path {path} is under --path {only}: the room {path} (--rooms)")
+        }
+        (None, false) => format!("ok  path {path} (every path may upgrade: no --path)"),
+        (None, true) => format!("ok  path {path}: the room {path} (--rooms, no --path)"),
     });
 
     // A GET without `Upgrade: websocket` is a plain page request. RFC 9110 §15.5.22:
@@ -347,6 +360,18 @@ fn endpoint_426(path: &str) -> Response {
     )
     .header("Upgrade", "websocket")
     .header("Connection", "Upgrade")
+}
+
+/// Whether `path` may upgrade under `--path only`: the same path, or with `rooms` also
+/// every path below it (`/chat` → `/chat/42`, not `/chatter`).
+fn path_allowed(path: &str, only: &str, rooms: bool) -> bool {
+    if path == only {
+        return true;
+    }
+    rooms
+        && path
+            .strip_prefix(only)
+            .is_some_and(|rest| only.ends_with('/') || rest.starts_with('/'))
 }
 
 /// The subprotocol for the `101` (RFC 6455 §4.2.2 /subprotocol/): the first of the
@@ -691,6 +716,19 @@ pub(crate) mod tests {
             Verdict::Refuse { response, .. } => assert_eq!(response.status, 405),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn room_paths_are_under_the_prefix() {
+        assert!(path_allowed("/chat", "/chat", false));
+        assert!(!path_allowed("/chat/1", "/chat", false));
+        assert!(path_allowed("/chat/1", "/chat", true));
+        assert!(path_allowed("/chat/", "/chat", true));
+        assert!(path_allowed("/chat/a/b", "/chat", true));
+        assert!(!path_allowed("/chatter", "/chat", true));
+        assert!(!path_allowed("/", "/chat", true));
+        assert!(path_allowed("/chat/1", "/chat/", true));
+        assert!(!path_allowed("/chat", "/chat/", true));
     }
 
     #[test]

@@ -61,8 +61,12 @@
 //! `examples/sensor.rs` is the whole sensor program: a reading every 500 ms, `status` to
 //! the asker only, Ctrl-C → 1001, in under 60 lines.
 //!
-//! With [`Config::protocols`](Config#structfield.protocols) (`--protocol chat`) the
-//! server answers a subprotocol the client offers, and [`Client::protocol`] says which.
+//! With [`Config::rooms`](Config#structfield.rooms) (`--rooms`) there is one such room
+//! per request path: `/chat/lobby` and `/chat/42` never see each other's messages;
+//! [`ServerHandle::broadcast_to`] sends to one room and [`ServerHandle::rooms`] lists
+//! them. With [`Config::protocols`](Config#structfield.protocols) (`--protocol chat`)
+//! the server answers a subprotocol the client offers, and [`Client::protocol`] says
+//! which.
 //!
 //! The room is paced by its members: each one has a bounded backlog
 //! ([`Config::max_backlog`](Config#structfield.max_backlog)) and its own writer thread, and when a member's backlog is full
@@ -99,7 +103,8 @@
 //! way, and `finish` logs how the connection ended.
 //!
 //! **One broadcast.** In broadcast mode `open` also makes the client a member
-//! (`room.rs` `Member::join`), which starts its writer thread (`writer.rs`). A reply
+//! (`room.rs` `Member::join`; with `--rooms`, of the room of its path: `rooms.rs`
+//! `Rooms::join`), which starts its writer thread (`writer.rs`). A reply
 //! goes to `Room::broadcast`, which encodes it once (`frame.rs` `encode`) and offers it
 //! to every member (`Client::offer`): it is queued in each member's bounded backlog
 //! (`backlog.rs`), and each writer thread writes its own member's frames. A full backlog
@@ -160,6 +165,7 @@ mod transport;
 // Broadcast mode.
 mod backlog;
 mod room;
+mod rooms;
 mod writer;
 
 // Shared parts.

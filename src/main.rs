@@ -129,6 +129,12 @@ struct Flags {
     #[argh(option)]
     protocol: Vec<String>,
 
+    /// broadcast mode with one room per request path: /chat/a and /chat/b are separate
+    /// rooms; with --path /chat, every path under /chat/ (implies --broadcast; off by
+    /// default)
+    #[argh(switch)]
+    rooms: bool,
+
     /// serve wss:// and https:// with this PEM certificate chain (with --tls-key; needs
     /// a build with `--features tls`)
     #[argh(option)]
@@ -203,7 +209,8 @@ impl Flags {
                     .flat_map(|p| p.split(','))
                     .map(str::trim)
                     .filter(|p| !p.is_empty()),
-            );
+            )
+            .rooms(self.rooms);
         // The settings that are off unless given (their setters take a value, not `None`).
         config.path = self.path;
         config.trace_only = self.trace_only;

@@ -220,26 +220,35 @@ impl Drop for Turn<'_> {
 
 /// A client's place in the room and its writer thread. Dropping it leaves the room
 /// first (nothing new is queued), then lets the writer finish (see [`Writer`]).
-pub(crate) struct Member<'a> {
-    room: &'a Room,
+pub(crate) struct Member {
+    room: Arc<Room>,
     id: u64,
     _writer: Writer,
 }
 
-impl<'a> Member<'a> {
+impl Member {
     /// Starts the client's writer, then adds it to the room.
-    pub(crate) fn join(room: &'a Room, client: &Arc<Client>, config: &Config) -> io::Result<Self> {
+    pub(crate) fn join(
+        room: &Arc<Room>,
+        client: &Arc<Client>,
+        config: &Config,
+    ) -> io::Result<Self> {
         let writer = Writer::start(client, config.max_backlog, config.write_timeout, &room.bell)?;
         room.members().list.push(client.clone());
         Ok(Member {
-            room,
+            room: room.clone(),
             id: client.id(),
             _writer: writer,
         })
     }
+
+    /// The room this member is in: where its messages go.
+    pub(crate) fn room(&self) -> &Room {
+        &self.room
+    }
 }
 
-impl Drop for Member<'_> {
+impl Drop for Member {
     fn drop(&mut self) {
         self.room.members().list.retain(|c| c.id() != self.id);
     }

@@ -18,6 +18,7 @@ use crate::lock::wait_until;
 use crate::outbox::Client;
 use crate::registry::Registry;
 use crate::room::Room;
+use crate::rooms::Rooms;
 use crate::shared::Shared;
 use crate::tune::{self, MAX_SPARE, Threads};
 use crate::{budget, writer};
@@ -119,7 +120,8 @@ impl Server {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
-                room: Room::new(&config),
+                room: Arc::new(Room::new(&config)),
+                rooms: Rooms::default(),
                 inspect: Arc::new(crate::inspect::Inspector::new(config.inspect)),
                 config,
                 handler: Box::new(handler),
@@ -296,10 +298,29 @@ impl Control for Shared {
     }
 
     fn broadcast(&self, message: &tungstenite::Message) -> usize {
+        if self.config.rooms {
+            return self.rooms.broadcast_all(message);
+        }
         self.room.broadcast(message, None)
     }
 
+    fn broadcast_to(&self, path: &str, message: &tungstenite::Message) -> usize {
+        if !self.config.rooms {
+            return 0;
+        }
+        self.rooms
+            .get(path)
+            .map_or(0, |room| room.broadcast(message, None))
+    }
+
+    fn rooms(&self) -> Vec<(String, usize)> {
+        self.rooms.list()
+    }
+
     fn members(&self) -> usize {
+        if self.config.rooms {
+            return self.rooms.members();
+        }
         self.room.len()
     }
 }
@@ -327,6 +348,7 @@ fn shutdown_clients(shared: &Shared) -> Stopped {
     // Broadcast members queue their close behind frames already waiting; that never
     // blocks, so also reach the ones whose outbox was busy for shut_down.
     shared.room.close_all(1001, crate::outbox::GOING_AWAY);
+    shared.rooms.close_all(1001, crate::outbox::GOING_AWAY);
     // Let go of them now: a client that completes its close handshake must see TCP close
     // when its own connection ends (RFC 6455 §7.1.1), not when the last one has.
     drop(clients);

@@ -1,5 +1,5 @@
-//! What every thread of one server shares: its settings, the handler, the room, and the
-//! registry of connections.
+//! What every thread of one server shares: its settings, the handler, the room (or the
+//! rooms), and the registry of connections.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,7 @@ use crate::lock::lock;
 use crate::outbox::Client;
 use crate::registry::Registry;
 use crate::room::Room;
+use crate::rooms::Rooms;
 use crate::transport::Transport;
 use crate::tune::Threads;
 
@@ -21,8 +22,10 @@ use crate::tune::Threads;
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) handler: Box<dyn Handler>,
-    /// Broadcast mode: the room (empty in echo mode).
-    pub(crate) room: Room,
+    /// Broadcast mode: the room (empty in echo mode and with `rooms`).
+    pub(crate) room: Arc<Room>,
+    /// `rooms`: a room per path (empty otherwise).
+    pub(crate) rooms: Rooms,
     /// The live inspector's records (inspect.rs); empty unless a page asked for one or
     /// the projector view is on.
     pub(crate) inspect: Arc<Inspector>,

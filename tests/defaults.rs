@@ -65,6 +65,8 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
     );
     assert!(c.protocols.is_empty(), "the README says no subprotocol");
     m.insert("--protocol", ("none".into(), "(default: none)".into()));
+    assert!(!c.rooms);
+    m.insert("--rooms", ("off".into(), "off by default)".into()));
     assert!(c.tls_cert.is_none() && c.tls_key.is_none());
     m.insert("--tls-cert", ("off".into(), "with --tls-key".into()));
     m.insert("--tls-key", ("off".into(), "of --tls-cert".into()));
