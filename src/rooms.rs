@@ -25,7 +25,9 @@ use crate::room::{Member, Room};
 /// The rooms of a `--rooms` server, by path (empty otherwise).
 #[derive(Default)]
 pub(crate) struct Rooms {
-    by_path: Mutex<HashMap<String, Entry>>,
+    /// The key is shared with the rooms' seats: one copy of a path per room, however many
+    /// members (a path may be as long as `max_head_size`).
+    by_path: Mutex<HashMap<Arc<str>, Entry>>,
 }
 
 struct Entry {
@@ -42,20 +44,21 @@ impl Rooms {
         client: &Arc<Client>,
         config: &Config,
     ) -> io::Result<Place<'a>> {
-        let room = {
+        let (room, path) = {
             let mut rooms = lock(&self.by_path);
-            let entry = rooms.entry(path.to_string()).or_insert_with(|| Entry {
+            let key = match rooms.get_key_value(path) {
+                Some((key, _)) => key.clone(),
+                None => Arc::from(path),
+            };
+            let entry = rooms.entry(key.clone()).or_insert_with(|| Entry {
                 room: Arc::new(Room::new(config)),
                 seats: 0,
             });
             entry.seats += 1;
-            entry.room.clone()
+            (entry.room.clone(), key)
         };
         // Taken: given back when the place is dropped, or now if joining fails.
-        let seat = Seat {
-            rooms: self,
-            path: path.to_string(),
-        };
+        let seat = Seat { rooms: self, path };
         Ok(Place {
             member: Member::join(&room, client, config)?,
             _seat: Some(seat),
@@ -82,8 +85,8 @@ impl Rooms {
         lock(&self.by_path).get(path).map(|e| e.room.clone())
     }
 
-    /// Every room, by path, taken out of the map (its lock is not held while they are used).
-    fn all(&self) -> Vec<(String, Arc<Room>)> {
+    /// Every room, taken out of the map (its lock is not held while they are used).
+    fn all(&self) -> Vec<(Arc<str>, Arc<Room>)> {
         lock(&self.by_path)
             .iter()
             .map(|(path, e)| (path.clone(), e.room.clone()))
@@ -96,7 +99,7 @@ impl Rooms {
         let mut list: Vec<(String, usize)> = self
             .all()
             .into_iter()
-            .map(|(path, room)| (path, room.len()))
+            .map(|(path, room)| (path.to_string(), room.len()))
             .collect();
         list.sort();
         list
@@ -155,7 +158,7 @@ impl<'a> Place<'a> {
 /// A seat taken in the room of `path` ([`Rooms::join`]); given back on drop.
 struct Seat<'a> {
     rooms: &'a Rooms,
-    path: String,
+    path: Arc<str>,
 }
 
 impl Drop for Seat<'_> {
