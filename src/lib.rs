@@ -78,7 +78,9 @@
 //! ## Logging
 //!
 //! tinyws logs through the [`log`] facade. At `info`: the listen address and settings,
-//! and each connection opened and closed with its peer address and close code. At `debug`:
+//! and each connection opened and closed with its peer address and close code (and its
+//! subprotocol), and once per connection a subprotocol offer this server speaks none
+//! of (naming [`Config::protocols`](Config#structfield.protocols)). At `debug`:
 //! handshake request and response headers. At `trace`: frames (tungstenite's own log).
 //! Warnings are for things an operator may want to act on (refused origins, the
 //! connection cap, stuck clients).
