@@ -236,7 +236,8 @@ fn open<'s>(
             let (line, _) = crate::secrets::redact(line);
             info!(
                 "{tag} {peer}: {:?} answered {}: {}",
-                String::from_utf8_lossy(&line).trim_end(),
+                // Backticks stay out of the log: the binary reads `name` as a setting.
+                String::from_utf8_lossy(&line).trim_end().replace('`', "'"),
                 response.status,
                 response.body.trim_end()
             );
@@ -586,7 +587,7 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> En
                     Message::Text(_) | Message::Binary(_) => {
                         if cfg.stdout {
                             // Before the handler, which takes the message (pipes.rs).
-                            crate::pipes::record(&client, &msg);
+                            crate::pipes::record(shared, &client, &msg);
                         }
                         match (shared.handler.on_message(&client, msg), room) {
                             // Control frames are the server's to send, in both modes

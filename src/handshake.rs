@@ -181,7 +181,10 @@ fn decide(
                 _ => None,
             }
         };
-        let is_endpoint = config.path.as_ref().is_some_and(|only| path == only);
+        let is_endpoint = config
+            .path
+            .as_ref()
+            .is_some_and(|only| path_allowed(path, only, config.rooms));
         return Verdict::File {
             head_only: *head_request,
             path: path.to_string(),
@@ -397,7 +400,8 @@ fn choose_protocol(
         // as short as the lesson shows it).
         return (None, None);
     }
-    let list = offered.join(", ");
+    // Backticks stay out of the log: the binary's log reads `name` as a setting.
+    let list = offered.join(", ").replace('`', "'");
     let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
     if let Some(chosen) = chosen {
         step(steps, || {

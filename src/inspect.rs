@@ -111,6 +111,11 @@ impl Inspector {
         if token.is_none() && !self.projector {
             return None;
         }
+        // Only upgrades are ever shown: a page load or a file (a lesson page with forty
+        // assets) must not push recorded connections out of the projector view.
+        if !asks_to_upgrade(head) {
+            return None;
+        }
         let mut board = lock(&self.board);
         board.purge(Instant::now());
         if board.records.len() >= MAX_RECORDS {
@@ -412,6 +417,14 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether a request head has an `Upgrade` header at all (the checks come later; this
+/// only keeps plain requests from taking a record's place).
+fn asks_to_upgrade(head: &[u8]) -> bool {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .any(|line| line.len() > 8 && line[..8].eq_ignore_ascii_case(b"upgrade:"))
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@
 //! (`handle.rs`) reaches the shared state through a small trait, so that a [`Client`]
 //! can carry it without an import cycle; `signals.rs` turns Ctrl-C into its `shutdown`.
 //!
-//! The README's "Layout" section lists the afternoon core: the 13 files (about 2,700
+//! The README's "Layout" section lists the afternoon core: the 13 files (about 3,500
 //! lines without their tests) that hold echo, the HTTP answers and the close handshake.
 //! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
 //! way to take a lock and to retry or classify a socket call; `trace.rs` narrates it all

@@ -154,7 +154,7 @@ struct Flags {
     static_dir: Option<PathBuf>,
 
     /// send each line read on standard input as a text message: to the room with
-    /// --broadcast, else to every client (default: off)
+    /// --broadcast, to every room with --rooms, else to every client (default: off)
     #[argh(switch)]
     stdin: bool,
 

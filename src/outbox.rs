@@ -131,6 +131,10 @@ impl Client {
 
     /// The server this client is connected to: count its members, broadcast to the room
     /// (e.g. "alice joined" from [`on_open`](crate::Handler::on_open)), or shut it down.
+    /// With [`Config::rooms`](crate::Config#structfield.rooms) its `broadcast` and
+    /// `members` mean every room: for this client's own room use
+    /// `client.server().broadcast_to(client.path(), msg)` and the entry of
+    /// `client.server().rooms()` for `client.path()`.
     pub fn server(&self) -> &ServerHandle {
         &self.server
     }

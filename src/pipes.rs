@@ -5,11 +5,11 @@
 //! clients say.
 //!
 //! Both streams are the process's, so the counters here are too (statics). Log lines
-//! name the `Config` field and the flag: "`stdin`: …", as the binary's startup
-//! errors do (main.rs `with_flags`), since a log line cannot be rewritten after it.
+//! name the `Config` field ("`stdin`: …"); the binary's log adds the flag, as for every
+//! library line (main.rs `WithFlags`).
 //!
 //! In: one thread reads lines and sends each as a text message. In broadcast mode
-//! through the room (`Room::broadcast`, like `ServerHandle::broadcast`): when a member's
+//! through the room (like `ServerHandle::broadcast`, so with `rooms` to every room): when a member's
 //! backlog is full the thread waits, and so does the writer of the pipe, which is the
 //! pacing a live feed wants. Echo mode has no room: each connection past its handshake
 //! gets the frame through its own outbox, written inline and bounded by the write
@@ -52,7 +52,7 @@ fn worth_logging(n: u64) -> bool {
 /// `--stdout`: a message a client sent, before the handler sees it. Text becomes one
 /// line; binary is skipped and counted (bytes would break the lines, and base64 would
 /// make a log nobody can grep).
-pub(crate) fn record(client: &Client, message: &Message) {
+pub(crate) fn record(shared: &Shared, client: &Client, message: &Message) {
     match message {
         Message::Text(text) => {
             QUEUED.fetch_add(1, Ordering::Relaxed);
@@ -67,8 +67,8 @@ pub(crate) fn record(client: &Client, message: &Message) {
             let n = BINARY.fetch_add(1, Ordering::Relaxed) + 1;
             if worth_logging(n) {
                 info!(
-                    "#{} {}: a binary message is not written to stdout (stdout, --stdout, takes text messages only); skipped ({n} so far)",
-                    client.id(),
+                    "{} {}: a binary message is not written to stdout (`stdout` takes text messages only); skipped ({n} so far)",
+                    shared.tag(client.id()),
                     client.peer_addr()
                 );
             }
@@ -184,6 +184,11 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
 
 /// Sends one line to the room, or in echo mode to every connection past its handshake.
 fn send(shared: &Shared, text: String) {
+    if shared.config.rooms {
+        // A room per path: the line goes to every room, as `ServerHandle::broadcast`.
+        shared.rooms.broadcast_all(&Message::text(text));
+        return;
+    }
     if shared.config.broadcast {
         shared.room.broadcast(&Message::text(text), None);
         return;
@@ -202,8 +207,8 @@ fn send(shared: &Shared, text: String) {
         // nothing after a close frame. Written now: its thread waits in `read`.
         if let Err(e) = client.queue(&frame, 0) {
             info!(
-                "#{} {}: a line from `stdin` could not be written ({e}); disconnected",
-                client.id(),
+                "{} {}: a line from `stdin` could not be written ({e}); disconnected",
+                shared.tag(client.id()),
                 client.peer_addr()
             );
             // Its thread, blocked in `read`, ends at once instead of at its next ping.

@@ -175,7 +175,7 @@ impl Server {
         }
         if let Some(files) = &shared.files {
             info!(
-                "static files from {} (the built-in page is at {})",
+                "{prefix}static files from {} (the built-in page is at {})",
                 files.root().display(),
                 crate::handshake::PAGE_PATH
             );
@@ -281,7 +281,10 @@ impl Control for Shared {
             });
         }
         if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-            warn!("could not wake the accept loop at {wake}: {e}; it stops at the next connection");
+            warn!(
+                "{}could not wake the accept loop at {wake}: {e}; it stops at the next connection",
+                self.prefix
+            );
         }
     }
 

@@ -65,7 +65,7 @@ fn lines_reach(mode: &[&str], room: bool) {
     assert_eq!(read_all(&mut a, want.len()), want);
     assert_eq!(read_all(&mut b, want.len()), want);
     p.wait_log(
-        "line 42 is longer than max_message_size (--max-message-size, 1KiB); dropped (1 so far)",
+        "line 42 is longer than max_message_size (--max-message-size) (1KiB); dropped (1 so far)",
     );
     p.wait_log("line 63 is not UTF-8");
     let eof = p.wait_log("end of standard input");
@@ -102,6 +102,28 @@ fn lines_reach(mode: &[&str], room: bool) {
 #[test]
 fn stdin_lines_go_to_the_room_in_order() {
     lines_reach(&["--broadcast"], true);
+}
+
+/// With a room per path (`--rooms`), each line reaches every room, in order in each
+/// (review of the merge: the lines went to the one room of plain broadcast mode, which
+/// is empty with `--rooms`, so they reached nobody).
+#[test]
+fn stdin_lines_go_to_every_room_with_rooms() {
+    let mut p = Proc::start_piped(BIN, &["--stdin", "--rooms"], Stdout::Null);
+    let mut a = ws(p.addr, "/chat/a");
+    p.wait_log("1 in the room");
+    let mut b = ws(p.addr, "/chat/b");
+    p.wait_log("opened /chat/b, 1 in the room");
+    let mut stdin = p.stdin.take().expect("stdin");
+    stdin.write_all(b"one\ntwo\nthree\n").unwrap();
+    let want = vec![
+        Message::text("one"),
+        Message::text("two"),
+        Message::text("three"),
+    ];
+    assert_eq!(read_all(&mut a, 3), want, "room /chat/a");
+    assert_eq!(read_all(&mut b, 3), want, "room /chat/b");
+    drop(stdin);
 }
 
 #[test]
