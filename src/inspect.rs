@@ -433,8 +433,9 @@ mod tests {
 
     const TOKEN: &str = "00112233445566778899aabbccddeeff";
 
+    /// An upgrade request's head (its checks come later: only `Upgrade` is looked at).
     fn head(target: &str) -> Vec<u8> {
-        format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
+        format!("GET {target} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n").into_bytes()
     }
 
     #[test]
@@ -467,6 +468,11 @@ mod tests {
         assert_eq!(off.poll("/.inspect?all").status, 404);
         let on = Arc::new(Inspector::new(true));
         assert!(on.recorder(4, peer, &head("/echo")).is_some());
+        // A plain request (a page, a file) never takes a record's place.
+        let plain = b"GET /app.js HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(on.recorder(5, peer, plain).is_none());
+        let token_page = format!("GET /?inspect_token={TOKEN} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert!(off.recorder(6, peer, token_page.as_bytes()).is_none());
     }
 
     #[test]

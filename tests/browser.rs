@@ -22,6 +22,18 @@ use tungstenite::Message;
 /// Chromium's start on a shared 2-core machine can be slow; everything else is quick.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Chromium, or `None` once the skip is recorded (`required`: a failure under CI).
+fn chromium_or_skip() -> Option<PathBuf> {
+    let chromium = find_chromium();
+    if !required(
+        "chromium (Debian: apt-get install chromium)",
+        chromium.is_some(),
+    ) {
+        return None;
+    }
+    chromium
+}
+
 fn find_chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -233,14 +245,9 @@ fn open_page(exe: &Path, page_url: &str) -> (Browser, Page) {
 
 #[test]
 fn page_connects_sends_receives_echo_and_closes_cleanly_in_chromium() {
-    let chromium = find_chromium();
-    if !required(
-        "chromium (Debian: apt-get install chromium)",
-        chromium.is_some(),
-    ) {
+    let Some(exe) = chromium_or_skip() else {
         return;
-    }
-    let Some(exe) = chromium else { return };
+    };
     // A --path, to check that the page connects where the server says, not to `/`.
     let server = start(config().path("/echo"));
     let (browser, mut page) = open_page(&exe, &format!("http://{}/", server.addr));
@@ -422,14 +429,9 @@ fn between<'s>(s: &'s str, start: &str, end: &str) -> Option<&'s str> {
 fn the_page_shows_its_own_handshake_and_frames_as_the_server_saw_them() {
     use common::process::{Proc, Stdout};
     use sha1::Digest;
-    let chromium = find_chromium();
-    if !required(
-        "chromium (Debian: apt-get install chromium)",
-        chromium.is_some(),
-    ) {
+    let Some(exe) = chromium_or_skip() else {
         return;
-    }
-    let Some(exe) = chromium else { return };
+    };
     let mut server = Proc::start_with(env!("CARGO_BIN_EXE_tinyws"), &["--trace"], Stdout::Capture);
     let page_url = format!("http://{}/", server.addr);
     let mut browser = Browser::start(&exe, &page_url);
@@ -488,14 +490,9 @@ fn the_page_shows_its_own_handshake_and_frames_as_the_server_saw_them() {
 /// nothing.
 #[test]
 fn the_projector_view_lists_connections_from_two_browser_contexts() {
-    let chromium = find_chromium();
-    if !required(
-        "chromium (Debian: apt-get install chromium)",
-        chromium.is_some(),
-    ) {
+    let Some(exe) = chromium_or_skip() else {
         return;
-    }
-    let Some(exe) = chromium else { return };
+    };
     let server = start(config().inspect(true));
     let room_url = format!("http://{}/inspect", server.addr);
     let page_url = format!("http://{}/", server.addr);
@@ -544,14 +541,9 @@ fn the_projector_view_lists_connections_from_two_browser_contexts() {
 
 #[test]
 fn a_page_asking_for_subprotocol_chat_connects_with_protocol_chat() {
-    let chromium = find_chromium();
-    if !required(
-        "chromium (Debian: apt-get install chromium)",
-        chromium.is_some(),
-    ) {
+    let Some(exe) = chromium_or_skip() else {
         return;
-    }
-    let Some(exe) = chromium else { return };
+    };
     let server = start(config().protocols(["chat"]));
     let (browser, mut page) = open_page(&exe, &format!("http://{}/", server.addr));
     page.wait_for("document.readyState", "the page to load", |v| {

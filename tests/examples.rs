@@ -303,8 +303,8 @@ fn an_upload_cut_off_by_a_stopped_server_leaves_no_file_and_can_be_sent_again() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn chat_room_names_and_relays_in_one_order_to_everyone() {
+/// examples/chat.rs with two members, guest-1 and guest-2, past their join lines.
+fn chat_with_two_guests() -> (Example, Ws, Ws) {
     let mut ex = Example::start("chat", &["0"]);
     let addr = ex.ws_addr();
     let mut a = ws(addr, "/");
@@ -312,6 +312,12 @@ fn chat_room_names_and_relays_in_one_order_to_everyone() {
     let mut b = ws(addr, "/");
     assert_eq!(text(&mut a), "* guest-2 joined");
     assert_eq!(text(&mut b), "* guest-2 joined");
+    (ex, a, b)
+}
+
+#[test]
+fn chat_room_names_and_relays_in_one_order_to_everyone() {
+    let (_ex, mut a, mut b) = chat_with_two_guests();
     a.send(Message::text("/nick alice")).unwrap();
     b.send(Message::text("hi all")).unwrap();
     // Both orders are possible; whichever the room chose, both members see the same one.
@@ -503,13 +509,7 @@ fn goes_away(mut ws: Ws) {
 /// the asker only; the other member's next message is the room's.
 #[test]
 fn chat_answers_commands_to_the_asker_only() {
-    let mut ex = Example::start("chat", &["0"]);
-    let addr = ex.ws_addr();
-    let mut a = ws(addr, "/");
-    assert_eq!(text(&mut a), "* guest-1 joined");
-    let mut b = ws(addr, "/");
-    assert_eq!(text(&mut a), "* guest-2 joined");
-    assert_eq!(text(&mut b), "* guest-2 joined");
+    let (_ex, mut a, mut b) = chat_with_two_guests();
     a.send(Message::text("/who")).unwrap();
     assert_eq!(text(&mut a), "here: guest-1, guest-2");
     a.send(Message::text("/help")).unwrap();
