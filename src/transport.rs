@@ -128,7 +128,8 @@ impl Transport {
     }
 }
 
-#[cfg(test)]
+// Signals and pthread_kill: Unix only.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::sync::Arc;
@@ -137,7 +138,6 @@ mod tests {
     /// A signal (or `strace -p`) interrupting a blocked read must not end the connection.
     /// The socket has a read timeout, so the kernel returns EINTR instead of restarting.
     #[test]
-    #[cfg(unix)] // signals and pthread_kill: Unix only
     #[allow(unsafe_code)]
     fn a_signal_during_a_blocked_read_is_not_an_error() {
         use std::os::unix::thread::JoinHandleExt;

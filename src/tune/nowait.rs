@@ -59,23 +59,6 @@ mod imp {
     use std::io;
     use std::net::TcpStream;
 
-    pub(super) use super::info::progress;
-
-    pub(super) fn has_input(_: &TcpStream) -> bool {
-        false
-    }
-
-    /// Elsewhere every frame goes through the writer thread.
-    pub(super) fn send(_: &TcpStream, _: &[u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::WouldBlock.into())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod imp {
-    use std::io;
-    use std::net::TcpStream;
-
     pub(super) fn send(_: &TcpStream, _: &[u8]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
