@@ -7,7 +7,7 @@
 //! Self-contained on purpose: it knows nothing about connections or the rest of the
 //! request, only a method, a request path and an `If-Modified-Since` value.
 //!
-//! ```ignore
+//! ```text
 //! let files = Files::new(dir)?;                       // once, at start
 //! match files.answer(method, path, if_modified_since) {
 //!     Answer::Fallback => { /* serve the built-in page */ }

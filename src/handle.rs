@@ -25,6 +25,8 @@ pub(crate) trait Control: Send + Sync {
     fn broadcast_to(&self, path: &str, message: &Message) -> usize;
     fn rooms(&self) -> Vec<(String, usize)>;
     fn members(&self) -> usize;
+    /// What the server's own log lines start with (`Config::name`), or nothing.
+    fn prefix(&self) -> &str;
 }
 
 /// Controls a running server from any thread: shut it down, count its connections,
@@ -46,6 +48,11 @@ impl std::fmt::Debug for ServerHandle {
 impl ServerHandle {
     pub(crate) fn new(control: Arc<dyn Control>) -> ServerHandle {
         ServerHandle { control }
+    }
+
+    /// What the server's own log lines start with: `name: `, or nothing.
+    pub(crate) fn prefix(&self) -> &str {
+        self.control.prefix()
     }
 
     /// Stops accepting, sends close 1001 ("going away", RFC 6455 §7.4.1) to every client,
@@ -150,6 +157,9 @@ pub(crate) fn detached() -> ServerHandle {
         }
         fn members(&self) -> usize {
             0
+        }
+        fn prefix(&self) -> &str {
+            ""
         }
     }
     ServerHandle::new(Arc::new(Detached))

@@ -326,6 +326,10 @@ impl Control for Shared {
         }
         self.room.len()
     }
+
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
 }
 
 /// Sends 1001 to every upgraded client, cuts connections still in their handshake, and

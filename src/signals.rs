@@ -62,20 +62,29 @@ fn watch(handle: ServerHandle) -> std::io::Result<()> {
     // The iterator blocks in the signal thread until a signal arrives: no polling.
     std::thread::Builder::new()
         .name("tinyws-signals".into())
-        .stack_size(64 * 1024)
+        .stack_size(crate::config::HELPER_STACK)
         .spawn(move || {
             let mut seen = 0;
             for signal in signals.forever() {
                 seen += 1;
                 if seen == 1 && !handle.is_stopping() {
-                    log::info!("signal {signal}: shutting down (send it again to exit at once)");
+                    log::info!(
+                        "{}signal {signal}: shutting down (send it again to exit at once)",
+                        handle.prefix()
+                    );
                     handle.shutdown();
                 } else if signal == SIGHUP && seen > 1 {
                     // Closing a terminal can deliver SIGHUP twice (the kernel to the
                     // foreground job, the shell to all its jobs): not a request to hurry.
-                    log::info!("signal {signal} again: still shutting down");
+                    log::info!(
+                        "{}signal {signal} again: still shutting down",
+                        handle.prefix()
+                    );
                 } else {
-                    log::warn!("signal {signal} while shutting down: exiting at once");
+                    log::warn!(
+                        "{}signal {signal} while shutting down: exiting at once",
+                        handle.prefix()
+                    );
                     exit_at_once();
                 }
             }
@@ -92,10 +101,16 @@ fn watch(handle: ServerHandle) -> std::io::Result<()> {
     ctrlc::set_handler(move || {
         seen += 1;
         if seen == 1 && !handle.is_stopping() {
-            log::info!("Ctrl-C: shutting down (press it again to exit at once)");
+            log::info!(
+                "{}Ctrl-C: shutting down (press it again to exit at once)",
+                handle.prefix()
+            );
             handle.shutdown();
         } else {
-            log::warn!("Ctrl-C while shutting down: exiting at once");
+            log::warn!(
+                "{}Ctrl-C while shutting down: exiting at once",
+                handle.prefix()
+            );
             exit_at_once();
         }
     })
