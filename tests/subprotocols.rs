@@ -183,22 +183,12 @@ fn names_that_are_not_tokens_are_refused_at_startup() {
 
 #[test]
 fn python_websockets_gets_the_subprotocol_it_offered() {
-    let have = runs("python3", &["-c", "import websockets.asyncio.client"]);
-    if !required("python3 with `websockets` (pip install websockets)", have) {
-        return;
-    }
     let server = protocol_reporter(&["chat", "superchat"]);
-    let out = output_within(
-        Command::new("python3")
-            .arg("tests/subprotocol_client.py")
-            .arg(format!("ws://{}/", server.addr)),
-        std::time::Duration::from_secs(20),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{stderr}"
-    );
+    let Some(stdout) = python_client(
+        "tests/subprotocol_client.py",
+        &format!("ws://{}/", server.addr),
+    ) else {
+        return;
+    };
     assert_eq!(stdout, "subprotocols ok\n");
 }

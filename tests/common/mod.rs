@@ -310,6 +310,28 @@ pub fn python_wss_echo(url: &str, ca: &std::path::Path, origin: &str) {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "wss ok\n");
 }
 
+/// Runs a Python `websockets` client script of tests/ against `url` (at most 20 s) and
+/// returns its stdout, after asserting that it succeeded; `None` when Python or
+/// `websockets` is missing and the skip is recorded (`required`: a failure under CI).
+#[allow(dead_code)] // not every test binary runs a Python client
+pub fn python_client(script: &str, url: &str) -> Option<String> {
+    let have = runs("python3", &["-c", "import websockets.asyncio.client"]);
+    if !required("python3 with `websockets` (pip install websockets)", have) {
+        return None;
+    }
+    let out = output_within(
+        std::process::Command::new("python3").arg(script).arg(url),
+        Duration::from_secs(20),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python client {script} failed:\n{stdout}\n{stderr}"
+    );
+    Some(stdout)
+}
+
 /// Runs `cmd` to completion like `Command::output`, but kills it after `limit` (then its
 /// status is not success): GNU `timeout` without needing it (macOS and Windows lack it).
 pub fn output_within(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
