@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tinyws::{Client, Config, Message, Server};
 
 fn main() -> Result<(), tinyws::Error> {
+    env_logger::init(); // tinyws logs through `log`: without a logger its lines are lost
     let port = std::env::args()
         .nth(1)
         .and_then(|p| p.parse().ok())

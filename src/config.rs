@@ -508,7 +508,8 @@ impl Config {
     /// binary adds the flag: "max_frame_size (--max-frame-size)").
     ///
     /// A `max_frame_size` above `max_message_size` is not an error: it is clamped (see
-    /// [`effective`](Self::effective)), and this logs that at `info`.
+    /// [`effective`](Self::effective)), and [`Server::bind`](crate::Server::bind) logs
+    /// that at `info`.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("max_connections", self.max_connections),
@@ -614,9 +615,6 @@ impl Config {
                 return Err(format!("`protocols` lists {name:?} twice"));
             }
         }
-        if let Some(line) = self.clamp_note() {
-            log::info!("{line}");
-        }
         Ok(())
     }
 
@@ -642,7 +640,7 @@ impl Config {
     }
 
     /// The info line for a clamped frame limit, or `None` when nothing is clamped.
-    fn clamp_note(&self) -> Option<String> {
+    pub(crate) fn clamp_note(&self) -> Option<String> {
         (self.max_frame_size > self.max_message_size).then(|| {
             format!(
                 "`max_frame_size` ({}) is larger than `max_message_size` ({}); frames are limited to {} as well",

@@ -50,6 +50,11 @@ impl ServerHandle {
         ServerHandle { control }
     }
 
+    /// Whether both are handles of the same server.
+    pub(crate) fn same(&self, other: &ServerHandle) -> bool {
+        Arc::ptr_eq(&self.control, &other.control)
+    }
+
     /// What the server's own log lines start with: `name: `, or nothing.
     pub(crate) fn prefix(&self) -> &str {
         self.control.prefix()

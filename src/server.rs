@@ -81,6 +81,10 @@ impl Server {
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
         // A frame limit above the message limit means the message limit (config.rs).
+        if let Some(line) = config.clamp_note() {
+            let name = config.name.as_deref().map(|n| format!("{n}: "));
+            info!("{}{line}", name.unwrap_or_default());
+        }
         let config = config.effective();
         // First, while a program that binds before starting threads has only this one:
         // glibc's arenas would otherwise reserve 64 MiB of address space each (tune/heap.rs).

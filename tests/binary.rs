@@ -380,7 +380,7 @@ fn a_named_server_prefixes_its_log_lines_and_says_how_it_stopped() {
     assert_eq!((first, &payload[..2]), (0x88, &1001u16.to_be_bytes()[..]));
     s.write_all(&frame(true, 0x8, &payload[..2])).unwrap();
     assert!(read_to_end(&mut s).is_empty());
-    p.wait_log("alpha: signal 2: shutting down");
+    p.wait_log("alpha: signal 2 (SIGINT): shutting down");
     p.wait_log("alpha: shutting down: sending close 1001 to 1 connection(s)");
     p.wait_log("alpha: stopped: 1 connection(s) closed");
     assert_eq!(p.wait_exit(TIMEOUT), Some(0));
