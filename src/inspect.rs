@@ -24,8 +24,9 @@
 //! under one short lock and notifies; a slow or stuck poller holds only its own thread and
 //! socket (its answer is written with the write timeout, like any other). Per record the
 //! handshake is always kept, and at most [`FRAME_BYTES`] of decoded frames: older frames
-//! are dropped first, and counted. At most [`MAX_RECORDS`] records: past that the oldest
-//! (one that ended first) is dropped. A record is freed [`KEEP_ENDED`] after its
+//! are dropped first, and counted. At most [`MAX_RECORDS`] records: past that one that
+//! ended goes first, else the oldest of the machine (IP address) that holds the most, so
+//! a student who opens a hundred sockets pushes out only their own. A record is freed [`KEEP_ENDED`] after its
 //! connection ended (so the page can still fetch the end), or when pushed out. Worst
 //! case: 64 × (32 KiB + the handshake, a few KiB) ≈ 3 MiB.
 
@@ -88,6 +89,32 @@ struct Record {
     last: u64,
 }
 
+/// The machine of a record (its peer address without the port).
+fn machine(peer: &str) -> &str {
+    peer.rsplit_once(':').map_or(peer, |(ip, _)| ip)
+}
+
+impl Board {
+    /// The index of the oldest record of the machine that holds the most records,
+    /// counting the newcomer from `peer` as one more of its machine's (if that machine
+    /// has no record yet, the oldest record of the busiest other one).
+    fn oldest_of_the_busiest(&self, peer: std::net::SocketAddr) -> usize {
+        let newcomer = peer.ip().to_string();
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for r in &self.records {
+            *counts.entry(machine(&r.peer)).or_default() += 1;
+        }
+        *counts.entry(newcomer.as_str()).or_default() += 1;
+        let most = counts.values().copied().max().unwrap_or(0);
+        // The oldest record of a machine with that many: on a tie (a class of one
+        // socket each), simply the oldest.
+        self.records
+            .iter()
+            .position(|r| counts.get(machine(&r.peer)) == Some(&most))
+            .unwrap_or(0)
+    }
+}
+
 impl Inspector {
     pub(crate) fn new(projector: bool) -> Inspector {
         Inspector {
@@ -119,12 +146,14 @@ impl Inspector {
         let mut board = lock(&self.board);
         board.purge(Instant::now());
         if board.records.len() >= MAX_RECORDS {
-            // The oldest that ended, else the oldest.
+            // The oldest that ended; else the oldest of the machine that holds the most
+            // records, so that one student opening a hundred sockets pushes out their
+            // own records, not the rest of the class's (the newcomer may be that one).
             let at = board
                 .records
                 .iter()
                 .position(|r| r.ended.is_some())
-                .unwrap_or(0);
+                .unwrap_or_else(|| board.oldest_of_the_busiest(peer));
             board.records.remove(at);
         }
         board.seq += 1;
@@ -473,6 +502,43 @@ mod tests {
         assert!(on.recorder(5, peer, plain).is_none());
         let token_page = format!("GET /?inspect_token={TOKEN} HTTP/1.1\r\nHost: h\r\n\r\n");
         assert!(off.recorder(6, peer, token_page.as_bytes()).is_none());
+    }
+
+    /// The teacher's scene: one student opens a hundred sockets; the other students'
+    /// records stay, live or not, and the flooder's own oldest ones make the room.
+    #[test]
+    fn a_hundred_sockets_from_one_machine_push_out_only_its_own_records() {
+        let ins = Arc::new(Inspector::new(true));
+        let student = "10.0.0.2:50000".parse().unwrap();
+        let r = ins
+            .recorder(1, student, &head(&format!("/?inspect_token={TOKEN}")))
+            .expect("a record");
+        r.show();
+        let mut flood = Vec::new();
+        for i in 0..100u16 {
+            let peer = std::net::SocketAddr::from(([10, 0, 0, 3], 40000 + i));
+            let f = ins
+                .recorder(2 + u64::from(i), peer, &head("/"))
+                .expect("recorded");
+            f.show();
+            flood.push(f); // all still open
+        }
+        let a = ins.poll(&format!("/.inspect?inspect_token={TOKEN}"));
+        assert_eq!(
+            a.status, 200,
+            "the student's record was pushed out: {}",
+            a.body
+        );
+        let board = lock(&ins.board);
+        assert_eq!(board.records.len(), MAX_RECORDS);
+        assert_eq!(
+            board
+                .records
+                .iter()
+                .filter(|r| machine(&r.peer) == "10.0.0.3")
+                .count(),
+            MAX_RECORDS - 1
+        );
     }
 
     #[test]
