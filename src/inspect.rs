@@ -36,6 +36,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::lock::{lock, wait_until};
+use crate::page::js_string;
 use crate::response::Response;
 
 /// Where the page polls.
@@ -238,7 +239,7 @@ impl Inspector {
                 json,
                 "{{\"id\":{},\"peer\":{},\"ended\":{},\"dropped\":{},\"events\":[",
                 r.id,
-                json_string(&r.peer),
+                js_string(&r.peer),
                 r.ended.is_some(),
                 r.dropped
             );
@@ -249,7 +250,7 @@ impl Inspector {
                     json.push(',');
                 }
                 first_event = false;
-                json.push_str(&json_string(text));
+                json.push_str(&js_string(text));
             }
             json.push_str("]}");
         }
@@ -369,10 +370,7 @@ pub(crate) fn route(head: &[u8]) -> Option<Route<'_>> {
     if path != VIEW_PATH && path != POLL_PATH {
         return None;
     }
-    let upgrade = head[line_end..]
-        .split(|&b| b == b'\n')
-        .any(|l| l.len() >= 8 && l[..8].eq_ignore_ascii_case(b"upgrade:"));
-    if upgrade {
+    if asks_to_upgrade(head) {
         return None;
     }
     Some(if path == VIEW_PATH {
@@ -426,34 +424,12 @@ fn same(a: &[u8; 16], b: &[u8; 16]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A JSON string literal (RFC 8259 §7), safe inside HTML too.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '<' | '>' | '&' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Whether a request head has an `Upgrade` header at all (the checks come later; this
 /// only keeps plain requests from taking a record's place).
 fn asks_to_upgrade(head: &[u8]) -> bool {
     head.split(|&b| b == b'\n')
         .skip(1)
-        .any(|line| line.len() > 8 && line[..8].eq_ignore_ascii_case(b"upgrade:"))
+        .any(|line| line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"upgrade:"))
 }
 
 #[cfg(test)]
@@ -580,7 +556,7 @@ mod tests {
         assert!(route(b"GET /inspect HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").is_none());
         assert!(route(b"GET /echo HTTP/1.1\r\n\r\n").is_none());
         assert_eq!(
-            json_string("a\"\n</script>"),
+            js_string("a\"\n</script>"),
             "\"a\\\"\\n\\u003c/script\\u003e\""
         );
     }

@@ -107,15 +107,19 @@ fn shown_head(head: &[u8]) -> String {
     text.trim_end().lines().collect::<Vec<_>>().join("\n")
 }
 
-/// A JavaScript string literal that is also safe inside `<script>` (no `</script>`).
-fn js_string(s: &str) -> String {
-    let mut out = String::from("\"");
+/// A JSON string literal (RFC 8259 §7), so also a JavaScript one, that is safe inside
+/// `<script>` (no `</script>`): the page's settings and the inspector's answers.
+pub(crate) fn js_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
     for c in s.chars() {
         match c {
             '"' | '\\' => {
                 out.push('\\');
                 out.push(c);
             }
+            '\n' => out.push_str("\\n"),
+            // `</script>` cannot end the script; `&` starts no entity.
             '<' | '>' | '&' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),

@@ -28,6 +28,7 @@ use log::{info, warn};
 use tungstenite::Message;
 
 use crate::config::format_size;
+use crate::handle::Control;
 use crate::outbox::Client;
 use crate::shared::Shared;
 use crate::spool::LINES;
@@ -184,13 +185,9 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
 
 /// Sends one line to the room, or in echo mode to every connection past its handshake.
 fn send(shared: &Shared, text: String) {
-    if shared.config.rooms {
-        // A room per path: the line goes to every room, as `ServerHandle::broadcast`.
-        shared.rooms.broadcast_all(&Message::text(text));
-        return;
-    }
     if shared.config.broadcast {
-        shared.room.broadcast(&Message::text(text), None);
+        // The way `ServerHandle::broadcast` goes: the room, or with `rooms` every room.
+        Control::broadcast(shared, &Message::text(text));
         return;
     }
     let mut clients: Vec<Arc<Client>> = shared
