@@ -803,6 +803,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn host_is_checked_before_any_route() {
+        let status = |head: &str, cfg: &Config| match check(head.as_bytes(), cfg) {
+            Verdict::Refuse { response, .. } => (response.status, response.body),
+            Verdict::Page { .. } => (200, String::new()),
+            other => panic!("{other:?}"),
+        };
+        let cfg = Config::default();
+        for head in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+            "GET /x HTTP/1.1\r\nHost: a:b\r\n\r\n",
+            "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        ] {
+            assert_eq!(status(head, &cfg).0, 400, "{head:?}");
+            assert!(host_refused(head.as_bytes(), &cfg), "{head:?}");
+        }
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n", &cfg).0, 505);
+        assert!(!host_refused(b"GET /.inspect HTTP/1.0\r\n\r\n", &cfg));
+        assert!(!host_refused(
+            b"GET /.inspect HTTP/1.1\r\nHost: a\r\n\r\n",
+            &cfg
+        ));
+        assert!(host_refused(b"GET /.inspect HTTP/1.1\r\nBad\r\n\r\n", &cfg));
+
+        let cfg = Config::default().allow_hosts(["pi.local"]);
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: PI.local:80\r\n\r\n", &cfg).0,
+            200
+        );
+        let (code, body) = status("GET / HTTP/1.1\r\nHost: evil:80\r\n\r\n", &cfg);
+        assert_eq!(code, 421);
+        assert!(
+            body.starts_with("The host \"evil:80\" is not a name"),
+            "{body}"
+        );
+        let absolute = "GET http://evil/ HTTP/1.1\r\nHost: pi.local\r\n\r\n";
+        assert_eq!(status(absolute, &cfg).0, 421);
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n", &cfg).0, 421);
+        assert!(host_refused(b"GET /.inspect HTTP/1.0\r\n\r\n", &cfg));
+    }
+
+    #[test]
     fn room_paths_are_under_the_prefix() {
         assert!(path_allowed("/chat", "/chat", false));
         assert!(!path_allowed("/chat/1", "/chat", false));
