@@ -117,6 +117,20 @@ pub struct Config {
     /// `file://`, which browsers send as `Origin: null`. Other origins get `403 Forbidden`:
     /// this stops cross-site WebSocket hijacking (RFC 6455 §10.2).
     pub allow_origins: Vec<String>,
+    /// The only host names (or addresses) this server answers to. Default: empty, every
+    /// name (a request must still carry one valid `Host`, RFC 9112 §3.2). Entries are
+    /// names like `pi.local` or addresses like `192.168.1.10` or `::1`, without a port;
+    /// `Host` is compared without case, without its port and without a trailing dot.
+    /// When set, every request (upgrades, the page, static files, the inspector) whose
+    /// `Host` names anything else gets `421 Misdirected Request`. This stops DNS
+    /// rebinding, which the Origin check cannot: a page on a name whose DNS its owner
+    /// pointed at this server's address sends a matching `Origin` and `Host`. Set it when
+    /// the server is reachable by name on a network where a browser could be pointed at
+    /// such a rebound name (a board's dashboard at home, a lab server); in class, where
+    /// everyone who could rebind a name can reach the port anyway, it is not needed. The
+    /// trade-off: list every name and address clients use (`localhost` too), or they are
+    /// refused.
+    pub allow_hosts: Vec<String>,
     /// `wss://`: a PEM file with the server's certificate chain. With `tls_key`, tinyws
     /// speaks TLS on its port (WebSocket over TLS and the page over HTTPS); plain `ws://`
     /// clients get a `400` that says to use `wss://`. Default `None` (plain `ws://`). Needs
@@ -281,6 +295,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(2),
             allow_origins: Vec::new(),
+            allow_hosts: Vec::new(),
             tls_cert: None,
             tls_key: None,
             trace: false,
@@ -401,6 +416,12 @@ impl Config {
     /// Sets [`allow_origins`](Self#structfield.allow_origins), replacing the list.
     pub fn allow_origins(mut self, origins: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.allow_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`allow_hosts`](Self#structfield.allow_hosts), replacing the list.
+    pub fn allow_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.allow_hosts = hosts.into_iter().map(Into::into).collect();
         self
     }
 
@@ -599,6 +620,9 @@ impl Config {
                 ));
             }
         }
+        for h in &self.allow_hosts {
+            crate::host::entry(h)?;
+        }
         if self.trace && self.stdout {
             return Err(
                 "`trace` and `stdout` both write to standard output, and their lines would mix; use one of them"
@@ -726,6 +750,9 @@ impl fmt::Display for Config {
         }
         if !self.protocols.is_empty() {
             write!(f, " protocol={}", self.protocols.join(","))?;
+        }
+        if !self.allow_hosts.is_empty() {
+            write!(f, " allow-host={}", self.allow_hosts.join(","))?;
         }
         Ok(())
     }
@@ -884,6 +911,21 @@ mod tests {
             e.starts_with("`allow_origins` entry") && e.contains("http://"),
             "{e}"
         );
+        for ok in [&["pi.local", "192.168.1.10", "::1", "[fe80::1]"][..], &[]] {
+            assert_eq!(
+                Config::default().allow_hosts(ok.iter().copied()).validate(),
+                Ok(()),
+                "{ok:?}"
+            );
+        }
+        let e = Config::default()
+            .allow_hosts(["pi.local", "pi.local:8080"])
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.starts_with("`allow_hosts` entry \"pi.local:8080\" has a port"),
+            "{e}"
+        );
         let c = Config::default().write_timeout(parse_duration("99999999999999999h").unwrap());
         assert_eq!(
             c.validate(),
@@ -909,6 +951,7 @@ mod tests {
             Config::default().trace_only("alice"),
             Config::default().tls_cert("c.pem"),
             Config::default().trace(true).stdout(true),
+            Config::default().allow_hosts(["*.local"]),
         ] {
             let e = c.validate().unwrap_err();
             assert!(!e.contains("--") && e.starts_with('`'), "{e}");
@@ -936,6 +979,7 @@ mod tests {
             .path("/echo")
             .max_connections(3)
             .allow_origins(vec!["*".to_string()])
+            .allow_hosts(["pi.local", "::1"])
             .tls_cert("c.pem")
             .trace_only("#7")
             .inspect(true)
@@ -951,6 +995,7 @@ mod tests {
             path: Some("/echo".into()),
             max_connections: 3,
             allow_origins: vec!["*".into()],
+            allow_hosts: vec!["pi.local".into(), "::1".into()],
             tls_cert: Some("c.pem".into()),
             trace_only: Some("#7".into()),
             inspect: true,
@@ -964,10 +1009,12 @@ mod tests {
         assert_eq!(c, want);
         // The settings line names them only when set.
         assert!(
-            c.to_string().ends_with(" static=www stdin=on stdout=on"),
+            c.to_string()
+                .ends_with(" static=www stdin=on stdout=on allow-host=pi.local,::1"),
             "{c}"
         );
         assert!(!Config::default().to_string().contains("std"));
+        assert!(!Config::default().to_string().contains("allow-host"));
     }
 
     #[test]

@@ -129,7 +129,10 @@ fn open<'s>(
     };
 
     // The inspector's own plain requests: the projector view and the page's polls.
-    if let Some(route) = inspect::route(&head.buf[..head.len]) {
+    // Only with a valid Host (and one of `allow_hosts`): else `check` refuses it below.
+    if let Some(route) = inspect::route(&head.buf[..head.len])
+        .filter(|_| !handshake::host_refused(&head.buf[..head.len], cfg))
+    {
         let answer = match route {
             inspect::Route::View { head_only } => {
                 let view = if cfg.inspect {

@@ -5,6 +5,7 @@
 use sha1::{Digest, Sha1};
 
 use crate::config::Config;
+use crate::host;
 use crate::response::Response;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
@@ -123,6 +124,11 @@ fn decide(
         return refuse(Response::new(400, "The request line is malformed."));
     };
     *head_request = method == "HEAD";
+    let headers = req.headers;
+    let host = match host_of(headers, target, version, config) {
+        Ok(host) => host,
+        Err(refusal) => return refusal,
+    };
 
     // §4.1: the opening handshake is an HTTP/1.1 GET.
     if version != 1 {
@@ -152,7 +158,6 @@ fn decide(
         ));
     };
 
-    let headers = req.headers;
     let has_token = |name: &'static str, token: &str| {
         values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
@@ -249,19 +254,16 @@ fn decide(
             v.join(", ")
         )
     });
-    let host = match single(headers, "Host") {
-        // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and
-        // the Host header is ignored (but still required, §3.2).
-        Ok(Some(h)) if !h.is_empty() => authority.unwrap_or(h),
-        Ok(_) => {
-            return refuse(Response::new(
-                400,
-                "The Host header is missing (RFC 6455 §4.2.1).",
-            ));
+    // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and the
+    // Host header is ignored (but still required, §3.2: checked in `host_of`).
+    let host = authority.unwrap_or(host);
+    step(steps, || {
+        if config.allow_hosts.is_empty() {
+            format!("ok  Host: {host} (§4.2.1 item 2)")
+        } else {
+            format!("ok  Host: {host} (§4.2.1 item 2), a name in --allow-host")
         }
-        Err(v) => return v,
-    };
-    step(steps, || format!("ok  Host: {host} (§4.2.1 item 2)"));
+    });
     // §4.4: a version we do not speak gets 426 and the list of versions we do.
     match single(headers, "Sec-WebSocket-Version") {
         Ok(Some("13")) => step(steps, || {
@@ -352,6 +354,84 @@ fn decide(
         protocol,
         note,
     }
+}
+
+/// Whether [`check`] refuses `head` for its `Host` (RFC 9112 §3.2, `allow_hosts`), or
+/// cannot read the head at all (then `check` says why). The routes answered before
+/// `check` (the inspector's) ask this first, so that no route answers without it.
+pub(crate) fn host_refused(head: &[u8], config: &Config) -> bool {
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
+        return true;
+    }
+    let (Some(target), Some(version)) = (req.path, req.version) else {
+        return true;
+    };
+    host_of(req.headers, target, version, config).is_err()
+}
+
+/// The host a request is for, checked before anything is routed (the page, a file, a
+/// 426, an upgrade alike). RFC 9112 §3.2: a server answers 400 to an HTTP/1.1 request
+/// without `Host`, and to any request with more than one or an invalid one; HTTP/1.0
+/// may leave it out (`""` then; it gets 505 anyway). With `allow_hosts`, the Host's
+/// name, and the authority of an absolute-form target (§3.2.2), must be listed, else
+/// 421 (host.rs says why). Returns the Host value as sent.
+fn host_of<'h>(
+    headers: &'h [httparse::Header<'h>],
+    target: &str,
+    version: u8,
+    config: &Config,
+) -> Result<&'h str, Verdict> {
+    let value = match single(headers, "Host")? {
+        Some(value) if host::name(value).is_some() => value,
+        Some(_) => {
+            return Err(refuse(Response::new(
+                400,
+                "The Host header is not a valid host name or address (RFC 9112 §3.2).",
+            )));
+        }
+        None if version == 0 => "",
+        None => {
+            return Err(refuse(Response::new(
+                400,
+                "The Host header is missing (RFC 9112 §3.2).",
+            )));
+        }
+    };
+    let authority = split_target(target).and_then(|(_, authority)| authority);
+    if authority.is_some_and(|a| host::name(a).is_none()) {
+        return Err(refuse(Response::new(
+            400,
+            "The request target's host is not a valid host name or address (RFC 9110 §4.2.1).",
+        )));
+    }
+    if !config.allow_hosts.is_empty()
+        && let Some(other) = [Some(value), authority]
+            .into_iter()
+            .flatten()
+            .find(|v| !host::is_allowed(v, &config.allow_hosts))
+    {
+        return Err(refuse(misdirected(other)));
+    }
+    Ok(value)
+}
+
+/// 421 (RFC 9110 §15.5.20): this server does not answer for that host. Not 403, the
+/// Origin check's answer: nothing here is forbidden, the request came to the wrong
+/// server (a rebound DNS name, say), and the log tells the two apart. The log line
+/// carries this body, so the client's value is quoted escaped here, in one place.
+fn misdirected(host: &str) -> Response {
+    if host.is_empty() {
+        return Response::new(
+            421,
+            "This server answers only to the names it was given (--allow-host), and the request names none.",
+        );
+    }
+    Response::new(
+        421,
+        format!("The host {host:?} is not a name this server answers to (--allow-host)."),
+    )
 }
 
 /// A plain GET of a WebSocket endpoint. RFC 9110 §15.5.22: 426 tells the client which
@@ -723,6 +803,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn host_is_checked_before_any_route() {
+        let status = |head: &str, cfg: &Config| match check(head.as_bytes(), cfg) {
+            Verdict::Refuse { response, .. } => (response.status, response.body),
+            Verdict::Page { .. } => (200, String::new()),
+            other => panic!("{other:?}"),
+        };
+        let cfg = Config::default();
+        for head in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+            "GET /x HTTP/1.1\r\nHost: a:b\r\n\r\n",
+            "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        ] {
+            assert_eq!(status(head, &cfg).0, 400, "{head:?}");
+            assert!(host_refused(head.as_bytes(), &cfg), "{head:?}");
+        }
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n", &cfg).0, 505);
+        assert!(!host_refused(b"GET /.inspect HTTP/1.0\r\n\r\n", &cfg));
+        assert!(!host_refused(
+            b"GET /.inspect HTTP/1.1\r\nHost: a\r\n\r\n",
+            &cfg
+        ));
+        assert!(host_refused(b"GET /.inspect HTTP/1.1\r\nBad\r\n\r\n", &cfg));
+
+        let cfg = Config::default().allow_hosts(["pi.local"]);
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: PI.local:80\r\n\r\n", &cfg).0,
+            200
+        );
+        let (code, body) = status("GET / HTTP/1.1\r\nHost: evil:80\r\n\r\n", &cfg);
+        assert_eq!(code, 421);
+        assert!(
+            body.starts_with("The host \"evil:80\" is not a name"),
+            "{body}"
+        );
+        let absolute = "GET http://evil/ HTTP/1.1\r\nHost: pi.local\r\n\r\n";
+        assert_eq!(status(absolute, &cfg).0, 421);
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n", &cfg).0, 421);
+        assert!(host_refused(b"GET /.inspect HTTP/1.0\r\n\r\n", &cfg));
+    }
+
+    #[test]
     fn room_paths_are_under_the_prefix() {
         assert!(path_allowed("/chat", "/chat", false));
         assert!(!path_allowed("/chat/1", "/chat", false));
@@ -800,7 +923,7 @@ pub(crate) mod tests {
         assert_eq!(parsed.version, Some(1));
         assert_eq!(parsed.code, Some(r.status));
         assert!(
-            [200, 400, 403, 404, 405, 408, 426, 431, 503, 505].contains(&r.status),
+            [200, 400, 403, 404, 405, 408, 421, 426, 431, 503, 505].contains(&r.status),
             "{}",
             r.status
         );

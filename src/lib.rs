@@ -157,6 +157,7 @@ mod connection;
 mod files;
 mod handshake;
 mod head;
+mod host;
 mod inspect;
 mod page;
 mod pipes;

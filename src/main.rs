@@ -83,6 +83,13 @@ struct Flags {
     #[argh(option)]
     allow_origin: Vec<String>,
 
+    /// answer only requests for this name or address, e.g. pi.local (no port: Host is
+    /// compared without it); repeat or separate with commas; others get 421. Against DNS
+    /// rebinding: use it when browsers on the server's network could visit a page whose
+    /// name is pointed at the server; in class not needed (default: any name)
+    #[argh(option)]
+    allow_host: Vec<String>,
+
     /// narrate each connection on stdout: request head, checks, the accept key step by
     /// step, the 101 bytes, and every frame decoded (for learning; off by default)
     #[argh(switch)]
@@ -193,6 +200,13 @@ impl Flags {
                     .map(str::trim)
                     .filter(|o| !o.is_empty()),
             )
+            .allow_hosts(
+                self.allow_host
+                    .iter()
+                    .flat_map(|h| h.split(','))
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty()),
+            )
             // Asking for a kind of trace is asking for the trace.
             .trace(self.trace || self.trace_quiet || self.trace_only.is_some())
             .trace_secrets(self.trace_secrets)
@@ -224,13 +238,15 @@ impl Flags {
 
 /// The flag that sets a `Config` field: the one place that maps one to the other. argh
 /// names each flag after its `Flags` field (`max_frame_size` → `--max-frame-size`), and
-/// the `Flags` fields are named like `Config`'s, except the repeatable `--allow-origin`
-/// and `--protocol`, which fill `allow_origins` and `protocols`, and `--static` (a Rust
+/// the `Flags` fields are named like `Config`'s, except the repeatable `--allow-origin`,
+/// `--allow-host` and `--protocol`, which fill `allow_origins`, `allow_hosts` and
+/// `protocols`, and `--static` (a Rust
 /// keyword, so the field is `static_dir`). `tests/defaults.rs` checks every field has
 /// its flag.
 fn flag_for(field: &str) -> String {
     let field = match field {
         "allow_origins" => "allow_origin",
+        "allow_hosts" => "allow_host",
         "protocols" => "protocol",
         "static_dir" => "static",
         other => other,
@@ -384,6 +400,10 @@ mod tests {
         assert_eq!(
             with_flags("`allow_origins` entry \"x\" is not an origin"),
             "allow_origins (--allow-origin) entry \"x\" is not an origin"
+        );
+        assert_eq!(
+            with_flags("`allow_hosts` entry \"a:1\" has a port"),
+            "allow_hosts (--allow-host) entry \"a:1\" has a port"
         );
         assert_eq!(
             with_flags("`tls_cert`/`tls_key`: a.pem: cannot read it"),

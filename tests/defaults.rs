@@ -45,6 +45,8 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
         "--allow-origin",
         ("same-origin".into(), "(default: same-origin only)".into()),
     );
+    assert!(c.allow_hosts.is_empty());
+    m.insert("--allow-host", ("any".into(), "(default: any name)".into()));
     assert!(!c.trace && !c.broadcast);
     m.insert("--trace", ("off".into(), "off by default".into()));
     assert!(!c.trace_secrets && !c.trace_quiet && c.trace_only.is_none());
@@ -176,8 +178,8 @@ fn every_flag_help_states_the_config_default() {
 
 /// main.rs `flag_for` is the one mapping from a `Config` field (what library messages
 /// name) to its flag (what the binary adds): argh's rule, `max_frame_size` →
-/// `--max-frame-size`, except `allow_origins` → `--allow-origin` and `protocols` →
-/// `--protocol`. Every field must have
+/// `--max-frame-size`, except `allow_origins` → `--allow-origin`, `allow_hosts` →
+/// `--allow-host` and `protocols` → `--protocol`. Every field must have
 /// that flag in `--help`, so a new field cannot leave the binary's messages pointing at
 /// no flag. The field names come from `Config`'s derived `Debug`.
 #[test]
@@ -197,6 +199,7 @@ fn every_config_field_has_the_flag_main_rs_names_for_it() {
     for field in fields {
         let field = match field {
             "allow_origins" => "allow_origin",
+            "allow_hosts" => "allow_host",
             "static_dir" => "static",
             "protocols" => "protocol",
             other => other,

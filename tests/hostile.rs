@@ -49,12 +49,12 @@ fn the_trace_escapes_control_bytes_from_the_network() {
     assert!(answer.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
     p.stdout_until(b"#1 !! refused");
 
-    // Accepted: a C1 control in Host reaches the checks' lines; then a frame and a close
-    // reason with ESC.
+    // Accepted: a C1 control in the Upgrade list reaches the checks' lines (in Host it
+    // is a 400 now: not a valid host); then a frame and a close reason with ESC.
     let mut s = tcp(p.addr);
     s.write_all(
         upgrade_request("/", "")
-            .replace("Host: localhost", "Host: a\u{9b}31mb")
+            .replace("Upgrade: websocket", "Upgrade: websocket, a\u{9b}31mb")
             .as_bytes(),
     )
     .unwrap();
@@ -65,12 +65,18 @@ fn the_trace_escapes_control_bytes_from_the_network() {
         .unwrap();
     assert_eq!(expect_close(&mut s), 1000);
 
-    let out = p.stdout_until(b"#2 -- closed").to_vec();
+    p.stdout_until(b"#2 -- closed");
+    let mut s = tcp(p.addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\xc2\x9b31mb\r\n\r\n")
+        .unwrap();
+    assert!(read_to_end(&mut s).starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    let out = p.stdout_until(b"#3 !! refused").to_vec();
     let text = String::from_utf8(out.clone()).expect("the trace is UTF-8");
     for needle in [
         r"#1 <-   X: \u{1b}[1A\u{1b}[2K\u{1b}[32mok\u{1b}]0;owned\u{7} a\rb \u{9b} c\u{7f}␍␊",
         r"#1 <-   Y: \0␍␊",
-        r"#2 ok  Host: a\u{9b}31mb (§4.2.1 item 2)",
+        r#"#2 ok  Upgrade: websocket, a\u{9b}31mb has the token "websocket""#,
+        r"#3 <-   Host: a\u{9b}31mb␍␊",
         r#"#2 <-   text     "hi\u{1b}[2J""#,
         r#"#2 <-   close    code 1000 (normal closure) reason "\u{1b}]0;x\u{7}""#,
     ] {

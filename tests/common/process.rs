@@ -166,6 +166,26 @@ impl Proc {
         }
     }
 
+    /// Every log line from now through the next one containing `needle` (fails the test
+    /// after the timeout): what the lines before an event were, to count them.
+    pub fn log_until(&mut self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.contains(needle);
+                    lines.push(line);
+                    if done {
+                        return lines;
+                    }
+                }
+                Err(_) => panic!("no log line with {needle:?} within {TIMEOUT:?}: {lines:#?}"),
+            }
+        }
+    }
+
     /// [`Stdout::Capture`]: waits (bounded) until stdout so far contains `needle`, and
     /// returns all of it.
     pub fn stdout_until(&mut self, needle: &[u8]) -> &[u8] {
