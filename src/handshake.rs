@@ -5,6 +5,7 @@
 use sha1::{Digest, Sha1};
 
 use crate::config::Config;
+use crate::escape;
 use crate::response::Response;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
@@ -321,7 +322,9 @@ fn decide(
                         ),
                     ),
                     note: Some(format!(
-                        "refused Origin {origin} (Host {host}); to allow it, start tinyws with --allow-origin {origin}"
+                        "refused Origin {0} (Host {1}); to allow it, start tinyws with --allow-origin {0}",
+                        escape::client(origin),
+                        escape::client(host)
                     )),
                 };
             }
@@ -400,8 +403,8 @@ fn choose_protocol(
         // as short as the lesson shows it).
         return (None, None);
     }
-    // Backticks stay out of the log: the binary's log reads `name` as a setting.
-    let list = offered.join(", ").replace('`', "'");
+    // For the log (and the trace): client text, escaped.
+    let list = escape::client(&offered.join(", ")).to_string();
     let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
     if let Some(chosen) = chosen {
         step(steps, || {
