@@ -60,7 +60,7 @@ pub(crate) fn record(shared: &Shared, client: &Client, message: &Message) {
             QUEUED.fetch_add(1, Ordering::Relaxed);
             if LINES.push(line_of(text.as_str())) {
                 warn!(
-                    "`stdout`: standard output is not being read; message lines are left out (up to {} wait), counted there and at shutdown",
+                    "`stdout`: standard output is not being read; message lines are left out (up to {} wait), counted in the log and at shutdown",
                     format_size(crate::spool::QUEUE_BYTES)
                 );
             }

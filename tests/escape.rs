@@ -300,6 +300,46 @@ fn the_readmes_python_reads_stdout_back_exactly() {
     assert_eq!(back, [MESSAGE, "a\nb", "a\\nb"]);
 }
 
+#[cfg(unix)]
+#[test]
+fn lines_left_out_of_stdout_are_counted_in_the_log_not_on_stdout() {
+    let mut p = Proc::start_with(BIN, &["--stdout"], Stdout::Unread);
+    let mut ws = ws(p.addr, "/");
+    // A client types the marker's words: on stdout they can only be its message.
+    let forged = "-- 7 message line(s) left out here: this stream was not read while 1 MiB waited";
+    let mut send = |text: String| {
+        let msg = tinyws::Message::text(text);
+        ws.send(msg.clone()).unwrap();
+        assert_eq!(ws.read().unwrap(), msg);
+    };
+    send(forged.to_string());
+    // 6 MiB of numbered lines: far more than the pipe (64 KiB) and the queue (1 MiB).
+    let filler = "y".repeat(32 * 1024);
+    for i in 0..192 {
+        send(format!("{i:04}{filler}"));
+    }
+    p.wait_log("standard output is not being read");
+    p.resume_stdout();
+    let marked = p.wait_log("message line(s) left out after line");
+    p.signal("-TERM");
+    assert_eq!(p.wait_exit(std::time::Duration::from_secs(10)), Some(0));
+    let out = String::from_utf8(p.stdout_to_end().to_vec()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    // "… N message line(s) left out after line K of standard output …"
+    let words: Vec<&str> = marked.split(' ').collect();
+    let at = words.iter().position(|w| *w == "line(s)").unwrap();
+    let n: usize = words[at - 2].parse().unwrap();
+    let k: usize = words[at + 5].parse().unwrap();
+    // Stdout is the messages alone: the forged one, then the first K - 1 numbered ones;
+    // the other N are the ones left out.
+    assert_eq!(lines.len(), k, "{marked}");
+    assert_eq!(k + n, 1 + 192, "{marked}");
+    assert_eq!(lines[0], forged);
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert_eq!(line, &format!("{i:04}{filler}"), "line {}", i + 2);
+    }
+}
+
 #[test]
 fn the_trace_shows_client_text_escaped_and_has_no_forged_line() {
     let mut p = Proc::start_with(BIN, &["--trace"], Stdout::Capture);

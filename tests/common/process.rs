@@ -197,6 +197,13 @@ impl Proc {
         }
     }
 
+    /// [`Stdout::Unread`]: starts reading the pipe after all, as [`Stdout::Capture`] does
+    /// (a paused pager that resumes).
+    pub fn resume_stdout(&mut self) {
+        let pipe = self._unread.take().expect("started with Stdout::Unread");
+        self.out = Some(read_pipe(pipe));
+    }
+
     /// [`Stdout::Capture`]: waits (bounded) until stdout so far contains `needle`, and
     /// returns all of it.
     pub fn stdout_until(&mut self, needle: &[u8]) -> &[u8] {
@@ -214,6 +221,23 @@ impl Proc {
             }
         }
         &self.stdout
+    }
+
+    /// [`Stdout::Capture`] (or resumed): once the process has exited, all of its stdout,
+    /// through the end.
+    pub fn stdout_to_end(&mut self) -> &[u8] {
+        let deadline = Instant::now() + TIMEOUT;
+        let out = self.out.as_ref().expect("stdout is read");
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out.recv_timeout(left) {
+                Ok(chunk) => self.stdout.extend_from_slice(&chunk),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return &self.stdout,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("stdout did not end within {TIMEOUT:?}: has the process exited?")
+                }
+            }
+        }
     }
 
     /// Every log line printed so far and not yet consumed.
