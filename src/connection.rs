@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -25,6 +26,9 @@ use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
 use crate::{inspect, page, trace, tune};
+
+/// Whether a request tinyws accepted was refused by tungstenite's handshake (see `open`).
+static DISAGREED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
     let Some((mut ws, member)) = open(shared, &client, accepted) else {
@@ -318,9 +322,17 @@ fn open<'s>(
             // (for_tungstenite in handshake.rs covers the known ones). Never a silent close.
             let response =
                 response::Response::new(400, format!("This request cannot be upgraded ({e})."));
-            warn!(
-                "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head."
-            );
+            // Worth a report, but once: a client that found such a corner must not be able
+            // to fill the log at warn level with it.
+            if DISAGREED.swap(true, Ordering::Relaxed) {
+                debug!(
+                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400"
+                );
+            } else {
+                warn!(
+                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head (--trace shows it); further ones are logged at debug only."
+                );
+            }
             respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
         }

@@ -4,7 +4,8 @@
 //! controls; U+2028 and U+2029; the backslash; the backtick; bytes that are not UTF-8)
 //! goes through every way a client has into them: a close reason, the path, `Origin`,
 //! `Host`, `Sec-WebSocket-Protocol`, a `--stdout` message. All against the real binary,
-//! whose log formatter also rewrites backticked setting names.
+//! whose log formatter also rewrites backticked setting names. And a path tinyws refuses
+//! is logged once, at info, not as a warning that asks for a report.
 
 mod common;
 
@@ -142,13 +143,14 @@ fn paths_reach_the_log_escaped() {
         "{lines:#?}"
     );
     // Refused, and the request line logged: C0 (CR, ESC, BEL, NUL), DEL and bytes that
-    // are not UTF-8, which httparse refuses.
+    // are not UTF-8, which httparse refuses; a backtick, which tinyws refuses.
     for (path, shown) in [
         (
             &b"/x\r[W tinyws] forged\x1b]0;t\x07\x00\x7f"[..],
             r"/x\r[W tinyws] forged\u{1b}]0;t\u{7}\0\u{7f}",
         ),
         (b"/a\xffb\xc3(", r"/a\xffb\xc3("),
+        (b"/`max_connections`", r"/\u{60}max_connections\u{60}"),
     ] {
         let answer = send(&p, &upgrade_bytes(path, "h", b""));
         assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
@@ -209,6 +211,44 @@ fn origin_host_and_subprotocols_reach_the_log_escaped() {
         ),
         "{lines:#?}"
     );
+}
+
+#[test]
+fn a_path_tungstenite_would_refuse_is_refused_once_at_info() {
+    let mut p = Proc::start(BIN, &[]);
+    for path in ["/a`b", "/a<b", "/a>b", "/?q=<", "/?q=>", "/?q=\""] {
+        let answer = send(&p, &upgrade_bytes(path.as_bytes(), "h", b""));
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{path}: {answer}");
+        assert!(answer.contains("not a valid URI"), "{path}: {answer}");
+        let lines = p.log_through("answered 400");
+        let line = lines.last().unwrap();
+        assert!(line.contains(" INFO "), "{path}: {line}");
+        assert!(
+            !lines.iter().any(|l| l.contains(" WARN ")),
+            "{path}: {lines:#?}"
+        );
+    }
+    // Every other printable byte, in the path and in the query: an upgrade, or the same
+    // 400; never a request tinyws accepts and tungstenite then refuses.
+    for b in 0x21u8..=0x7e {
+        for at in ["/a", "/?q="] {
+            let mut path = at.as_bytes().to_vec();
+            path.push(b);
+            let answer = send(&p, &upgrade_bytes(&path, "h", b""));
+            assert!(
+                answer.starts_with("HTTP/1.1 101 ")
+                    || answer.starts_with("HTTP/1.1 400 ") && answer.contains("not a valid URI"),
+                "{:?}: {answer}",
+                b as char
+            );
+        }
+    }
+    send(&p, b"GET /the-end HTTP/1.1\r\nHost: h\r\n\r\n");
+    let lines = p.log_through("/the-end");
+    for line in &lines {
+        assert!(!line.contains(" WARN "), "{line}");
+        assert!(!line.contains("Please report"), "{line}");
+    }
 }
 
 /// A text message with every class, the exact words of the marker `--stdout` once
