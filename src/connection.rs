@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -13,6 +14,7 @@ use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
+use crate::escape;
 use crate::files::Answer;
 use crate::handshake::{self, Verdict};
 use crate::head::{self, HeadError};
@@ -24,6 +26,9 @@ use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
 use crate::{inspect, page, trace, tune};
+
+/// Whether a request tinyws accepted was refused by tungstenite's handshake (see `open`).
+static DISAGREED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
     let Some((mut ws, member)) = open(shared, &client, accepted) else {
@@ -152,7 +157,7 @@ fn open<'s>(
                 let answer = shared.inspect.poll(target);
                 debug!(
                     "{tag} {peer}: inspector poll {} answered {}",
-                    crate::secrets::redact_target(target),
+                    escape::client(&crate::secrets::redact_target(target)),
                     answer.status
                 );
                 answer
@@ -237,12 +242,12 @@ fn open<'s>(
                 .unwrap_or(b"");
             // The request line as sent, but for credentials in its query.
             let (line, _) = crate::secrets::redact(line);
+            // The answer's text quotes the client too (its path, its Origin).
             info!(
-                "{tag} {peer}: {:?} answered {}: {}",
-                // Backticks stay out of the log: the binary reads `name` as a setting.
-                String::from_utf8_lossy(&line).trim_end().replace('`', "'"),
+                "{tag} {peer}: \"{}\" answered {}: {}",
+                escape::client(line.trim_ascii_end()),
                 response.status,
-                response.body.trim_end()
+                escape::client(response.body.trim_end())
             );
             if let Some(note) = note {
                 warn!("{tag} {peer}: {note}");
@@ -287,22 +292,23 @@ fn open<'s>(
             resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
         }
         if log::log_enabled!(log::Level::Debug) {
-            // Credentials hidden, as on the trace and the page (secrets.rs).
-            let headers: Vec<(&str, &str)> = req
+            // Credentials hidden, as on the trace and the page (secrets.rs); the rest as
+            // sent, escaped.
+            let headers: Vec<String> = req
                 .headers()
                 .iter()
                 .map(|(name, value)| {
-                    let shown = if crate::secrets::is_secret_name(name.as_str()) {
-                        "<hidden>"
+                    if crate::secrets::is_secret_name(name.as_str()) {
+                        format!("{name}: <hidden>")
                     } else {
-                        value.to_str().unwrap_or("<not UTF-8>")
-                    };
-                    (name.as_str(), shown)
+                        format!("{name}: \"{}\"", escape::client(value.as_bytes()))
+                    }
                 })
                 .collect();
             debug!(
-                "{tag} {peer}: handshake request {} {headers:?}",
-                crate::secrets::redact_target(&req.uri().to_string()),
+                "{tag} {peer}: handshake request {} [{}]",
+                escape::client(&crate::secrets::redact_target(&req.uri().to_string())),
+                headers.join(", ")
             );
             debug!(
                 "{tag} {peer}: handshake response {} {:?}",
@@ -319,9 +325,17 @@ fn open<'s>(
             // (for_tungstenite in handshake.rs covers the known ones). Never a silent close.
             let response =
                 response::Response::new(400, format!("This request cannot be upgraded ({e})."));
-            warn!(
-                "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head."
-            );
+            // Worth a report, but once: a client that found such a corner must not be able
+            // to fill the log at warn level with it.
+            if DISAGREED.swap(true, Ordering::Relaxed) {
+                debug!(
+                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400"
+                );
+            } else {
+                warn!(
+                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head (--trace shows it); further ones are logged at debug only."
+                );
+            }
             respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
         }
@@ -366,10 +380,13 @@ fn open<'s>(
         let n = place.room().len();
         info!(
             "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
-            client.path()
+            escape::client(client.path())
         );
     } else {
-        info!("{tag} {peer}: opened {}{subprotocol}", client.path());
+        info!(
+            "{tag} {peer}: opened {}{subprotocol}",
+            escape::client(client.path())
+        );
     }
     if shared.is_stopping() {
         client.close(1001, crate::outbox::GOING_AWAY);
@@ -428,7 +445,8 @@ fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileReque
                 endpoint = endpoint.for_head();
             }
             info!(
-                "{tag} {peer}: {method} {path:?} answered 426: no file there, and it is the WebSocket endpoint"
+                "{tag} {peer}: {method} \"{}\" answered 426: no file there, and it is the WebSocket endpoint",
+                escape::client(path)
             );
             respond_and_close(client.transport(), &endpoint, DRAIN_FOR);
             return;
@@ -449,7 +467,8 @@ fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileReque
     match result {
         Ok(_) => {
             info!(
-                "{tag} {peer}: {method} {path:?} answered {status} from static_dir ({} bytes)",
+                "{tag} {peer}: {method} \"{}\" answered {status} from static_dir ({} bytes)",
+                escape::client(path),
                 out.sent
             );
             client.end_tls();
@@ -457,7 +476,8 @@ fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileReque
         // The head, or part of the file, is out: the client sees a body shorter than
         // its Content-Length, which it must treat as incomplete (RFC 9112 §8).
         Err(e) => info!(
-            "{tag} {peer}: {method} {path:?} answered {status} from static_dir, cut after {} bytes: {}",
+            "{tag} {peer}: {method} \"{}\" answered {status} from static_dir, cut after {} bytes: {}",
+            escape::client(path),
             out.sent,
             crate::socket::write_failure(e)
         ),
@@ -526,7 +546,8 @@ fn finish(shared: &Shared, client: &Client, member: Option<Place<'_>>, end: End)
 
 /// How a connection ended, for the log line.
 enum End {
-    /// The close handshake completed; `code` is the client's (or ours, on shutdown).
+    /// The close handshake completed; `code` is the client's (or ours, on shutdown), and
+    /// so is `reason`: shown escaped (escape.rs), on the log line and the trace's.
     Closed { code: Option<u16>, reason: String },
     /// We failed the connection with a close frame (RFC 6455 §7.1.7).
     Failed { code: u16, sent: bool, why: String },
@@ -546,7 +567,7 @@ impl fmt::Display for End {
             End::Closed {
                 code: Some(c),
                 reason,
-            } => write!(f, "closed, code {c} ({reason})"),
+            } => write!(f, "closed, code {c} ({})", escape::client(reason)),
             End::Closed { code: None, .. } => write!(f, "closed, no code"),
             End::Failed {
                 code,

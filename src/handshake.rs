@@ -5,6 +5,7 @@
 use sha1::{Digest, Sha1};
 
 use crate::config::Config;
+use crate::escape;
 use crate::host;
 use crate::response::Response;
 
@@ -234,6 +235,18 @@ fn decide(
     if !wants_upgrade {
         return refuse(endpoint_426(path));
     }
+    // tungstenite reads the target as an `http::Uri`, which refuses a few characters
+    // httparse lets through: `<`, `>` and the backtick in the path, `"`, `<` and `>` in
+    // the query. They must be percent-encoded (RFC 3986 §2.1; browsers do): refused
+    // here, with an answer that says so, like every other malformed request.
+    if let Err(e) = target.parse::<tungstenite::http::Uri>() {
+        return refuse(Response::new(
+            400,
+            format!(
+                "The request target is not a valid URI ({e}); percent-encode characters such as <, > and the backtick (RFC 3986 §2.1)."
+            ),
+        ));
+    }
     step(steps, || {
         let v: Vec<_> = values(headers, "Upgrade").collect();
         format!(
@@ -323,7 +336,9 @@ fn decide(
                         ),
                     ),
                     note: Some(format!(
-                        "refused Origin {origin} (Host {host}); to allow it, start tinyws with --allow-origin {origin}"
+                        "refused Origin {0} (Host {1}); to allow it, start tinyws with --allow-origin {0}",
+                        escape::client(origin),
+                        escape::client(host)
                     )),
                 };
             }
@@ -480,8 +495,8 @@ fn choose_protocol(
         // as short as the lesson shows it).
         return (None, None);
     }
-    // Backticks stay out of the log: the binary's log reads `name` as a setting.
-    let list = offered.join(", ").replace('`', "'");
+    // For the log (and the trace): client text, escaped.
+    let list = escape::client(&offered.join(", ")).to_string();
     let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
     if let Some(chosen) = chosen {
         step(steps, || {
@@ -856,6 +871,45 @@ pub(crate) mod tests {
         assert!(!path_allowed("/", "/chat", true));
         assert!(path_allowed("/chat/1", "/chat/", true));
         assert!(!path_allowed("/chat", "/chat/", true));
+    }
+
+    #[test]
+    fn targets_tungstenite_cannot_read_are_refused_here() {
+        // http::Uri, which tungstenite's handshake parses the target with, refuses a few
+        // characters httparse accepts; the rest of what httparse accepts passes.
+        let cases: &[(&str, bool)] = &[
+            ("/a<b", false),
+            ("/a>b", false),
+            ("/a`b", false),
+            ("/?q=\"", false),
+            ("/?q=<", false),
+            ("/?q=>", false),
+            ("/a\"b", true),
+            ("/{x}|^[]\\", true),
+            ("/?q=`{}|^", true),
+            ("/%2e%2E/é", true),
+            ("http://h:1/a", true),
+        ];
+        let upgrade = "Host: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        for &(target, upgrades) in cases {
+            let head = format!("GET {target} HTTP/1.1\r\n{upgrade}");
+            match check(head.as_bytes(), &Config::default()) {
+                Verdict::Upgrade { .. } => assert!(upgrades, "{target} upgraded"),
+                Verdict::Refuse { response, .. } => {
+                    assert!(!upgrades, "{target} refused: {}", response.body);
+                    assert_eq!(response.status, 400);
+                    assert!(
+                        response.body.contains("not a valid URI"),
+                        "{}",
+                        response.body
+                    );
+                }
+                other => panic!("{target}: {other:?}"),
+            }
+            let parsed = target.parse::<tungstenite::http::Uri>();
+            assert_eq!(parsed.is_ok(), upgrades, "{target}");
+        }
     }
 
     #[test]

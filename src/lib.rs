@@ -173,6 +173,7 @@ mod writer;
 
 // Shared parts.
 mod budget;
+mod escape;
 mod frame;
 mod lock;
 mod registry;

@@ -165,8 +165,10 @@ struct Flags {
     #[argh(switch)]
     stdin: bool,
 
-    /// write each text message clients send as one line on standard output; not with
-    /// --trace (default: off)
+    /// write each text message clients send as one line on standard output: printable
+    /// text as sent, a backslash as \\\\, tab/LF/CR/NUL as \t \n \r \0, other control and
+    /// bidi characters as \u{1b} (README, "Static files and pipes"); not with --trace
+    /// (default: off)
     #[argh(switch)]
     stdout: bool,
 
@@ -258,6 +260,9 @@ fn flag_for(field: &str) -> String {
 /// change in backticks (`` `max_frame_size` must be greater than 0 ``); someone who typed
 /// flags reads "max_frame_size (--max-frame-size) must be greater than 0". Backticked text
 /// that is not a field name (a command to run, e.g. `cargo build --features tls`) stays.
+/// Only the library's own backticks reach this: it writes a client's as `\u{60}`, with
+/// the rest of client text escaped (the library's escape.rs), so a client cannot have
+/// its text rewritten.
 fn with_flags(message: &str) -> String {
     let mut out = String::with_capacity(message.len() + 32);
     let mut parts = message.split('`');
@@ -303,30 +308,50 @@ impl log::Log for WithFlags {
         if !self.0.matches(record) {
             return;
         }
-        // Only tinyws's own lines name fields (tungstenite's trace stays as it is).
+        // Only tinyws's own lines name fields, and escape the client text they quote.
         if !record.target().starts_with("tinyws") {
-            return self.0.log(record);
+            return self.foreign(record);
         }
         let text = record.args().to_string();
         if !text.contains('`') {
             return self.0.log(record);
         }
-        let text = with_flags(&text);
-        self.0.log(
-            &log::Record::builder()
-                .args(format_args!("{text}"))
-                .level(record.level())
-                .target(record.target())
-                .module_path(record.module_path())
-                .file(record.file())
-                .line(record.line())
-                .build(),
-        );
+        rewritten(&self.0, record, format_args!("{}", with_flags(&text)));
     }
 
     fn flush(&self) {
         self.0.flush();
     }
+}
+
+impl WithFlags {
+    /// Another crate's line. tungstenite's, at debug and trace, quote what clients send
+    /// (a close reason, a whole text message), unescaped: such a line is written as a
+    /// Rust string literal (`{:?}`, which escapes control, bidirectional-text and line
+    /// separator characters) when it holds a character that needs it.
+    fn foreign(&self, record: &log::Record<'_>) {
+        let text = record.args().to_string();
+        let plain = |c: char| matches!(c, '"' | '\'' | '\\') || c.escape_debug().len() == 1;
+        if text.chars().all(plain) {
+            return log::Log::log(&self.0, record);
+        }
+        rewritten(&self.0, record, format_args!("{text:?}"));
+    }
+}
+
+/// `record` with its text replaced by `text`.
+fn rewritten(logger: &env_logger::Logger, record: &log::Record<'_>, text: std::fmt::Arguments<'_>) {
+    log::Log::log(
+        logger,
+        &log::Record::builder()
+            .args(text)
+            .level(record.level())
+            .target(record.target())
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .build(),
+    );
 }
 
 fn main() -> ExitCode {

@@ -18,7 +18,7 @@
 //! Out: each text message becomes one line in a bounded queue (`spool.rs`) that one
 //! thread writes to stdout, so a stdout nobody reads never stalls a connection.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Write as _};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -28,6 +28,7 @@ use log::{info, warn};
 use tungstenite::Message;
 
 use crate::config::format_size;
+use crate::escape;
 use crate::handle::Control;
 use crate::outbox::Client;
 use crate::shared::Shared;
@@ -59,7 +60,7 @@ pub(crate) fn record(shared: &Shared, client: &Client, message: &Message) {
             QUEUED.fetch_add(1, Ordering::Relaxed);
             if LINES.push(line_of(text.as_str())) {
                 warn!(
-                    "`stdout`: standard output is not being read; message lines are left out (up to {} wait), counted there and at shutdown",
+                    "`stdout`: standard output is not being read; message lines are left out (up to {} wait), counted in the log and at shutdown",
                     format_size(crate::spool::QUEUE_BYTES)
                 );
             }
@@ -78,18 +79,14 @@ pub(crate) fn record(shared: &Shared, client: &Client, message: &Message) {
     }
 }
 
-/// A text message as one line: CR and LF inside it written as `\r` and `\n`, so one
-/// message is always one line (a one-line message, the usual JSON or chat line, comes
-/// out exactly as sent).
+/// A text message as one line, escaped by escape.rs: printable text as sent (the usual
+/// JSON or chat line comes out exactly as sent); a backslash as `\\`, CR, LF, tab and
+/// NUL as `\r`, `\n`, `\t`, `\0`, and other control, bidirectional-text and line
+/// separator characters as `\u{1b}`. So one message is always one line, nothing in it
+/// acts on a terminal, and a script gets the exact text back (README, "Pipes").
 fn line_of(text: &str) -> Vec<u8> {
     let mut line = Vec::with_capacity(text.len() + 1);
-    for b in text.bytes() {
-        match b {
-            b'\n' => line.extend_from_slice(b"\\n"),
-            b'\r' => line.extend_from_slice(b"\\r"),
-            b => line.push(b),
-        }
-    }
+    let _ = write!(line, "{}", escape::line(text));
     line.push(b'\n');
     line
 }
@@ -319,7 +316,12 @@ mod tests {
     #[test]
     fn a_message_is_one_line() {
         assert_eq!(line_of("{\"t\": 21.5}"), b"{\"t\": 21.5}\n");
-        assert_eq!(line_of("a\nb\r\nc\\n"), b"a\\nb\\r\\nc\\n\n");
+        // A typed `\n` and a line break come out differently.
+        assert_eq!(line_of("a\nb\r\nc\\n"), b"a\\nb\\r\\nc\\\\n\n");
+        assert_eq!(
+            line_of("`x` \u{1b}[2J \u{2028}"),
+            b"`x` \\u{1b}[2J \\u{2028}\n"
+        );
         assert_eq!(line_of(""), b"\n");
     }
 

@@ -3,7 +3,8 @@
 //! Windows console selection, a paused pager) blocks only that thread. `--trace` goes to
 //! stdout through [`STDOUT`], `--stdout` through [`LINES`]; the `tinyws` binary's log, when stderr is a terminal,
 //! goes to stderr through [`STDERR`] ([`Stderr`], an `io::Write` for `env_logger`). When a queue is full, what
-//! does not fit is left out and counted, and the stream says where and how many.
+//! does not fit is left out and counted, and the stream says where and how many (for
+//! `--stdout`, the log does: its stream is the clients' text alone).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -25,9 +26,22 @@ enum Stream {
     Stderr,
 }
 
+/// Where a spool says that blocks were left out.
+#[derive(Clone, Copy)]
+enum Marker {
+    /// On the stream, where they are missing: the trace and the log are tinyws's own
+    /// lines, with client text escaped.
+    Inline,
+    /// In the log, with the number of the line they follow, naming this `Config` field:
+    /// `--stdout`'s lines are clients' messages, and a client can send any text, a
+    /// marker's exact words included.
+    Log(&'static str),
+}
+
 /// One stream's queue and the thread that drains it.
 pub(crate) struct Spool {
     stream: Stream,
+    marker: Marker,
     /// The thread's name, and what the "left out" line calls a block.
     name: &'static str,
     what: &'static str,
@@ -55,9 +69,10 @@ struct Queue {
 }
 
 impl Spool {
-    const fn new(stream: Stream, name: &'static str, what: &'static str) -> Spool {
+    const fn new(stream: Stream, marker: Marker, name: &'static str, what: &'static str) -> Spool {
         Spool {
             stream,
+            marker,
             name,
             what,
             queue: Mutex::new(Queue {
@@ -123,6 +138,8 @@ impl Spool {
     /// ever blocks on the stream.
     fn write_forever(&'static self) {
         let mut q = self.queue();
+        // Blocks written so far: lines, for `--stdout`.
+        let mut blocks = 0u64;
         loop {
             while q.entries.is_empty() {
                 q.writing = false;
@@ -143,21 +160,33 @@ impl Spool {
                     Entry::Block(block) => {
                         let _ = out.write_all(&block);
                         written += block.len();
+                        blocks += 1;
                     }
-                    Entry::Dropped(n) => {
-                        let _ = writeln!(
-                            out,
-                            "-- {n} {} left out here: this stream was not read while {} waited",
-                            self.what,
-                            crate::config::format_size(QUEUE_BYTES)
-                        );
-                    }
+                    Entry::Dropped(n) => self.mark(&mut out, n, blocks),
                 }
             }
             let _ = out.flush();
             drop(out);
             q = self.queue();
             q.bytes -= written;
+        }
+    }
+
+    /// Says that `n` blocks were left out after the first `blocks`.
+    fn mark(&self, out: &mut impl Write, n: u64, blocks: u64) {
+        let waited = crate::config::format_size(QUEUE_BYTES);
+        match self.marker {
+            Marker::Inline => {
+                let _ = writeln!(
+                    out,
+                    "-- {n} {} left out here: this stream was not read while {waited} waited",
+                    self.what
+                );
+            }
+            Marker::Log(field) => log::warn!(
+                "`{field}`: {n} {} left out after line {blocks} of standard output: it was not read while {waited} waited",
+                self.what
+            ),
         }
     }
 
@@ -179,12 +208,24 @@ impl Spool {
 }
 
 /// `--trace`.
-pub(crate) static STDOUT: Spool = Spool::new(Stream::Stdout, "tinyws-trace", "trace block(s)");
-/// `--stdout`: the messages clients send, one line each (pipes.rs). Never together with
-/// [`STDOUT`]: `Config::validate` refuses `trace` with `stdout`.
-pub(crate) static LINES: Spool = Spool::new(Stream::Stdout, "tinyws-stdout", "message line(s)");
+pub(crate) static STDOUT: Spool = Spool::new(
+    Stream::Stdout,
+    Marker::Inline,
+    "tinyws-trace",
+    "trace block(s)",
+);
+/// `--stdout`: the messages clients send, one line each (pipes.rs); nothing else, so a
+/// script reads only messages. Never together with [`STDOUT`]: `Config::validate`
+/// refuses `trace` with `stdout`.
+pub(crate) static LINES: Spool = Spool::new(
+    Stream::Stdout,
+    Marker::Log("stdout"),
+    "tinyws-stdout",
+    "message line(s)",
+);
 /// The log of the `tinyws` binary ([`Stderr`]).
-pub(crate) static STDERR: Spool = Spool::new(Stream::Stderr, "tinyws-log", "log line(s)");
+pub(crate) static STDERR: Spool =
+    Spool::new(Stream::Stderr, Marker::Inline, "tinyws-log", "log line(s)");
 
 /// Writes to stderr without ever blocking the caller: through a bounded queue that one
 /// thread drains (see the module documentation). For a logger, e.g.

@@ -12,11 +12,15 @@
 //!
 //! Two things the network must not be able to do through the trace:
 //!
-//! - **Drive the terminal.** Every line is printed with its control characters (C0, DEL,
-//!   C1) and the bidirectional-text overrides escaped the way Rust's `{:?}` writes them
-//!   (`\u{1b}`, `\r`, `\0`): the request head is printed before it is checked, and a raw
-//!   ESC in a header would otherwise clear the projector's screen or retitle the window,
-//!   and a bare CR overwrite a line with a fake "ok".
+//! - **Drive the terminal, or forge a line.** What the client sent (the request head, a
+//!   text payload, a close reason) is printed through escape.rs, the escaping of the log:
+//!   control characters, bidirectional-text controls and line separators as Rust writes
+//!   them (`\u{1b}`, `\r`, `\0`), a backslash as `\\`. The request head is printed
+//!   before it is checked, and a raw ESC in a header would otherwise clear the
+//!   projector's screen or retitle the window, a bare CR overwrite a line with a fake
+//!   "ok", and a LF in a close reason start a line of its own. Every line is then
+//!   guarded once more as a whole (`escape::guard`), for client values quoted inside
+//!   the checks' own lines.
 //! - **Stall the server.** Blocks go to a bounded queue (spool.rs) that one writer thread
 //!   drains to stdout, so a stdout that stops draining (Ctrl-S on the terminal, a paused
 //!   pager) blocks only that thread. When the queue is full, blocks are left out,
@@ -26,6 +30,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::escape;
 use crate::frame::{self, Header, Piece, Scanner};
 use crate::handshake::{self, Verdict};
 use crate::inspect::Recorder;
@@ -83,6 +88,8 @@ fn ipv4_of(ip: std::net::IpAddr) -> Option<std::net::Ipv4Addr> {
 
 /// Payload bytes shown in hex per frame; the rest is counted, not shown.
 const HEX_BYTES: usize = 16;
+/// Payload bytes of a text frame shown as text.
+const TEXT_BYTES: usize = 48;
 /// Payload bytes kept per frame: enough for a whole control frame (§5.5: at most 125), so
 /// close codes and reasons are always decoded.
 const KEEP_BYTES: usize = 125;
@@ -154,22 +161,7 @@ fn visible(block: &str) -> String {
 
 /// `line` with every character that could act on a terminal written as an escape.
 fn push_visible(out: &mut String, line: &str) {
-    for c in line.chars() {
-        match c {
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            // Cc: C0, DEL and C1 (U+0080..U+009F, e.g. U+009B, a one-character CSI); and
-            // the bidirectional embeddings, overrides and isolates, which reorder what
-            // follows them on the line ("Trojan Source").
-            c if c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
-            {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    let _ = write!(out, "{}", escape::guard(line));
 }
 
 /// Waits, at most `limit`, until everything traced so far is on stdout (at shutdown, so
@@ -182,14 +174,33 @@ pub(crate) fn drain(limit: Duration) -> bool {
 /// can be read off (`␍␊` is the CRLF that ends every HTTP line).
 pub(crate) fn http_lines(mark: &str, title: &str, bytes: &[u8]) -> String {
     let mut s = format!("{mark} {title} ({} bytes):\n", bytes.len());
-    let text = String::from_utf8_lossy(bytes);
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\r', '\n']);
-        let end = &line[body.len()..];
-        let end = end.replace('\r', "␍").replace('\n', "␊");
-        let _ = writeln!(s, "{mark}   {body}{end}");
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let ending = line
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let (body, end) = line.split_at(line.len() - ending);
+        let end: String = end
+            .iter()
+            .map(|&b| if b == b'\r' { '␍' } else { '␊' })
+            .collect();
+        let _ = writeln!(s, "{mark}   {}{end}", escape::client(body));
     }
     s
+}
+
+/// The start of a text payload, at most [`TEXT_BYTES`], not cutting a character in
+/// two, and whether the payload goes on after it.
+fn text_prefix(payload: &[u8], len: u64) -> (&[u8], bool) {
+    let mut shown = &payload[..payload.len().min(TEXT_BYTES)];
+    if let Err(e) = std::str::from_utf8(shown)
+        && e.error_len().is_none()
+        && (shown.len() as u64) < len
+    {
+        shown = &shown[..e.valid_up_to()];
+    }
+    (shown, len > shown.len() as u64)
 }
 
 /// `handshake::check` narrated: the request head as received, each check that passed, then
@@ -427,13 +438,9 @@ impl Frames {
                     h.len
                 );
                 if matches!(op, 0x0 | 0x1) && !payload.is_empty() {
-                    let shown = &payload[..payload.len().min(48)];
-                    let more = if h.len > shown.len() as u64 {
-                        "…"
-                    } else {
-                        ""
-                    };
-                    let _ = write!(s, " {:?}{more}", String::from_utf8_lossy(shown));
+                    let (shown, more) = text_prefix(&payload, h.len);
+                    let more = if more { "…" } else { "" };
+                    let _ = write!(s, " \"{}\"{more}", escape::client(shown));
                 }
                 Some(s)
             }
@@ -502,22 +509,17 @@ impl Frames {
         }
         match op {
             0x1 | 0x0 if !payload.is_empty() => {
-                let shown = &payload[..payload.len().min(48)];
-                let text = String::from_utf8_lossy(shown);
-                let more = if h.len > shown.len() as u64 {
-                    "…"
-                } else {
-                    ""
-                };
-                let _ = writeln!(s, "{m}   text     {text:?}{more}");
+                let (shown, more) = text_prefix(&payload, h.len);
+                let more = if more { "…" } else { "" };
+                let _ = writeln!(s, "{m}   text     \"{}\"{more}", escape::client(shown));
             }
             0x8 if payload.len() >= 2 => {
                 let code = u16::from_be_bytes([payload[0], payload[1]]);
-                let reason = String::from_utf8_lossy(&payload[2..]);
                 let _ = writeln!(
                     s,
-                    "{m}   close    code {code} ({}) reason {reason:?}",
-                    close_code_name(code)
+                    "{m}   close    code {code} ({}) reason \"{}\"",
+                    close_code_name(code),
+                    escape::client(&payload[2..])
                 );
             }
             0x8 => {
@@ -556,6 +558,22 @@ mod tests {
             blocks.extend(f.decode(&bytes[split..]));
             assert_eq!(blocks, whole, "split at {split}");
         }
+    }
+
+    #[test]
+    fn a_text_preview_does_not_cut_a_character_in_two() {
+        let text = format!("a{}", "温".repeat(20)); // 61 bytes
+        let (shown, more) = text_prefix(text.as_bytes(), 61);
+        assert_eq!(
+            (shown, more),
+            (format!("a{}", "温".repeat(15)).as_bytes(), true)
+        );
+        // A whole payload is shown whole, broken or not.
+        assert_eq!(text_prefix(b"ab\xe6", 3), (&b"ab\xe6"[..], false));
+        assert_eq!(
+            text_prefix("温度".as_bytes(), 6),
+            ("温度".as_bytes(), false)
+        );
     }
 
     #[test]

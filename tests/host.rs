@@ -243,7 +243,7 @@ fn allow_host_answers_421_to_other_names_on_every_route() {
         }
         // Once at info per refused request; the log says which name was asked for.
         let _ = ask(p.addr, "GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        let lines = p.log_until("/nowhere");
+        let lines = p.log_through("/nowhere");
         let logged: Vec<_> = lines.iter().filter(|l| l.contains(" 421: ")).collect();
         assert_eq!(logged.len(), refused, "{lines:#?}");
         assert!(logged.iter().all(|l| l.contains("INFO")), "{logged:#?}");

@@ -49,6 +49,16 @@ impl Proc {
         Proc::launch(command, stdout)
     }
 
+    /// Like [`start`](Self::start), logging at `level` (`RUST_LOG`) instead of info.
+    pub fn start_logging(bin: &str, args: &[&str], level: &str) -> Proc {
+        let mut command = Command::new(bin);
+        command
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env("RUST_LOG", level);
+        Proc::launch(command, Stdout::Null)
+    }
+
     /// Like [`start_with`](Self::start_with), with the process's stdin a pipe the test
     /// writes to ([`Proc::stdin`]).
     pub fn start_piped(bin: &str, args: &[&str], stdout: Stdout) -> Proc {
@@ -77,8 +87,10 @@ impl Proc {
     /// Starts `command` (tinyws, possibly through a wrapper), follows its log, and waits
     /// for the line that says where it listens.
     fn launch(mut command: Command, stdout: Stdout) -> Proc {
+        if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
         let mut child = command
-            .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(match stdout {
                 Stdout::Null => Stdio::null(),
@@ -92,25 +104,22 @@ impl Proc {
         match stdout {
             Stdout::Null => {}
             Stdout::Unread => unread = child.stdout.take(),
-            Stdout::Capture => {
-                let (tx, rx) = channel();
-                let mut pipe = child.stdout.take().unwrap();
-                thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    while let Ok(n) = pipe.read(&mut buf) {
-                        if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                });
-                out = Some(rx);
-            }
+            Stdout::Capture => out = Some(read_pipe(child.stdout.take().unwrap())),
         }
         let (tx, log) = channel();
         let stderr = child.stderr.take().unwrap();
         thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+            // Split at LF only, and a byte that is not UTF-8 read as U+FFFD rather than
+            // ending the log: a raw CR, or a raw byte from a client, stays visible to the
+            // tests that look for them.
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                line.clear();
             }
         });
         let mut p = Proc {
@@ -167,8 +176,8 @@ impl Proc {
     }
 
     /// Every log line from now through the next one containing `needle` (fails the test
-    /// after the timeout): what the lines before an event were, to count them.
-    pub fn log_until(&mut self, needle: &str) -> Vec<String> {
+    /// after the timeout).
+    pub fn log_through(&mut self, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + TIMEOUT;
         let mut lines = Vec::new();
         loop {
@@ -181,9 +190,18 @@ impl Proc {
                         return lines;
                     }
                 }
-                Err(_) => panic!("no log line with {needle:?} within {TIMEOUT:?}: {lines:#?}"),
+                Err(_) => {
+                    panic!("no log line with {needle:?} within {TIMEOUT:?}; lines: {lines:#?}")
+                }
             }
         }
+    }
+
+    /// [`Stdout::Unread`]: starts reading the pipe after all, as [`Stdout::Capture`] does
+    /// (a paused pager that resumes).
+    pub fn resume_stdout(&mut self) {
+        let pipe = self._unread.take().expect("started with Stdout::Unread");
+        self.out = Some(read_pipe(pipe));
     }
 
     /// [`Stdout::Capture`]: waits (bounded) until stdout so far contains `needle`, and
@@ -203,6 +221,23 @@ impl Proc {
             }
         }
         &self.stdout
+    }
+
+    /// [`Stdout::Capture`] (or resumed): once the process has exited, all of its stdout,
+    /// through the end.
+    pub fn stdout_to_end(&mut self) -> &[u8] {
+        let deadline = Instant::now() + TIMEOUT;
+        let out = self.out.as_ref().expect("stdout is read");
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out.recv_timeout(left) {
+                Ok(chunk) => self.stdout.extend_from_slice(&chunk),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return &self.stdout,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("stdout did not end within {TIMEOUT:?}: has the process exited?")
+                }
+            }
+        }
     }
 
     /// Every log line printed so far and not yet consumed.
@@ -296,6 +331,20 @@ impl Proc {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
             .expect("write /proc/PID/clear_refs");
     }
+}
+
+/// A thread that reads `pipe` to its end; what it reads arrives in chunks.
+fn read_pipe(mut pipe: ChildStdout) -> Receiver<Vec<u8>> {
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl Drop for Proc {
