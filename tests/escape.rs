@@ -170,16 +170,21 @@ fn origin_host_and_subprotocols_reach_the_log_escaped() {
     // Header values may hold a tab and any byte from 0x20 (httparse); trimmed at both
     // ends, so the classes sit inside.
     let origin = "http://evil`max_connections`.example\\\t\u{85}\u{202e}\u{2028}x";
+    // A Host with any of these is no host name: refused with 400 before anything reads
+    // it (RFC 9112 §3.2), and the refusal's lines carry none of it raw.
     let host = "h`stall_timeout`\u{2066}\\\u{9b}y";
+    let answer = send(&p, &upgrade_bytes(b"/", host, b""));
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert_clean(&p.log_through("answered 400"));
     let answer = send(
         &p,
-        &upgrade_bytes(b"/", host, format!("Origin: {origin}\r\n").as_bytes()),
+        &upgrade_bytes(b"/", "h", format!("Origin: {origin}\r\n").as_bytes()),
     );
     assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
     let lines = p.log_through("refused Origin");
     assert_clean(&lines);
     let origin_shown = r"http://evil\u{60}max_connections\u{60}.example\\\t\u{85}\u{202e}\u{2028}x";
-    let host_shown = r"h\u{60}stall_timeout\u{60}\u{2066}\\\u{9b}y";
+    let host_shown = "h";
     assert!(
         line_with(&lines, "answered 403").contains(&format!(
             "answered 403: Origin {origin_shown} may not open WebSocket connections"
@@ -277,20 +282,20 @@ fn a_stdout_line_is_the_message_escaped_on_one_line() {
     assert!(!out.chars().any(|c| c != '\n' && is_hostile(c)), "{out:?}");
 }
 
-/// The README's Python reading `--stdout` back: run on the lines above, it must give
+/// The Python in docs/reference.md reading `--stdout` back: run on the lines above, it must give
 /// the messages exactly as sent.
 #[test]
-fn the_readmes_python_reads_stdout_back_exactly() {
+fn the_reference_python_reads_stdout_back_exactly() {
     if !required("python3", runs("python3", &["--version"])) {
         return;
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md"))
+        .expect("read docs/reference.md");
     let code = readme
         .split("```python\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("a ```python block in README.md");
+        .expect("a ```python block in docs/reference.md");
     // Indented under its list item: as Python wants it, at the margin.
     let indent = code
         .lines()
@@ -302,7 +307,7 @@ fn the_readmes_python_reads_stdout_back_exactly() {
         .lines()
         .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
         .collect();
-    // The README's function, on each line of stdin; each message out as UTF-8 with its
+    // That function, on each line of stdin; each message out as UTF-8 with its
     // byte length first, so any character can come back.
     let script = format!(
         "{code}\nimport sys\nfor line in sys.stdin.buffer.read().decode().split('\\n')[:-1]:\n    m = message(line).encode()\n    sys.stdout.buffer.write(b'%d:' % len(m) + m)\n"
@@ -386,12 +391,12 @@ fn the_trace_shows_client_text_escaped_and_has_no_forged_line() {
     let mut s = tcp(p.addr);
     let note = [
         b"X-Note: a\tb\\c`d".as_slice(),
+        "\u{202e}".as_bytes(),
         "\u{85}\u{2028}e\u{2029}".as_bytes(),
         b"\xff\r\n",
     ]
     .concat();
-    s.write_all(&upgrade_bytes(b"/p\\q", "h\u{202e}x", &note))
-        .unwrap();
+    s.write_all(&upgrade_bytes(b"/p\\q", "h", &note)).unwrap();
     assert!(read_head(&mut s).starts_with("HTTP/1.1 101 "));
     let text = "hi\n-- forged event\r\x1b[2K\u{2028}";
     s.write_all(&frame(true, 0x1, text.as_bytes())).unwrap();
@@ -411,8 +416,7 @@ fn the_trace_shows_client_text_escaped_and_has_no_forged_line() {
     }
     for needle in [
         r"#1 <-   GET /p\\q HTTP/1.1␍␊",
-        r"#1 <-   Host: h\u{202e}x␍␊",
-        r"#1 <-   X-Note: a\tb\\c\u{60}d\u{85}\u{2028}e\u{2029}\xff␍␊",
+        r"#1 <-   X-Note: a\tb\\c\u{60}d\u{202e}\u{85}\u{2028}e\u{2029}\xff␍␊",
         r#"#1 <-   text     "hi\n-- forged event\r\u{1b}[2K\u{2028}""#,
         r#"#1 <-   close    code 1000 (normal closure) reason "bye\n-- forged end""#,
         r"#1 -- closed, code 1000 (bye\n-- forged end)",
