@@ -24,7 +24,9 @@
 //! independent layers: the request path is checked segment by segment before it touches
 //! the file system (no `..`, no hidden names, no encoded separators, NUL, drive letters),
 //! and the file found is canonicalized (symlinks resolved) and must still lie under the
-//! canonical DIR, through no hidden name.
+//! canonical DIR, through no hidden name. That file is then opened beneath DIR by the same
+//! names, following no symlink (beneath.rs), so renaming things between the check and the
+//! open cannot lead outside.
 //!
 //! Memory per request is bounded whatever the file size: [`Body::send`] copies the file
 //! in chunks of [`CHUNK`] bytes.
@@ -41,6 +43,10 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use log::info;
+
+use crate::beneath;
 
 /// The copy buffer of [`Body::send`]: the most memory one file answer holds, whatever
 /// the file's size. 16 KiB is a TLS record's worth of plaintext (RFC 8446 §5.1) and
@@ -278,7 +284,7 @@ impl Files {
                 return (index.is_some() && visible && !path.starts_with("//"))
                     .then(|| Found::Redirect(format!("{path}/")));
             }
-            return match index.and_then(|index| open_file(&index)) {
+            return match index.and_then(|index| open_file(&self.root, &index)) {
                 Some((file, meta)) => Some(Found::File(file, meta, content_type("index.html"))),
                 None if names.is_empty() => Some(Found::Fallback),
                 None => None,
@@ -288,7 +294,7 @@ impl Files {
             return None; // `/a.txt/` is not a directory
         }
         let ty = content_type(names.last().map_or("", String::as_str));
-        open_file(&real).map(|(file, meta)| Found::File(file, meta, ty))
+        open_file(&self.root, &real).map(|(file, meta)| Found::File(file, meta, ty))
     }
 
     /// `path` with symlinks resolved, if it exists and lies under the root through no
@@ -365,19 +371,24 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Opens `path` if it is a regular file (not a directory, FIFO or device: opening a
-/// FIFO would wait for a writer). On Unix without following a last-component symlink
-/// (the path is canonical already, so one there now was put in since) and without
-/// blocking, and the type is checked on the open handle, not on the name.
-fn open_file(path: &Path) -> Option<(File, Metadata)> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
-    }
-    let file = options.open(path).ok()?;
+/// Opens `real`, a canonical path that [`Files::inside`] accepted, if it is a regular
+/// file (not a directory, FIFO or device: opening a FIFO would wait for a writer). Opened
+/// beneath the root by the same names and through no symlink (beneath.rs): between the
+/// check and this open, a directory on the way may have been swapped for a symlink to
+/// outside, and by name that would be followed. The type is checked on the open handle,
+/// not on the name.
+fn open_file(root: &Path, real: &Path) -> Option<(File, Metadata)> {
+    let rel = real.strip_prefix(root).ok()?;
+    let file = match beneath::open(root, rel) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            // Usually a symlink that appeared on the way since the check (a local user
+            // racing the server), else a file this user may not read.
+            info!("static_dir: {rel:?} was checked but not opened ({e}): answered 404");
+            return None;
+        }
+    };
     let meta = file.metadata().ok()?;
     meta.is_file().then_some((file, meta))
 }

@@ -138,7 +138,9 @@
 //! connections that ask for it (`inspect.rs`).
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
-// docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md).
+// docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md), and
+// in beneath.rs (openat and openat2, which std lacks: static files that no rename can
+// lead out of their directory, docs/security.md).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -153,6 +155,7 @@ mod signals;
 
 // One connection, in the order its bytes go (see "How a connection flows" above).
 mod admission;
+mod beneath;
 mod connection;
 mod files;
 mod handshake;

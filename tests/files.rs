@@ -349,3 +349,100 @@ fn a_static_dir_that_is_not_a_directory_is_a_startup_error() {
         .expect("bind must fail");
     assert!(e.to_string().starts_with("`static_dir` "), "{e}");
 }
+
+/// A local user who may write inside DIR swaps a directory on the requested path with a
+/// symlink to a directory outside, over and over, while a client asks for a file under
+/// it. `renameat2(RENAME_EXCHANGE)` swaps the two names atomically, so the path is at
+/// every instant either the real directory or the symlink: any check made by name and
+/// followed by an open by name can be raced. Bounded: at most 10,000 requests or 10 s.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_directory_swapped_for_a_symlink_while_requested_never_serves_a_byte_from_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let tmp = Tmp::new("swap");
+    std::fs::create_dir(tmp.site().join("d")).unwrap();
+    std::fs::write(tmp.site().join("d/f.txt"), "inside\n").unwrap();
+    std::fs::write(tmp.0.join("outside/f.txt"), "SECRET-OUTSIDE\n").unwrap();
+    std::os::unix::fs::symlink(tmp.0.join("outside"), tmp.site().join("e")).unwrap();
+    let (d, e) = (c_path(&tmp.site().join("d")), c_path(&tmp.site().join("e")));
+    if let Err(err) = exchange(&d, &e).and_then(|()| exchange(&d, &e)) {
+        // Only file systems without RENAME_EXCHANGE (or kernels before 3.15) get here.
+        eprintln!("renameat2(RENAME_EXCHANGE) refused here ({err}); skipped");
+        return;
+    }
+    let server = serve(&tmp.site());
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let swapper = {
+        let (stop, swaps) = (stop.clone(), swaps.clone());
+        std::thread::spawn(move || -> std::io::Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                exchange(&d, &e)?;
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (mut requests, mut leaks, mut inside, mut refused) = (0, 0, 0, 0);
+    let mut other = None;
+    while requests < 10_000 && std::time::Instant::now() < deadline {
+        let answer = get(server.addr, "/d/f.txt", "");
+        requests += 1;
+        if answer.contains("SECRET") {
+            leaks += 1;
+        } else if answer.starts_with("HTTP/1.1 200 ") && body(&answer) == "inside\n" {
+            inside += 1;
+        } else if answer.starts_with("HTTP/1.1 404 ") {
+            refused += 1;
+        } else {
+            other = Some(answer);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap().expect("the swapper failed");
+    assert_eq!(other, None, "neither the file nor a 404");
+    let swaps = swaps.load(Ordering::Relaxed);
+    eprintln!(
+        "{requests} requests during {swaps} swaps: {inside} served from inside, {refused} \
+         refused, {leaks} leaked the outside file"
+    );
+    assert_eq!(
+        leaks, 0,
+        "{leaks} of {requests} answers carried the outside file"
+    );
+    // Both states were seen, so the requests really ran into the swapping.
+    assert!(
+        inside > 0 && refused > 0,
+        "{inside} inside, {refused} refused"
+    );
+}
+
+#[cfg(target_os = "linux")]
+fn c_path(path: &Path) -> std::ffi::CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap()
+}
+
+/// Swaps two names atomically: `renameat2(RENAME_EXCHANGE)`, by its system call number
+/// so that no glibc version is needed.
+#[cfg(target_os = "linux")]
+fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: both are NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::c_long::from(libc::AT_FDCWD),
+            a.as_ptr(),
+            libc::c_long::from(libc::AT_FDCWD),
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE as libc::c_long,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
