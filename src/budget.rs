@@ -16,7 +16,7 @@
 //! allocation that load causes from ever failing: Rust aborts the whole process when one
 //! does (issue 20: `memory allocation of 7 bytes failed` after 347 connections).
 //!
-//! The per-connection figures are the formula of README "Defaults and limits", checked
+//! The per-connection figures are the formula of docs/reference.md "Defaults and limits", checked
 //! against a measurement of the worst case (docs/embedded.md, "Under a memory limit").
 
 use std::fmt::Write as _;
@@ -79,7 +79,7 @@ pub(crate) fn per_connection(config: &Config, writer_stack: usize) -> (u64, u64)
     let mut memory = buffers + KERNEL_PER_THREAD;
     if config.broadcast {
         // The writer's stack, and the frames it may hold: its backlog plus the batch
-        // being written (README "Broadcast mode").
+        // being written (docs/reference.md "Broadcast mode").
         let backlog = 2 * config.max_backlog as u64;
         address += round_up(writer_stack as u64) + PAGE + backlog;
         memory += WRITER_TOUCHED + KERNEL_PER_THREAD + backlog;

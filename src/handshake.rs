@@ -993,7 +993,7 @@ pub(crate) mod tests {
         #[test]
         fn check_names_what_is_wrong(u in upgrade(), which in 0usize..9) {
             let cfg = Config::default();
-            // RFC 6455 §4.2.1 / §4.4, and the README's table of answers.
+            // RFC 6455 §4.2.1 / §4.4, and the table of answers in docs/reference.md.
             let (req, want) = match which {
                 0 => (u.render("GET", "1.1", Some(0)), 400), // no Host
                 // no Upgrade: a plain GET, which on `/` gets the teaching page

@@ -229,7 +229,7 @@ fn hostile_clients_leave_no_thread_or_fd_behind() {
     echo(&mut good, "after");
 }
 
-/// A refused origin is logged at warn with the exact flag that would allow it (README,
+/// A refused origin is logged at warn with the exact flag that would allow it (docs/reference.md,
 /// Logging: "refused origins (with the flag to allow them)").
 #[test]
 fn a_refused_origin_logs_the_flag_that_would_allow_it() {
@@ -257,7 +257,7 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
 }
 
 /// Over the connection cap, at most 8 small threads read a request before answering
-/// 503; past them the 503 is written at once without reading (README, "Defaults and
+/// 503; past them the 503 is written at once without reading (docs/reference.md, "Defaults and
 /// limits"). So 40 silent sockets over the cap all get a 503, and the server never runs
 /// more than 8 threads for them.
 #[cfg(target_os = "linux")]
@@ -305,7 +305,7 @@ fn over_the_cap_every_client_gets_503_and_at_most_8_threads_answer() {
     );
 }
 
-/// A client dropped for not answering the keepalive ping is logged at warn (README,
+/// A client dropped for not answering the keepalive ping is logged at warn (docs/reference.md,
 /// Logging: "clients dropped for not reading or not answering pings").
 #[test]
 fn a_client_dropped_for_not_answering_pings_is_logged_at_warn() {
@@ -324,7 +324,7 @@ fn a_client_dropped_for_not_answering_pings_is_logged_at_warn() {
 }
 
 /// Each connection's end is logged at info with the client's close code and reason
-/// (README, Logging), or "no code" for an empty close.
+/// (docs/reference.md, Logging), or "no code" for an empty close.
 #[test]
 fn a_close_is_logged_with_its_code_and_reason() {
     let mut p = Proc::start(BIN, &[]);

@@ -754,7 +754,7 @@ fn a_member_connected_longer_than_the_write_timeout_still_gets_frames() {
 }
 
 /// `--max-backlog` also bounds one message: a broadcast whose frame plus the 16 bytes of
-/// bookkeeping (README) is larger is not sent to anyone (0), one that fits exactly is.
+/// bookkeeping (docs/reference.md) is larger is not sent to anyone (0), one that fits exactly is.
 #[test]
 fn a_broadcast_larger_than_max_backlog_is_not_sent_and_one_that_fits_exactly_is() {
     const BACKLOG: usize = 8192;

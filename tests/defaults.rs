@@ -1,5 +1,5 @@
-//! Defaults are written once, in `Config::default()`; the README's "Defaults and limits"
-//! table and the binary's `--help` must say the same. Each flag's expected text is made
+//! Defaults are written once, in `Config::default()`; the "Defaults and limits" table in
+//! docs/reference.md and the binary's `--help` must say the same. Each flag's expected text is made
 //! from the value in `Config::default()`, so changing a default without the docs (or the
 //! docs without the default) fails here.
 
@@ -8,15 +8,15 @@ use std::process::Command;
 
 use tinyws::{Config, format_duration, format_size};
 
-/// For every flag: how the README table and `--help` write its default, made from `c`.
+/// For every flag: how the reference table and `--help` write its default, made from `c`.
 /// Options with a value say it the same way in both; switches and unset options have
-/// their own words (README cell, phrase in `--help`).
+/// their own words (reference cell, phrase in `--help`).
 fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
     let same = |v: String| (v.clone(), format!("(default {v}"));
     let mut m = BTreeMap::new();
     m.insert("--bind", same(c.bind.to_string()));
     m.insert("--port", same(c.port.to_string()));
-    assert!(c.path.is_none(), "the README says any path upgrades");
+    assert!(c.path.is_none(), "the reference says any path upgrades");
     m.insert("--path", ("any".into(), "(default: any path)".into()));
     m.insert("--max-connections", same(c.max_connections.to_string()));
     for (flag, v) in [
@@ -63,7 +63,7 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
         "--broadcast",
         ("off (echo)".into(), "(default: echo)".into()),
     );
-    assert!(c.protocols.is_empty(), "the README says no subprotocol");
+    assert!(c.protocols.is_empty(), "the reference says no subprotocol");
     m.insert("--protocol", ("none".into(), "(default: none)".into()));
     assert!(!c.rooms);
     m.insert("--rooms", ("off".into(), "off by default)".into()));
@@ -85,14 +85,14 @@ fn expected(c: &Config) -> BTreeMap<&'static str, (String, String)> {
     m
 }
 
-/// The README's defaults table: flag → the default cell without backticks.
-fn readme_table() -> BTreeMap<String, String> {
-    let readme = std::fs::read_to_string("README.md").expect("README.md");
-    let start = readme
+/// The defaults table in docs/reference.md: flag → the default cell without backticks.
+fn reference_table() -> BTreeMap<String, String> {
+    let reference = std::fs::read_to_string("docs/reference.md").expect("docs/reference.md");
+    let start = reference
         .find("| flag | default | what it bounds |")
-        .expect("the README's defaults table");
+        .expect("the defaults table in docs/reference.md");
     let mut rows = BTreeMap::new();
-    for line in readme[start..].lines().skip(2) {
+    for line in reference[start..].lines().skip(2) {
         if !line.starts_with('|') {
             break;
         }
@@ -134,14 +134,14 @@ fn help_texts() -> BTreeMap<String, String> {
 }
 
 #[test]
-fn the_readme_defaults_table_is_config_default() {
+fn the_reference_defaults_table_is_config_default() {
     let want = expected(&Config::default());
-    let table = readme_table();
+    let table = reference_table();
     for (flag, (cell, _)) in &want {
         assert_eq!(
             table.get(*flag),
             Some(cell),
-            "README defaults table, row {flag}: Config::default() says {cell:?}"
+            "docs/reference.md defaults table, row {flag}: Config::default() says {cell:?}"
         );
     }
     let extra: Vec<_> = table
@@ -170,7 +170,7 @@ fn every_flag_help_states_the_config_default() {
         .collect();
     assert!(
         undocumented.is_empty(),
-        "flags without a row in the README's defaults table: {undocumented:?}"
+        "flags without a row in the defaults table of docs/reference.md: {undocumented:?}"
     );
 }
 

@@ -535,3 +535,119 @@ fn english_and_chinese_docs_have_the_same_sections_and_transcripts() {
         assert_eq!(en_t, zh_t, "{name}: the transcripts differ");
     }
 }
+
+/// The lines of `doc` outside fenced code blocks (a `#` in a shell block is no heading).
+fn prose(doc: &str) -> Vec<&str> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in doc.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_` dropped,
+/// each space a `-` (so "One room per path (`--rooms`)" is `one-room-per-path---rooms`).
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The targets of the `[text](target)` links in `doc`'s prose.
+fn links(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in prose(doc) {
+        for part in line.split("](").skip(1) {
+            if let Some(end) = part.find(')') {
+                out.push(part[..end].to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every relative link in the READMEs, the changelog and docs/*.md names a file that
+/// exists and, after `#`, a heading that file has: a section moved from one file to
+/// another cannot leave a link pointing at nothing.
+#[test]
+fn relative_links_in_the_docs_land_on_a_file_and_a_heading() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = ["README.md", "README.zh.md", "CHANGELOG.md"]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+    files.extend(
+        std::fs::read_dir(root.join("docs"))
+            .expect("docs/")
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for link in links(&text) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, fragment) = link.split_once('#').unwrap_or((&link, ""));
+            let target = match path {
+                "" => file.clone(),
+                _ => file.parent().unwrap().join(path),
+            };
+            let Ok(doc) = std::fs::read_to_string(&target) else {
+                if !target.is_dir() {
+                    broken.push(format!("{}: {link} (no such file)", file.display()));
+                }
+                continue;
+            };
+            let headings: Vec<String> = prose(&doc)
+                .into_iter()
+                .filter(|l| l.starts_with('#'))
+                .map(|l| anchor(l.trim_start_matches('#')))
+                .collect();
+            if !fragment.is_empty() && !headings.iter().any(|h| h == fragment) {
+                broken.push(format!("{}: {link} (no such heading)", file.display()));
+            }
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} links found: is the link parser broken?"
+    );
+    assert!(broken.is_empty(), "links to nothing: {broken:#?}");
+}
+
+#[test]
+fn anchors_are_made_as_github_makes_them() {
+    assert_eq!(
+        anchor(" One room per path (`--rooms`)"),
+        "one-room-per-path---rooms"
+    );
+    assert_eq!(anchor(" Performance, measured"), "performance-measured");
+    assert_eq!(anchor(" 1. 握手"), "1-握手");
+}
+
+/// The README's shortest program is `examples/echo.rs` without its header, byte for
+/// byte: that file is compiled and run by tests/examples.rs, so the README's is too.
+#[test]
+fn the_readme_program_is_the_echo_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let echo = std::fs::read_to_string(root.join("examples/echo.rs")).unwrap();
+    let code = &echo[echo.find("use tinyws").expect("echo.rs imports tinyws")..];
+    assert!(
+        readme.contains(&format!("```rust\n{code}```")),
+        "README.md's rust block must be examples/echo.rs from `use tinyws` on"
+    );
+}

@@ -243,7 +243,8 @@ fn a_head_that_never_completes_is_cut_at_the_deadline_and_its_thread_freed() {
     assert_eq!(server.wait_connections(0), 0);
 }
 
-/// The header-line cap is 64 (README "Defaults and limits"): 64 lines upgrade, 65 get 431.
+/// The header-line cap is 64 (docs/reference.md, "Defaults and limits"): 64 lines
+/// upgrade, 65 get 431.
 #[test]
 fn sixty_four_header_lines_upgrade_and_sixty_five_get_431() {
     let server = start(config());
@@ -277,7 +278,7 @@ fn at_the_connection_cap_new_clients_get_503_not_silence() {
     assert_eq!(c.read().unwrap(), tinyws::Message::text("room again"));
 }
 
-/// `--max-head-size` is the largest head that is accepted (README: "over" it gets 431):
+/// `--max-head-size` is the largest head that is accepted (docs/reference.md: "over" it gets 431):
 /// a head of exactly that many bytes upgrades, one byte more gets 431.
 #[test]
 fn a_head_of_exactly_max_head_size_upgrades_and_one_byte_more_gets_431() {

@@ -188,8 +188,8 @@ fn broadcast_past_the_memory_budget_gets_503_and_the_room_carries_on() {
     assert_eq!(p.settle(baseline), baseline, "threads and fds after");
 }
 
-/// The README's promise for a thread that cannot be started: the client gets 503, the
-/// server and its other clients carry on. The limit is lowered under the running server
+/// The promise (docs/reference.md, answers) for a thread that cannot be started: the
+/// client gets 503, the server and its other clients carry on. The limit is lowered under the running server
 /// (`prlimit --pid`), below what one more thread stack needs, so the budget computed at
 /// startup cannot see it coming and the spawn itself fails.
 #[test]
@@ -237,9 +237,10 @@ fn a_thread_that_cannot_start_is_a_503_and_the_others_carry_on() {
 }
 
 /// Broadcast mode, after the handshake: a member whose writer thread cannot start is
-/// closed with 1013 "try again later" (README, close codes), and the room carries on. The
-/// connection thread itself is one that a client which just left hands on (tune/threads.rs),
-/// so only the writer needs a new stack, and the lowered limit leaves no room for one.
+/// closed with 1013 "try again later" (docs/reference.md, close codes), and the room
+/// carries on. The connection thread itself is one that a client which just left hands on
+/// (tune/threads.rs), so only the writer needs a new stack, and the lowered limit leaves no
+/// room for one.
 #[test]
 fn a_member_whose_writer_cannot_start_gets_1013_and_the_room_carries_on() {
     if !have_prlimit() {

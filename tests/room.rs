@@ -88,7 +88,7 @@ fn data_count(got: &[(u8, Vec<u8>, Instant)]) -> usize {
 /// One sender writes N messages of 16 KiB back to back; 20 members read continuously
 /// but slower (a short sleep per message); one member never reads. Every reader gets all
 /// N, in order; the stuck one is closed with 1008 (logged once, with the flag); the
-/// server's memory stays within the README's bound. Before issue 13 every reader was
+/// server's memory stays within the bound in docs/reference.md. Before issue 13 every reader was
 /// closed with 1008 within a second, some with 0 of the messages.
 #[test]
 fn a_flooding_sender_is_paced_and_slow_readers_get_everything() {
@@ -139,7 +139,7 @@ fn a_flooding_sender_is_paced_and_slow_readers_get_everything() {
         before / 1024,
         growth / 1024
     );
-    // README, "Memory": at most 2 × --max-backlog of shared frames for the room, plus
+    // docs/reference.md, "Memory": at most 2 × --max-backlog of shared frames for the room, plus
     // per member 16 B per queued frame and up to 4 KiB; plus the sender's 64 KiB read
     // buffer and allocator slack (glibc arenas: generous). An unbounded queue for the
     // stuck member alone would be N × 16 KiB = 9.6 MB.
