@@ -27,10 +27,12 @@
 //! a server stopped mid-upload (Ctrl-C, a power cut) never leaves a truncated file that
 //! looks finished; the leftover temporary files are removed when the server starts again.
 //!
-//! The page is served on the next port by a few lines of `std`, because tinyws serves no
-//! files. It is another origin, so the WebSocket server allows exactly that origin (for
-//! `localhost` and `127.0.0.1`); from other machines, set UPLOAD_ORIGIN to the page's
-//! origin, e.g. `UPLOAD_ORIGIN=http://192.168.1.10:8081`.
+//! The page is served on the next port by a few lines of `std`, because it is filled in
+//! from this file (the port, the size limit); tinyws itself serves files only from a
+//! directory (`Config::static_dir`, `--static`). It is another origin, so the WebSocket
+//! server allows exactly that origin (for `localhost` and `127.0.0.1`); from other
+//! machines, set UPLOAD_ORIGIN to the page's origin, e.g.
+//! `UPLOAD_ORIGIN=http://192.168.1.10:8081`.
 
 use std::collections::HashMap;
 use std::fs::{self, File};

@@ -127,3 +127,22 @@ fn the_page_is_chinese_for_browsers_that_prefer_it() {
         }
     }
 }
+
+/// Every registered close code from 1000 to 1015 but the reserved 1004 has its own label
+/// on the page, in both languages: tinyws's own 1013 is not "application code".
+#[test]
+fn the_page_names_every_registered_close_code_in_both_languages() {
+    for (file, html) in [
+        ("page.html", include_str!("../src/page.html")),
+        ("page.zh.html", include_str!("../src/page.zh.html")),
+    ] {
+        let codes = &html[html.find("codes: {").expect("the page's close codes")..];
+        let codes = &codes[..codes.find('}').expect("the end of the close codes")];
+        for code in (1000..=1015).filter(|c| *c != 1004) {
+            assert!(
+                codes.contains(&format!("{code}: \"")),
+                "{file}: no label for close code {code}"
+            );
+        }
+    }
+}
