@@ -3,7 +3,7 @@
 //! not have, or a combination it refuses, fails), and every output block marked
 //! `<!-- check: NAME -->` must appear, line for line, in what the real binary prints when
 //! the lesson's step NAME is done over real sockets. Change the program or the plan, and
-//! this says where they disagree.
+//! this says where they disagree. The plan's timing table must add up to its 45 minutes.
 
 mod common;
 
@@ -74,6 +74,33 @@ fn args_of(cmd: &str) -> Vec<String> {
     args
 }
 
+/// A directory of our own under the system's temp dir, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("tinyws-classroom-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+/// `cmd` with its `--static` folder (a path relative to where the teacher stands) taken
+/// from `root` instead.
+fn with_static_dir(cmd: &[String], root: &TempDir) -> Vec<String> {
+    let mut cmd = cmd.to_vec();
+    if let Some(at) = cmd.iter().position(|a| a == "--static") {
+        let dir = root.0.join(&cmd[at + 1]);
+        std::fs::create_dir_all(&dir).unwrap();
+        cmd[at + 1] = dir.to_string_lossy().into_owned();
+    }
+    cmd
+}
+
 /// The `<!-- check: NAME -->` blocks: NAME → the lines the step must print.
 fn checks(plan: &str) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
@@ -126,7 +153,11 @@ fn expect(p: &mut Proc, checks: &BTreeMap<String, Vec<String>>, name: &str, also
 fn every_command_in_the_plan_starts_the_server() {
     let cmds = commands(PLAN);
     assert!(cmds.len() >= 4, "{cmds:?}");
+    let dir = temp_dir("every-command");
     for cmd in &cmds {
+        // The plan's --static folder (the offline wheels) is made where the teacher
+        // makes it; here an empty one stands in (the_offline_wheel_folder_… fills one).
+        let cmd = with_static_dir(cmd, &dir);
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         // Waits for "listening on": an unknown flag or a refused setting exits instead.
         drop(Proc::start(BIN, &args));
@@ -142,7 +173,7 @@ fn every_command_in_the_plan_starts_the_server() {
 #[test]
 fn the_handshake_and_frames_steps_print_what_the_plan_shows() {
     let (cmds, checks) = (commands(PLAN), checks(PLAN));
-    let mut p = start(&cmds, &["--trace"], Stdout::Capture);
+    let mut p = start(&cmds, &["--trace-only", "127.0.0.1"], Stdout::Capture);
     let mut s = upgraded(p.addr);
     expect(&mut p, &checks, "accept", "");
     s.write_all(&frame(true, 0x1, b"Hello")).unwrap();
@@ -150,12 +181,15 @@ fn the_handshake_and_frames_steps_print_what_the_plan_shows() {
     expect(&mut p, &checks, "hello", "");
 }
 
-/// Minutes 35-40 happen in the room started at minute 30 (`--broadcast --trace-quiet`):
-/// the close handshake and Ctrl-C are checked there, on the server the plan has running.
+/// The room's command: a chat room, traced quietly, on the teacher's machine only.
+const ROOM: [&str; 4] = ["--broadcast", "--trace-quiet", "--trace-only", "127.0.0.1"];
+
+/// Minutes 37-43 happen in the room started at minute 30: the close handshake and
+/// Ctrl-C are checked there, on the server the plan has running.
 #[test]
 fn the_close_step_prints_what_the_plan_shows_in_the_room() {
     let (cmds, checks) = (commands(PLAN), checks(PLAN));
-    let mut p = start(&cmds, &["--broadcast", "--trace-quiet"], Stdout::Capture);
+    let mut p = start(&cmds, &ROOM, Stdout::Capture);
     let mut s = upgraded(p.addr);
     p.wait_log("1 in the room");
     s.write_all(&frame(true, 0x8, &close_payload(1000, "bye")))
@@ -167,15 +201,13 @@ fn the_close_step_prints_what_the_plan_shows_in_the_room() {
 #[test]
 fn the_failures_shown_in_class_get_the_answers_in_the_plan() {
     let (cmds, checks) = (commands(PLAN), checks(PLAN));
-    let mut p = start(&cmds, &["--trace"], Stdout::Capture);
-    let answer = http(
-        p.addr,
-        "GET /chat HTTP/1.1\r\nHost: 192.168.1.10:8080\r\n\r\n",
-    );
+    let mut p = start(&cmds, &["--trace-only", "127.0.0.1"], Stdout::Capture);
+    let answer = http(p.addr, "GET /chat HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
     expect(&mut p, &checks, "plain-get", &answer);
     drop(p);
 
-    let mut p = start(&cmds, &["--trace"], Stdout::Capture);
+    // On the projector machine (127.0.0.1), so the refusal is in the trace too.
+    let mut p = start(&cmds, &["--trace-only", "127.0.0.1"], Stdout::Capture);
     let answer = http(
         p.addr,
         &upgrade_request("/", "Origin: http://evil.example\r\n"),
@@ -185,7 +217,8 @@ fn the_failures_shown_in_class_get_the_answers_in_the_plan() {
     let mut p = start(
         &cmds,
         &[
-            "--trace",
+            "--trace-only",
+            "127.0.0.1",
             "--max-message-size",
             "16B",
             "--max-frame-size",
@@ -200,21 +233,75 @@ fn the_failures_shown_in_class_get_the_answers_in_the_plan() {
     expect(&mut p, &checks, "too-big", "");
 }
 
+/// The room with thirty students: the projector follows the teacher's machine only, one
+/// line per message that reaches it. A student from another address (127.0.0.2, which
+/// Linux routes to the loopback) chats with the teacher and leaves no line on the
+/// projector; elsewhere the student connects from 127.0.0.1 and only the lines are checked.
 #[test]
-fn the_room_uses_the_binary_and_traces_one_line_per_frame() {
+fn the_room_traces_the_teachers_machine_one_line_per_message() {
     let (cmds, checks) = (commands(PLAN), checks(PLAN));
-    let mut p = start(&cmds, &["--broadcast", "--trace-quiet"], Stdout::Capture);
-    let mut a = upgraded(p.addr);
+    let mut p = start(&cmds, &ROOM, Stdout::Capture);
+    let mut teacher = upgraded(p.addr);
     p.wait_log("1 in the room");
-    let mut b = upgraded(p.addr);
-    p.wait_log("2 in the room");
-    a.write_all(&frame(true, 0x1, b"Hello")).unwrap();
-    assert_eq!(read_frame(&mut a), (0x81, b"Hello".to_vec()));
-    assert_eq!(read_frame(&mut b), (0x81, b"Hello".to_vec()));
+    teacher.write_all(&frame(true, 0x1, b"Hello")).unwrap();
+    assert_eq!(read_frame(&mut teacher), (0x81, b"Hello".to_vec()));
+    let other_machine = student_says(p.addr, "hi all");
+    assert_eq!(read_frame(&mut teacher), (0x81, b"hi all".to_vec()));
     expect(&mut p, &checks, "room", "");
-    // The same room, following one machine (the plan's --trace-only command) starts too:
-    // every_command_in_the_plan_starts_the_server.
+    if other_machine {
+        p.wait_log("127.0.0.2");
+        let projector = String::from_utf8_lossy(p.stdout_until(b"\"hi all\"")).into_owned();
+        assert!(
+            !projector.contains("127.0.0.2") && !projector.contains("#2 "),
+            "a student's connection reached the projector:\n{projector}"
+        );
+    }
 }
+
+/// A student's machine says `text` in the room and reads its copy back. Returns whether
+/// the student really came from another address (Linux, with python3).
+fn student_says(addr: std::net::SocketAddr, text: &str) -> bool {
+    if cfg!(target_os = "linux") && required("python3", runs("python3", &["-c", "pass"])) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let out = output_within(
+            std::process::Command::new("python3").args([
+                "-c",
+                STUDENT_PY,
+                &addr.port().to_string(),
+                &hex(upgrade_request("/", "").as_bytes()),
+                &hex(&frame(true, 0x1, text.as_bytes())),
+                &(2 + text.len()).to_string(),
+            ]),
+            TIMEOUT,
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            said.trim(),
+            format!("HTTP/1.1 101 Switching Protocols {text}")
+        );
+        return true;
+    }
+    let mut s = upgraded(addr);
+    s.write_all(&frame(true, 0x1, text.as_bytes())).unwrap();
+    assert_eq!(read_frame(&mut s), (0x81, text.as_bytes().to_vec()));
+    false
+}
+
+/// A client bound to 127.0.0.2: std cannot choose a socket's source address.
+const STUDENT_PY: &str = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10,
+                             source_address=("127.0.0.2", 0))
+s.sendall(bytes.fromhex(sys.argv[2]))
+head = b""
+while not head.endswith(b"\r\n\r\n"):
+    head += s.recv(1)
+s.sendall(bytes.fromhex(sys.argv[3]))
+want, got = int(sys.argv[4]), b""
+while len(got) < want:
+    got += s.recv(want - len(got))
+print(head.split(b"\r\n")[0].decode(), got[2:].decode())
+"#;
 
 /// Ctrl-C is SIGINT: every student's page gets 1001 and a clean close, and the server
 /// exits 0. Then `kill -9 $(pgrep -x tinyws)`: pgrep must find the binary by that name,
@@ -223,7 +310,7 @@ fn the_room_uses_the_binary_and_traces_one_line_per_frame() {
 #[test]
 fn ctrl_c_says_goodbye_with_1001_and_kill_9_does_not() {
     let (cmds, checks) = (commands(PLAN), checks(PLAN));
-    let mut p = start(&cmds, &["--broadcast", "--trace-quiet"], Stdout::Capture);
+    let mut p = start(&cmds, &ROOM, Stdout::Capture);
     let mut s = upgraded(p.addr);
     p.wait_log("1 in the room");
     p.signal("-INT");
@@ -236,7 +323,8 @@ fn ctrl_c_says_goodbye_with_1001_and_kill_9_does_not() {
     expect(&mut p, &checks, "ctrl-c", &log);
 
     assert!(PLAN.contains("kill -9 $(pgrep -x tinyws)"));
-    let mut p = start(&cmds, &["--trace"], Stdout::Null);
+    // "Start the room again (the same command)".
+    let mut p = start(&cmds, &ROOM, Stdout::Null);
     #[cfg(target_os = "linux")]
     {
         // pgrep -x matches the process name exactly: the kernel's comm.
@@ -248,7 +336,7 @@ fn ctrl_c_says_goodbye_with_1001_and_kill_9_does_not() {
         );
     }
     let mut s = upgraded(p.addr);
-    p.wait_log("opened /");
+    p.wait_log("1 in the room");
     // Our own child only (never pgrep here: other tests run tinyws too).
     let ok = std::process::Command::new("kill")
         .args(["-9", &p.pid().to_string()])
@@ -295,6 +383,17 @@ fn the_plan_says_what_to_prepare_and_what_students_need() {
             // handshake_by_hand on its own port: tinyws may still hold 8080.
             "cargo run --release --example handshake_by_hand -- 9001",
             "ws://localhost:9001/",
+            // Before class: prerequisites per system, the firewall, an offline room.
+            "rustup",
+            "build-essential",
+            "xcode-select --install",
+            "stable-x86_64-pc-windows-gnu",
+            "Set-NetConnectionProfile",
+            "pip download websockets",
+            "--find-links http://192.168.1.10:8081/",
+            // The hash where a phone cannot compute it, on a secure context.
+            "python3 -c \"import base64,hashlib;",
+            "http://127.0.0.1:8080/",
         ] {
             assert!(plan.contains(needle), "{what} does not say {needle:?}");
         }
@@ -332,4 +431,116 @@ fn every_check_block_in_the_plan_is_tested() {
     assert_eq!(blocks, tested, "check blocks in docs/classroom.md");
     let blocks_zh: Vec<String> = checks(PLAN_ZH).into_keys().collect();
     assert_eq!(blocks_zh, tested, "check blocks in docs/classroom.zh.md");
+}
+
+/// The plan's Python one-liner, as a teacher on any system runs it.
+#[test]
+fn the_python_one_liner_prints_the_rfc_value() {
+    if !required("python3", runs("python3", &["-c", "pass"])) {
+        return;
+    }
+    for plan in [PLAN, PLAN_ZH] {
+        let line = plan
+            .lines()
+            .find(|l| l.starts_with("python3 -c \"import base64,hashlib;"))
+            .expect("the plan's python one-liner");
+        let script = line
+            .strip_prefix("python3 -c \"")
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("python3 -c \"…\"");
+        let out = output_within(
+            std::process::Command::new("python3").args(["-c", script]),
+            std::time::Duration::from_secs(10),
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), RFC_ACCEPT);
+    }
+}
+
+/// An offline room: the plan's shell line writes a page of links into the wheels
+/// folder, and the plan's second tinyws serves it and the wheel, as pip's
+/// `--find-links` reads them.
+#[cfg(unix)]
+#[test]
+fn the_offline_wheel_folder_is_served_for_pip() {
+    let root = temp_dir("wheels");
+    let wheel = "websockets-17.4-cp312-cp312-win_amd64.whl";
+    std::fs::create_dir_all(root.0.join("wheels")).unwrap();
+    std::fs::write(root.0.join("wheels").join(wheel), b"PK wheel bytes").unwrap();
+    let line = PLAN
+        .lines()
+        .find(|l| l.starts_with("cd wheels && for f in *.whl"))
+        .expect("the plan's index.html line");
+    let out = output_within(
+        std::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(&root.0),
+        std::time::Duration::from_secs(10),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cmds = commands(PLAN);
+    let cmd = cmds
+        .iter()
+        .find(|c| c.contains(&"--static".to_string()))
+        .expect("the plan's --static command");
+    let cmd = with_static_dir(cmd, &root);
+    let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let p = Proc::start(BIN, &args);
+    let index = http(p.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        index.contains(&format!("<a href=\"{wheel}\">{wheel}</a>")),
+        "{index}"
+    );
+    let file = http(p.addr, &format!("GET /{wheel} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert!(file.starts_with("HTTP/1.1 200 OK") && file.ends_with("PK wheel bytes"));
+}
+
+/// "The lesson at a glance": the core rows run from 0 to 45 without a gap, each row's
+/// steps (their minutes in parentheses) fill it exactly, and every timed section of the
+/// plan is a row. In both languages.
+#[test]
+fn the_timing_table_adds_up_to_45_minutes() {
+    for (plan, what) in [(PLAN, "classroom.md"), (PLAN_ZH, "classroom.zh.md")] {
+        let mut end = 0;
+        let mut rows = Vec::new();
+        for line in plan.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let Some((a, b)) = cells.get(1).and_then(|c| c.split_once('-')) else {
+                continue;
+            };
+            let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) else {
+                continue;
+            };
+            assert_eq!(
+                a, end,
+                "{what}: the row {a}-{b} does not start where the last ended"
+            );
+            let steps: u32 = cells[2]
+                .split(['(', '（'])
+                .skip(1)
+                .filter_map(|p| p.split([')', '）']).next()?.parse::<u32>().ok())
+                .sum();
+            assert!(
+                steps == 0 || steps == b - a,
+                "{what}: the steps of {a}-{b} take {steps} minutes"
+            );
+            rows.push(format!("{a}-{b}"));
+            end = b;
+        }
+        assert_eq!(end, 45, "{what}: the core ends at minute {end}");
+        let sections: Vec<String> = plan
+            .lines()
+            .filter_map(|l| l.strip_prefix("## "))
+            .filter_map(|l| l.split([' ', '：']).next())
+            .filter(|r| r.contains('-') && r.starts_with(|c: char| c.is_ascii_digit()))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            sections, rows,
+            "{what}: timed sections and table rows differ"
+        );
+    }
 }
