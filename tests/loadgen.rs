@@ -1,4 +1,4 @@
-//! Smoke test of the benchmark's load generator (`examples/loadgen.rs`): it runs each
+//! Smoke test of the benchmark's load generator (`tools/loadgen.rs`): it runs each
 //! scenario for a fraction of a second against real servers over loopback and checks
 //! that it reports results, and that it fails when echoes come back wrong. No timing
 //! assertions: speed belongs in `cargo run --release --example bench`.

@@ -1,7 +1,7 @@
 //! The plain baseline for the benchmark: the smallest tungstenite thread-per-connection
 //! echo server, with tungstenite's upstream `WebSocketConfig` defaults (128 KiB read
 //! buffer, 64 MiB messages) and Rust's default 2 MiB thread stacks. It is what most
-//! people write first; `examples/bench.rs` compares tinyws with it.
+//! people write first; `tools/bench.rs` compares tinyws with it.
 //!
 //! The one change from the textbook version is `TCP_NODELAY`, which tinyws also sets, so
 //! that Nagle's algorithm does not decide the latency figures.

@@ -1,15 +1,15 @@
 //! The tinyws benchmark runner: `cargo run --release --example bench -- [--quick]`.
 //!
 //! It builds the release binaries, then for every scenario starts each server as a child
-//! process on a fresh loopback port, waits for the port, runs `examples/loadgen.rs`
+//! process on a fresh loopback port, waits for the port, runs `tools/loadgen.rs`
 //! against it (the load generator samples the server's `/proc/PID` and `/proc/meminfo`
 //! exactly around the measured window), and stops the server. Servers are compared in
 //! one run, alternating A B C A B C, and the table quotes medians and the median of the
 //! per-pair ratios: only ratios carry over between machines. It writes `results.md` and
 //! SVG charts into `--out` (default `target/bench`) and prints the table.
 //!
-//! Compared: tinyws (default settings), `examples/plain_echo.rs` (the plain baseline:
-//! tungstenite with upstream defaults) and `examples/raw_echo.rs` (raw TCP echo: the
+//! Compared: tinyws (default settings), `tools/plain_echo.rs` (the plain baseline:
+//! tungstenite with upstream defaults) and `tools/raw_echo.rs` (raw TCP echo: the
 //! floor). Loopback only; every loop is bounded in count and time.
 
 use std::collections::BTreeMap;

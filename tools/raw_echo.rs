@@ -1,6 +1,6 @@
 //! The floor for the benchmark: a raw TCP echo server, one thread per connection, that
 //! sends back every byte it reads. No framing, no masking, no handshake: no WebSocket
-//! server can beat it, so `examples/bench.rs` quotes tinyws as a ratio of it.
+//! server can beat it, so `tools/bench.rs` quotes tinyws as a ratio of it.
 //!
 //! With `broadcast` after the address it is the floor for `tinyws --broadcast` instead:
 //! every byte any connection sends goes to every connection (the sender included, as in

@@ -11,7 +11,7 @@
 //! (`--window` messages in flight), `handshake` (connect → handshake → close handshake →
 //! the server's FIN), `idle` (open `--conns` and hold them `--secs`, then a new client's
 //! echo latency), `broadcast` (one sender, `--conns` receivers, for `tinyws --broadcast`),
-//! `raw` (the `echo` scenario over plain TCP, for `examples/raw_echo.rs`),
+//! `raw` (the `echo` scenario over plain TCP, for `tools/raw_echo.rs`),
 //! `raw_broadcast` (the `broadcast` scenario over plain TCP, for `raw_echo ADDR broadcast`),
 //! `flood` (for `tinyws --broadcast`: one member sends `--size` messages back to back,
 //! `--conns` members read as fast as they can, one member never reads, and one more sends
@@ -21,7 +21,7 @@
 //! With `--pid`, the server's CPU time (`/proc/PID/stat`, and the sum of its threads'
 //! `/proc/PID/task/*/schedstat` for nanosecond precision), memory and thread count are
 //! sampled exactly around the measured window. The result is one line of `key=value`
-//! pairs on stdout, which `examples/bench.rs` parses. Errors go to stderr, exit code 1.
+//! pairs on stdout, which `tools/bench.rs` parses. Errors go to stderr, exit code 1.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
