@@ -171,7 +171,7 @@ pub struct Config {
     /// Default `false`: then only the page that opened a connection can read that
     /// connection's record (with the random token it made), and only connections that
     /// brought a token are recorded (inspect.rs). The trade-off: on, every upgrade is
-    /// recorded (at most 64 connections × 32 KiB of frames, about 3 MiB at worst) and
+    /// recorded (at most 64 connections × 48 KiB of handshake and frames, 3 MiB) and
     /// everyone in the room sees everyone's traffic (credentials stay hidden).
     pub inspect: bool,
     /// Broadcast mode (a chat room): every text or binary message the handler returns is

@@ -138,6 +138,8 @@ fn open<'s>(
     if let Some(route) = inspect::route(&head.buf[..head.len])
         .filter(|_| !handshake::host_refused(&head.buf[..head.len], cfg))
     {
+        // A poll's place among those under way, kept until its answer is written.
+        let mut slot = None;
         let answer = match route {
             inspect::Route::View { head_only } => {
                 let view = if cfg.inspect {
@@ -152,9 +154,13 @@ fn open<'s>(
                 );
                 if head_only { view.for_head() } else { view }
             }
-            inspect::Route::Poll { target } => {
+            inspect::Route::Poll { target, head_only } => {
+                let (answer, place) = shared.inspect.poll(target, head_only, peer);
+                if let Some(place) = &place {
+                    place.writing(client.socket());
+                }
+                slot = place;
                 // Debug only: the page asks again after every burst of frames.
-                let answer = shared.inspect.poll(target);
                 debug!(
                     "{tag} {peer}: inspector poll {} answered {}",
                     escape::client(&crate::secrets::redact_target(target)),
@@ -174,7 +180,11 @@ fn open<'s>(
                 ),
             );
         }
-        respond_and_close(client.transport(), &answer, DRAIN_FOR);
+        // The answer and the poll's place are freed once it is written, before the
+        // lingering close: the page's next poll may come at once.
+        response::respond(client.transport(), &answer);
+        drop((answer, slot));
+        response::close(client.transport(), DRAIN_FOR);
         return None;
     }
     // The inspector: a record only for a connection that brought a token (or every one,

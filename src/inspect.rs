@@ -12,7 +12,7 @@
 //!
 //! **How the page reads it: long polling.** `GET /.inspect?inspect_token=T&since=N`
 //! answers with the record's events after `N` as soon as there are any (at most
-//! [`POLL_WAIT`] later: then with none), and closes, like every plain HTTP answer of
+//! [`poll::POLL_WAIT`] later: then with none), and closes, like every plain HTTP answer of
 //! tinyws; the page asks again at once. Chosen over a second WebSocket because it needs
 //! nothing new from a connection thread: the poll is an ordinary request that waits on a
 //! condition variable and writes one bounded answer, so it never has to read and write
@@ -20,24 +20,38 @@
 //! site cannot read the answer (the same-origin policy of `fetch`; a WebSocket would
 //! need its own Origin check). Cost: one short TCP connection per burst of events.
 //!
-//! **Bounded, and never in the way.** A watched connection only appends a block of text
-//! under one short lock and notifies; a slow or stuck poller holds only its own thread and
-//! socket (its answer is written with the write timeout, like any other). Per record the
-//! handshake is always kept, and at most [`FRAME_BYTES`] of decoded frames: older frames
-//! are dropped first, and counted. At most [`MAX_RECORDS`] records: past that one that
-//! ended goes first, else the oldest of the machine (IP address) that holds the most, so
-//! a student who opens a hundred sockets pushes out only their own. A record is freed [`KEEP_ENDED`] after its
-//! connection ended (so the page can still fetch the end), or when pushed out. Worst
-//! case: 64 × (32 KiB + the handshake, a few KiB) ≈ 3 MiB.
+//! **Bounded, whatever clients do.** Everything here is sized by constants, so that one
+//! client cannot take the memory or the time that the others share:
+//! - *One record per token.* A second connection that brings a token already in use is
+//!   not recorded under it (the first keeps it; with the projector view on, the second
+//!   gets a record of its own that only the view shows): sharing a token multiplies
+//!   nothing.
+//! - *Per record at most [`RECORD_BYTES`]*: the handshake's first [`HANDSHAKE_BYTES`]
+//!   (a block of text at most [`BLOCK_BYTES`], cut with a note past that), then at most
+//!   [`FRAME_BYTES`] of frames (and of a handshake too large for its part), older ones
+//!   dropped first and counted. Blocks are kept as the JSON strings they are sent as, so
+//!   what is counted is what is stored and sent.
+//! - *At most [`MAX_RECORDS`] records*: past that, one that ended goes first, else the
+//!   oldest of the machine (IP address) that holds the most, so a student who opens a
+//!   hundred sockets pushes out only their own. A record is freed [`KEEP_ENDED`] after its
+//!   connection ended (so the page can still fetch the end), or when pushed out. Worst
+//!   case: 64 × 48 KiB = 3 MiB.
+//! - *Polls* (inspect/poll.rs): an answer is at most [`poll::ANSWER_BYTES`] of JSON
+//!   (paged with `since`), put together outside the lock; at most [`poll::MAX_POLLS`]
+//!   are under way, and any other is answered `503` at once. Worst case: 68 answers of
+//!   32 KiB (and their copy on the way to the socket) ≈ 4.3 MiB.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::lock::{lock, wait_until};
-use crate::page::js_string;
+use crate::lock::lock;
+use crate::page::push_js_char;
 use crate::response::Response;
+
+mod poll;
 
 /// Where the page polls.
 pub(crate) const POLL_PATH: &str = "/.inspect";
@@ -45,23 +59,35 @@ pub(crate) const POLL_PATH: &str = "/.inspect";
 pub(crate) const VIEW_PATH: &str = "/inspect";
 /// The query parameter that carries a connection's token.
 pub(crate) const TOKEN_PARAM: &str = "inspect_token";
-/// Decoded frames kept per record (about 40 fully decoded frames); the handshake is
-/// kept besides.
+/// Per record, the handshake's part: the connection line, the request head, the checks,
+/// the accept computation and the 101 (about 1.5 KiB for a browser's handshake, 9 KiB for
+/// an 8 KiB head). Past it, the rest of the handshake goes with the frames.
+pub(crate) const HANDSHAKE_BYTES: usize = 16 * 1024;
+/// Per record, the frames' part (about 40 fully decoded frames): older ones go first.
 pub(crate) const FRAME_BYTES: usize = 32 * 1024;
+/// What one record holds at most, its blocks and their bookkeeping counted.
+const RECORD_BYTES: usize = HANDSHAKE_BYTES + FRAME_BYTES;
+/// One block (a request head, a frame) at most, as JSON; longer ones are cut with a note.
+/// Frames take under 2 KiB; only a request head or its checks can reach this.
+pub(crate) const BLOCK_BYTES: usize = 8 * 1024;
+/// What a kept block costs besides its text: its sequence number and pointer in the
+/// queue (24 bytes), the reference counts (16) and the allocator's own (about 24).
+const BLOCK_OVERHEAD: usize = 64;
 /// Records kept at once.
 pub(crate) const MAX_RECORDS: usize = 64;
+// The documented worst case of the records: 64 × 48 KiB = 3 MiB.
+const _: () = assert!(MAX_RECORDS * RECORD_BYTES <= 3 << 20);
 /// How long a record outlives its connection.
 const KEEP_ENDED: Duration = Duration::from_secs(120);
-/// The longest a poll waits for news before answering with none.
-pub(crate) const POLL_WAIT: Duration = Duration::from_secs(15);
 
 /// Every record of one server.
 pub(crate) struct Inspector {
     /// `Config::inspect`: every upgrade is recorded, and `?all` may read them all.
     projector: bool,
     board: Mutex<Board>,
-    /// Something was recorded (or the server is stopping).
-    changed: Condvar,
+    /// Something was recorded in a shown record, or the server is stopping: for the
+    /// projector view's polls.
+    changed: Arc<Condvar>,
 }
 
 #[derive(Default)]
@@ -71,48 +97,201 @@ struct Board {
     /// Oldest first.
     records: VecDeque<Record>,
     stopping: bool,
+    /// Polls under way, of any kind; and the machines of those of the projector view.
+    polls: usize,
+    projector_polls: Vec<IpAddr>,
 }
+
+/// A block of a record: its event number, and its text as a JSON string.
+type Block = (u64, Arc<str>);
 
 struct Record {
     id: u64,
-    peer: String,
+    peer: SocketAddr,
+    /// Whose machine: the peer's IP address in one form for new and kept records (an
+    /// IPv4-mapped IPv6 address is the IPv4 one).
+    machine: IpAddr,
     token: Option<[u8; 16]>,
     /// Readable: the request turned out to be an upgrade (until then it may still be a
     /// page load or a refusal, which are not kept).
     shown: bool,
-    /// The request, the checks, the accept computation and the 101: always kept.
-    handshake: Vec<(u64, String)>,
+    /// The request, the checks, the accept computation and the 101: the first
+    /// [`HANDSHAKE_BYTES`] of them.
+    handshake: Vec<Block>,
+    handshake_bytes: usize,
     upgraded: bool,
-    frames: VecDeque<(u64, String)>,
+    frames: VecDeque<Block>,
     frame_bytes: usize,
     dropped: u64,
     ended: Option<Instant>,
     last: u64,
+    /// Polls of this record's token under way (at most one), and what wakes them.
+    polls: usize,
+    news: Arc<Condvar>,
+    /// The socket of the poll while its answer is written: cut if the record goes
+    /// meanwhile, so that a poller that never reads keeps no place past its record.
+    writer: Option<TcpStream>,
 }
 
-/// The machine of a record (its peer address without the port).
-fn machine(peer: &str) -> &str {
-    peer.rsplit_once(':').map_or(peer, |(ip, _)| ip)
+impl Record {
+    fn new(id: u64, peer: SocketAddr, token: Option<[u8; 16]>, seq: u64) -> Record {
+        let mut r = Record {
+            id,
+            peer,
+            machine: machine(peer),
+            token,
+            shown: false,
+            handshake: Vec::new(),
+            handshake_bytes: 0,
+            upgraded: false,
+            frames: VecDeque::new(),
+            frame_bytes: 0,
+            dropped: 0,
+            ended: None,
+            last: seq,
+            polls: 0,
+            news: Arc::new(Condvar::new()),
+            writer: None,
+        };
+        r.add(seq, json_block(&format!("-- connection from {peer}")));
+        r
+    }
+
+    /// Keeps `block`: with the handshake while it has room, else with the frames, whose
+    /// oldest go first (the newest always stays: a block is smaller than the frames' part).
+    fn add(&mut self, seq: u64, block: Arc<str>) {
+        let cost = block.len() + BLOCK_OVERHEAD;
+        if !self.upgraded
+            && self.frames.is_empty()
+            && self.handshake_bytes + cost <= HANDSHAKE_BYTES
+        {
+            self.handshake_bytes += cost;
+            self.handshake.push((seq, block));
+            return;
+        }
+        self.frame_bytes += cost;
+        self.frames.push_back((seq, block));
+        while self.frame_bytes > FRAME_BYTES && self.frames.len() > 1 {
+            if let Some((_, old)) = self.frames.pop_front() {
+                self.frame_bytes -= old.len() + BLOCK_OVERHEAD;
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// The blocks after event `since`, oldest first.
+    fn blocks_after(&self, since: u64) -> impl Iterator<Item = &Block> {
+        let from = self.frames.partition_point(|(seq, _)| *seq <= since);
+        self.handshake
+            .iter()
+            .filter(move |(seq, _)| *seq > since)
+            .chain(self.frames.range(from..))
+    }
+
+    /// The record is going: its poll, if one is waiting, answers at once; if one is
+    /// being written, it is cut.
+    fn let_go(&self) {
+        if self.polls > 0 {
+            self.news.notify_all();
+        }
+        if let Some(socket) = &self.writer {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn has_token(&self, token: &[u8; 16]) -> bool {
+        self.token.is_some_and(|t| same(&t, token))
+    }
+}
+
+/// The machine of a peer: its IP address, IPv4 whether it came over IPv4 or IPv6.
+fn machine(peer: SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
+}
+
+/// `text` as a JSON string of at most [`BLOCK_BYTES`]: past that, cut, and a note says
+/// how much was left out. Made in the connection's thread, before the lock.
+fn json_block(text: &str) -> Arc<str> {
+    /// Room kept for the note and the closing quote.
+    const NOTE_ROOM: usize = 128;
+    let mut out = String::with_capacity(text.len().min(BLOCK_BYTES) + 2);
+    out.push('"');
+    for (at, c) in text.char_indices() {
+        let before = out.len();
+        push_js_char(&mut out, c);
+        if out.len() > BLOCK_BYTES - NOTE_ROOM {
+            out.truncate(before);
+            let _ = write!(
+                out,
+                "\\n-- {} more bytes of this step left out (the inspector keeps {} KiB of one)",
+                text.len() - at,
+                BLOCK_BYTES / 1024
+            );
+            break;
+        }
+    }
+    out.push('"');
+    out.into()
 }
 
 impl Board {
     /// The index of the oldest record of the machine that holds the most records,
-    /// counting the newcomer from `peer` as one more of its machine's (if that machine
+    /// counting the newcomer from `newcomer` as one more of its machine's (if that machine
     /// has no record yet, the oldest record of the busiest other one).
-    fn oldest_of_the_busiest(&self, peer: std::net::SocketAddr) -> usize {
-        let newcomer = peer.ip().to_string();
-        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    fn oldest_of_the_busiest(&self, newcomer: IpAddr) -> usize {
+        let mut counts: HashMap<IpAddr, usize> = HashMap::new();
         for r in &self.records {
-            *counts.entry(machine(&r.peer)).or_default() += 1;
+            *counts.entry(r.machine).or_default() += 1;
         }
-        *counts.entry(newcomer.as_str()).or_default() += 1;
+        *counts.entry(newcomer).or_default() += 1;
         let most = counts.values().copied().max().unwrap_or(0);
         // The oldest record of a machine with that many: on a tie (a class of one
         // socket each), simply the oldest.
         self.records
             .iter()
-            .position(|r| counts.get(machine(&r.peer)) == Some(&most))
+            .position(|r| counts.get(&r.machine) == Some(&most))
             .unwrap_or(0)
+    }
+
+    /// Makes room for one more record: the oldest that ended; else the oldest of the
+    /// machine that holds the most records, so that one student opening a hundred
+    /// sockets pushes out their own records, not the rest of the class's (the newcomer
+    /// may be that one).
+    fn make_room(&mut self, newcomer: IpAddr) {
+        if self.records.len() < MAX_RECORDS {
+            return;
+        }
+        let at = self
+            .records
+            .iter()
+            .position(|r| r.ended.is_some())
+            .unwrap_or_else(|| self.oldest_of_the_busiest(newcomer));
+        if let Some(gone) = self.records.remove(at) {
+            gone.let_go();
+        }
+    }
+
+    /// Frees the records whose connection ended more than [`KEEP_ENDED`] ago.
+    fn purge(&mut self, now: Instant) {
+        self.forget(|r| {
+            r.ended
+                .is_some_and(|at| now.duration_since(at) >= KEEP_ENDED)
+        });
+    }
+
+    /// Removes the records `gone` picks.
+    fn forget(&mut self, mut gone: impl FnMut(&Record) -> bool) {
+        self.records.retain(|r| {
+            let keep = !gone(r);
+            if !keep {
+                r.let_go();
+            }
+            keep
+        });
+    }
+
+    fn find(&mut self, id: u64) -> Option<&mut Record> {
+        self.records.iter_mut().rev().find(|r| r.id == id)
     }
 }
 
@@ -121,7 +300,7 @@ impl Inspector {
         Inspector {
             projector,
             board: Mutex::new(Board::default()),
-            changed: Condvar::new(),
+            changed: Arc::new(Condvar::new()),
         }
     }
 
@@ -130,10 +309,10 @@ impl Inspector {
     pub(crate) fn recorder(
         self: &Arc<Self>,
         id: u64,
-        peer: std::net::SocketAddr,
+        peer: SocketAddr,
         head: &[u8],
     ) -> Option<Recorder> {
-        let token = target_of(head)
+        let mut token = target_of(head)
             .and_then(|t| param(t, TOKEN_PARAM))
             .and_then(parse_token);
         if token.is_none() && !self.projector {
@@ -146,32 +325,19 @@ impl Inspector {
         }
         let mut board = lock(&self.board);
         board.purge(Instant::now());
-        if board.records.len() >= MAX_RECORDS {
-            // The oldest that ended; else the oldest of the machine that holds the most
-            // records, so that one student opening a hundred sockets pushes out their
-            // own records, not the rest of the class's (the newcomer may be that one).
-            let at = board
-                .records
-                .iter()
-                .position(|r| r.ended.is_some())
-                .unwrap_or_else(|| board.oldest_of_the_busiest(peer));
-            board.records.remove(at);
+        // One record per token: a token already in use is the first connection's.
+        if let Some(t) = token
+            && board.records.iter().any(|r| r.has_token(&t))
+        {
+            if !self.projector {
+                return None;
+            }
+            token = None;
         }
+        board.make_room(machine(peer));
         board.seq += 1;
         let seq = board.seq;
-        board.records.push_back(Record {
-            id,
-            peer: peer.to_string(),
-            token,
-            shown: false,
-            handshake: vec![(seq, format!("-- connection from {peer}"))],
-            upgraded: false,
-            frames: VecDeque::new(),
-            frame_bytes: 0,
-            dropped: 0,
-            ended: None,
-            last: seq,
-        });
+        board.records.push_back(Record::new(id, peer, token, seq));
         Some(Recorder {
             inspector: self.clone(),
             id,
@@ -180,99 +346,12 @@ impl Inspector {
 
     /// Wakes every waiting poll: the server is stopping.
     pub(crate) fn stop(&self) {
-        lock(&self.board).stopping = true;
+        let mut board = lock(&self.board);
+        board.stopping = true;
+        for r in &board.records {
+            r.news.notify_all();
+        }
         self.changed.notify_all();
-    }
-
-    /// The answer to `GET /.inspect?…`: waits (at most [`POLL_WAIT`]) for events after
-    /// `since`, then lists them as JSON.
-    pub(crate) fn poll(&self, target: &str) -> Response {
-        let since = param(target, "since")
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        let token = param(target, TOKEN_PARAM).map(parse_token);
-        let all = param(target, "all").is_some();
-        let wants = match (token, all) {
-            (Some(Some(token)), _) => Some(token),
-            (Some(None), _) => {
-                return not_found(
-                    "An inspect_token is 32 hex digits (128 bits), made by the page when it connects.",
-                );
-            }
-            (None, true) if self.projector => None,
-            (None, true) => return projector_off(),
-            (None, false) => {
-                return not_found(
-                    "Ask with ?inspect_token=… (your connection's), or ?all for the projector view.",
-                );
-            }
-        };
-        let matches = move |r: &Record| {
-            r.shown && wants.is_none_or(|t| r.token.is_some_and(|o| same(&o, &t)))
-        };
-        let deadline = Instant::now() + POLL_WAIT;
-        let board = lock(&self.board);
-        if wants.is_some() && !board.records.iter().any(matches) {
-            return not_found(
-                "No connection is recorded with this inspect_token (it ended minutes ago, or was pushed out by newer ones).",
-            );
-        }
-        let (mut board, _) = wait_until(&self.changed, board, deadline, |b| {
-            b.stopping
-                || b.records.iter().any(|r| matches(r) && r.last > since)
-                || (wants.is_some() && !b.records.iter().any(matches))
-        });
-        board.purge(Instant::now());
-        let mut json = format!("{{\"next\":{},\"records\":[", board.seq);
-        let mut first = true;
-        for r in board
-            .records
-            .iter()
-            .rev()
-            .filter(|r| matches(r) && r.last > since)
-        {
-            if !first {
-                json.push(',');
-            }
-            first = false;
-            let _ = write!(
-                json,
-                "{{\"id\":{},\"peer\":{},\"ended\":{},\"dropped\":{},\"events\":[",
-                r.id,
-                js_string(&r.peer),
-                r.ended.is_some(),
-                r.dropped
-            );
-            let events = r.handshake.iter().chain(r.frames.iter());
-            let mut first_event = true;
-            for (_, text) in events.filter(|(seq, _)| *seq > since) {
-                if !first_event {
-                    json.push(',');
-                }
-                first_event = false;
-                json.push_str(&js_string(text));
-            }
-            json.push_str("]}");
-        }
-        json.push_str("]}");
-        drop(board);
-        let mut response = Response::new(200, json)
-            .header("Content-Type", "application/json")
-            .header("Cache-Control", "no-store");
-        response.body.pop(); // Response::new ends a sentence with a newline
-        response
-    }
-}
-
-impl Board {
-    /// Frees the records whose connection ended more than [`KEEP_ENDED`] ago.
-    fn purge(&mut self, now: Instant) {
-        self.records
-            .retain(|r| r.ended.is_none_or(|at| now.duration_since(at) < KEEP_ENDED));
-    }
-
-    fn find(&mut self, id: u64) -> Option<&mut Record> {
-        self.records.iter_mut().rev().find(|r| r.id == id)
     }
 }
 
@@ -290,23 +369,11 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// Appends one block (a short lock, then a notification: never waits for a reader).
+    /// Appends one block (made JSON first, then a short lock and a notification: never
+    /// waits for a reader).
     pub(crate) fn push(&self, block: String) {
-        self.update(|r, seq| {
-            if !r.upgraded {
-                r.handshake.push((seq, block));
-                return;
-            }
-            r.frame_bytes += block.len();
-            r.frames.push_back((seq, block));
-            // Oldest frames first; the newest always stays.
-            while r.frame_bytes > FRAME_BYTES && r.frames.len() > 1 {
-                if let Some((_, old)) = r.frames.pop_front() {
-                    r.frame_bytes -= old.len();
-                    r.dropped += 1;
-                }
-            }
-        });
+        let block = json_block(&block);
+        self.update(|r, seq| r.add(seq, block));
     }
 
     /// The request is an upgrade: readers may see the record.
@@ -327,22 +394,29 @@ impl Recorder {
 
     /// Not an upgrade after all (a page load, a refused request): forget it.
     pub(crate) fn discard(&self) {
-        let mut board = lock(&self.inspector.board);
-        board.records.retain(|r| r.id != self.id);
+        lock(&self.inspector.board).forget(|r| r.id == self.id);
     }
 
+    /// Applies `f` under the lock, then wakes the polls it concerns: this record's, and
+    /// the projector view's.
     fn update(&self, f: impl FnOnce(&mut Record, u64)) {
         let mut board = lock(&self.inspector.board);
         board.seq += 1;
         let seq = board.seq;
+        let projector_polls = !board.projector_polls.is_empty();
         let Some(r) = board.find(self.id) else {
             return; // pushed out by newer records
         };
         f(r, seq);
         r.last = seq;
-        let shown = r.shown;
+        if !r.shown {
+            return;
+        }
+        if r.polls > 0 {
+            r.news.notify_all();
+        }
         drop(board);
-        if shown {
+        if projector_polls {
             self.inspector.changed.notify_all();
         }
     }
@@ -353,7 +427,7 @@ impl Recorder {
 /// for `/inspect` is served like on any other path).
 pub(crate) enum Route<'h> {
     View { head_only: bool },
-    Poll { target: &'h str },
+    Poll { target: &'h str, head_only: bool },
 }
 
 pub(crate) fn route(head: &[u8]) -> Option<Route<'_>> {
@@ -376,7 +450,7 @@ pub(crate) fn route(head: &[u8]) -> Option<Route<'_>> {
     Some(if path == VIEW_PATH {
         Route::View { head_only }
     } else {
-        Route::Poll { target }
+        Route::Poll { target, head_only }
     })
 }
 
@@ -436,11 +510,36 @@ fn asks_to_upgrade(head: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    const TOKEN: &str = "00112233445566778899aabbccddeeff";
+    pub(super) const TOKEN: &str = "00112233445566778899aabbccddeeff";
 
     /// An upgrade request's head (its checks come later: only `Upgrade` is looked at).
-    fn head(target: &str) -> Vec<u8> {
+    pub(super) fn head(target: &str) -> Vec<u8> {
         format!("GET {target} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n").into_bytes()
+    }
+
+    /// A `GET` poll's answer.
+    pub(super) fn get(ins: &Inspector, target: &str) -> Response {
+        ins.poll(target, false, "10.0.0.1:1".parse().unwrap()).0
+    }
+
+    /// A shown record of connection `id` from `peer` on `target`.
+    pub(super) fn shown(ins: &Arc<Inspector>, id: u64, peer: &str, target: &str) -> Recorder {
+        let r = ins
+            .recorder(id, peer.parse().unwrap(), &head(target))
+            .expect("a record");
+        r.show();
+        r
+    }
+
+    /// A number field of an answer.
+    pub(super) fn field(body: &str, name: &str) -> u64 {
+        let at = body.find(&format!("\"{name}\":")).expect(name) + name.len() + 3;
+        body[at..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     #[test]
@@ -456,7 +555,7 @@ mod tests {
             .recorder(3, peer, &head(&format!("/echo?x=1&inspect_token={TOKEN}")))
             .expect("a token");
         r.show();
-        let a = off.poll(&format!("/.inspect?inspect_token={TOKEN}"));
+        let a = get(&off, &format!("/.inspect?inspect_token={TOKEN}"));
         assert_eq!(a.status, 200);
         assert!(
             a.body.contains("-- connection from 127.0.0.1:1"),
@@ -466,11 +565,11 @@ mod tests {
         // Another token, a malformed one, and the projector (off) read nothing.
         let other = "ffeeddccbbaa99887766554433221100";
         assert_eq!(
-            off.poll(&format!("/.inspect?inspect_token={other}")).status,
+            get(&off, &format!("/.inspect?inspect_token={other}")).status,
             404
         );
-        assert_eq!(off.poll("/.inspect?inspect_token=00").status, 404);
-        assert_eq!(off.poll("/.inspect?all").status, 404);
+        assert_eq!(get(&off, "/.inspect?inspect_token=00").status, 404);
+        assert_eq!(get(&off, "/.inspect?all").status, 404);
         let on = Arc::new(Inspector::new(true));
         assert!(on.recorder(4, peer, &head("/echo")).is_some());
         // A plain request (a page, a file) never takes a record's place.
@@ -480,26 +579,44 @@ mod tests {
         assert!(off.recorder(6, peer, token_page.as_bytes()).is_none());
     }
 
+    #[test]
+    fn a_token_already_in_use_makes_no_second_record() {
+        let target = format!("/?inspect_token={TOKEN}");
+        let off = Arc::new(Inspector::new(false));
+        let _first = shown(&off, 1, "10.0.0.2:1", &target);
+        let peer = "10.0.0.9:1".parse().unwrap();
+        assert!(off.recorder(2, peer, &head(&target)).is_none());
+        // The projector view records the second connection, but not under the token.
+        let on = Arc::new(Inspector::new(true));
+        let _first = shown(&on, 1, "10.0.0.2:1", &target);
+        let _second = shown(&on, 2, "10.0.0.9:1", &target);
+        let mine = get(&on, &format!("/.inspect?inspect_token={TOKEN}"));
+        assert_eq!(mine.body.matches("\"id\":").count(), 1, "{}", mine.body);
+        assert_eq!(field(&mine.body, "id"), 1);
+        assert_eq!(get(&on, "/.inspect?all").body.matches("\"id\":").count(), 2);
+    }
+
     /// The teacher's scene: one student opens a hundred sockets; the other students'
     /// records stay, live or not, and the flooder's own oldest ones make the room.
     #[test]
     fn a_hundred_sockets_from_one_machine_push_out_only_its_own_records() {
         let ins = Arc::new(Inspector::new(true));
-        let student = "10.0.0.2:50000".parse().unwrap();
-        let r = ins
-            .recorder(1, student, &head(&format!("/?inspect_token={TOKEN}")))
-            .expect("a record");
-        r.show();
+        let _r = shown(
+            &ins,
+            1,
+            "10.0.0.2:50000",
+            &format!("/?inspect_token={TOKEN}"),
+        );
         let mut flood = Vec::new();
         for i in 0..100u16 {
-            let peer = std::net::SocketAddr::from(([10, 0, 0, 3], 40000 + i));
-            let f = ins
-                .recorder(2 + u64::from(i), peer, &head("/"))
-                .expect("recorded");
-            f.show();
-            flood.push(f); // all still open
+            flood.push(shown(
+                &ins,
+                2 + u64::from(i),
+                &format!("10.0.0.3:{}", 40000 + i),
+                "/",
+            ));
         }
-        let a = ins.poll(&format!("/.inspect?inspect_token={TOKEN}"));
+        let a = get(&ins, &format!("/.inspect?inspect_token={TOKEN}"));
         assert_eq!(
             a.status, 200,
             "the student's record was pushed out: {}",
@@ -507,21 +624,46 @@ mod tests {
         );
         let board = lock(&ins.board);
         assert_eq!(board.records.len(), MAX_RECORDS);
-        assert_eq!(
-            board
-                .records
-                .iter()
-                .filter(|r| machine(&r.peer) == "10.0.0.3")
-                .count(),
-            MAX_RECORDS - 1
+        let flooder: IpAddr = "10.0.0.3".parse().unwrap();
+        let theirs = board.records.iter().filter(|r| r.machine == flooder);
+        assert_eq!(theirs.count(), MAX_RECORDS - 1);
+    }
+
+    /// IPv6 peers are counted as one machine each, kept records and newcomers alike: a
+    /// machine that comes to hold the most records with its newcomer loses its own
+    /// oldest, not another machine's (which is older).
+    #[test]
+    fn the_fairness_rule_charges_an_ipv6_machine_for_its_own_newcomer() {
+        let ins = Arc::new(Inspector::new(true));
+        // Machine b's 32 records first, then machine a's 32.
+        let mut open: Vec<Recorder> = (0..64u16)
+            .map(|i| {
+                let machine = if i < 32 { 'b' } else { 'a' };
+                let peer = format!("[2001:db8::{machine}]:{}", 1000 + i);
+                shown(&ins, u64::from(i), &peer, "/")
+            })
+            .collect();
+        open.push(shown(&ins, 64, "[2001:db8::a]:2000", "/"));
+        let board = lock(&ins.board);
+        let ids: Vec<u64> = board.records.iter().map(|r| r.id).collect();
+        assert!(
+            ids.contains(&0),
+            "a's newcomer pushed out b's oldest: {ids:?}"
         );
+        assert!(!ids.contains(&32), "a's oldest stays: {ids:?}");
+        let a: IpAddr = "2001:db8::a".parse().unwrap();
+        assert_eq!(board.records.iter().filter(|r| r.machine == a).count(), 32);
+        // An IPv4 machine reached over IPv6 (IPv4-mapped) is that IPv4 machine.
+        let mapped: SocketAddr = "[::ffff:10.0.0.3]:1".parse().unwrap();
+        assert_eq!(machine(mapped), "10.0.0.3".parse::<IpAddr>().unwrap());
     }
 
     #[test]
     fn frames_are_capped_oldest_first_and_the_handshake_is_kept() {
-        let peer = "127.0.0.1:1".parse().unwrap();
         let ins = Arc::new(Inspector::new(true));
-        let r = ins.recorder(1, peer, &head("/")).unwrap();
+        let r = ins
+            .recorder(1, "127.0.0.1:1".parse().unwrap(), &head("/"))
+            .unwrap();
         r.push("handshake block".into());
         r.show();
         r.upgraded();
@@ -532,13 +674,55 @@ mod tests {
         let rec = &board.records[0];
         assert!(rec.frame_bytes <= FRAME_BYTES);
         assert_eq!(rec.handshake.len(), 2);
-        assert!(rec.frames.back().unwrap().1.starts_with("frame 1999"));
+        assert!(rec.frames.back().unwrap().1.starts_with("\"frame 1999"));
         assert_eq!(rec.dropped as usize + rec.frames.len(), 2000);
         drop(board);
         for id in 2..(MAX_RECORDS as u64 + 10) {
-            ins.recorder(id, peer, &head("/")).unwrap();
+            ins.recorder(id, "127.0.0.1:1".parse().unwrap(), &head("/"))
+                .unwrap();
         }
         assert_eq!(lock(&ins.board).records.len(), MAX_RECORDS);
+    }
+
+    /// An attacker's 8 KiB head of characters JSON escapes six times over, and its
+    /// checks, cost at most the handshake's part; the 101 after them is still kept.
+    #[test]
+    fn the_handshake_is_bounded_and_its_end_kept() {
+        let ins = Arc::new(Inspector::new(true));
+        let r = shown(&ins, 1, "127.0.0.1:1", "/");
+        let huge = "<".repeat(8000);
+        r.push(format!("<- request head:\n{huge}"));
+        r.push(format!("ok  Origin: {huge}"));
+        r.push(format!("ok  X: {huge}"));
+        r.push("->   HTTP/1.1 101 Switching Protocols".into());
+        r.upgraded();
+        let board = lock(&ins.board);
+        let rec = &board.records[0];
+        assert!(
+            rec.handshake_bytes <= HANDSHAKE_BYTES,
+            "{}",
+            rec.handshake_bytes
+        );
+        assert!(rec.handshake_bytes + rec.frame_bytes <= RECORD_BYTES);
+        let blocks: Vec<&str> = rec.blocks_after(0).map(|(_, b)| &**b).collect();
+        assert!(blocks.iter().all(|b| b.len() <= BLOCK_BYTES));
+        assert!(
+            blocks[1].contains("more bytes of this step left out"),
+            "{}",
+            blocks[1]
+        );
+        assert!(blocks.last().unwrap().contains("101 Switching Protocols"));
+    }
+
+    #[test]
+    fn a_long_block_is_cut_between_escapes_with_a_note() {
+        let block = json_block(&"<".repeat(20_000));
+        assert!(block.len() <= BLOCK_BYTES);
+        let (kept, note) = block.split_once("\\n-- ").expect("a note");
+        assert_eq!(kept.len() % 6, 1, "whole \\u003c escapes after the quote");
+        assert!(note.starts_with(&format!("{} more bytes", 20_000 - kept.len() / 6)));
+        assert!(note.ends_with("keeps 8 KiB of one)\""), "{note}");
+        assert_eq!(&*json_block("a\"b"), "\"a\\\"b\"");
     }
 
     #[test]
@@ -551,12 +735,22 @@ mod tests {
         ));
         assert!(matches!(
             route(b"GET /.inspect?all HTTP/1.1\r\n\r\n"),
-            Some(Route::Poll { .. })
+            Some(Route::Poll {
+                head_only: false,
+                ..
+            })
+        ));
+        assert!(matches!(
+            route(b"HEAD /.inspect?all HTTP/1.1\r\n\r\n"),
+            Some(Route::Poll {
+                head_only: true,
+                ..
+            })
         ));
         assert!(route(b"GET /inspect HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").is_none());
         assert!(route(b"GET /echo HTTP/1.1\r\n\r\n").is_none());
         assert_eq!(
-            js_string("a\"\n</script>"),
+            crate::page::js_string("a\"\n</script>"),
             "\"a\\\"\\n\\u003c/script\\u003e\""
         );
     }

@@ -23,7 +23,8 @@ function eventBlock(text) {
   return pre;
 }
 // Asks the server for the events of the records `query` selects, again and again: each
-// answer comes as soon as there is something new (long polling, tinyws's inspect.rs).
+// answer comes as soon as there is something new (long polling, tinyws's inspect.rs),
+// and each takes up where the one before ended (`since`).
 // `onRecords` returns false to stop. Resolves to why it stopped ("" if asked to).
 async function poll(query, onRecords) {
   let since = 0;
@@ -31,11 +32,19 @@ async function poll(query, onRecords) {
     let answer;
     try {
       const r = await fetch("/.inspect?" + query + "&since=" + since, { cache: "no-store" });
+      if (r.status === 503) {
+        // The server answers a bounded number of polls at once; it says when to ask again.
+        const wait = Math.min(Number(r.headers.get("Retry-After")) || 1, 30);
+        await new Promise((done) => setTimeout(done, 1000 * wait));
+        continue;
+      }
       if (!r.ok) return (await r.text()).trim();
       answer = await r.json();
     } catch (e) {
       return TEXT.inspectLost;
     }
+    // One answer holds at most 32 KiB: `next` is the last event it holds, and the rest
+    // (`more`) comes with the next poll, at once.
     since = answer.next;
     if (onRecords(answer.records) === false) return "";
   }

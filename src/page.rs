@@ -6,6 +6,8 @@
 //! It shows whatever messages arrive, with timestamps, so it works the same whether the
 //! handler echoes or broadcasts.
 
+use std::fmt::Write as _;
+
 use crate::config::Config;
 use crate::response::Response;
 
@@ -113,20 +115,30 @@ pub(crate) fn js_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push_str("\\n"),
-            // `</script>` cannot end the script; `&` starts no entity.
-            '<' | '>' | '&' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
+        push_js_char(&mut out, c);
     }
     out.push('"');
     out
+}
+
+/// One character of a [`js_string`] literal, escaped if it must be (the inspector
+/// escapes a block this way up to a size: inspect.rs).
+pub(crate) fn push_js_char(out: &mut String, c: char) {
+    match c {
+        '"' | '\\' => {
+            out.push('\\');
+            out.push(c);
+        }
+        '\n' => out.push_str("\\n"),
+        // `</script>` cannot end the script; `&` starts no entity.
+        '<' | '>' | '&' => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+        c if c.is_control() => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+        c => out.push(c),
+    }
 }
 
 fn html_escape(s: &str) -> String {

@@ -143,7 +143,19 @@ pub(crate) fn no_thread() -> Response {
 /// Closing with unread input makes the kernel send RST, and the client may then lose the
 /// response before reading it.
 pub(crate) fn respond_and_close(transport: &Transport, response: &Response, linger: Duration) {
+    respond(transport, response);
+    close(transport, linger);
+}
+
+/// The first half of [`respond_and_close`]: sends `response` (a failed write is the
+/// client's loss; nothing else is waiting for it).
+pub(crate) fn respond(transport: &Transport, response: &Response) {
     let _ = transport.write_all(&response.to_bytes());
+}
+
+/// The second half of [`respond_and_close`], for a caller that frees something between
+/// the two (the inspector's place for a poll).
+pub(crate) fn close(transport: &Transport, linger: Duration) {
     transport.close_notify();
     crate::socket::shut_and_drain(transport.socket(), linger, crate::socket::DRAIN_MAX);
 }

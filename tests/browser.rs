@@ -539,6 +539,53 @@ fn the_projector_view_lists_connections_from_two_browser_contexts() {
     drop(browser);
 }
 
+/// The projector view reads a record larger than one answer (32 KiB of JSON) page by
+/// page, each poll taking up where the one before ended (`since`), and shows all that
+/// is kept: the request head from the first page, the last frame from the last.
+#[test]
+fn the_projector_view_pages_through_a_record_larger_than_one_answer() {
+    let Some(exe) = chromium_or_skip() else {
+        return;
+    };
+    let server = start(config().inspect(true));
+    // An 8 KB head and 60 text frames, of a character JSON escapes six times over.
+    let pad = "<".repeat(1000);
+    let extra: String = (0..7).map(|i| format!("X-Pad-{i}: {pad}\r\n")).collect();
+    let mut s = tcp(server.addr);
+    s.write_all(upgrade_request("/", &extra).as_bytes())
+        .unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    for i in 0..60 {
+        let text = format!("frame{i:02}{}", "<".repeat(100)).into_bytes();
+        s.write_all(&frame(true, 0x1, &text)).unwrap();
+        assert_eq!(read_frame(&mut s), (0x81, text));
+    }
+    let first = http(server.addr, "GET /.inspect?all HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(
+        first.contains("\"more\":true"),
+        "one answer holds it all: {first}"
+    );
+    let (browser, mut room) = open_page(&exe, &format!("http://{}/inspect", server.addr));
+    let shown = room.wait_for(
+        "document.getElementById('room').innerText",
+        "the last frame",
+        |v| v.contains("frame59"),
+    );
+    // The head from the first page, as far as one block holds it (8 KiB of JSON).
+    assert!(shown.contains("X-Pad-0: <<<"), "{shown}");
+    assert!(
+        shown.contains("more bytes of this step left out"),
+        "{shown}"
+    );
+    assert_eq!(
+        room.eval("document.querySelectorAll('#room details').length"),
+        "1"
+    );
+    drop(room);
+    drop(browser);
+}
+
 #[test]
 fn a_page_asking_for_subprotocol_chat_connects_with_protocol_chat() {
     let Some(exe) = chromium_or_skip() else {
