@@ -364,7 +364,7 @@ fn a_refused_request_is_logged_without_its_token() {
     assert!(!line.contains("s3cr3t"), "{line}");
 }
 
-/// Issue 18: `--name` (`Config::name`) starts the server's own lines and each
+/// `--name` (`Config::name`) starts the server's own lines and each
 /// connection's, so two servers in one log are told apart; the shutdown says how it
 /// ended.
 #[cfg(unix)]

@@ -496,7 +496,7 @@ fn render_fills_and_replaces_blocks() {
 }
 
 /// The Chinese pages are translations, not summaries: the same numbered sections and
-/// the same transcripts, in the same order, byte for byte (issue 14 item 5).
+/// the same transcripts, in the same order, byte for byte.
 #[test]
 fn english_and_chinese_docs_have_the_same_sections_and_transcripts() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");

@@ -1,4 +1,4 @@
-//! What a hostile but realistic user found (issue 19), each over a real socket or with a
+//! What a hostile but realistic user found, each over a real socket or with a
 //! real signal: the trace driven from the network, a paused stdout holding up the server,
 //! broadcast frames missing from the trace, `Upgrade` lists answered with silence, TLS
 //! without close_notify, HTTP corners (HEAD, 426, absolute-form, `--path` with a query),
