@@ -389,9 +389,13 @@ impl Page {
             ws: cdp_connect(&format!("ws://127.0.0.1:{port}/devtools/page/{target}")),
             next_id: 0,
         };
-        page.wait_for("document.readyState", "the page to load", |v| {
-            v == "complete"
-        });
+        // A new target starts as a complete about:blank: wait for `url` itself.
+        let want = format!("{url} complete");
+        page.wait_for(
+            "location.href + ' ' + document.readyState",
+            "the page to load",
+            |v| v == want,
+        );
         page
     }
 
