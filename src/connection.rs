@@ -67,7 +67,7 @@ fn open<'s>(
     let tag = shared.tag(id);
     // Latency: replies are batched by the stream, so Nagle's delay only hurts (point 8).
     let _ = client.socket().set_nodelay(true);
-    let _ = client.socket().set_write_timeout(Some(cfg.write_timeout));
+    client.transport().set_write_timeout(cfg.write_timeout);
     // --trace-only: the other connections are not traced at all.
     let traced = trace::follows(cfg, id, peer);
     if traced && let Some(sink) = trace::Sink::new(id, true, None) {

@@ -261,9 +261,8 @@ impl Client {
     pub(crate) fn shut_down(&self) {
         self.going_away.store(true, Ordering::Release);
         // Short: a client that stopped reading must not hold up the others.
-        let _ = self
-            .socket()
-            .set_write_timeout(Some(std::time::Duration::from_millis(200)));
+        self.transport
+            .set_write_timeout(std::time::Duration::from_millis(200));
         let mut out = match self.out.try_lock() {
             Ok(out) => out,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
