@@ -401,8 +401,8 @@ struct FileRequest<'a> {
 
 /// `static_dir`: answers from the directory (files.rs), on this connection's thread, so
 /// it holds its slot of `max_connections` like any connection. The file goes out in
-/// chunks of `files::CHUNK` straight to the socket (or TLS), each write bounded by the
-/// write timeout set in `open`: a client that reads nothing is cut after it. Then the
+/// chunks of `files::CHUNK` straight to the socket (or TLS), under the write floor set
+/// in `open`: a client that reads less than 16 KiB per write timeout is cut. Then the
 /// usual close: close_notify, half-close, a short drain. One info line per answer.
 fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileRequest<'_>) {
     let (id, peer) = (client.id(), client.peer_addr());
