@@ -121,7 +121,10 @@ mod tests {
         receiver.read_exact(&mut got).expect("read");
         assert_eq!(&got, b"hello");
         let parts = [std::io::IoSlice::new(b"wor"), std::io::IoSlice::new(b"ld")];
-        assert_eq!(super::send_now_vectored(&sender, &parts).expect("sendmsg"), 5);
+        assert_eq!(
+            super::send_now_vectored(&sender, &parts).expect("sendmsg"),
+            5
+        );
         receiver.read_exact(&mut got).expect("read");
         assert_eq!(&got, b"world");
 
