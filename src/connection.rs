@@ -70,7 +70,7 @@ fn open<'s>(
     let peer = client.peer_addr();
     let id = client.id();
     let tag = shared.tag(id);
-    // Latency: replies are batched by the stream, so Nagle's delay only hurts (point 8).
+    // Latency: replies are batched by the stream, so Nagle's delay only hurts.
     let _ = client.socket().set_nodelay(true);
     client.transport().set_write_timeout(cfg.write_timeout);
     // --trace-only: the other connections are not traced at all.
