@@ -1,6 +1,6 @@
 //! Giving freed message buffers back to the system after a burst.
 //!
-//! A connection that goes quiet frees the buffers its messages needed (`connection.rs`
+//! A connection that goes quiet frees the buffers its messages needed (`tune/quiet.rs`
 //! `shrink`), but glibc's malloc keeps freed memory in its arenas for the next
 //! allocation; it returns only what lies at the very top of an arena. So after a burst
 //! in which many clients sent large messages at once, the server's RSS stays at the
