@@ -626,7 +626,24 @@ fn sensor_pushes_readings_answers_status_to_the_asker_and_closes_with_1001_on_ct
     assert_eq!(ex.exit_code(), Some(0));
 }
 
-// The raw mode of the terminal client.
+// The raw mode of the terminal client: the plan's "Frames by hand" cases, typed into
+// `client --raw` as a student would, against an echo server.
+
+const PLAN: &str = include_str!("../docs/classroom.md");
+const PLAN_ZH: &str = include_str!("../docs/classroom.zh.md");
+
+/// The lines of the plan's code block marked `<!-- KIND: NAME -->`.
+fn plan_block<'a>(plan: &'a str, kind: &str, name: &str) -> Vec<&'a str> {
+    let marker = format!("<!-- {kind}: {name} -->\n");
+    let Some(at) = plan.find(&marker) else {
+        panic!("the plan has no {marker:?}")
+    };
+    let rest = &plan[at + marker.len()..];
+    let body = rest
+        .strip_prefix("```text\n")
+        .unwrap_or_else(|| panic!("{marker:?}: a ```text block must follow"));
+    body.lines().take_while(|l| !l.starts_with("```")).collect()
+}
 
 /// The client in raw mode, connected to a fresh echo server.
 fn raw_client() -> (TestServer, Example, std::process::ChildStdin) {
@@ -636,6 +653,69 @@ fn raw_client() -> (TestServer, Example, std::process::ChildStdin) {
     ex.wait_line("connected: 101");
     let stdin = ex.child.stdin.take().unwrap();
     (server, ex, stdin)
+}
+
+/// Types the plan's lines for case `name` and waits for the lines the plan says the
+/// client prints, in order. `answer` is this test's own idea of the key line, which the
+/// plan's block must hold (so an emptied block cannot pass). Then the input ends: the
+/// server closes TCP and the client exits 0.
+fn raw_case(name: &str, answer: &str) {
+    let (typed, prints) = (
+        plan_block(PLAN, "type", name),
+        plan_block(PLAN, "prints", name),
+    );
+    assert_eq!(typed, plan_block(PLAN_ZH, "type", name), "classroom.zh.md");
+    assert_eq!(
+        prints,
+        plan_block(PLAN_ZH, "prints", name),
+        "classroom.zh.md"
+    );
+    assert!(
+        prints.iter().any(|l| l.contains(answer)),
+        "{name}: {prints:?}"
+    );
+    let (_server, mut ex, mut stdin) = raw_client();
+    for line in &typed {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    for line in &prints {
+        ex.wait_line(line);
+    }
+    drop(stdin);
+    if !prints.contains(&"< the server closed TCP") {
+        ex.wait_line("< the server closed TCP");
+    }
+    assert_eq!(ex.exit_code(), Some(0));
+}
+
+#[test]
+fn raw_client_a_masked_text_frame_is_echoed_and_a_close_ends_it() {
+    raw_case("masked", "<   text     \"Hello\"");
+}
+
+#[test]
+fn raw_client_the_same_frame_unmasked_gets_1002() {
+    raw_case("unmasked", "code 1002 (protocol error)");
+}
+
+#[test]
+fn raw_client_rsv1_set_gets_1002() {
+    raw_case("rsv1", "code 1002 (protocol error)");
+}
+
+#[test]
+fn raw_client_two_fragments_with_a_ping_between_give_a_pong_then_one_message() {
+    raw_case("fragments", "<   text     \"Hello\"");
+}
+
+#[test]
+fn raw_client_a_character_split_across_fragments_comes_back_whole() {
+    raw_case("split-utf8", "<   text     \"你\"");
+}
+
+#[test]
+fn raw_client_a_126_byte_payload_uses_the_16_bit_length() {
+    raw_case("length-126", "<   header   81 7e 00 7e");
 }
 
 /// Typing mistakes get one line each and nothing is sent; the connection goes on.
