@@ -234,26 +234,36 @@ fn print_frame(head: &[u8], payload: &[u8]) {
 
 fn print_payload(opcode: u8, payload: &[u8]) {
     if !payload.is_empty() {
-        let more = payload.len().saturating_sub(32);
-        let tail = if more > 0 {
-            format!(" (and {more} more)")
-        } else {
-            String::new()
-        };
+        // The first 16 bytes, as the server's --trace shows them.
+        let shown = payload.len().min(16);
         println!(
-            "<   payload  {}{tail}",
-            hex(&payload[..payload.len().min(32)])
+            "<   payload  {}{}",
+            hex(&payload[..shown]),
+            more(payload.len() - shown)
         );
     }
     match (opcode, std::str::from_utf8(payload)) {
         (0x8, _) => print_close(payload),
-        (0x0 | 0x1, Ok(text)) => println!("<   text     {text:?}"),
-        (0x9 | 0xa, Ok(text)) if !text.is_empty() => println!("<   text     {text:?}"),
+        (0x0 | 0x1, Ok(text)) => print_text(text),
+        (0x9 | 0xa, Ok(text)) if !text.is_empty() => print_text(text),
         _ => {}
     }
     if opcode == 0x9 && payload.len() <= 125 {
         println!("<   a ping: the server waits for a pong with the same payload; type:");
         println!("{}", hex(&masked_frame(0x8a, payload)));
+    }
+}
+
+/// Escaped (a server's control bytes never reach the terminal), 256 characters at most.
+fn print_text(text: &str) {
+    let shown: String = text.chars().take(256).collect();
+    println!("<   text     {shown:?}{}", more(text.len() - shown.len()));
+}
+
+fn more(bytes_left: usize) -> String {
+    match bytes_left {
+        0 => String::new(),
+        n => format!(" … (+{n} bytes)"),
     }
 }
 
