@@ -12,11 +12,11 @@
 //!             81 85 37 fa 21 3d 7f 9f 4d 51 58      "Hello", masked (RFC 6455 §5.7)
 //!             A line may hold several frames, or part of one: TCP is a stream of
 //!             bytes, and the server waits for the rest. Ctrl-D (Windows: Ctrl-Z, Enter)
-//!             closes TCP; Ctrl-C quits.
+//!             closes TCP without a close frame; Ctrl-C quits.
 //! Build a frame (RFC 6455 §5.2), byte by byte:
 //!   byte 1    FIN (80: last frame of its message) + opcode: 1 text, 2 binary,
-//!             0 continuation, 8 close, 9 ping, a pong. 81 = FIN + text, 01 = text,
-//!             more to come.
+//!             0 continuation, 8 close, 9 ping, a (10) pong. 81 = FIN + text,
+//!             01 = text with more to come, 80 = FIN + continuation.
 //!   byte 2    MASK (80: a client masks every frame, §5.3) + the payload length, 0-125;
 //!             or 126 then 2 bytes of length (fe 00 7e = masked, 126 bytes); 127 then 8.
 //!   4 bytes   the mask key, e.g. the RFC's 37 fa 21 3d (a real client picks a new
