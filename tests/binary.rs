@@ -387,3 +387,17 @@ fn a_named_server_prefixes_its_log_lines_and_says_how_it_stopped() {
     p.wait_log("alpha: stopped: 1 connection(s) closed");
     assert_eq!(p.wait_exit(TIMEOUT), Some(0));
 }
+
+/// `tinyws --help | head -1`, `tinyws --version | true`: stdout closed before the text
+/// is written is no panic, just an exit (the reader has gone).
+#[test]
+fn help_and_version_to_a_closed_pipe_exit_without_a_panic() {
+    for flag in ["--help", "--version"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // closed before the first byte: every write fails (EPIPE)
+        let out = Command::new(BIN).arg(flag).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{flag}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{flag}: {stderr}");
+    }
+}
