@@ -258,6 +258,31 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
     );
 }
 
+/// An Origin that is not UTF-8 is logged with its bytes escaped (`\xff`), not as a lone
+/// U+FFFD, and the warning suggests no --allow-origin value (none can name it).
+#[test]
+fn a_refused_origin_that_is_not_utf8_is_logged_escaped_without_a_flag_to_allow_it() {
+    let mut p = Proc::start(BIN, &[]);
+    let mut request = upgrade_request("/", "Origin: http://ev\u{1}il.test\r\n").into_bytes();
+    let at = request.iter().position(|&b| b == 1).unwrap();
+    request.splice(at..at + 1, [0xff, 0xfe]);
+    let mut s = tcp(p.addr);
+    s.write_all(&request).unwrap();
+    let answer = read_to_end(&mut s);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 403 Forbidden\r\n"),
+        "{answer:?}"
+    );
+    let line = p.wait_log("refused Origin");
+    assert!(
+        line.contains(r"refused Origin http://ev\xff\xfeil.test (Host localhost)"),
+        "{line}"
+    );
+    assert!(!line.contains('\u{fffd}'), "{line}");
+    assert!(!line.contains("start tinyws with --allow-origin"), "{line}");
+    assert!(line.contains("not valid UTF-8"), "{line}");
+}
+
 /// Over the connection cap, at most 8 small threads read a request before answering
 /// 503; past them the 503 is written at once without reading (docs/reference.md, "Defaults and
 /// limits"). So 40 silent sockets over the cap all get a 503, and the server never runs
