@@ -258,6 +258,28 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
     );
 }
 
+/// One client refusing Origin after Origin cannot fill the log at `warn`: one warning
+/// per machine per minute (each refusal still has its `info` line).
+#[test]
+fn many_refused_origins_from_one_machine_write_one_warning() {
+    let mut p = Proc::start(BIN, &[]);
+    let refusals = 200;
+    for i in 0..refusals {
+        let origin = format!("Origin: http://evil{i}.test\r\n");
+        let answer = http(p.addr, &upgrade_request("/", &origin));
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    }
+    let last = format!("Origin http://evil{}.test may not", refusals - 1);
+    let lines = p.log_through(&last);
+    let warned: Vec<_> = (lines.iter())
+        .filter(|l| l.contains(" WARN ") && l.contains("refused Origin"))
+        .collect();
+    let answered = lines.iter().filter(|l| l.contains("answered 403")).count();
+    assert_eq!(answered, refusals, "every refusal has its info line");
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(warned[0].contains("http://evil0.test"), "{}", warned[0]);
+}
+
 /// An Origin that is not UTF-8 is logged with its bytes escaped (`\xff`), not as a lone
 /// U+FFFD, and the warning suggests no --allow-origin value (none can name it).
 #[test]
