@@ -25,7 +25,7 @@ use crate::rooms::Place;
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
-use crate::{inspect, page, trace, tune};
+use crate::{inspect, page, trace, tune, warnings};
 
 /// Whether a request tinyws accepted was refused by tungstenite's handshake (see `open`).
 static DISAGREED: AtomicBool = AtomicBool::new(false);
@@ -259,8 +259,10 @@ fn open<'s>(
                 response.status,
                 escape::client(response.body.trim_end())
             );
-            if let Some(note) = note {
-                warn!("{tag} {peer}: {note}");
+            if let Some(note) = note
+                && let Some(tail) = warnings::from(peer.ip())
+            {
+                warn!("{tag} {peer}: {note}{tail}");
             }
             respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
@@ -549,7 +551,11 @@ fn finish(shared: &Shared, client: &Client, member: Option<Place<'_>>, end: End)
         record.end(format!("-- {end}"));
     }
     match &end {
-        End::Failed { .. } | End::Stalled(_) => warn!("{tag} {peer}: {end}"),
+        End::Failed { .. } => match warnings::from(peer.ip()) {
+            Some(tail) => warn!("{tag} {peer}: {end}{tail}"),
+            None => info!("{tag} {peer}: {end}"),
+        },
+        End::Stalled(_) => warn!("{tag} {peer}: {end}"),
         _ => info!("{tag} {peer}: {end}"),
     }
 }

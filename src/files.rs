@@ -47,6 +47,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use log::info;
 
 use crate::beneath;
+use crate::escape;
 
 /// The copy buffer of [`Body::send`]: the most memory one file answer holds, whatever
 /// the file's size. 16 KiB is a TLS record's worth of plaintext (RFC 8446 §5.1) and
@@ -385,7 +386,12 @@ fn open_file(root: &Path, real: &Path) -> Option<(File, Metadata)> {
         Err(e) => {
             // Usually a symlink that appeared on the way since the check (a local user
             // racing the server), else a file this user may not read.
-            info!("static_dir: {rel:?} was checked but not opened ({e}): answered 404");
+            // The names are a client's request (and a local user's file names): escaped,
+            // so that none of their backticks reaches the binary's flag rewriting.
+            info!(
+                "static_dir: \"{}\" was checked but not opened ({e}): answered 404",
+                escape::client(rel.as_os_str().as_encoded_bytes())
+            );
             return None;
         }
     };

@@ -327,20 +327,12 @@ fn decide(
             "ok  no Origin header: not a browser, nothing to check (§10.2)".into()
         }),
         Ok(Some(origin)) => {
-            if !origin_allowed(origin, host, &config.allow_origins) {
-                return Verdict::Refuse {
-                    response: Response::new(
-                        403,
-                        format!(
-                            "Origin {origin} may not open WebSocket connections to this server."
-                        ),
-                    ),
-                    note: Some(format!(
-                        "refused Origin {0} (Host {1}); to allow it, start tinyws with --allow-origin {0}",
-                        escape::client(origin),
-                        escape::client(host)
-                    )),
-                };
+            let raw = raw_value(headers, "Origin").unwrap_or(origin.as_bytes());
+            // Not UTF-8: read as U+FFFD, which an --allow-origin of "\u{fffd}" would match.
+            if std::str::from_utf8(raw).is_err()
+                || !origin_allowed(origin, host, &config.allow_origins)
+            {
+                return refused_origin(raw, host);
             }
             step(steps, || {
                 if config.allow_origins.is_empty() {
@@ -596,6 +588,41 @@ fn for_tungstenite(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<Vec<
     }
     out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
     Some(out)
+}
+
+/// The first value of the header `name`, trimmed, as the bytes sent.
+fn raw_value<'h>(headers: &'h [httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
+    (headers.iter())
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.trim_ascii())
+}
+
+/// `403` for an Origin that is not allowed (`origin`: as sent, escaped wherever shown),
+/// with a log note that says how to allow it, if a flag can.
+fn refused_origin(origin: &[u8], host: &str) -> Verdict {
+    let shown = escape::client(origin);
+    let note = if std::str::from_utf8(origin).is_ok() {
+        format!(
+            "refused Origin {shown} (Host {0}); to allow it, start tinyws with --allow-origin {shown}",
+            escape::client(host)
+        )
+    } else {
+        format!(
+            "refused Origin {shown} (Host {0}): it is not valid UTF-8, so no --allow-origin can name it; browsers send origins in ASCII (RFC 6454 §6.2), so fix the client that sent it",
+            escape::client(host)
+        )
+    };
+    Verdict::Refuse {
+        response: Response::new(
+            403,
+            // The client's own text (the log line of the answer escapes it).
+            format!(
+                "Origin {} may not open WebSocket connections to this server.",
+                String::from_utf8_lossy(origin)
+            ),
+        ),
+        note: Some(note),
+    }
 }
 
 /// The values of every header called `name`, trimmed; non-UTF-8 values read as U+FFFD.

@@ -97,9 +97,11 @@ struct Board {
     /// Oldest first.
     records: VecDeque<Record>,
     stopping: bool,
-    /// Polls under way, of any kind; and the machines of those of the projector view.
+    /// Polls under way, of any kind; and those of the projector view, oldest first.
     polls: usize,
-    projector_polls: Vec<IpAddr>,
+    projector_polls: Vec<poll::ProjectorPoll>,
+    /// The number of the last projector poll admitted.
+    projector_serial: u64,
 }
 
 /// A block of a record: its event number, and its text as a JSON string.
@@ -204,9 +206,17 @@ impl Record {
     }
 }
 
-/// The machine of a peer: its IP address, IPv4 whether it came over IPv4 or IPv6.
+/// The machine of a peer: its IP address, IPv4 whether it came over IPv4 or IPv6; for
+/// IPv6 its /64 network, since one machine may take any of the 2^64 addresses of its
+/// network (privacy addresses, RFC 8981) and would otherwise count as many.
 fn machine(peer: SocketAddr) -> IpAddr {
-    peer.ip().to_canonical()
+    match peer.ip().to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 /// `text` as a JSON string of at most [`BLOCK_BYTES`]: past that, cut, and a note says
@@ -629,7 +639,7 @@ mod tests {
         assert_eq!(theirs.count(), MAX_RECORDS - 1);
     }
 
-    /// IPv6 peers are counted as one machine each, kept records and newcomers alike: a
+    /// IPv6 peers are counted as one machine per /64 network, kept records and newcomers alike: a
     /// machine that comes to hold the most records with its newcomer loses its own
     /// oldest, not another machine's (which is older).
     #[test]
@@ -639,11 +649,11 @@ mod tests {
         let mut open: Vec<Recorder> = (0..64u16)
             .map(|i| {
                 let machine = if i < 32 { 'b' } else { 'a' };
-                let peer = format!("[2001:db8::{machine}]:{}", 1000 + i);
+                let peer = format!("[2001:db8:0:{machine}::{i}]:1000");
                 shown(&ins, u64::from(i), &peer, "/")
             })
             .collect();
-        open.push(shown(&ins, 64, "[2001:db8::a]:2000", "/"));
+        open.push(shown(&ins, 64, "[2001:db8:0:a::99]:2000", "/"));
         let board = lock(&ins.board);
         let ids: Vec<u64> = board.records.iter().map(|r| r.id).collect();
         assert!(
@@ -651,8 +661,11 @@ mod tests {
             "a's newcomer pushed out b's oldest: {ids:?}"
         );
         assert!(!ids.contains(&32), "a's oldest stays: {ids:?}");
-        let a: IpAddr = "2001:db8::a".parse().unwrap();
+        let a: IpAddr = "2001:db8:0:a::".parse().unwrap();
         assert_eq!(board.records.iter().filter(|r| r.machine == a).count(), 32);
+        // Addresses of one /64 are one machine.
+        let other: SocketAddr = "[2001:db8:0:a:1:2:3:4]:1".parse().unwrap();
+        assert_eq!(machine(other), a);
         // An IPv4 machine reached over IPv6 (IPv4-mapped) is that IPv4 machine.
         let mapped: SocketAddr = "[::ffff:10.0.0.3]:1".parse().unwrap();
         assert_eq!(machine(mapped), "10.0.0.3".parse::<IpAddr>().unwrap());

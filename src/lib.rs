@@ -188,6 +188,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trace;
+mod warnings;
 
 // The optimisations, behind one small interface: skip this folder on a first reading.
 mod tune;

@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -354,16 +354,59 @@ fn rewritten(logger: &env_logger::Logger, record: &log::Record<'_>, text: std::f
     );
 }
 
+/// The command line's flags; or, for `--help`, a bad flag or a bad value, the exit
+/// code once the text is printed. Like `argh::from_env`, but a closed stdout
+/// (`tinyws --help | head -1`) is no panic.
+fn flags() -> Result<Flags, ExitCode> {
+    let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!(
+                "tinyws: an argument is not valid UTF-8: {}",
+                bad.to_string_lossy()
+            );
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let cmd = (args.first())
+        .and_then(|a| std::path::Path::new(a).file_name()?.to_str())
+        .unwrap_or("tinyws");
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match Flags::from_args(&[cmd], &rest) {
+        Ok(flags) => Ok(flags),
+        Err(argh::EarlyExit {
+            output,
+            status: Ok(()),
+        }) => {
+            print_or_leave(&output);
+            Err(ExitCode::SUCCESS)
+        }
+        Err(argh::EarlyExit { output, .. }) => {
+            eprintln!("{output}\nRun {cmd} --help for more information.");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Prints `text` to stdout; if the reader has gone (a closed pipe), there is no one to
+/// tell, so the error is dropped (`println!` would panic).
+fn print_or_leave(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 fn main() -> ExitCode {
-    let flags: Flags = argh::from_env();
+    let flags = match flags() {
+        Ok(flags) => flags,
+        Err(code) => return code,
+    };
     if flags.version {
         // The build's optional features too: a board owner can tell whether this
         // binary speaks wss:// (`tls`) without reading its build log.
         let features = if cfg!(feature = "tls") { "tls" } else { "none" };
-        println!(
+        print_or_leave(&format!(
             "tinyws {} (features: {features})",
             env!("CARGO_PKG_VERSION")
-        );
+        ));
         return ExitCode::SUCCESS;
     }
     // A terminal can be paused (Ctrl-S, a console selection on a projector), and a paused

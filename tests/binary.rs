@@ -258,6 +258,53 @@ fn a_refused_origin_logs_the_flag_that_would_allow_it() {
     );
 }
 
+/// One client refusing Origin after Origin cannot fill the log at `warn`: one warning
+/// per machine per minute (each refusal still has its `info` line).
+#[test]
+fn many_refused_origins_from_one_machine_write_one_warning() {
+    let mut p = Proc::start(BIN, &[]);
+    let refusals = 200;
+    for i in 0..refusals {
+        let origin = format!("Origin: http://evil{i}.test\r\n");
+        let answer = http(p.addr, &upgrade_request("/", &origin));
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
+    }
+    let last = format!("Origin http://evil{}.test may not", refusals - 1);
+    let lines = p.log_through(&last);
+    let warned: Vec<_> = (lines.iter())
+        .filter(|l| l.contains(" WARN ") && l.contains("refused Origin"))
+        .collect();
+    let answered = lines.iter().filter(|l| l.contains("answered 403")).count();
+    assert_eq!(answered, refusals, "every refusal has its info line");
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(warned[0].contains("http://evil0.test"), "{}", warned[0]);
+}
+
+/// An Origin that is not UTF-8 is logged with its bytes escaped (`\xff`), not as a lone
+/// U+FFFD, and the warning suggests no --allow-origin value (none can name it).
+#[test]
+fn a_refused_origin_that_is_not_utf8_is_logged_escaped_without_a_flag_to_allow_it() {
+    let mut p = Proc::start(BIN, &[]);
+    let mut request = upgrade_request("/", "Origin: http://ev\u{1}il.test\r\n").into_bytes();
+    let at = request.iter().position(|&b| b == 1).unwrap();
+    request.splice(at..at + 1, [0xff, 0xfe]);
+    let mut s = tcp(p.addr);
+    s.write_all(&request).unwrap();
+    let answer = read_to_end(&mut s);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 403 Forbidden\r\n"),
+        "{answer:?}"
+    );
+    let line = p.wait_log("refused Origin");
+    assert!(
+        line.contains(r"refused Origin http://ev\xff\xfeil.test (Host localhost)"),
+        "{line}"
+    );
+    assert!(!line.contains('\u{fffd}'), "{line}");
+    assert!(!line.contains("start tinyws with --allow-origin"), "{line}");
+    assert!(line.contains("not valid UTF-8"), "{line}");
+}
+
 /// Over the connection cap, at most 8 small threads read a request before answering
 /// 503; past them the 503 is written at once without reading (docs/reference.md, "Defaults and
 /// limits"). So 40 silent sockets over the cap all get a 503, and the server never runs
@@ -386,4 +433,18 @@ fn a_named_server_prefixes_its_log_lines_and_says_how_it_stopped() {
     p.wait_log("alpha: shutting down: sending close 1001 to 1 connection(s)");
     p.wait_log("alpha: stopped: 1 connection(s) closed");
     assert_eq!(p.wait_exit(TIMEOUT), Some(0));
+}
+
+/// `tinyws --help | head -1`, `tinyws --version | true`: stdout closed before the text
+/// is written is no panic, just an exit (the reader has gone).
+#[test]
+fn help_and_version_to_a_closed_pipe_exit_without_a_panic() {
+    for flag in ["--help", "--version"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // closed before the first byte: every write fails (EPIPE)
+        let out = Command::new(BIN).arg(flag).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{flag}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{flag}: {stderr}");
+    }
 }

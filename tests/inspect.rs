@@ -443,3 +443,103 @@ fn one_client_can_neither_blow_up_the_inspector_nor_stall_a_page() {
     assert!(grew < 128 << 20, "the server grew by {grew} bytes");
     assert!(rtts[rtts.len() - 1] < Duration::from_secs(1), "{rtts:?}");
 }
+
+/// A plain TCP connection to `addr` from the loopback address `from` (all of 127/8 is
+/// this machine on Linux): another "machine" to the server.
+#[cfg(target_os = "linux")]
+fn tcp_from(from: &str, addr: SocketAddr) -> std::net::TcpStream {
+    use std::net::{Ipv4Addr, TcpStream};
+    let from: Ipv4Addr = from.parse().unwrap();
+    // std cannot bind a socket to a local address before connecting it: libc.
+    #[allow(unsafe_code)]
+    // SAFETY: a new socket, bound and connected with sockaddr_in values that outlive the
+    // calls; on success the descriptor is ours to own, and the stream closes it.
+    let stream = unsafe {
+        use std::os::fd::FromRawFd;
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let sin = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let local = sin(from, 0);
+        assert_eq!(
+            libc::bind(fd, (&raw const local).cast(), len),
+            0,
+            "bind {from}"
+        );
+        let SocketAddr::V4(to) = addr else {
+            panic!("v4")
+        };
+        let remote = sin(*to.ip(), to.port());
+        assert_eq!(
+            libc::connect(fd, (&raw const remote).cast(), len),
+            0,
+            "connect"
+        );
+        TcpStream::from_raw_fd(fd)
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+/// The projector view takes a few polls at once, two per machine. Two machines (a
+/// student's laptop and phone, or one laptop with two addresses) that keep two polls
+/// each waiting (`since` far ahead: each waits the whole poll time, and is asked again
+/// at once) must not lock every other page out of the view, the teacher's among them.
+#[cfg(target_os = "linux")]
+#[test]
+fn two_machines_cannot_lock_the_projector_view_out() {
+    let server = start(config().inspect(true));
+    let _recorded = hello(server.addr, "/");
+    let poll = |from: &str, since: u64| {
+        let mut s = tcp_from(from, server.addr);
+        write!(
+            s,
+            "GET /.inspect?all&since={since} HTTP/1.1\r\nHost: h\r\n\r\n"
+        )
+        .unwrap();
+        s
+    };
+    let status = |s: &mut std::net::TcpStream| {
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)
+            .expect("an answer within the timeout");
+        String::from_utf8_lossy(&head[9..12]).into_owned()
+    };
+    let _hogs: Vec<_> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
+        .iter()
+        .map(|from| poll(from, u64::MAX))
+        .collect();
+    // The four are waiting once each machine's third poll is refused (since 0: one
+    // taken before them is answered at once, and asked again).
+    for from in ["127.0.0.2", "127.0.0.3"] {
+        let started = Instant::now();
+        while status(&mut poll(from, 0)) != "503" {
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "{from}'s polls never all waited"
+            );
+        }
+    }
+    // A third machine's page: since 0, so it has news at once.
+    let started = Instant::now();
+    loop {
+        let got = status(&mut poll("127.0.0.4", 0));
+        if got == "200" {
+            break;
+        }
+        assert_eq!(got, "503");
+        assert!(
+            started.elapsed() < 2 * TIMEOUT,
+            "a page on a third machine was refused 503 for {:?}: two machines hold the projector view",
+            started.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1)); // the page's Retry-After
+    }
+}

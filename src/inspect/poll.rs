@@ -3,8 +3,11 @@
 //! - *Admitted or refused at once.* At most [`MAX_POLLS`] polls are under way, waiting or
 //!   being written: one per record's token (its page asks one at a time) and
 //!   [`PROJECTOR_POLLS`] of the projector view ([`PROJECTOR_POLLS_PER_MACHINE`] per
-//!   machine). Any other is answered `503` with `Retry-After: 1` and asks again a second
-//!   later; a poller that never reads holds only its own place, at most the write
+//!   machine). When the projector view's are all taken, a newcomer from a machine under
+//!   its share answers the oldest one that has waited [`TURN`] at once (with no news: its page asks
+//!   again) and takes its place, so polls of the view take turns and a few machines
+//!   cannot keep everyone else out. Any other is answered `503` with `Retry-After: 1`
+//!   and asks again a second later; a poller that never reads holds only its own place, at most the write
 //!   timeout, and is cut as soon as its record goes.
 //! - *Woken only by its own news*: a poll of a token waits on its record's condition
 //!   variable (at most [`POLL_WAIT`]), so a busy connection wakes its own page's poll,
@@ -50,6 +53,10 @@ pub(crate) const PROJECTOR_POLLS_PER_MACHINE: usize = 2;
 pub(crate) const MAX_POLLS: usize = MAX_RECORDS + PROJECTOR_POLLS;
 /// The longest a poll waits for news before answering with none.
 pub(crate) const POLL_WAIT: Duration = Duration::from_secs(15);
+/// The least a poll of the projector view keeps its place before a newcomer may take
+/// it: without it, five pages asking again at once would answer each other in a loop
+/// (measured: the teacher's page asked 880 times a second), burning a slow board's CPU.
+const TURN: Duration = Duration::from_secs(1);
 
 impl Inspector {
     /// The answer to `GET /.inspect?…` (`head_only`: `HEAD`, answered at once, without a
@@ -73,19 +80,25 @@ impl Inspector {
         };
         let mut board = lock(&self.board);
         board.purge(Instant::now());
-        let (held, news) = match self.admit(&mut board, wants, from) {
+        let (held, news) = match self.admit(&mut board, wants, from, wait) {
             Ok(admitted) => admitted,
             Err(answer) => return (answer, None),
         };
         if wait {
             let deadline = Instant::now() + POLL_WAIT;
             board = wait_until(&news, board, deadline, |b| {
-                b.stopping || b.has_news(wants, since)
+                b.stopping || b.has_news(wants, since) || b.bumped(&held)
             })
             .0;
             board.purge(Instant::now());
         }
-        let page = board.page(wants, since);
+        let page = if board.bumped(&held) {
+            // Its place went to a newer poll: no news, and no blocks to write.
+            Page::empty(since.min(board.seq))
+        } else {
+            board.done_waiting(&held);
+            board.page(wants, since)
+        };
         drop(board);
         // Made once the lock is released: its drop takes the lock.
         let slot = PollSlot {
@@ -100,12 +113,14 @@ impl Inspector {
     }
 
     /// A place for a poll of `wants` from machine `from` (counted: the caller makes its
-    /// [`PollSlot`]), and what to wait on; or the answer that refuses it.
+    /// [`PollSlot`]), and what to wait on; or the answer that refuses it. `wait`: the
+    /// poll will wait for news (a HEAD does not).
     fn admit(
         &self,
         board: &mut Board,
         wants: Wants,
         from: IpAddr,
+        wait: bool,
     ) -> Result<(Held, Arc<Condvar>), Response> {
         let (held, news) = match wants {
             Wants::Token(token) => {
@@ -122,15 +137,20 @@ impl Inspector {
                 (Held::Record(r.id), r.news.clone())
             }
             Wants::All => {
-                let theirs = board.projector_polls.iter().filter(|&&m| m == from);
-                if board.projector_polls.len() >= PROJECTOR_POLLS
-                    || theirs.count() >= PROJECTOR_POLLS_PER_MACHINE
+                let theirs = board.projector_polls.iter().filter(|p| p.machine == from);
+                if theirs.count() >= PROJECTOR_POLLS_PER_MACHINE
+                    || (board.projector_polls.len() >= PROJECTOR_POLLS
+                        && !self.bump_oldest_projector_poll(board))
                 {
                     return Err(busy(&format!(
                         "The projector view is being read by as many pages as it serves at once ({PROJECTOR_POLLS}, {PROJECTOR_POLLS_PER_MACHINE} per machine); ask again in a second."
                     )));
                 }
-                (Held::Projector(from), self.changed.clone())
+                board.projector_serial += 1;
+                (
+                    Held::Projector(board.projector_serial),
+                    self.changed.clone(),
+                )
             }
         };
         if board.polls >= MAX_POLLS {
@@ -145,9 +165,29 @@ impl Inspector {
                     r.polls += 1;
                 }
             }
-            Held::Projector(from) => board.projector_polls.push(from),
+            Held::Projector(serial) => board.projector_polls.push(ProjectorPoll {
+                serial,
+                machine: from,
+                waiting: wait,
+                admitted: Instant::now(),
+            }),
         }
         Ok((held, news))
+    }
+
+    /// Answers the oldest poll of the projector view that has waited at least [`TURN`]
+    /// at once and frees its place; false if none has (the others are being written,
+    /// HEADs, or newer).
+    fn bump_oldest_projector_poll(&self, board: &mut Board) -> bool {
+        let now = Instant::now();
+        let turn_over = |p: &ProjectorPoll| p.waiting && now.duration_since(p.admitted) >= TURN;
+        let Some(at) = board.projector_polls.iter().position(turn_over) else {
+            return false;
+        };
+        board.projector_polls.remove(at);
+        board.polls = board.polls.saturating_sub(1);
+        self.changed.notify_all();
+        true
     }
 }
 
@@ -198,8 +238,19 @@ pub(crate) struct PollSlot<'i> {
 enum Held {
     /// The one of the record whose token it reads.
     Record(u64),
-    /// One of the projector view's, for a page on this machine.
-    Projector(IpAddr),
+    /// One of the projector view's: the [`ProjectorPoll`] of this serial number.
+    Projector(u64),
+}
+
+/// A poll of the projector view under way.
+pub(super) struct ProjectorPoll {
+    serial: u64,
+    /// Whose machine it comes from (see `machine`).
+    machine: IpAddr,
+    /// Still waiting for news: its place may go to a newer poll.
+    waiting: bool,
+    /// When it was admitted: its place is its own for [`TURN`] at least.
+    admitted: Instant,
 }
 
 impl PollSlot<'_> {
@@ -218,17 +269,23 @@ impl PollSlot<'_> {
 impl Drop for PollSlot<'_> {
     fn drop(&mut self) {
         let mut board = lock(&self.inspector.board);
-        board.polls = board.polls.saturating_sub(1);
         match self.held {
             Held::Record(id) => {
+                board.polls = board.polls.saturating_sub(1);
                 if let Some(r) = board.find(id) {
                     r.polls = r.polls.saturating_sub(1);
                     r.writer = None;
                 }
             }
-            Held::Projector(from) => {
-                if let Some(at) = board.projector_polls.iter().position(|&m| m == from) {
-                    board.projector_polls.swap_remove(at);
+            Held::Projector(serial) => {
+                // A bumped poll's place was freed when it was bumped.
+                if let Some(at) = board
+                    .projector_polls
+                    .iter()
+                    .position(|p| p.serial == serial)
+                {
+                    board.projector_polls.remove(at);
+                    board.polls = board.polls.saturating_sub(1);
                 }
             }
         }
@@ -252,6 +309,23 @@ struct Copied {
 }
 
 impl Board {
+    /// Whether `held` is a poll of the projector view whose place went to a newer one.
+    fn bumped(&self, held: &Held) -> bool {
+        match *held {
+            Held::Record(_) => false,
+            Held::Projector(serial) => self.projector_polls.iter().all(|p| p.serial != serial),
+        }
+    }
+
+    /// `held` has stopped waiting (its answer is being made): its place stays its own.
+    fn done_waiting(&mut self, held: &Held) {
+        if let Held::Projector(serial) = *held
+            && let Some(p) = self.projector_polls.iter_mut().find(|p| p.serial == serial)
+        {
+            p.waiting = false;
+        }
+    }
+
     /// The shown record of `token`, if there is one.
     fn by_token(&self, token: &[u8; 16]) -> Option<&Record> {
         self.records.iter().find(|r| r.shown && r.has_token(token))
@@ -318,6 +392,15 @@ impl Board {
 }
 
 impl Page {
+    /// No news: the page asks again from `next`.
+    fn empty(next: u64) -> Page {
+        Page {
+            next,
+            more: false,
+            records: Vec::new(),
+        }
+    }
+
     fn json(&self) -> String {
         let blocks = self.records.iter().flat_map(|r| &r.blocks);
         let size = blocks.map(|b| b.len() + 1).sum::<usize>();
