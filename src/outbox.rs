@@ -330,7 +330,7 @@ impl Client {
         {
             // Nothing waits before it: write it from the caller's buffer instead of
             // copying it into the outbox first (one copy less per large reply).
-            return self.write_now(&mut out, bytes);
+            return self.write_now(&mut out, bytes, None);
         }
         out.pending.extend_from_slice(bytes);
         if out.pending.len() >= threshold || out.backlog.is_some() {
@@ -358,6 +358,24 @@ impl Client {
     }
 
     fn write_out(&self, out: &mut Outbox) -> io::Result<()> {
+        self.write_out_until(out, None)
+    }
+
+    /// `--stdin` in echo mode: appends `frame` and writes out everything queued, under
+    /// the client's write floor and never waiting past `deadline`, which the line's
+    /// clients share (pipes.rs).
+    pub(crate) fn queue_until(&self, frame: &[u8], deadline: Instant) -> io::Result<()> {
+        let mut out = self.outbox();
+        if out.broken || out.closed {
+            // Already ending (and said so, once): the line is not for it. Failing here
+            // would log every line until its thread has left the registry.
+            return Ok(());
+        }
+        out.pending.extend_from_slice(frame);
+        self.write_out_until(&mut out, Some(deadline))
+    }
+
+    fn write_out_until(&self, out: &mut Outbox, until: Option<Instant>) -> io::Result<()> {
         if out.pending.is_empty() {
             return Ok(());
         }
@@ -377,7 +395,7 @@ impl Client {
             }
         }
         let mut pending = std::mem::take(&mut out.pending);
-        let result = self.write_now(out, &pending);
+        let result = self.write_now(out, &pending, until);
         pending.clear();
         if pending.capacity() <= KEEP_MAX {
             out.pending = pending; // but do not keep a large reply's buffer while idle
@@ -385,12 +403,17 @@ impl Client {
         result
     }
 
-    /// Writes `bytes` to the socket; a failure marks the connection broken.
-    fn write_now(&self, out: &mut Outbox, bytes: &[u8]) -> io::Result<()> {
+    /// Writes `bytes` to the socket under the client's write floor, never waiting past
+    /// `until` if given; a failure marks the connection broken.
+    fn write_now(&self, out: &mut Outbox, bytes: &[u8], until: Option<Instant>) -> io::Result<()> {
         if out.broken {
             return Err(already_failed());
         }
-        self.transport.write_all(bytes).map_err(|e| {
+        let written = match until {
+            Some(deadline) => self.transport.write_all_until(bytes, deadline),
+            None => self.transport.write_all(bytes),
+        };
+        written.map_err(|e| {
             out.broken = true;
             crate::socket::write_failure(e)
         })

@@ -12,8 +12,9 @@
 //! through the room (like `ServerHandle::broadcast`, so with `rooms` to every room): when a member's
 //! backlog is full the thread waits, and so does the writer of the pipe, which is the
 //! pacing a live feed wants. Echo mode has no room: each connection past its handshake
-//! gets the frame through its own outbox, written inline and bounded by the write
-//! timeout; one that cannot take it is disconnected.
+//! gets the frame through its own outbox, written inline; the clients of one line share
+//! one deadline, the write timeout (see [`deliver`]), and one that cannot take the line
+//! by then is disconnected.
 //!
 //! Out: each text message becomes one line in a bounded queue (`spool.rs`) that one
 //! thread writes to stdout, so a stdout nobody reads never stalls a connection.
@@ -22,7 +23,7 @@ use std::io::{self, BufRead, Write as _};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use tungstenite::Message;
@@ -196,19 +197,37 @@ fn send(shared: &Shared, text: String) {
         .collect();
     clients.sort_by_key(|c| c.id());
     let frame = crate::frame::encode(crate::frame::TEXT, text.as_bytes());
+    let deadline = Instant::now() + shared.config.write_timeout;
     for client in clients {
-        // Whole frames under the outbox lock, after what its thread queued (outbox.rs);
-        // nothing after a close frame. Written now: its thread waits in `read`.
-        if let Err(e) = client.queue(&frame, 0) {
-            info!(
-                "{} {}: a line from `stdin` could not be written ({e}); disconnected",
-                shared.tag(client.id()),
-                client.peer_addr()
-            );
-            // Its thread, blocked in `read`, ends at once instead of at its next ping.
-            let _ = client.socket().shutdown(Shutdown::Both);
-        }
+        deliver(shared, &client, &frame, deadline);
     }
+}
+
+/// Echo mode: writes one line's frame to `client`, inline (its thread waits in `read`),
+/// after what its thread queued and never after a close frame (outbox.rs). The clients
+/// of a line share one `deadline`: written one after another, each waiting its own
+/// write timeout, N clients that read nothing would hold every line up N times that
+/// for everyone else. So each write waits only until the deadline (and within the
+/// client's write floor, which sums its waits across lines); once it has passed, each
+/// remaining client still gets what fits in its socket buffer now (one that reads has
+/// emptied it meanwhile), and one that cannot take the whole line is disconnected: its
+/// frame may be cut, so it cannot be skipped.
+fn deliver(shared: &Shared, client: &Client, frame: &[u8], deadline: Instant) {
+    let Err(e) = client.queue_until(frame, deadline) else {
+        return;
+    };
+    let why = if crate::socket::is_stalled(&e) {
+        " within `write_timeout` of the line"
+    } else {
+        ""
+    };
+    info!(
+        "{} {}: a line from `stdin` could not be written{why} ({e}); disconnected",
+        shared.tag(client.id()),
+        client.peer_addr()
+    );
+    // Its thread, blocked in `read`, ends at once instead of at its next ping.
+    let _ = client.socket().shutdown(Shutdown::Both);
 }
 
 /// What [`next_line`] read.

@@ -163,11 +163,27 @@ impl Pace {
         renewed
     }
 
+    /// How long the next waiting call may wait: what is left of the timeout, and never
+    /// past `until`; `None` for as long as the socket lets it.
+    fn left(&self, until: Option<Instant>) -> Option<Duration> {
+        let floor = self.timeout().map(|t| t.saturating_sub(self.waited()));
+        let cap = until.map(|u| u.saturating_duration_since(Instant::now()));
+        match (floor, cap) {
+            (Some(floor), Some(cap)) => Some(floor.min(cap)),
+            (floor, cap) => floor.or(cap),
+        }
+    }
+
     /// One `write` of `buf`. What fits in the socket's buffer now goes at once, in one
     /// call, without waiting (on Linux: tune/nowait.rs); otherwise at most
-    /// [`WRITE_CHUNK`] bytes, waiting at most what is left of the timeout, and
-    /// `TimedOut` once nothing is left.
-    pub(crate) fn write(&self, socket: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+    /// [`WRITE_CHUNK`] bytes, waiting at most what is left of the timeout (and never
+    /// past `until`), and `TimedOut` once nothing is left.
+    pub(crate) fn write(
+        &self,
+        socket: &TcpStream,
+        buf: &[u8],
+        until: Option<Instant>,
+    ) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -175,7 +191,7 @@ impl Pace {
             return sent;
         }
         let buf = &buf[..buf.len().min(WRITE_CHUNK)];
-        self.wait_for(socket, || (&*socket).write(buf))
+        self.wait_for(socket, until, || (&*socket).write(buf))
     }
 
     /// One `writev` of `bufs`, which should hold at most [`WRITE_CHUNK`] bytes: like
@@ -184,11 +200,12 @@ impl Pace {
         &self,
         socket: &TcpStream,
         bufs: &[IoSlice<'_>],
+        until: Option<Instant>,
     ) -> io::Result<usize> {
         if let Some(sent) = at_once(crate::tune::send_now_vectored(socket, bufs)) {
             return sent;
         }
-        self.wait_for(socket, || (&*socket).write_vectored(bufs))
+        self.wait_for(socket, until, || (&*socket).write_vectored(bufs))
     }
 
     /// Runs a blocking write `call` with `SO_SNDTIMEO` set to what is left of the
@@ -198,15 +215,15 @@ impl Pace {
     /// 16 KiB: Linux wakes a blocked writer only once a third of its send buffer is free,
     /// which the kernel may have grown to hundreds of KiB for this client, so a reader
     /// well above the floor can leave a call without room for a whole timeout. Then it
-    /// goes on waiting, from zero.
+    /// goes on waiting, from zero. `until` caps the wait whatever the floor leaves.
     fn wait_for(
         &self,
         socket: &TcpStream,
+        until: Option<Instant>,
         mut call: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         loop {
-            if let Some(timeout) = self.timeout() {
-                let left = timeout.saturating_sub(self.waited());
+            if let Some(left) = self.left(until) {
                 if left.is_zero() {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
@@ -247,30 +264,46 @@ fn at_once(sent: io::Result<usize>) -> Option<io::Result<usize>> {
 pub(crate) struct Paced<'a> {
     socket: &'a TcpStream,
     pace: &'a Pace,
+    /// No write waits past this, whatever the floor would allow.
+    until: Option<Instant>,
 }
 
 impl<'a> Paced<'a> {
     pub(crate) fn new(socket: &'a TcpStream, pace: &'a Pace) -> Paced<'a> {
-        Paced { socket, pace }
+        Paced {
+            socket,
+            pace,
+            until: None,
+        }
+    }
+
+    /// The same writer, whose writes also never wait past `deadline` (what fits in the
+    /// socket's buffer still goes after it): for a write that shares one deadline with
+    /// other clients' (`--stdin` in echo mode, pipes.rs).
+    pub(crate) fn until(self, deadline: Instant) -> Paced<'a> {
+        Paced {
+            until: Some(deadline),
+            ..self
+        }
     }
 
     /// One `writev` of `bufs` (at most [`WRITE_CHUNK`] bytes in all): the broadcast
     /// writer's batches of frames.
     pub(crate) fn write_gathered(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.pace.write_vectored(self.socket, bufs)
+        self.pace.write_vectored(self.socket, bufs, self.until)
     }
 }
 
 impl Write for Paced<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pace.write(self.socket, buf)
+        self.pace.write(self.socket, buf, self.until)
     }
 
     /// rustls hands over all its records at once: they go one (of at most 16 KiB) per
     /// call, each counted as it is taken.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match bufs.iter().find(|b| !b.is_empty()) {
-            Some(buf) => self.pace.write(self.socket, buf),
+            Some(buf) => self.pace.write(self.socket, buf, self.until),
             None => Ok(0),
         }
     }

@@ -114,10 +114,21 @@ impl Transport {
     /// waiting at most the write timeout per 16 KiB it takes (the write floor, socket.rs);
     /// then it fails with a timeout.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut out = self.paced();
+        self.write_all_to(&mut self.paced(), bytes)
+    }
+
+    /// Like [`write_all`](Self::write_all), but no write waits past `deadline`: then it
+    /// fails with a timeout. `--stdin` in echo mode gives all clients of a line one
+    /// deadline (pipes.rs), so N clients that read nothing hold the line up once, not N
+    /// times. The waits still count in the client's write floor.
+    pub(crate) fn write_all_until(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        self.write_all_to(&mut self.paced().until(deadline), bytes)
+    }
+
+    fn write_all_to(&self, out: &mut Paced<'_>, bytes: &[u8]) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return tls.write_all(&mut out, bytes);
+            return tls.write_all(out, bytes);
         }
         out.write_all(bytes)
     }
