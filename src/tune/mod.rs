@@ -31,6 +31,6 @@ mod threads;
 
 pub(crate) use heap::{Arenas, address_space_limit, bound_arenas};
 pub(crate) use nowait::{DIRECT_MAX, send_now};
-pub(crate) use quiet::Quiet;
+pub(crate) use quiet::{Quiet, Quiets};
 pub(crate) use reads::{IDLE_READ, Reads};
 pub(crate) use threads::{MAX_SPARE, Threads};
