@@ -16,12 +16,12 @@ use tungstenite::{Message, WebSocket};
 
 use crate::escape;
 use crate::files::Answer;
-use crate::handshake::{self, Verdict};
 use crate::head::{self, HeadError};
 use crate::outbox::Client;
 use crate::response::{self, respond_and_close};
 use crate::room::Room;
 use crate::rooms::Place;
+use crate::route::{self, Verdict};
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
@@ -136,7 +136,7 @@ fn open<'s>(
     // The inspector's own plain requests: the projector view and the page's polls.
     // Only with a valid Host (and one of `allow_hosts`): else `check` refuses it below.
     if let Some(route) = inspect::route(&head.buf[..head.len])
-        .filter(|_| !handshake::host_refused(&head.buf[..head.len], cfg))
+        .filter(|_| !route::host_refused(&head.buf[..head.len], cfg))
     {
         // A poll's place among those under way, kept until its answer is written.
         let mut slot = None;
@@ -198,7 +198,7 @@ fn open<'s>(
     }
     let verdict = match &sink {
         Some(sink) => trace::check(sink, &head.buf[..head.len], cfg),
-        None => handshake::check(&head.buf[..head.len], cfg),
+        None => route::check(&head.buf[..head.len], cfg),
     };
     if let Some(record) = &record {
         // Only upgrades are kept: not page loads, not refusals.

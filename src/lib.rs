@@ -165,6 +165,7 @@ mod inspect;
 mod page;
 mod pipes;
 mod response;
+mod route;
 mod stream;
 mod transport;
 

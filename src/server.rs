@@ -181,7 +181,7 @@ impl Server {
             info!(
                 "{prefix}static files from {} (the built-in page is at {})",
                 files.root().display(),
-                crate::handshake::PAGE_PATH
+                crate::route::PAGE_PATH
             );
         }
         if shared.config.stdin {
