@@ -227,7 +227,8 @@ pub struct Config {
     /// [`max_connections`](Self::max_connections); a file goes out in 16 KiB chunks
     /// whatever its size, each write bounded by
     /// [`write_timeout`](Self::write_timeout). [`Server::bind`](crate::Server::bind)
-    /// fails if it is not a readable directory.
+    /// fails if it is not a readable directory, or if this build lacks the cargo feature
+    /// `static` (a default one).
     pub static_dir: Option<PathBuf>,
     /// Send each line of the process's standard input as a text message: to the room in
     /// broadcast mode (as [`ServerHandle::broadcast`](crate::ServerHandle::broadcast)
@@ -239,7 +240,8 @@ pub struct Config {
     /// than [`max_message_size`](Self::max_message_size) is dropped whole, counted and
     /// logged; invalid UTF-8 is sent as U+FFFD, counted and logged. At the end of input
     /// the server keeps serving and logs it once. For `sensor-script | tinyws --broadcast
-    /// --stdin`; a program of your own calls `ServerHandle::broadcast` instead.
+    /// --stdin`; a program of your own calls `ServerHandle::broadcast` instead. Needs the
+    /// cargo feature `pipes` (a default one), as [`stdout`](Self::stdout) does.
     pub stdin: bool,
     /// Write each text message a client sends as one line on the process's standard
     /// output (a CR or LF inside it written as `\r`, `\n`), before the handler sees it
@@ -602,9 +604,6 @@ impl Config {
             }
             (None, Some(_)) => {
                 return Err("`tls_key` needs `tls_cert` (the certificate for that key)".into());
-            }
-            (Some(_), Some(_)) if !cfg!(feature = "tls") => {
-                return Err("this tinyws was built without TLS; rebuild it with `cargo build --release --features tls`".into());
             }
             _ => {}
         }

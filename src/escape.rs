@@ -29,6 +29,8 @@ enum Mode {
     /// Log lines and the trace: the backslash and the backtick (see the module docs).
     Log,
     /// `--stdout`: the backslash only; printable text stays as sent.
+    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     Line,
     /// The trace's last guard over the lines it composed, whose client values were
     /// already escaped where they entered: hostile characters only, backslashes stay
@@ -87,6 +89,8 @@ pub(crate) fn client<T: AsRef<[u8]> + ?Sized>(text: &T) -> Escaped<'_> {
 
 /// A text message as one `--stdout` line: hostile characters and the backslash escaped,
 /// printable text as sent.
+// Only the `pipes` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) fn line(text: &str) -> Escaped<'_> {
     Escaped {
         bytes: text.as_bytes(),

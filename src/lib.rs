@@ -155,15 +155,12 @@ mod signals;
 
 // One connection, in the order its bytes go (see "How a connection flows" above).
 mod admission;
-mod beneath;
 mod connection;
-mod files;
 mod handshake;
 mod head;
 mod host;
 mod inspect;
 mod page;
-mod pipes;
 mod response;
 mod route;
 mod stream;
@@ -186,9 +183,25 @@ mod shared;
 mod socket;
 mod spool;
 mod tcp;
+mod trace;
+
+// The optional layers (layers.rs): each built with its cargo feature, or else its
+// stand-in under layers/, of the same shape and never reached. Only here.
+#[cfg(feature = "static")]
+mod beneath;
+#[cfg(feature = "static")]
+mod files;
+#[cfg(not(feature = "static"))]
+#[path = "layers/no_static.rs"]
+mod files;
+mod layers;
+#[cfg(feature = "pipes")]
+mod pipes;
+#[cfg(not(feature = "pipes"))]
+#[path = "layers/no_pipes.rs"]
+mod pipes;
 #[cfg(feature = "tls")]
 mod tls;
-mod trace;
 
 // The optimisations, behind one small interface: skip this folder on a first reading.
 mod tune;
@@ -197,6 +210,8 @@ pub use config::{Config, format_duration, format_size, parse_duration, parse_siz
 pub use error::Error;
 pub use handle::ServerHandle;
 pub use handler::{Echo, Handler};
+#[doc(hidden)]
+pub use layers::built as layers_built;
 pub use outbox::Client;
 pub use server::{Running, Server, Stopped};
 pub use spool::Stderr;

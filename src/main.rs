@@ -357,12 +357,12 @@ fn rewritten(logger: &env_logger::Logger, record: &log::Record<'_>, text: std::f
 fn main() -> ExitCode {
     let flags: Flags = argh::from_env();
     if flags.version {
-        // The build's optional features too: a board owner can tell whether this
-        // binary speaks wss:// (`tls`) without reading its build log.
-        let features = if cfg!(feature = "tls") { "tls" } else { "none" };
+        // The build's optional layers too: a board owner can tell whether this binary
+        // speaks wss:// (`tls`) or serves files without reading its build log.
         println!(
-            "tinyws {} (features: {features})",
-            env!("CARGO_PKG_VERSION")
+            "tinyws {} (features: {})",
+            env!("CARGO_PKG_VERSION"),
+            tinyws::layers_built()
         );
         return ExitCode::SUCCESS;
     }

@@ -80,6 +80,8 @@ impl Server {
     /// Checks `config` and opens the listening socket. Errors say what to change.
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        // A setting of a layer this build left out (layers.rs).
+        crate::layers::refused(&config).map_err(Error::InvalidConfig)?;
         // A frame limit above the message limit means the message limit (config.rs).
         if let Some(line) = config.clamp_note() {
             let name = config.name.as_deref().map(|n| format!("{n}: "));
