@@ -3,7 +3,7 @@
 
 // Some tests need Unix signals or Linux /proc and are gated; elsewhere their helpers
 // are unused.
-#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 mod common;
 

@@ -389,9 +389,13 @@ impl Page {
             ws: cdp_connect(&format!("ws://127.0.0.1:{port}/devtools/page/{target}")),
             next_id: 0,
         };
-        page.wait_for("document.readyState", "the page to load", |v| {
-            v == "complete"
-        });
+        // A new target starts as a complete about:blank: wait for `url` itself.
+        let want = format!("{url} complete");
+        page.wait_for(
+            "location.href + ' ' + document.readyState",
+            "the page to load",
+            |v| v == want,
+        );
         page
     }
 
@@ -422,7 +426,7 @@ fn between<'s>(s: &'s str, start: &str, end: &str) -> Option<&'s str> {
     Some(&s[from..from + len])
 }
 
-/// Issue 15: the page shows its own connection as the server saw it. The key it shows is
+/// The page shows its own connection as the server saw it. The key it shows is
 /// the one the server's trace printed, the accept it shows is base64(SHA-1(key + GUID))
 /// (computed here), and the frame it shows is the message, masked with a 4-byte key.
 #[test]
@@ -485,7 +489,7 @@ fn the_page_shows_its_own_handshake_and_frames_as_the_server_saw_them() {
     drop(browser);
 }
 
-/// Issue 15: the projector view (`--inspect`) lists the connections of two students,
+/// The projector view (`--inspect`) lists the connections of two students,
 /// each in a browser context of its own, newest first; a token that is not theirs reads
 /// nothing.
 #[test]

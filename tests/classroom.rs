@@ -1,4 +1,4 @@
-//! The lesson plan, run as written (issue 14 item 1). `docs/classroom.md` is read here:
+//! The lesson plan, run as written. `docs/classroom.md` is read here:
 //! every `./target/release/tinyws …` command in it is started (so a flag the program does
 //! not have, or a combination it refuses, fails), and every output block marked
 //! `<!-- check: NAME -->` must appear, line for line, in what the real binary prints when

@@ -369,7 +369,7 @@ fn push_sends_every_client_a_reading_each_second() {
     close_cleanly(b);
 }
 
-/// Names that are harmless on Linux but not on Windows (issue 14 item 6): a drive
+/// Names that are harmless on Linux but not on Windows: a drive
 /// letter (`dir.join("C:notes.txt")` leaves the folder there), device names, NTFS
 /// streams, trailing dots and spaces. Each is refused with a reason, on every OS, and
 /// nothing is created. Then the total-size cap: the folder never holds more.
@@ -505,7 +505,7 @@ fn goes_away(mut ws: Ws) {
     }
 }
 
-/// Issue 18: `/who`, `/help`, a mistyped command and a taken nickname are answered to
+/// `/who`, `/help`, a mistyped command and a taken nickname are answered to
 /// the asker only; the other member's next message is the room's.
 #[test]
 fn chat_answers_commands_to_the_asker_only() {
@@ -527,7 +527,7 @@ fn chat_answers_commands_to_the_asker_only() {
     close_cleanly(a);
 }
 
-/// Issue 18: Ctrl-C in an example that embeds tinyws (`shutdown_on_signals`) gives every
+/// Ctrl-C in an example that embeds tinyws (`shutdown_on_signals`) gives every
 /// client 1001 and a clean close (it was 1006: the process died), and the program prints
 /// how the server stopped and exits 0.
 #[cfg(unix)]
@@ -549,7 +549,7 @@ fn ctrl_c_closes_every_chat_and_push_client_with_1001() {
     }
 }
 
-/// Issue 18 item 7: the sensor program of the issue (examples/sensor.rs, under 60
+/// The sensor program (examples/sensor.rs, under 60
 /// lines): a reading every 500 ms to everyone, `status` answered to the asker only, and
 /// Ctrl-C (SIGINT to its PID) closes every client with 1001.
 #[cfg(unix)]

@@ -1,4 +1,4 @@
-//! The live inspector (issue 15) over real sockets: a connection that brings a token is
+//! The live inspector over real sockets: a connection that brings a token is
 //! recorded as `--trace` would narrate it, only that token reads it back, the projector
 //! view is off unless asked for, and a poller that never reads holds up nobody.
 

@@ -1,4 +1,4 @@
-//! Out of memory is a 503, never a crash (issue 20): the real binary under a hard
+//! Out of memory is a 503, never a crash: the real binary under a hard
 //! address-space limit (`prlimit --as`, as on a 32-bit board or under `ulimit -v`) with a
 //! `--max-connections` far too large for it. The server must say at startup what does
 //! not fit, answer the clients beyond that with 503, keep serving the others even when

@@ -87,7 +87,7 @@ fn same_origin_page_passes_the_origin_check() {
 }
 
 /// Browsers that prefer Chinese get the Chinese page, everyone else the English one;
-/// both connect to the same path and show the same request (issue 14 item 5).
+/// both connect to the same path and show the same request.
 #[test]
 fn the_page_is_chinese_for_browsers_that_prefer_it() {
     let server = start(config());

@@ -1,7 +1,7 @@
-//! The code must build on Linux, macOS and Windows (a teacher's laptop), but CI runs on
-//! Linux only. This is the check every machine can do: each use of a Unix-only API must
-//! sit under a `cfg` that keeps it off other platforms. (`.ci/portable` also runs
-//! `cargo check --target x86_64-pc-windows-gnu` where that target is installed.)
+//! The code must build on Linux, macOS and Windows (a teacher's laptop), but the tests run
+//! on Linux. This is the check every machine can do: each use of a Unix-only API must
+//! sit under a `cfg` that keeps it off other platforms. (CI also runs `cargo check` for
+//! Windows and macOS, `.ci/portable`, and runs the Windows build under Wine.)
 //!
 //! The rule, per line that mentions one of [`UNIX_ONLY`]: somewhere above it in the file,
 //! at the same or a lesser indentation, in the item that encloses it, there is a

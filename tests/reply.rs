@@ -1,4 +1,4 @@
-//! What a handler can do besides returning a message (issue 18): send to its own client
+//! What a handler can do besides returning a message: send to its own client
 //! only (`Client::send`), in echo and broadcast mode, in order with everything else the
 //! client is sent; reach the server's handle (`Client::server`); and what happens to a
 //! returned control frame (dropped in both modes, never written).

@@ -1,4 +1,4 @@
-//! The room survives its worst member (issue 13), over real sockets against the binary:
+//! The room survives its worst member, over real sockets against the binary:
 //! a flooding sender is slowed down to what the readers take instead of emptying the
 //! room, a member that reads nothing is still closed with 1008, a second member's chat
 //! gets through a flood, two flooders take turns, and connections that never send a
@@ -88,8 +88,9 @@ fn data_count(got: &[(u8, Vec<u8>, Instant)]) -> usize {
 /// One sender writes N messages of 16 KiB back to back; 20 members read continuously
 /// but slower (a short sleep per message); one member never reads. Every reader gets all
 /// N, in order; the stuck one is closed with 1008 (logged once, with the flag); the
-/// server's memory stays within the bound in docs/reference.md. Before issue 13 every reader was
-/// closed with 1008 within a second, some with 0 of the messages.
+/// server's memory stays within the bound in docs/reference.md. (A room that cut slow
+/// readers instead closed every reader with 1008 within a second, some with 0 of the
+/// messages.)
 #[test]
 fn a_flooding_sender_is_paced_and_slow_readers_get_everything() {
     const N: usize = 600;
@@ -360,7 +361,7 @@ fn silent_sockets_cannot_hoard_the_handshake_slots() {
         "{} hoarding connections opened; fresh handshakes took at most {worst:?}",
         opened.load(Ordering::Relaxed)
     );
-    // Issue 13: within 1 s; generous for a loaded machine.
+    // Within 1 s (the stall timeout); generous for a loaded machine.
     assert!(
         worst < Duration::from_secs(2),
         "a fresh handshake took {worst:?}"

@@ -55,7 +55,7 @@ fn a_client_that_never_answers_the_1001_is_cut_when_the_shutdown_timeout_runs_ou
         .expect("stop() returned after the shutdown timeout");
     stopper.join().unwrap();
     assert_eq!(handle.connections(), 0, "no connection outlives the server");
-    // stop() says so: one connection, cut by the timeout (issue 18).
+    // stop() says so: one connection, cut by the timeout.
     assert_eq!((stopped.connections, stopped.cut), (1, 1), "{stopped}");
     assert!(!stopped.is_clean());
     assert_eq!(

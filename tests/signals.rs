@@ -1,4 +1,4 @@
-//! Issue 18 and the library scene: `shutdown_on_signals` for several servers in one
+//! The library scene: `shutdown_on_signals` for several servers in one
 //! process. A server stopped from code is left out; a signal then still gives the other
 //! server's clients their close 1001 instead of ending the process (it used to exit at
 //! once with 130: the stopped server's watcher took the signal for a second one).

@@ -362,7 +362,7 @@ fn tls_client(addr: std::net::SocketAddr) -> TlsClient {
     rustls::StreamOwned::new(conn, tcp(addr))
 }
 
-/// Issue 15 over wss:// and https://, on the same port: a connection with an inspector
+/// The inspector over wss:// and https://, on the same port: a connection with an inspector
 /// token is recorded, and its page reads the record back over HTTPS.
 #[test]
 fn the_inspector_works_over_wss() {
@@ -423,7 +423,7 @@ fn wss_handshake(addr: std::net::SocketAddr) -> Duration {
     took
 }
 
-/// Issue 13's hoarding, against wss://: while hundreds of sockets that never send are
+/// Hoarding the handshake slots, against wss://: while hundreds of sockets that never send are
 /// held open and reopened, a fresh wss:// client's TLS handshake and upgrade still
 /// complete (target 1 s; a generous 2 s asserted), its handshake counting as sending.
 #[test]

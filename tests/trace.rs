@@ -1,4 +1,4 @@
-//! `--trace` on a projector (issue 14 item 3): credentials hidden unless asked for, the
+//! `--trace` on a projector: credentials hidden unless asked for, the
 //! quiet level for a full room, and following one connection. Against the real binary,
 //! its stdout read as a student would see it. (The bound on a paused stdout and the
 //! escaping of control bytes: tests/hostile.rs.)

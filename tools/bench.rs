@@ -929,7 +929,7 @@ fn main() {
         });
     }
 
-    // 8b. A flooding sender in the room (issue 13): one member sends 16 KiB messages
+    // 8b. A flooding sender in the room: one member sends 16 KiB messages
     // back to back, 49 read as fast as they can, one never reads, one chats every 100 ms.
     // tinyws only: the point is what the readers see while the room paces the sender
     // and cuts the stuck member.

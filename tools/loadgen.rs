@@ -855,7 +855,7 @@ fn broadcast(args: &Args, raw: bool) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// A flooding sender in the room (issue 13): one member writes `size`-byte messages back to
+/// A flooding sender in the room: one member writes `size`-byte messages back to
 /// back for the whole window, `conns` members read everything as fast as they can, one
 /// member never reads (the server must cut it, 1008, pausing the others at most
 /// `--stall-timeout`), and a chatting member sends a short text every 100 ms. Reported:

@@ -131,14 +131,9 @@ impl Proc {
             _unread: unread,
             stdin,
         };
-        let line = p.wait_log("listening on ws://");
-        let addr = line
-            .split("ws://")
-            .nth(1)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap();
+        // `ws://` or, with --tls-cert, `wss://`.
+        let line = p.wait_log("listening on ");
+        let addr = line.split("://").nth(1).unwrap().split('/').next().unwrap();
         p.addr = addr.parse().unwrap();
         p
     }
