@@ -19,8 +19,8 @@ use crate::files::Answer;
 use crate::head::{self, HeadError};
 use crate::outbox::Client;
 use crate::response::{self, respond_and_close};
-use crate::room::Room;
-use crate::rooms::Place;
+use crate::room::{Place, Room};
+
 use crate::route::{self, Verdict};
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `static` | `--static`: files from a directory (files.rs, beneath.rs) | `static_dir` |
 //! | `pipes` | `--stdin` and `--stdout` (pipes.rs) | `stdin`, `stdout` |
+//! | `rooms` | `--rooms`: one room per request path (rooms.rs) | `rooms` |
 //! | `tls` | `wss://` on the tinyws port (tls.rs, rustls) | `tls_cert`, `tls_key` |
 //!
 //! The default build has every layer but `tls` (Cargo.toml, `[features]`).
@@ -25,7 +26,7 @@ pub(crate) struct Layer {
 }
 
 /// Every optional layer, in the order `--version` lists them.
-pub(crate) const LAYERS: [Layer; 3] = [
+pub(crate) const LAYERS: [Layer; 4] = [
     Layer {
         feature: "static",
         built: cfg!(feature = "static"),
@@ -41,6 +42,11 @@ pub(crate) const LAYERS: [Layer; 3] = [
                 c.stdout.then_some("stdout")
             }
         },
+    },
+    Layer {
+        feature: "rooms",
+        built: cfg!(feature = "rooms"),
+        set: |c| c.rooms.then_some("rooms"),
     },
     Layer {
         feature: "tls",

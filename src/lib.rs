@@ -169,7 +169,6 @@ mod transport;
 // Broadcast mode.
 mod backlog;
 mod room;
-mod rooms;
 mod writer;
 
 // Shared parts.
@@ -200,6 +199,11 @@ mod pipes;
 #[cfg(not(feature = "pipes"))]
 #[path = "layers/no_pipes.rs"]
 mod pipes;
+#[cfg(feature = "rooms")]
+mod rooms;
+#[cfg(not(feature = "rooms"))]
+#[path = "layers/no_rooms.rs"]
+mod rooms;
 #[cfg(feature = "tls")]
 mod tls;
 

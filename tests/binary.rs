@@ -36,6 +36,7 @@ fn version_prints_the_crate_version() {
     let built: Vec<&str> = [
         ("static", cfg!(feature = "static")),
         ("pipes", cfg!(feature = "pipes")),
+        ("rooms", cfg!(feature = "rooms")),
         ("tls", cfg!(feature = "tls")),
     ]
     .into_iter()
