@@ -191,7 +191,7 @@ fn reject_busy(
         .stack_size(REJECTER_STACK)
         .spawn(move || {
             if let Some(client) = ctx.new_client(0, peer, socket) {
-                let _ = client.socket().set_write_timeout(Some(linger));
+                client.transport().set_write_timeout(linger);
                 let deadline = Instant::now() + linger;
                 let _ = read_head(client.transport(), ctx.config.max_head_size, deadline);
                 respond_and_close(client.transport(), &response, linger);

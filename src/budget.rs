@@ -14,7 +14,7 @@
 //! server that is fine in practice (1,000 idle clients need 14 KiB each, not the 349 KiB
 //! of the worst case) from starting at all. Capping at the budget is what keeps an
 //! allocation that load causes from ever failing: Rust aborts the whole process when one
-//! does (issue 20: `memory allocation of 7 bytes failed` after 347 connections).
+//! does (`memory allocation of 7 bytes failed` after 347 connections under 256 MiB).
 //!
 //! The per-connection figures are the formula of docs/reference.md "Defaults and limits", checked
 //! against a measurement of the worst case (docs/embedded.md, "Under a memory limit").

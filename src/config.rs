@@ -100,12 +100,20 @@ pub struct Config {
     /// How long to wait for any frame (normally the pong) after a keepalive ping before
     /// the connection is considered dead and closed. Default 10 s.
     pub ping_timeout: Duration,
-    /// How long one write may block because the client is not reading. Default 10 s.
-    /// When it expires the client is disconnected and its buffers are freed, so a client
-    /// that never reads its echoes costs at most its socket buffers for this long. It
-    /// bounds each write call, not a whole reply: a client that reads a few bytes every
-    /// few seconds keeps a large reply going (slowly, holding only its own thread and its
-    /// own buffers, which `max_message_size` bounds).
+    /// How long writes may wait for a client per 16 KiB it takes: the write floor, the
+    /// rate below which even a client that still reads is cut. Default 10 s, so 16 KiB
+    /// per 10 s (1.6 KiB/s). The time every write to the client (echo replies, HTTP and
+    /// static answers, the room's frames, `stdin` lines) waits for it is summed; once it
+    /// reaches this before the client took another 16 KiB, or everything sent to it, the
+    /// client is disconnected and its buffers are freed. So a client that never reads
+    /// costs at most its socket buffers for this long, once, and one that reads a trickle
+    /// no longer (a timeout per write call let it hold a reply, a file or, in echo mode,
+    /// everyone's `stdin` lines as long as it liked). "Taken" means acknowledged by its
+    /// TCP on Linux, written elsewhere (there the sum also starts again with each
+    /// message). Shorter values cut clients on slow links sooner (16 KiB per second
+    /// needs about 130 kbit/s); longer ones let a stuck client hold its share longer. In
+    /// broadcast mode [`stall_timeout`](Self::stall_timeout) acts first on a member that
+    /// makes no progress at all while the room waits for it.
     pub write_timeout: Duration,
     /// On shutdown, how long to wait for clients to answer the 1001 close frame before
     /// the remaining sockets are cut. Default 2 s.
@@ -225,7 +233,7 @@ pub struct Config {
     /// it): such requests get `404`, like a missing file. Each answer runs on its
     /// connection's thread and counts against
     /// [`max_connections`](Self::max_connections); a file goes out in 16 KiB chunks
-    /// whatever its size, each write bounded by
+    /// whatever its size, under the write floor of
     /// [`write_timeout`](Self::write_timeout). [`Server::bind`](crate::Server::bind)
     /// fails if it is not a readable directory, or if this build lacks the cargo feature
     /// `static` (a default one).
@@ -233,9 +241,11 @@ pub struct Config {
     /// Send each line of the process's standard input as a text message: to the room in
     /// broadcast mode (as [`ServerHandle::broadcast`](crate::ServerHandle::broadcast)
     /// does, so a room that is full waits, and so does the reading), and to every open
-    /// connection in echo mode (each write bounded by [`write_timeout`](Self::write_timeout):
-    /// a client that stops reading delays the lines for the others at most that long
-    /// once, then it is disconnected). Default `false`. One thread reads, started by
+    /// connection in echo mode, one after the other, under the write floor of
+    /// [`write_timeout`](Self::write_timeout): a client that stops reading delays the lines
+    /// for the others at most that long, once, then it is disconnected; one that reads
+    /// slowly sets the pace of the lines, but never below 16 KiB per `write_timeout`.
+    /// Default `false`. One thread reads, started by
     /// [`Server::run`](crate::Server::run). A line (without its `\n` or `\r\n`) longer
     /// than [`max_message_size`](Self::max_message_size) is dropped whole, counted and
     /// logged; invalid UTF-8 is sent as U+FFFD, counted and logged. At the end of input

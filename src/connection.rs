@@ -70,9 +70,9 @@ fn open<'s>(
     let peer = client.peer_addr();
     let id = client.id();
     let tag = shared.tag(id);
-    // Latency: replies are batched by the stream, so Nagle's delay only hurts (point 8).
+    // Latency: replies are batched by the stream, so Nagle's delay only hurts.
     let _ = client.socket().set_nodelay(true);
-    let _ = client.socket().set_write_timeout(Some(cfg.write_timeout));
+    client.transport().set_write_timeout(cfg.write_timeout);
     // --trace-only: the other connections are not traced at all.
     let traced = trace::follows(cfg, id, peer);
     if traced && let Some(sink) = trace::Sink::new(id, true, None) {
@@ -431,8 +431,8 @@ struct FileRequest<'a> {
 
 /// `static_dir`: answers from the directory (files.rs), on this connection's thread, so
 /// it holds its slot of `max_connections` like any connection. The file goes out in
-/// chunks of `files::CHUNK` straight to the socket (or TLS), each write bounded by the
-/// write timeout set in `open`: a client that reads nothing is cut after it. Then the
+/// chunks of `files::CHUNK` straight to the socket (or TLS), under the write floor set
+/// in `open`: a client that reads less than 16 KiB per write timeout is cut. Then the
 /// usual close: close_notify, half-close, a short drain. One info line per answer.
 fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileRequest<'_>) {
     let (id, peer) = (client.id(), client.peer_addr());

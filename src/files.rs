@@ -97,7 +97,7 @@ impl Body {
     /// RFC 9112 §6.3); one that shrank ends in an `UnexpectedEof` error: close the
     /// connection, and the client sees a body shorter than `Content-Length`, which it
     /// must treat as incomplete (RFC 9112 §8). Each write blocks at most as long as
-    /// `out` lets it (the socket's write timeout).
+    /// `out` lets it (the write floor: the write timeout per 16 KiB the client takes).
     pub(crate) fn send(mut self, out: &mut impl Write) -> io::Result<u64> {
         let size = usize::try_from(self.len).map_or(CHUNK, |len| len.min(CHUNK));
         // On the heap: a connection thread's stack is small and its pages stay resident

@@ -69,7 +69,7 @@ struct Flags {
     #[argh(option, from_str_fn(parse_duration))]
     ping_timeout: Option<Duration>,
 
-    /// how long a write may block on a client that is not reading (default 10s)
+    /// how long writes may wait for a client per 16 KiB it takes; slower readers are cut (default 10s)
     #[argh(option, from_str_fn(parse_duration))]
     write_timeout: Option<Duration>,
 

@@ -104,7 +104,7 @@ impl Client {
     /// truncation attack otherwise). Every TLS connection that got as far as its request
     /// ends through here: HTTP answers, closes, failures. Sending it twice is harmless
     /// (rustls sends it once). Bounded: a client that stopped reading holds it up at most a
-    /// second (or the shorter write timeout already set).
+    /// second (or the write timeout, if shorter).
     pub(crate) fn end_tls(&self) {
         if self.outbox().broken {
             // A write failed, maybe in the middle of a record: the client cannot read
@@ -149,9 +149,9 @@ impl Client {
     ///
     /// It takes the way every other frame for this client takes, with the same bounds.
     /// In echo mode it is written at once, on the calling thread (the connection's own,
-    /// from a handler), after anything already queued; a client that reads nothing makes
-    /// that write fail after [`Config::write_timeout`](crate::Config#structfield.write_timeout),
-    /// which ends the connection. In broadcast mode it is queued in the client's backlog
+    /// from a handler), after anything already queued; a client that reads nothing (or
+    /// less than 16 KiB per [`Config::write_timeout`](crate::Config#structfield.write_timeout))
+    /// makes that write fail after that long, which ends the connection. In broadcast mode it is queued in the client's backlog
     /// behind the room's messages already queued for it and never waits for the socket: the
     /// client's writer thread sends it in that order. Like the client's pongs, it does not
     /// wait for room in the backlog: a client that has more than twice `max_backlog`
@@ -261,9 +261,8 @@ impl Client {
     pub(crate) fn shut_down(&self) {
         self.going_away.store(true, Ordering::Release);
         // Short: a client that stopped reading must not hold up the others.
-        let _ = self
-            .socket()
-            .set_write_timeout(Some(std::time::Duration::from_millis(200)));
+        self.transport
+            .set_write_timeout(std::time::Duration::from_millis(200));
         let mut out = match self.out.try_lock() {
             Ok(out) => out,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -351,7 +350,8 @@ impl Client {
         std::mem::take(&mut out.pending).capacity()
     }
 
-    /// Writes everything queued. Blocks at most the socket's write timeout.
+    /// Writes everything queued. Blocks at most the write timeout per 16 KiB the client
+    /// takes (the write floor, socket.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
         self.write_out(&mut out)

@@ -91,7 +91,7 @@ pub(crate) enum Refusal {
 mod tests {
     use super::*;
 
-    /// Review of issue 13: the memory budget counts the threads of pushed-out connections
+    /// The memory budget counts the threads of pushed-out connections
     /// still ending; --max-connections counts only the slots held.
     #[test]
     fn the_memory_budget_counts_pushed_out_threads_and_the_cap_does_not() {

@@ -4,7 +4,8 @@
 //! write to the same client, and a TLS session is one state machine for both directions.
 //! So the session sits behind a mutex that is never held across a blocking socket read:
 //! ciphertext is read from the socket first, then fed to the session under the lock.
-//! Writes encrypt and send under the lock; the write timeout bounds how long.
+//! Writes encrypt and send under the lock, to a writer the caller gives (the socket under
+//! the write floor: socket.rs `Paced`), which bounds how long.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -103,8 +104,9 @@ struct Session {
 impl Session {
     /// Hands `unread` to rustls until it is all taken, plaintext is ready to be read, or
     /// rustls takes nothing more (after close_notify whatever follows is dropped, as TLS
-    /// requires). Returns whether anything was taken.
-    fn feed(&mut self, socket: &TcpStream) -> io::Result<bool> {
+    /// requires); sends what rustls has to say to `out`. Returns whether anything was
+    /// taken.
+    fn feed(&mut self, out: &mut impl Write) -> io::Result<bool> {
         let mut progress = false;
         while !self.unread.is_empty() {
             let used = self.conn.read_tls(&mut &self.unread[..])?;
@@ -117,7 +119,7 @@ impl Session {
                 Ok(state) => state,
                 Err(e) => {
                     // Tell the client why (a TLS alert), then give up on the connection.
-                    let _ = self.conn.write_tls(&mut &*socket);
+                    let _ = self.conn.write_tls(out);
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
             };
@@ -131,7 +133,7 @@ impl Session {
         if self.unread.is_empty() && self.unread.capacity() > 0 {
             self.unread = Vec::new();
         }
-        send_pending(&mut self.conn, socket)?;
+        send_pending(&mut self.conn, out)?;
         Ok(progress)
     }
 }
@@ -159,13 +161,15 @@ impl Tls {
         crate::lock::lock(&self.conn)
     }
 
-    /// Reads decrypted bytes, driving the TLS handshake as needed. Blocks in the socket
-    /// read without holding the session lock. With a `deadline` (the request head's), no
-    /// socket read goes past it, so a client dripping a handshake or a record one byte at
-    /// a time is still cut off in time (`TimedOut`).
+    /// Reads decrypted bytes from `socket`, driving the TLS handshake as needed (what it
+    /// sends goes to `out`). Blocks in the socket read without holding the session lock.
+    /// With a `deadline` (the request head's), no socket read goes past it, so a client
+    /// dripping a handshake or a record one byte at a time is still cut off in time
+    /// (`TimedOut`).
     pub(crate) fn read(
         &self,
         socket: &TcpStream,
+        out: &mut impl Write,
         buf: &mut [u8],
         deadline: Option<Instant>,
     ) -> io::Result<usize> {
@@ -180,7 +184,7 @@ impl Tls {
                 if !session.unread.is_empty() {
                     // Ciphertext rustls could not take yet: feed it before reading more.
                     // No progress and no plaintext would mean a loop without end.
-                    if !session.feed(socket)? {
+                    if !session.feed(out)? {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             "the TLS session takes no more data",
@@ -213,37 +217,38 @@ impl Tls {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, NotTls));
             }
             session.unread.extend_from_slice(&raw[..n]);
-            session.feed(socket)?;
+            session.feed(out)?;
         }
     }
 
-    /// Encrypts and sends `bytes`, bounded by the socket's write timeout per write.
-    /// rustls holds at most 64 KiB of records, so a larger message is encrypted and sent
-    /// in turns.
-    pub(crate) fn write_all(&self, socket: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    /// Encrypts `bytes` and sends the records to `out`, which bounds how long (the write
+    /// floor). At most 16 KiB is encrypted at a time (one record), so rustls holds little
+    /// and each record is sent before the next is made.
+    pub(crate) fn write_all(&self, out: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
         let conn = &mut self.lock().conn;
         while !bytes.is_empty() {
-            let n = conn.writer().write(bytes)?;
+            let piece = &bytes[..bytes.len().min(crate::socket::WRITE_CHUNK)];
+            let n = conn.writer().write(piece)?;
             bytes = &bytes[n..];
             if n == 0 && !conn.wants_write() {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            send_pending(conn, socket)?;
+            send_pending(conn, out)?;
         }
         Ok(())
     }
 
     /// Sends close_notify (RFC 8446 §6.1) so the client knows no data was cut off.
-    pub(crate) fn close_notify(&self, socket: &TcpStream) {
+    pub(crate) fn close_notify(&self, out: &mut impl Write) {
         let conn = &mut self.lock().conn;
         conn.send_close_notify();
-        let _ = send_pending(conn, socket);
+        let _ = send_pending(conn, out);
     }
 }
 
-fn send_pending(conn: &mut ServerConnection, socket: &TcpStream) -> io::Result<()> {
+fn send_pending(conn: &mut ServerConnection, out: &mut impl Write) -> io::Result<()> {
     while conn.wants_write() {
-        crate::socket::retry(|| conn.write_tls(&mut &*socket))?;
+        crate::socket::retry(|| conn.write_tls(out))?;
     }
     Ok(())
 }

@@ -4,9 +4,9 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::socket::retry;
+use crate::socket::{Pace, Paced, retry};
 
 #[derive(Debug)]
 pub(crate) struct Transport {
@@ -17,6 +17,8 @@ pub(crate) struct Transport {
     /// The client has sent at least one byte (admission prefers to push out those that
     /// have not: admission.rs).
     spoke: AtomicBool,
+    /// The write floor: how long writes to this client may still wait (socket.rs).
+    pace: Pace,
 }
 
 impl Transport {
@@ -26,6 +28,7 @@ impl Transport {
             #[cfg(feature = "tls")]
             tls: None,
             spoke: AtomicBool::new(false),
+            pace: Pace::default(),
         }
     }
 
@@ -36,10 +39,25 @@ impl Transport {
         self
     }
 
-    /// The TCP socket: its timeouts, `shutdown`, and the plain-text answers written
+    /// The TCP socket: its read timeout, `shutdown`, and the plain-text answers written
     /// around TLS.
     pub(crate) fn socket(&self) -> &TcpStream {
         &self.socket
+    }
+
+    /// Sets the write timeout: how long writes may wait for this client per 16 KiB it
+    /// takes (the write floor, socket.rs). Also the socket's own `SO_SNDTIMEO`, for the
+    /// few plain-text bytes written to it directly.
+    pub(crate) fn set_write_timeout(&self, timeout: Duration) {
+        self.pace.set_timeout(timeout);
+        let _ = self.socket.set_write_timeout(Some(timeout));
+    }
+
+    /// The socket as a writer under the write floor, for one new write: a client that
+    /// took everything sent before owes nothing from then.
+    pub(crate) fn paced(&self) -> Paced<'_> {
+        self.pace.start(&self.socket);
+        Paced::new(&self.socket, &self.pace)
     }
 
     /// Reads what the client sent, decrypted if the connection uses TLS. Blocks at most
@@ -47,7 +65,9 @@ impl Transport {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return tls.read(&self.socket, buf, None);
+            // A TLS read may write too (handshake messages, alerts): under the floor.
+            let mut out = Paced::new(&self.socket, &self.pace);
+            return tls.read(&self.socket, &mut out, buf, None);
         }
         retry(|| (&self.socket).read(buf))
     }
@@ -62,7 +82,10 @@ impl Transport {
     ) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         let read = match &self.tls {
-            Some(tls) => tls.read(&self.socket, buf, Some(deadline)),
+            Some(tls) => {
+                let mut out = Paced::new(&self.socket, &self.pace);
+                tls.read(&self.socket, &mut out, buf, Some(deadline))
+            }
             None => (&self.socket).read(buf),
         };
         #[cfg(not(feature = "tls"))]
@@ -87,14 +110,16 @@ impl Transport {
         !crate::tcp::has_input(&self.socket)
     }
 
-    /// Writes all of `bytes`, encrypted if the connection uses TLS. Blocks at most the
-    /// socket's write timeout per write.
+    /// Writes all of `bytes`, encrypted if the connection uses TLS. The client may keep it
+    /// waiting at most the write timeout per 16 KiB it takes (the write floor, socket.rs);
+    /// then it fails with a timeout.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = self.paced();
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return tls.write_all(&self.socket, bytes);
+            return tls.write_all(&mut out, bytes);
         }
-        (&self.socket).write_all(bytes)
+        out.write_all(bytes)
     }
 
     /// Whether the connection uses TLS.
@@ -109,21 +134,14 @@ impl Transport {
     /// §6.1: close_notify before closing the write side; a strict client reports a
     /// truncation attack otherwise). Sending it twice is harmless (rustls sends it once).
     /// Bounded: a client that stopped reading holds it up at most a second (or the
-    /// shorter write timeout already set). Nothing to do without TLS.
+    /// shorter write timeout). Nothing to do without TLS.
     pub(crate) fn close_notify(&self) {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            let cap = std::time::Duration::from_secs(1);
-            if self
-                .socket
-                .write_timeout()
-                .ok()
-                .flatten()
-                .is_none_or(|t| t > cap)
-            {
-                let _ = self.socket.set_write_timeout(Some(cap));
-            }
-            tls.close_notify(&self.socket);
+            let cap = Duration::from_secs(1);
+            let pace = Pace::default();
+            pace.set_timeout(self.pace.timeout().map_or(cap, |t| t.min(cap)));
+            tls.close_notify(&mut Paced::new(&self.socket, &pace));
         }
     }
 }

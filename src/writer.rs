@@ -13,8 +13,8 @@
 //! (`tune/nowait.rs`), under the same lock; what does not fit is queued first. So frames
 //! never interleave on the wire, and nothing overtakes what was queued before it.
 
-use std::io::{self, IoSlice, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
@@ -26,7 +26,7 @@ use crate::backlog::{BATCH, Backlog, Bell, CHUNK};
 use crate::config::format_duration;
 use crate::lock::{wait, wait_until};
 use crate::outbox::{Client, Outbox};
-use crate::socket::{is_timeout, retry};
+use crate::socket::is_timeout;
 
 /// The writer only holds a few frame pointers: a small stack is plenty.
 pub(crate) const WRITER_STACK: usize = crate::config::HELPER_STACK;
@@ -215,7 +215,7 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
                 "{why}, but the close frame could not be written ({e})"
             )),
             (None, true) => Some(format!(
-                "a write blocked for {}, the `write_timeout`: it stopped reading",
+                "it took less than 16 KiB in {} of waiting (the `write_timeout`): it reads too slowly, or not at all",
                 format_duration(write_timeout)
             )),
             (None, false) => None, // the client vanished: its reader reports that
@@ -227,8 +227,9 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
 }
 
 /// Writes whole frames with `writev` calls of at most [`CHUNK`] bytes, counting what
-/// each call wrote in `written`. Each call blocks at most the socket's write timeout;
-/// `deadline` bounds the total.
+/// each call wrote in `written`. The member may keep them waiting at most the write
+/// timeout per 16 KiB it takes (the write floor, socket.rs `Pace`); `deadline` bounds
+/// the total.
 fn write_frames(
     client: &Client,
     frames: &[Arc<[u8]>],
@@ -245,7 +246,7 @@ fn write_frames(
             Ok(())
         });
     }
-    let mut socket: &TcpStream = client.socket();
+    let mut out = client.transport().paced();
     let mut slices = [IoSlice::new(&[]); BATCH];
     let n = frames.len().min(BATCH);
     for (slice, frame) in slices.iter_mut().zip(frames) {
@@ -269,7 +270,7 @@ fn write_frames(
                 k += 1;
                 len += take;
             }
-            retry(|| socket.write_vectored(&chunk[..k]))?
+            out.write_gathered(&chunk[..k])?
         };
         if wrote == 0 {
             return Err(io::ErrorKind::WriteZero.into());

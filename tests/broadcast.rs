@@ -822,7 +822,7 @@ fn a_member_that_blocks_a_write_for_the_write_timeout_is_dropped() {
     assert!(
         line.contains("#1 ")
             && line.contains(
-                "dropped: a write blocked for 500ms, the write_timeout (--write-timeout): it stopped reading"
+                "dropped: it took less than 16 KiB in 500ms of waiting (the write_timeout (--write-timeout)): it reads too slowly, or not at all"
             ),
         "{line}"
     );

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tls::tls_client;
 use common::*;
 use tinyws::Config;
 
@@ -300,66 +301,6 @@ fn a_burst_of_new_connections_is_not_pushed_out_while_slots_are_free() {
     for (k, s) in burst.iter_mut().enumerate() {
         assert!(still_open(s), "connection {k} was pushed out");
     }
-}
-
-/// Accepts the test certificate (self-signed, so webpki would refuse it as a CA used
-/// as an end entity) but still checks the handshake's signatures with its key.
-#[derive(Debug)]
-struct TestCert(rustls::crypto::WebPkiSupportedAlgorithms);
-
-impl rustls::client::danger::ServerCertVerifier for TestCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
-type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
-
-/// A TLS client (rustls) of `addr` for `localhost` that trusts the test certificate.
-fn tls_client(addr: std::net::SocketAddr) -> TlsClient {
-    use rustls::pki_types::ServerName;
-    use std::sync::Arc;
-    let provider = rustls::crypto::ring::default_provider();
-    let verifier = Arc::new(TestCert(provider.signature_verification_algorithms));
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
-            .unwrap();
-    rustls::StreamOwned::new(conn, tcp(addr))
 }
 
 /// The inspector over wss:// and https://, on the same port: a connection with an inspector

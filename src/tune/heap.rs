@@ -1,6 +1,6 @@
 //! Giving freed message buffers back to the system after a burst.
 //!
-//! A connection that goes quiet frees the buffers its messages needed (`conn.rs`
+//! A connection that goes quiet frees the buffers its messages needed (`tune/quiet.rs`
 //! `shrink`), but glibc's malloc keeps freed memory in its arenas for the next
 //! allocation; it returns only what lies at the very top of an arena. So after a burst
 //! in which many clients sent large messages at once, the server's RSS stays at the
@@ -26,7 +26,7 @@
 //! 64 MiB of address space (1 MiB on 32-bit). Under an address-space limit (`ulimit -v`,
 //! `prlimit --as`, a 32-bit board's 3 GiB) that reserve, not what a connection uses, is
 //! what runs out: with 256 MiB, tinyws aborted on `memory allocation of 7 bytes failed`
-//! after 347 echo connections, and after 214 in broadcast mode (issue 20). With one arena
+//! after 347 echo connections, and after 214 in broadcast mode. With one arena
 //! the same limit holds 1,500 echo or 1,000 broadcast connections. So [`bound_arenas`]
 //! sets `M_ARENA_MAX` to [`ARENAS`] at startup where address space is limited (a
 //! `RLIMIT_AS`, or a 32-bit target), unless `MALLOC_ARENA_MAX` or

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | [`Reads`] (reads.rs) | "read from the socket into `out`" | system calls on large messages; the idle read buffer |
 //! | [`Quiet`] (quiet.rs) | "the read timeout is the keepalive timer" | memory a quiet connection no longer needs |
-//! | [`send_now`] (nowait.rs) | "could not send now" (`WouldBlock`) | a writer-thread wake-up per small broadcast |
+//! | [`send_now`] (nowait.rs) | "could not send now" (`WouldBlock`) | a writer-thread wake-up per small broadcast; the write floor's system calls when a write fits |
 //! | [`Threads`] (threads.rs) | "run this on a new thread" | thread start-up on a burst of connections |
 //! | [`bound_arenas`] (heap.rs) | nothing | address space under `ulimit -v`, on 32-bit boards |
 //! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
@@ -30,7 +30,7 @@ mod stack;
 mod threads;
 
 pub(crate) use heap::{Arenas, address_space_limit, bound_arenas};
-pub(crate) use nowait::{DIRECT_MAX, send_now};
+pub(crate) use nowait::{DIRECT_MAX, send_now, send_now_vectored};
 pub(crate) use quiet::{Quiet, Quiets};
 pub(crate) use reads::{IDLE_READ, Reads};
 pub(crate) use threads::{MAX_SPARE, Threads};

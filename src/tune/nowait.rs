@@ -10,8 +10,12 @@
 //! for every thread, since the flag belongs to the open file). Whatever does not fit
 //! goes to the writer thread as before (`Client::offer`, outbox.rs). Measured in
 //! docs/performance.md. Elsewhere than Linux every frame goes through the writer.
+//!
+//! The write floor (socket.rs `Pace`) uses the same to try every write first: what fits
+//! goes without the system calls that bound a write that must wait (setting
+//! `SO_SNDTIMEO`, asking the kernel how much the client took).
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::TcpStream;
 
 /// Frames up to this size go straight to an idle member's socket. The broadcasting thread
@@ -27,10 +31,15 @@ pub(crate) fn send_now(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     imp::send(socket, bytes)
 }
 
+/// [`send_now`] for several buffers in one call (`sendmsg`, like `writev`).
+pub(crate) fn send_now_vectored(socket: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    imp::send_vectored(socket, bufs)
+}
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod imp {
-    use std::io;
+    use std::io::{self, IoSlice};
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
 
@@ -46,6 +55,30 @@ mod imp {
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
         };
+        sent(n)
+    }
+
+    pub(super) fn send_vectored(socket: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: all zeroes is a valid msghdr (no address, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix (its documentation says so), and
+        // `sendmsg` only reads the buffers it points to.
+        msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+        msg.msg_iovlen = bufs.len() as _;
+        // SAFETY: `msg` points to `bufs`, which outlive the call; the descriptor belongs
+        // to `socket`, borrowed for the call, so it cannot be closed (and reused)
+        // meanwhile.
+        let n = unsafe {
+            libc::sendmsg(
+                socket.as_raw_fd(),
+                &msg,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        sent(n)
+    }
+
+    fn sent(n: isize) -> io::Result<usize> {
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -56,10 +89,14 @@ mod imp {
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
-    use std::io;
+    use std::io::{self, IoSlice};
     use std::net::TcpStream;
 
     pub(super) fn send(_: &TcpStream, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    pub(super) fn send_vectored(_: &TcpStream, _: &[IoSlice<'_>]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
 }
@@ -83,6 +120,13 @@ mod tests {
         let mut got = [0u8; 5];
         receiver.read_exact(&mut got).expect("read");
         assert_eq!(&got, b"hello");
+        let parts = [std::io::IoSlice::new(b"wor"), std::io::IoSlice::new(b"ld")];
+        assert_eq!(
+            super::send_now_vectored(&sender, &parts).expect("sendmsg"),
+            5
+        );
+        receiver.read_exact(&mut got).expect("read");
+        assert_eq!(&got, b"world");
 
         // Nobody reads now: the buffers fill, then a send takes nothing and says so.
         let chunk = vec![7u8; 64 * 1024];
@@ -96,5 +140,8 @@ mod tests {
         };
         assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
         assert!(total > 0);
+        let parts = [std::io::IoSlice::new(&chunk)];
+        let err = super::send_now_vectored(&sender, &parts).expect_err("full");
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
     }
 }

@@ -77,7 +77,7 @@ impl Threads {
 
     fn work(&self, mut job: Job) {
         loop {
-            // A panic here (a bug: handler panics are caught in conn.rs) ends this
+            // A panic here (a bug: handler panics are caught in connection.rs) ends this
             // thread, as it would without reuse; the count of waiting threads is only
             // raised below, so it stays right.
             job();

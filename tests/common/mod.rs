@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tinyws::{Config, Echo, Handler, Running, Server};
 
 pub mod process;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// Every socket a test opens gives up after this long, so no test can hang.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
