@@ -536,26 +536,9 @@ impl Config {
 }
 
 impl Config {
-    /// Checks the combination of values. The message is one line that names the field to
-    /// fix in backticks, e.g. "`max_frame_size` must be greater than 0" (the `tinyws`
-    /// binary adds the flag: "max_frame_size (--max-frame-size)").
-    ///
-    /// A `max_frame_size` above `max_message_size` is not an error: it is clamped (see
-    /// [`effective`](Self::effective)), and [`Server::bind`](crate::Server::bind) logs
-    /// that at `info`.
-    pub fn validate(&self) -> Result<(), String> {
-        let positive = [
-            ("max_connections", self.max_connections),
-            ("max_message_size", self.max_message_size),
-            ("max_frame_size", self.max_frame_size),
-            ("max_head_size", self.max_head_size),
-            ("read_buffer_size", self.read_buffer_size),
-        ];
-        for (field, value) in positive {
-            if value == 0 {
-                return Err(format!("`{field}` must be greater than 0"));
-            }
-        }
+    /// The sizes and durations [`validate`](Self::validate) bounds: a stack a thread can
+    /// run on, timeouts above zero, and none beyond 24 hours.
+    fn check_durations(&self) -> Result<(), String> {
         if self.stack_size < 64 * 1024 {
             return Err("`stack_size` must be at least 64KiB".into());
         }
@@ -582,6 +565,32 @@ impl Config {
                 return Err(format!("`{field}` must be at most 24h"));
             }
         }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks the combination of values. The message is one line that names the field to
+    /// fix in backticks, e.g. "`max_frame_size` must be greater than 0" (the `tinyws`
+    /// binary adds the flag: "max_frame_size (--max-frame-size)").
+    ///
+    /// A `max_frame_size` above `max_message_size` is not an error: it is clamped (see
+    /// [`effective`](Self::effective)), and [`Server::bind`](crate::Server::bind) logs
+    /// that at `info`.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_connections", self.max_connections),
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+            ("max_head_size", self.max_head_size),
+            ("read_buffer_size", self.read_buffer_size),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(format!("`{field}` must be greater than 0"));
+            }
+        }
+        self.check_durations()?;
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
             return Err(
                 "`ping_timeout` must be greater than 0 while keepalive is on (`ping_interval` above 0)"
