@@ -127,7 +127,6 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
             None
         }
         Err(HeadError::Io(e)) => {
-            #[cfg(feature = "tls")]
             if crate::tls::is_not_tls(&e) {
                 // Someone typed http:// or ws:// for a wss:// server: say so in plain text,
                 // the only language that client understands.

@@ -8,7 +8,7 @@
 //! | `static` | `--static`: files from a directory (files.rs, beneath.rs) | `static_dir` |
 //! | `pipes` | `--stdin` and `--stdout` (pipes.rs) | `stdin`, `stdout` |
 //! | `rooms` | `--rooms`: one room per request path (rooms.rs) | `rooms` |
-//! | `tls` | `wss://` on the tinyws port (tls.rs, rustls) | `tls_cert`, `tls_key` |
+//! | `tls` | `wss://` on the tinyws port (tls.rs, rustls), behind the transport | `tls_cert`, `tls_key` |
 //!
 //! The default build has every layer but `tls` (Cargo.toml, `[features]`).
 

@@ -222,6 +222,9 @@ mod rooms;
 mod rooms;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "layers/no_tls.rs"]
+mod tls;
 
 // The optimisations, behind one small interface: skip this folder on a first reading.
 mod tune;

@@ -104,7 +104,6 @@ impl Server {
                 (usize::from(config.stdout), crate::spool::WRITER_STACK),
             ],
         );
-        #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::load(cert, key)?),
             _ => None,
@@ -136,7 +135,6 @@ impl Server {
                 changed: Condvar::new(),
                 local_addr,
                 threads: Threads::new(config_stack),
-                #[cfg(feature = "tls")]
                 tls,
                 fit: budget.fit,
                 budget_warning: budget.warning,
