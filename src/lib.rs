@@ -168,19 +168,24 @@ mod outbox;
 mod server;
 mod signals;
 
-// One connection, in the order its bytes go (see "How a connection flows" above).
+// One connection: the HTTP side (http, head, route, host, response), then the WebSocket
+// side (handshake, connection, stream, transport); "How a connection flows" above says in
+// which order its bytes go.
 mod admission;
 mod connection;
 mod handshake;
 mod head;
 mod host;
 mod http;
-mod inspect;
-mod page;
 mod response;
 mod route;
 mod stream;
 mod transport;
+
+// The teaching layer: the page, the inspector (--trace is under "Shared parts"). Always
+// built for now.
+mod inspect;
+mod page;
 
 // Broadcast mode.
 mod backlog;
