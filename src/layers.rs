@@ -5,6 +5,7 @@
 //!
 //! | feature | what it adds | its settings |
 //! |---|---|---|
+//! | `teach` | the teaching page, `--trace`, the inspector (page.rs, trace.rs, inspect.rs) | `trace`, `trace_quiet`, `trace_only`, `trace_secrets`, `inspect` |
 //! | `static` | `--static`: files from a directory (files.rs, beneath.rs) | `static_dir` |
 //! | `pipes` | `--stdin` and `--stdout` (pipes.rs) | `stdin`, `stdout` |
 //! | `rooms` | `--rooms`: one room per request path (rooms.rs) | `rooms` |
@@ -26,7 +27,20 @@ pub(crate) struct Layer {
 }
 
 /// Every optional layer, in the order `--version` lists them.
-pub(crate) const LAYERS: [Layer; 4] = [
+pub(crate) const LAYERS: [Layer; 5] = [
+    Layer {
+        feature: "teach",
+        built: cfg!(feature = "teach"),
+        set: |c| {
+            if c.trace || c.trace_quiet || c.trace_only.is_some() {
+                Some("trace")
+            } else if c.trace_secrets {
+                Some("trace_secrets")
+            } else {
+                c.inspect.then_some("inspect")
+            }
+        },
+    },
     Layer {
         feature: "static",
         built: cfg!(feature = "static"),

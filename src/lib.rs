@@ -182,11 +182,6 @@ mod route;
 mod stream;
 mod transport;
 
-// The teaching layer: the page, the inspector (--trace is under "Shared parts"). Always
-// built for now.
-mod inspect;
-mod page;
-
 // Broadcast mode.
 mod backlog;
 mod room;
@@ -203,7 +198,6 @@ mod shared;
 mod socket;
 mod spool;
 mod tcp;
-mod trace;
 
 // The optional layers (layers.rs): each built with its cargo feature, or else its
 // stand-in under layers/, of the same shape and never reached. Only here.
@@ -214,7 +208,17 @@ mod files;
 #[cfg(not(feature = "static"))]
 #[path = "layers/no_static.rs"]
 mod files;
+#[cfg(feature = "teach")]
+mod inspect;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_inspect.rs"]
+mod inspect;
 mod layers;
+#[cfg(feature = "teach")]
+mod page;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_page.rs"]
+mod page;
 #[cfg(feature = "pipes")]
 mod pipes;
 #[cfg(not(feature = "pipes"))]
@@ -230,6 +234,11 @@ mod tls;
 #[cfg(not(feature = "tls"))]
 #[path = "layers/no_tls.rs"]
 mod tls;
+#[cfg(feature = "teach")]
+mod trace;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_trace.rs"]
+mod trace;
 
 // The optimisations, behind one small interface: skip this folder on a first reading.
 mod tune;

@@ -212,6 +212,8 @@ impl Spool {
 }
 
 /// `--trace`.
+// Only the `teach` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) static STDOUT: Spool = Spool::new(
     Stream::Stdout,
     Marker::Inline,

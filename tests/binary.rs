@@ -34,6 +34,7 @@ fn version_prints_the_crate_version() {
     assert_eq!(code, 0);
     // The layers built in, in layers.rs's order: this test is built with the same ones.
     let built: Vec<&str> = [
+        ("teach", cfg!(feature = "teach")),
         ("static", cfg!(feature = "static")),
         ("pipes", cfg!(feature = "pipes")),
         ("rooms", cfg!(feature = "rooms")),

@@ -11,7 +11,9 @@ mod common;
 
 use std::io::Write;
 
-use common::process::{Proc, Stdout};
+use common::process::Proc;
+#[cfg(any(feature = "pipes", feature = "teach"))]
+use common::process::Stdout;
 use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
@@ -389,6 +391,7 @@ fn lines_left_out_of_stdout_are_counted_in_the_log_not_on_stdout() {
     }
 }
 
+#[cfg(feature = "teach")]
 #[test]
 fn the_trace_shows_client_text_escaped_and_has_no_forged_line() {
     let mut p = Proc::start_with(BIN, &["--trace"], Stdout::Capture);
