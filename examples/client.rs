@@ -13,6 +13,9 @@
 //! Look for:   `< ` lines are what the server sent: the echo of your line, or other
 //!             people's messages on a chat server; `closed` shows the code (1000 normal,
 //!             1001 server shutting down, 1009 message too big, ...).
+//! Raw mode:   cargo run --example client -- --raw ws://localhost:8080/ sends the
+//!             bytes you type in hex and decodes the frames that come back: your own
+//!             frames, built by hand (examples/client/raw.rs says how).
 
 use std::io::{self, BufRead};
 use std::net::TcpStream;
@@ -23,21 +26,36 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
+#[path = "client/raw.rs"]
+mod raw;
+
 fn main() {
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or("ws://localhost:8080/".into());
-    if let Err(e) = run(&url) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let raw = args.first().is_some_and(|a| a == "--raw");
+    if raw {
+        args.remove(0);
+    }
+    let url = args.pop().unwrap_or("ws://localhost:8080/".into());
+    let done = connect(&url).and_then(|(stream, host, path)| {
+        if raw {
+            raw::run(stream, &host, &path)
+        } else {
+            run(&url, stream)
+        }
+    });
+    if let Err(e) = done {
         eprintln!("client: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// The TCP connection for `ws://host[:port]/path` (port 80 when none is given), with
+/// the URL's host and path, which the handshake's request names.
+fn connect(url: &str) -> Result<(TcpStream, String, String), Box<dyn std::error::Error>> {
     let Some(rest) = url.strip_prefix("ws://") else {
         return Err("only ws:// URLs (this example has no TLS)".into());
     };
-    let authority = rest.split('/').next().unwrap_or(rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let addr = if authority.contains(':') {
         authority.to_string()
     } else {
@@ -45,6 +63,10 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     };
     let stream = TcpStream::connect(&addr)?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    Ok((stream, authority.to_string(), format!("/{path}")))
+}
+
+fn run(url: &str, stream: TcpStream) -> Result<(), Box<dyn std::error::Error>> {
     let (mut ws, response) = tungstenite::client(url, stream)?;
     println!("connected: {} {:?}", response.status(), response.headers());
 

@@ -377,6 +377,9 @@ fn the_plan_says_what_to_prepare_and_what_students_need() {
             "python3 -m pip install websockets",
             "py -m pip install websockets",
             "cargo run --example client -- ws://192.168.1.10:8080/",
+            // Frames by hand: the raw client, on the projector machine and the students'.
+            "--raw ws://127.0.0.1:8080/",
+            "--raw ws://192.168.1.10:8080/",
             "Stop-Process -Name tinyws -Force",
             "[Security.Cryptography.SHA1]",
             "crypto.subtle.digest('SHA-1'",

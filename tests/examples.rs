@@ -31,7 +31,32 @@ fn example_path(name: &str) -> PathBuf {
         "{} is not built: run `cargo test` (which builds the examples) or `cargo build --examples`",
         path.display()
     );
+    assert_not_stale(&path, name);
     path
+}
+
+/// `cargo test --test examples` alone does not build the examples: an example edited
+/// since its last build would be tested as it was. Its own sources must be older.
+fn assert_not_stale(binary: &std::path::Path, name: &str) {
+    let built = std::fs::metadata(binary)
+        .and_then(|m| m.modified())
+        .unwrap();
+    let dir = PathBuf::from("examples");
+    let mut sources = vec![dir.join(format!("{name}.rs"))];
+    if let Ok(entries) = std::fs::read_dir(dir.join(name)) {
+        sources.extend(entries.map(|e| e.unwrap().path()));
+    }
+    for source in sources {
+        let Ok(changed) = std::fs::metadata(&source).and_then(|m| m.modified()) else {
+            continue;
+        };
+        assert!(
+            changed <= built,
+            "{} changed after {} was built: run `cargo build --examples` (plain `cargo test` builds them)",
+            source.display(),
+            binary.display()
+        );
+    }
 }
 
 /// An example process, killed by PID on drop; its stdout lines arrive on a channel.
@@ -468,7 +493,6 @@ impl Example {
     }
 
     /// Waits (bounded) for the process to exit; its exit code.
-    #[cfg_attr(not(unix), allow(dead_code))]
     fn exit_code(&mut self) -> Option<i32> {
         let deadline = Instant::now() + TIMEOUT;
         loop {
@@ -600,4 +624,159 @@ fn sensor_pushes_readings_answers_status_to_the_asker_and_closes_with_1001_on_ct
     goes_away(b);
     ex.wait_line("stopped: 2 connection(s) closed");
     assert_eq!(ex.exit_code(), Some(0));
+}
+
+// The raw mode of the terminal client: the plan's "Frames by hand" cases, typed into
+// `client --raw` as a student would, against an echo server.
+
+const PLAN: &str = include_str!("../docs/classroom.md");
+const PLAN_ZH: &str = include_str!("../docs/classroom.zh.md");
+
+/// The lines of the plan's code block marked `<!-- KIND: NAME -->`.
+fn plan_block<'a>(plan: &'a str, kind: &str, name: &str) -> Vec<&'a str> {
+    let marker = format!("<!-- {kind}: {name} -->\n");
+    let Some(at) = plan.find(&marker) else {
+        panic!("the plan has no {marker:?}")
+    };
+    let rest = &plan[at + marker.len()..];
+    let body = rest
+        .strip_prefix("```text\n")
+        .unwrap_or_else(|| panic!("{marker:?}: a ```text block must follow"));
+    body.lines().take_while(|l| !l.starts_with("```")).collect()
+}
+
+/// The client in raw mode, connected to a fresh echo server.
+fn raw_client() -> (TestServer, Example, std::process::ChildStdin) {
+    let server = start(config());
+    let url = format!("ws://{}/", server.addr);
+    let mut ex = Example::start("client", &["--raw", &url]);
+    ex.wait_line("connected: 101");
+    let stdin = ex.child.stdin.take().unwrap();
+    (server, ex, stdin)
+}
+
+/// Types the plan's lines for case `name` and waits for the lines the plan says the
+/// client prints, in order. `answer` is this test's own idea of the key line, which the
+/// plan's block must hold (so an emptied block cannot pass). Then the input ends: the
+/// server closes TCP and the client exits 0.
+fn raw_case(name: &str, answer: &str) {
+    let (typed, prints) = (
+        plan_block(PLAN, "type", name),
+        plan_block(PLAN, "prints", name),
+    );
+    assert_eq!(typed, plan_block(PLAN_ZH, "type", name), "classroom.zh.md");
+    assert_eq!(
+        prints,
+        plan_block(PLAN_ZH, "prints", name),
+        "classroom.zh.md"
+    );
+    assert!(
+        prints.iter().any(|l| l.contains(answer)),
+        "{name}: {prints:?}"
+    );
+    let (_server, mut ex, mut stdin) = raw_client();
+    for line in &typed {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    for line in &prints {
+        ex.wait_line(line);
+    }
+    drop(stdin);
+    if !prints.contains(&"< the server closed TCP") {
+        ex.wait_line("< the server closed TCP");
+    }
+    assert_eq!(ex.exit_code(), Some(0));
+}
+
+#[test]
+fn raw_client_a_masked_text_frame_is_echoed_and_a_close_ends_it() {
+    raw_case("masked", "<   text     \"Hello\"");
+}
+
+#[test]
+fn raw_client_the_same_frame_unmasked_gets_1002() {
+    raw_case("unmasked", "code 1002 (protocol error)");
+}
+
+#[test]
+fn raw_client_rsv1_set_gets_1002() {
+    raw_case("rsv1", "code 1002 (protocol error)");
+}
+
+#[test]
+fn raw_client_two_fragments_with_a_ping_between_give_a_pong_then_one_message() {
+    raw_case("fragments", "<   text     \"Hello\"");
+}
+
+#[test]
+fn raw_client_a_character_split_across_fragments_comes_back_whole() {
+    raw_case("split-utf8", "<   text     \"你\"");
+}
+
+#[test]
+fn raw_client_a_126_byte_payload_uses_the_16_bit_length() {
+    raw_case("length-126", "<   header   81 7e 00 7e");
+}
+
+/// Typing mistakes get one line each and nothing is sent; the connection goes on.
+#[test]
+fn raw_client_refuses_bad_hex_in_one_line_and_sends_nothing() {
+    let (_server, mut ex, mut stdin) = raw_client();
+    for bad in ["zz", "8", "81 8", "+f", "0x81", "81,85", "\u{e4}\u{e4}"] {
+        writeln!(stdin, "{bad}").unwrap();
+        let line = ex.wait_line("> not sent: ");
+        assert!(line.contains("is not bytes in hex"), "{bad:?}: {line}");
+    }
+    // Had any byte of those gone out, this frame would not be read as one.
+    writeln!(stdin, "81 85 37fa213d 7f9f4d5158").unwrap();
+    ex.wait_line("> 11 bytes sent");
+    ex.wait_line("<   text     \"Hello\"");
+}
+
+/// A server's frame is decoded with a 64-bit length too; a header claiming more than
+/// 1 MiB is refused before anything is allocated for it. The server here is hostile on
+/// purpose: a real handshake (tungstenite), then bytes written by hand.
+#[test]
+fn raw_client_reads_64_bit_lengths_and_refuses_frames_over_1_mib() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let mut ex = Example::start("client", &["--raw", &url]);
+    let (socket, _) = listener.accept().unwrap();
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut ws = tungstenite::accept(socket).unwrap();
+    ex.wait_line("connected: 101");
+    let mut bytes = vec![0x82, 127];
+    bytes.extend(70_000u64.to_be_bytes());
+    bytes.extend(vec![7; 70_000]);
+    bytes.extend([0x82, 127]);
+    bytes.extend((1u64 << 40).to_be_bytes());
+    ws.get_mut().write_all(&bytes).unwrap();
+    ex.wait_line("< frame: FIN=1 RSV=000 opcode=0x2 (binary) MASK=0 length=70000");
+    ex.wait_line("<   payload  07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 … (+69984 bytes)");
+    ex.wait_line("< stopped: the server announced a 1099511627776-byte frame; this client reads 1 MiB at most");
+    assert_eq!(ex.exit_code(), Some(0));
+}
+
+/// No 101 (a path the server does not upgrade), or a 101 whose Sec-WebSocket-Accept is
+/// not the one for the client's key: the client shows the answer and exits 1.
+#[test]
+fn raw_client_stops_without_a_101_or_with_a_wrong_accept() {
+    let server = start(config().path("/echo"));
+    let url = format!("ws://{}/chat", server.addr);
+    let mut ex = Example::start("client", &["--raw", &url]);
+    ex.wait_line("> GET /chat HTTP/1.1");
+    ex.wait_line("< HTTP/1.1 404");
+    assert_eq!(ex.exit_code(), Some(1));
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let mut ex = Example::start("client", &["--raw", &url]);
+    let (mut socket, _) = listener.accept().unwrap();
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    read_head(&mut socket);
+    socket
+        .write_all(b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+        .unwrap();
+    ex.wait_line("< Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(ex.exit_code(), Some(1));
 }

@@ -295,6 +295,7 @@ fn a_second_poll_of_a_token_under_way_is_answered_503_at_once() {
 /// A connection on `/` with `token` whose request head is about 8 KB, padded with
 /// characters JSON must escape (`<`, `>`, `&` take six bytes each in an answer), that
 /// has sent 60 such text frames and read their echoes.
+#[cfg(target_os = "linux")]
 fn heavy(addr: SocketAddr, token: &str) -> std::net::TcpStream {
     let pad = "<\"&>".repeat(300);
     let extra: String = (0..7)
