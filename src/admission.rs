@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::connection;
 use crate::head::read_head;
 use crate::registry::{Refusal, Registry};
 use crate::response::{self, Response, respond_and_close};
 use crate::shared::Shared;
+use crate::{connection, http};
 
 /// At most this many extra threads answer `503` to clients over the cap at once, each for
 /// about a second. Past that, the `503` is written without reading the request.
@@ -120,7 +120,10 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let fallback = client.clone();
     let spawned = shared.threads.run(move || {
         let _guard = guard;
-        connection::run(&ctx, client, accepted);
+        // The routing step: a plain request is answered there, an upgrade comes back.
+        if let Some(upgrade) = http::serve(&ctx, &client, accepted) {
+            connection::run(&ctx, client, upgrade);
+        }
     });
     if let Err(e) = spawned {
         // The closure, and with it the guard, was dropped: the client is unregistered.

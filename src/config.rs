@@ -235,7 +235,8 @@ pub struct Config {
     /// [`max_connections`](Self::max_connections); a file goes out in 16 KiB chunks
     /// whatever its size, under the write floor of
     /// [`write_timeout`](Self::write_timeout). [`Server::bind`](crate::Server::bind)
-    /// fails if it is not a readable directory.
+    /// fails if it is not a readable directory, or if this build lacks the cargo feature
+    /// `static` (a default one).
     pub static_dir: Option<PathBuf>,
     /// Send each line of the process's standard input as a text message: to the room in
     /// broadcast mode (as [`ServerHandle::broadcast`](crate::ServerHandle::broadcast)
@@ -249,7 +250,8 @@ pub struct Config {
     /// than [`max_message_size`](Self::max_message_size) is dropped whole, counted and
     /// logged; invalid UTF-8 is sent as U+FFFD, counted and logged. At the end of input
     /// the server keeps serving and logs it once. For `sensor-script | tinyws --broadcast
-    /// --stdin`; a program of your own calls `ServerHandle::broadcast` instead.
+    /// --stdin`; a program of your own calls `ServerHandle::broadcast` instead. Needs the
+    /// cargo feature `pipes` (a default one), as [`stdout`](Self::stdout) does.
     pub stdin: bool,
     /// Write each text message a client sends as one line on the process's standard
     /// output (a CR or LF inside it written as `\r`, `\n`), before the handler sees it
@@ -534,26 +536,9 @@ impl Config {
 }
 
 impl Config {
-    /// Checks the combination of values. The message is one line that names the field to
-    /// fix in backticks, e.g. "`max_frame_size` must be greater than 0" (the `tinyws`
-    /// binary adds the flag: "max_frame_size (--max-frame-size)").
-    ///
-    /// A `max_frame_size` above `max_message_size` is not an error: it is clamped (see
-    /// [`effective`](Self::effective)), and [`Server::bind`](crate::Server::bind) logs
-    /// that at `info`.
-    pub fn validate(&self) -> Result<(), String> {
-        let positive = [
-            ("max_connections", self.max_connections),
-            ("max_message_size", self.max_message_size),
-            ("max_frame_size", self.max_frame_size),
-            ("max_head_size", self.max_head_size),
-            ("read_buffer_size", self.read_buffer_size),
-        ];
-        for (field, value) in positive {
-            if value == 0 {
-                return Err(format!("`{field}` must be greater than 0"));
-            }
-        }
+    /// The sizes and durations [`validate`](Self::validate) bounds: a stack a thread can
+    /// run on, timeouts above zero, and none beyond 24 hours.
+    fn check_durations(&self) -> Result<(), String> {
         if self.stack_size < 64 * 1024 {
             return Err("`stack_size` must be at least 64KiB".into());
         }
@@ -580,6 +565,32 @@ impl Config {
                 return Err(format!("`{field}` must be at most 24h"));
             }
         }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks the combination of values. The message is one line that names the field to
+    /// fix in backticks, e.g. "`max_frame_size` must be greater than 0" (the `tinyws`
+    /// binary adds the flag: "max_frame_size (--max-frame-size)").
+    ///
+    /// A `max_frame_size` above `max_message_size` is not an error: it is clamped (see
+    /// [`effective`](Self::effective)), and [`Server::bind`](crate::Server::bind) logs
+    /// that at `info`.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_connections", self.max_connections),
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+            ("max_head_size", self.max_head_size),
+            ("read_buffer_size", self.read_buffer_size),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(format!("`{field}` must be greater than 0"));
+            }
+        }
+        self.check_durations()?;
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
             return Err(
                 "`ping_timeout` must be greater than 0 while keepalive is on (`ping_interval` above 0)"
@@ -612,9 +623,6 @@ impl Config {
             }
             (None, Some(_)) => {
                 return Err("`tls_key` needs `tls_cert` (the certificate for that key)".into());
-            }
-            (Some(_), Some(_)) if !cfg!(feature = "tls") => {
-                return Err("this tinyws was built without TLS; rebuild it with `cargo build --release --features tls`".into());
             }
             _ => {}
         }

@@ -1,12 +1,11 @@
-//! One client's life, on its own thread: request head → checks → handshake → read/reply
-//! loop → close. Nothing here may panic the server; every blocking call is bounded.
+//! A WebSocket's life, on its client's thread, once the routing step (http.rs, route.rs)
+//! has accepted its upgrade: the handshake, the read/reply loop, the close. Nothing here
+//! may panic the server; every blocking call is bounded.
 
 use std::fmt;
-use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use tungstenite::error::ProtocolError;
@@ -15,23 +14,38 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::escape;
-use crate::files::Answer;
-use crate::handshake::{self, Verdict};
-use crate::head::{self, HeadError};
+use crate::head::{self, Head};
+use crate::inspect::Recorder;
 use crate::outbox::Client;
 use crate::response::{self, respond_and_close};
-use crate::room::Room;
-use crate::rooms::Place;
+use crate::room::{Place, Room};
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
 use crate::stream::Stream;
-use crate::{inspect, page, trace, tune, warnings};
+use crate::{trace, tune, warnings};
 
-/// Whether a request tinyws accepted was refused by tungstenite's handshake (see `open`).
+/// Whether a request tinyws accepted was refused by tungstenite's handshake (see
+/// `handshake`).
 static DISAGREED: AtomicBool = AtomicBool::new(false);
 
-pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) {
-    let Some((mut ws, member)) = open(shared, &client, accepted) else {
+/// An upgrade the routing step accepted (http.rs): the request head (and what came
+/// behind it), the checks' results, and its observers, if any.
+pub(crate) struct Upgrade {
+    pub(crate) head: Head,
+    pub(crate) path: String,
+    /// The copy of the head tungstenite accepts, if the client's differs (handshake.rs).
+    pub(crate) rewritten: Option<Vec<u8>>,
+    /// The subprotocol chosen for the `101`.
+    pub(crate) protocol: Option<String>,
+    /// `--trace` or the inspector: where the frames are narrated.
+    pub(crate) sink: Option<trace::Sink>,
+    pub(crate) record: Option<Recorder>,
+}
+
+/// A WebSocket's life after the routing step: the handshake, the read/reply loop, the
+/// close.
+pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
+    let Some((mut ws, member)) = open(shared, &client, upgrade) else {
         // An upgrade that failed after its checks: its record says so (inspect.rs).
         if let Some(record) = client.recorder() {
             record.end("-- ended before the WebSocket opened".into());
@@ -56,219 +70,68 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, accepted: Instant) 
     finish(shared, &client, member, end);
 }
 
-/// Everything up to an open WebSocket: the request head, the checks, the handshake, a
-/// place in the room. Answers and logs every way this can end early (then `None`).
-/// Not inlined: its frame is large, and the idle read loop must not sit below it (the
-/// stack pages it touched are given back while idle: tune/stack.rs).
+/// Everything from an accepted upgrade to an open WebSocket: tungstenite's handshake
+/// over the stream that replays the head, the `101`, a place in the room. Logs every way
+/// this can end early (then `None`). Not inlined: its frame is large, and the idle read
+/// loop must not sit below it (the stack pages it touched are given back while idle:
+/// tune/stack.rs).
 #[inline(never)]
 fn open<'s>(
     shared: &'s Arc<Shared>,
     client: &Arc<Client>,
-    accepted: Instant,
+    upgrade: Upgrade,
 ) -> Option<(WebSocket<Stream>, Option<Place<'s>>)> {
-    let cfg = &shared.config;
+    let tag = shared.tag(client.id());
     let peer = client.peer_addr();
-    let id = client.id();
-    let tag = shared.tag(id);
-    // Latency: replies are batched by the stream, so Nagle's delay only hurts.
-    let _ = client.socket().set_nodelay(true);
-    client.transport().set_write_timeout(cfg.write_timeout);
-    // --trace-only: the other connections are not traced at all.
-    let traced = trace::follows(cfg, id, peer);
-    if traced && let Some(sink) = trace::Sink::new(id, true, None) {
-        client.trace_writes(sink, trace::Detail::of(cfg));
-        trace::emit(id, &format!("-- connection from {peer}"));
-    }
-
-    let deadline = accepted + cfg.handshake_timeout;
-    let head = match head::read_head(client.transport(), cfg.max_head_size, deadline) {
-        Ok(head) if !shared.head_received(id) => {
-            debug!("{tag} {peer}: pushed out to make room for a new connection; closed");
-            drop(head);
-            return None;
-        }
-        Ok(head) => head,
-        Err(HeadError::TooLarge) => {
-            info!(
-                "{tag} {peer}: request head over {} bytes; answered 431",
-                cfg.max_head_size
-            );
-            let answer = response::too_large(cfg.max_head_size);
-            respond_and_close(client.transport(), &answer, DRAIN_FOR);
-            return None;
-        }
-        Err(HeadError::TimedOut { partial }) => {
-            info!(
-                "{tag} {peer}: no complete request head within {}; closed",
-                crate::config::format_duration(cfg.handshake_timeout)
-            );
-            if partial {
-                let answer = response::timed_out(cfg.handshake_timeout);
-                respond_and_close(client.transport(), &answer, Duration::ZERO);
-            }
-            return None;
-        }
-        Err(HeadError::Closed) => {
-            debug!("{tag} {peer}: closed before sending a request");
-            return None;
-        }
-        Err(HeadError::Io(e)) => {
-            #[cfg(feature = "tls")]
-            if crate::tls::is_not_tls(&e) {
-                // Someone typed http:// or ws:// for a wss:// server: say so in plain text,
-                // the only language that client understands.
-                info!("{tag} {peer}: plain text on the TLS port; answered 400");
-                let _ = io::Write::write_all(&mut client.socket(), &response::not_tls().to_bytes());
-                shut_and_drain(client.socket(), DRAIN_FOR, crate::socket::DRAIN_MAX);
-                return None;
-            }
-            if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {
-                // Worth an operator's eye: often a client that does not trust the
-                // certificate (it sends an alert and gives up).
-                info!("{tag} {peer}: TLS handshake failed: {e}");
-            } else {
-                debug!("{tag} {peer}: reading the request failed: {e}");
-            }
-            return None;
-        }
-    };
-
-    // The inspector's own plain requests: the projector view and the page's polls.
-    // Only with a valid Host (and one of `allow_hosts`): else `check` refuses it below.
-    if let Some(route) = inspect::route(&head.buf[..head.len])
-        .filter(|_| !handshake::host_refused(&head.buf[..head.len], cfg))
-    {
-        // A poll's place among those under way, kept until its answer is written.
-        let mut slot = None;
-        let answer = match route {
-            inspect::Route::View { head_only } => {
-                let view = if cfg.inspect {
-                    page::projector(cfg, &head.buf[..head.len])
-                } else {
-                    inspect::projector_off()
-                };
-                info!(
-                    "{tag} {peer}: {} answered {}",
-                    inspect::VIEW_PATH,
-                    view.status
-                );
-                if head_only { view.for_head() } else { view }
-            }
-            inspect::Route::Poll { target, head_only } => {
-                let (answer, place) = shared.inspect.poll(target, head_only, peer);
-                if let Some(place) = &place {
-                    place.writing(client.socket());
-                }
-                slot = place;
-                // Debug only: the page asks again after every burst of frames.
-                debug!(
-                    "{tag} {peer}: inspector poll {} answered {}",
-                    escape::client(&crate::secrets::redact_target(target)),
-                    answer.status
-                );
-                answer
-            }
-        };
-        if traced {
-            // Not narrated: a page polls after every burst of frames, which would bury
-            // the trace of the connections themselves.
-            trace::emit(
-                id,
-                &format!(
-                    "-- the inspector's (a page's poll, or the projector view): answered {}, not traced",
-                    answer.status
-                ),
-            );
-        }
-        // The answer and the poll's place are freed once it is written, before the
-        // lingering close: the page's next poll may come at once.
-        response::respond(client.transport(), &answer);
-        drop((answer, slot));
-        response::close(client.transport(), DRAIN_FOR);
+    let record = upgrade.record.clone();
+    let path = upgrade.path.clone();
+    let protocol = upgrade.protocol.clone();
+    let ws = handshake(shared, client, upgrade)?;
+    if let Err(e) = client.upgrade(path, protocol) {
+        info!("{tag} {peer}: handshake failed: sending the 101: {e}");
         return None;
     }
-    // The inspector: a record only for a connection that brought a token (or every one,
-    // for the projector view); otherwise `None`, and nothing below allocates for it.
-    let record = shared.inspect.recorder(id, peer, &head.buf[..head.len]);
-    let sink = trace::Sink::new(id, traced, record.clone());
-    if let Some(sink) = &sink
-        && record.is_some()
-    {
-        client.trace_writes(sink.clone(), trace::Detail::of(cfg));
-    }
-    let verdict = match &sink {
-        Some(sink) => trace::check(sink, &head.buf[..head.len], cfg),
-        None => handshake::check(&head.buf[..head.len], cfg),
-    };
     if let Some(record) = &record {
-        // Only upgrades are kept: not page loads, not refusals.
-        match &verdict {
-            Verdict::Upgrade { .. } => record.show(),
-            _ => {
-                record.discard();
-                // What is written now (the page, a refusal) goes to the trace alone.
-                client.untrace_writes();
-                if let Some(sink) = trace::Sink::new(id, traced, None) {
-                    client.trace_writes(sink, trace::Detail::of(cfg));
-                }
-            }
-        }
+        record.upgraded();
     }
-    let (path, rewritten, protocol) = match verdict {
-        Verdict::Upgrade {
-            path,
-            rewritten,
-            protocol,
-            note,
-        } => {
-            if let Some(note) = note {
-                info!("{tag} {peer}: {note}");
-            }
-            (path, rewritten, protocol)
-        }
-        Verdict::Page { head_only, path } => {
-            answer_page(shared, client, &head.buf[..head.len], head_only, path);
-            return None;
-        }
-        Verdict::File {
-            head_only,
-            path,
-            if_modified_since,
-            not_found,
-        } => {
-            let request = FileRequest {
-                head_only,
-                path: &path,
-                if_modified_since: if_modified_since.as_deref(),
-                not_found,
-            };
-            answer_file(shared, client, &head.buf[..head.len], request);
-            return None;
-        }
-        Verdict::Refuse { response, note } => {
-            let line = head.buf[..head.len]
-                .split(|&b| b == b'\n')
-                .next()
-                .unwrap_or(b"");
-            // The request line as sent, but for credentials in its query.
-            let (line, _) = crate::secrets::redact(line);
-            // The answer's text quotes the client too (its path, its Origin).
-            info!(
-                "{tag} {peer}: \"{}\" answered {}: {}",
-                escape::client(line.trim_ascii_end()),
-                response.status,
-                escape::client(response.body.trim_end())
-            );
-            if let Some(note) = note
-                && let Some(tail) = warnings::from(peer.ip())
-            {
-                warn!("{tag} {peer}: {note}{tail}");
-            }
-            respond_and_close(client.transport(), &response, DRAIN_FOR);
-            return None;
-        }
-    };
+    let member = join(shared, client)?;
+    let subprotocol = client
+        .protocol()
+        .map_or(String::new(), |p| format!(", subprotocol {p}"));
+    if let Some(place) = &member {
+        let n = place.room().len();
+        info!(
+            "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
+            escape::client(client.path())
+        );
+    } else {
+        info!(
+            "{tag} {peer}: opened {}{subprotocol}",
+            escape::client(client.path())
+        );
+    }
+    if shared.is_stopping() {
+        client.close(1001, crate::outbox::GOING_AWAY);
+        client.end_tls();
+        info!("{tag} {peer}: closed, code 1001 (server shutting down)");
+        return None;
+    }
+    Some((ws, member))
+}
 
+/// tungstenite's handshake over the stream that replays the head; its `101` waits in the
+/// outbox until `Client::upgrade` sends it.
+fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<WebSocket<Stream>> {
+    let cfg = &shared.config;
+    let tag = shared.tag(client.id());
+    let peer = client.peer_addr();
+    let Upgrade {
+        head,
+        rewritten,
+        protocol,
+        sink,
+        ..
+    } = upgrade;
     let ws_config = WebSocketConfig::default()
         // tungstenite's own buffer stays small: an idle connection keeps it. The stream
         // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
@@ -294,43 +157,9 @@ fn open<'s>(
         sink.map(|sink| (sink, trace::Detail::of(cfg))),
     );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
-    let log_headers = |req: &Request, mut resp: Response| {
-        // tungstenite leaves subprotocols to the server: the one handshake.rs chose, a
-        // token the client sent (so a valid header value), on one line (RFC 6455 §11.3.4).
-        if let Some(value) = protocol
-            .as_deref()
-            .and_then(|p| tungstenite::http::HeaderValue::from_str(p).ok())
-        {
-            resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
-        }
-        if log::log_enabled!(log::Level::Debug) {
-            // Credentials hidden, as on the trace and the page (secrets.rs); the rest as
-            // sent, escaped.
-            let headers: Vec<String> = req
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    if crate::secrets::is_secret_name(name.as_str()) {
-                        format!("{name}: <hidden>")
-                    } else {
-                        format!("{name}: \"{}\"", escape::client(value.as_bytes()))
-                    }
-                })
-                .collect();
-            debug!(
-                "{tag} {peer}: handshake request {} [{}]",
-                escape::client(&crate::secrets::redact_target(&req.uri().to_string())),
-                headers.join(", ")
-            );
-            debug!(
-                "{tag} {peer}: handshake response {} {:?}",
-                resp.status(),
-                resp.headers()
-            );
-        }
-        Ok(resp)
-    };
-    let mut ws = match tungstenite::accept_hdr_with_config(stream, log_headers, Some(ws_config)) {
+    let callback =
+        |req: &Request, resp: Response| answer_101(shared, client, protocol.as_deref(), req, resp);
+    let mut ws = match tungstenite::accept_hdr_with_config(stream, callback, Some(ws_config)) {
         Ok(ws) => ws,
         Err(tungstenite::HandshakeError::Failure(e)) if !matches!(e, tungstenite::Error::Io(_)) => {
             // Our checks passed but tungstenite's did not: they disagree on a corner
@@ -358,160 +187,79 @@ fn open<'s>(
         }
     };
     ws.get_mut().end_handshake();
-    if let Err(e) = client.upgrade(path, protocol) {
-        info!("{tag} {peer}: handshake failed: sending the 101: {e}");
-        return None;
+    Some(ws)
+}
+
+/// tungstenite's callback with the `101`: the subprotocol handshake.rs chose, and the
+/// request and answer at debug.
+#[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
+fn answer_101(
+    shared: &Shared,
+    client: &Client,
+    protocol: Option<&str>,
+    req: &Request,
+    mut resp: Response,
+) -> Result<Response, tungstenite::handshake::server::ErrorResponse> {
+    let tag = shared.tag(client.id());
+    let peer = client.peer_addr();
+    // tungstenite leaves subprotocols to the server: the one handshake.rs chose, a
+    // token the client sent (so a valid header value), on one line (RFC 6455 §11.3.4).
+    if let Some(value) = protocol.and_then(|p| tungstenite::http::HeaderValue::from_str(p).ok()) {
+        resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
     }
-    if let Some(record) = &record {
-        record.upgraded();
-    }
-    // Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs), or
-    // in the room of its path (rooms.rs).
-    let member = if cfg.broadcast {
-        let place = if cfg.rooms {
-            shared.rooms.join(client.path(), client, cfg)
-        } else {
-            Place::in_room(&shared.room, client, cfg)
-        };
-        match place {
-            Ok(member) => Some(member),
-            Err(e) => {
-                warn!("{tag} {peer}: cannot start its writer thread ({e}); closed with 1013");
-                client.close(1013, "try again later");
-                client.end_tls();
-                return None;
-            }
-        }
-    } else {
-        None
-    };
-    let subprotocol = client
-        .protocol()
-        .map_or(String::new(), |p| format!(", subprotocol {p}"));
-    if let Some(place) = &member {
-        let n = place.room().len();
-        info!(
-            "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
-            escape::client(client.path())
+    if log::log_enabled!(log::Level::Debug) {
+        // Credentials hidden, as on the trace and the page (secrets.rs); the rest as
+        // sent, escaped.
+        let headers: Vec<String> = req
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                if crate::secrets::is_secret_name(name.as_str()) {
+                    format!("{name}: <hidden>")
+                } else {
+                    format!("{name}: \"{}\"", escape::client(value.as_bytes()))
+                }
+            })
+            .collect();
+        debug!(
+            "{tag} {peer}: handshake request {} [{}]",
+            escape::client(&crate::secrets::redact_target(&req.uri().to_string())),
+            headers.join(", ")
         );
-    } else {
-        info!(
-            "{tag} {peer}: opened {}{subprotocol}",
-            escape::client(client.path())
+        debug!(
+            "{tag} {peer}: handshake response {} {:?}",
+            resp.status(),
+            resp.headers()
         );
     }
-    if shared.is_stopping() {
-        client.close(1001, crate::outbox::GOING_AWAY);
-        client.end_tls();
-        info!("{tag} {peer}: closed, code 1001 (server shutting down)");
-        return None;
-    }
-    Some((ws, member))
+    Ok(resp)
 }
 
-/// The teaching page (page.rs) for a plain GET or HEAD of `path` (`/` or `/.tinyws`).
-fn answer_page(shared: &Shared, client: &Client, head: &[u8], head_only: bool, path: &str) {
-    let (id, peer) = (client.id(), client.peer_addr());
-    let tag = shared.tag(id);
-    let mut page = page::page(&shared.config, head);
-    if head_only {
-        info!("{tag} {peer}: HEAD {path} answered 200 with the teaching page's headers");
-        page = page.for_head();
+/// Broadcast mode: a writer thread and a place in the room (room.rs, writer.rs), or in
+/// the room of its path (rooms.rs). `Some(None)` in echo mode; `None` when the writer
+/// thread cannot start (the client is then closed with 1013).
+fn join<'s>(shared: &'s Shared, client: &Arc<Client>) -> Option<Option<Place<'s>>> {
+    let cfg = &shared.config;
+    if !cfg.broadcast {
+        return Some(None);
+    }
+    let place = if cfg.rooms {
+        shared.rooms.join(client.path(), client, cfg)
     } else {
-        info!("{tag} {peer}: GET {path} answered 200 with the teaching page");
-    }
-    respond_and_close(client.transport(), &page, DRAIN_FOR);
-}
-
-/// A plain GET or HEAD with `static_dir` set (handshake.rs `Verdict::File`).
-struct FileRequest<'a> {
-    head_only: bool,
-    path: &'a str,
-    if_modified_since: Option<&'a str>,
-    not_found: Option<response::Response>,
-}
-
-/// `static_dir`: answers from the directory (files.rs), on this connection's thread, so
-/// it holds its slot of `max_connections` like any connection. The file goes out in
-/// chunks of `files::CHUNK` straight to the socket (or TLS), under the write floor set
-/// in `open`: a client that reads less than 16 KiB per write timeout is cut. Then the
-/// usual close: close_notify, half-close, a short drain. One info line per answer.
-fn answer_file(shared: &Shared, client: &Client, head: &[u8], request: FileRequest<'_>) {
-    let (id, peer) = (client.id(), client.peer_addr());
-    let tag = shared.tag(id);
-    let Some(files) = &shared.files else {
-        return; // never: the verdict is only given with `static_dir`, and bind opened it
+        Place::in_room(&shared.room, client, cfg)
     };
-    let method = if request.head_only { "HEAD" } else { "GET" };
-    let path = request.path;
-    let (status, answer, body) = match files.answer(method, path, request.if_modified_since) {
-        Answer::Fallback => {
-            answer_page(shared, client, head, request.head_only, path);
-            return;
-        }
-        Answer::Reply { status: 404, .. } if request.not_found.is_some() => {
-            let Some(mut endpoint) = request.not_found else {
-                return;
-            };
-            if request.head_only {
-                endpoint = endpoint.for_head();
-            }
-            info!(
-                "{tag} {peer}: {method} \"{}\" answered 426: no file there, and it is the WebSocket endpoint",
-                escape::client(path)
+    match place {
+        Ok(member) => Some(Some(member)),
+        Err(e) => {
+            warn!(
+                "{} {}: cannot start its writer thread ({e}); closed with 1013",
+                shared.tag(client.id()),
+                client.peer_addr()
             );
-            respond_and_close(client.transport(), &endpoint, DRAIN_FOR);
-            return;
-        }
-        Answer::Reply { status, head, body } => (status, head, body),
-    };
-    // --trace: the answer's head, as for every other HTTP answer (not the file's bytes).
-    if trace::follows(&shared.config, id, peer) {
-        trace::emit(id, &trace::http_lines("->", "answer head", &answer));
-    }
-    let mut out = ToClient {
-        transport: client.transport(),
-        sent: 0,
-    };
-    let result = out
-        .write_all(&answer)
-        .and_then(|()| body.map_or(Ok(0), |body| body.send(&mut out)));
-    match result {
-        Ok(_) => {
-            info!(
-                "{tag} {peer}: {method} \"{}\" answered {status} from static_dir ({} bytes)",
-                escape::client(path),
-                out.sent
-            );
+            client.close(1013, "try again later");
             client.end_tls();
+            None
         }
-        // The head, or part of the file, is out: the client sees a body shorter than
-        // its Content-Length, which it must treat as incomplete (RFC 9112 §8).
-        Err(e) => info!(
-            "{tag} {peer}: {method} \"{}\" answered {status} from static_dir, cut after {} bytes: {}",
-            escape::client(path),
-            out.sent,
-            crate::socket::write_failure(e)
-        ),
-    }
-    shut_and_drain(client.socket(), DRAIN_FOR, crate::socket::DRAIN_MAX);
-}
-
-/// The socket (or TLS) as an `io::Write` for `files::Body::send`, counting what went out.
-struct ToClient<'a> {
-    transport: &'a crate::transport::Transport,
-    sent: u64,
-}
-
-impl io::Write for ToClient<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.transport.write_all(buf)?;
-        self.sent += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -623,100 +371,116 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> En
                     let _ = client.socket().set_read_timeout(keepalive);
                 }
                 quiet.message_read(ws);
-                match msg {
-                    Message::Text(_) | Message::Binary(_) => {
-                        if cfg.stdout {
-                            // Before the handler, which takes the message (pipes.rs).
-                            crate::pipes::record(shared, &client, &msg);
-                        }
-                        match (shared.handler.on_message(&client, msg), room) {
-                            // Control frames are the server's to send, in both modes
-                            // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
-                            (
-                                Some(
-                                    other @ (Message::Ping(_)
-                                    | Message::Pong(_)
-                                    | Message::Close(_)
-                                    | Message::Frame(_)),
-                                ),
-                                _,
-                            ) => {
-                                client.unsendable(&other);
-                                Ok(())
-                            }
-                            // Broadcast mode: the reply goes to the room (room.rs).
-                            (Some(reply), Some(room)) => {
-                                room.broadcast(&reply, Some(&client));
-                                Ok(())
-                            }
-                            // Queued in the outbox; the stream writes it before it next
-                            // waits for the client (stream.rs).
-                            (Some(reply), None) => ws.write(reply),
-                            (None, _) => Ok(()),
-                        }
-                    }
-                    Message::Close(frame) => {
-                        close = Some(frame.map_or((1005, String::new()), |f| {
-                            (f.code.into(), f.reason.to_string())
-                        }));
-                        // tungstenite queued the echo of the close (§5.5.1); send it now.
-                        ws.flush()
-                    }
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
-                }
+                receive(ws, shared, &client, room, msg, &mut close)
             }
             Err(e) => Err(e),
         };
         let Err(e) = result else { continue };
-        match e {
-            tungstenite::Error::Io(ref io) if is_timeout(io) => {
-                if quiet.timed_out(ws) {
-                    continue;
-                }
-                // The keepalive interval passed in silence (RFC 6455 §5.5.2).
-                if awaiting_pong {
-                    return End::Stalled(format!(
-                        "no answer to the keepalive ping within {}",
-                        crate::config::format_duration(cfg.ping_timeout)
-                    ));
-                }
-                awaiting_pong = true;
-                let _ = client.socket().set_read_timeout(Some(cfg.ping_timeout));
-                if let Err(e) = ws
-                    .write(Message::Ping(b"tinyws".as_slice().into()))
-                    .and_then(|_| ws.flush())
-                {
-                    return End::Stalled(format!("sending the keepalive ping failed: {e}"));
-                }
+        if let tungstenite::Error::Io(io) = &e
+            && is_timeout(io)
+        {
+            if quiet.timed_out(ws) {
+                continue;
             }
-            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-                // tungstenite reports the end from inside the flush that queued the close
-                // reply, before flushing the stream: the reply is still in the outbox.
-                let _ = client.flush();
-                let (code, reason) = close.unwrap_or((1005, String::new()));
-                return End::Closed {
-                    code: (code != 1005).then_some(code),
-                    reason,
-                };
+            // The keepalive interval passed in silence (RFC 6455 §5.5.2).
+            if awaiting_pong {
+                return End::Stalled(format!(
+                    "no answer to the keepalive ping within {}",
+                    crate::config::format_duration(cfg.ping_timeout)
+                ));
             }
-            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                return End::Vanished("connection closed".into());
+            awaiting_pong = true;
+            let _ = client.socket().set_read_timeout(Some(cfg.ping_timeout));
+            if let Err(e) = ws
+                .write(Message::Ping(b"tinyws".as_slice().into()))
+                .and_then(|_| ws.flush())
+            {
+                return End::Stalled(format!("sending the keepalive ping failed: {e}"));
             }
-            tungstenite::Error::Io(io) => {
-                return if is_stalled(&io) {
-                    End::Stalled(io.to_string())
-                } else {
-                    End::Vanished(io.to_string())
-                };
-            }
-            // RFC 6455 §7.4.1: which code tells the client what it did wrong.
-            tungstenite::Error::Protocol(p) => return fail(&client, 1002, &p.to_string()),
-            tungstenite::Error::Utf8(_) => {
-                return fail(&client, 1007, "invalid UTF-8 in a text message");
-            }
-            tungstenite::Error::Capacity(c) => return fail(&client, 1009, &c.to_string()),
-            other => return fail(&client, 1011, &other.to_string()),
+            continue;
         }
+        return ended(e, &client, close);
+    }
+}
+
+/// One message read: a text or binary one goes to the handler, and its reply to the
+/// client (echo) or the room (broadcast); a close is answered (tungstenite queued the
+/// echo of its frame). Pings are answered by tungstenite itself.
+fn receive(
+    ws: &mut WebSocket<Stream>,
+    shared: &Shared,
+    client: &Arc<Client>,
+    room: Option<&Room>,
+    msg: Message,
+    close: &mut Option<(u16, String)>,
+) -> tungstenite::Result<()> {
+    match msg {
+        Message::Text(_) | Message::Binary(_) => {
+            if shared.config.stdout {
+                // Before the handler, which takes the message (pipes.rs).
+                crate::pipes::record(shared, client, &msg);
+            }
+            match (shared.handler.on_message(client, msg), room) {
+                // Control frames are the server's to send, in both modes
+                // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
+                (
+                    Some(
+                        other @ (Message::Ping(_)
+                        | Message::Pong(_)
+                        | Message::Close(_)
+                        | Message::Frame(_)),
+                    ),
+                    _,
+                ) => {
+                    client.unsendable(&other);
+                    Ok(())
+                }
+                // Broadcast mode: the reply goes to the room (room.rs).
+                (Some(reply), Some(room)) => {
+                    room.broadcast(&reply, Some(client));
+                    Ok(())
+                }
+                // Queued in the outbox; the stream writes it before it next
+                // waits for the client (stream.rs).
+                (Some(reply), None) => ws.write(reply),
+                (None, _) => Ok(()),
+            }
+        }
+        Message::Close(frame) => {
+            *close = Some(frame.map_or((1005, String::new()), |f| {
+                (f.code.into(), f.reason.to_string())
+            }));
+            // tungstenite queued the echo of the close (§5.5.1); send it now.
+            ws.flush()
+        }
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+    }
+}
+
+/// How the read loop's error `e` ends the connection (a read timeout is the loop's own).
+/// `close`: the client's close frame, if it sent one.
+fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -> End {
+    match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            // tungstenite reports the end from inside the flush that queued the close
+            // reply, before flushing the stream: the reply is still in the outbox.
+            let _ = client.flush();
+            let (code, reason) = close.unwrap_or((1005, String::new()));
+            End::Closed {
+                code: (code != 1005).then_some(code),
+                reason,
+            }
+        }
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            End::Vanished("connection closed".into())
+        }
+        tungstenite::Error::Io(io) if is_stalled(&io) => End::Stalled(io.to_string()),
+        tungstenite::Error::Io(io) => End::Vanished(io.to_string()),
+        // RFC 6455 §7.4.1: which code tells the client what it did wrong.
+        tungstenite::Error::Protocol(p) => fail(client, 1002, &p.to_string()),
+        tungstenite::Error::Utf8(_) => fail(client, 1007, "invalid UTF-8 in a text message"),
+        tungstenite::Error::Capacity(c) => fail(client, 1009, &c.to_string()),
+        other => fail(client, 1011, &other.to_string()),
     }
 }
 

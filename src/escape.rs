@@ -29,10 +29,14 @@ enum Mode {
     /// Log lines and the trace: the backslash and the backtick (see the module docs).
     Log,
     /// `--stdout`: the backslash only; printable text stays as sent.
+    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     Line,
     /// The trace's last guard over the lines it composed, whose client values were
     /// already escaped where they entered: hostile characters only, backslashes stay
     /// (not reversible, and not meant to be).
+    // Only the `teach` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     Guard,
 }
 
@@ -87,6 +91,8 @@ pub(crate) fn client<T: AsRef<[u8]> + ?Sized>(text: &T) -> Escaped<'_> {
 
 /// A text message as one `--stdout` line: hostile characters and the backslash escaped,
 /// printable text as sent.
+// Only the `pipes` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) fn line(text: &str) -> Escaped<'_> {
     Escaped {
         bytes: text.as_bytes(),
@@ -95,6 +101,8 @@ pub(crate) fn line(text: &str) -> Escaped<'_> {
 }
 
 /// A line the trace composed: only hostile characters escaped (see [`Mode::Guard`]).
+// Only the `teach` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) fn guard(text: &str) -> Escaped<'_> {
     Escaped {
         bytes: text.as_bytes(),

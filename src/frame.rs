@@ -35,6 +35,8 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 pub(crate) const MAX_HEADER: usize = 14;
 
 /// Opcodes (§5.2); data frames are below 0x8, control frames from it on (§5.5).
+// Only the `teach` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) const CONTINUATION: u8 = 0x0;
 pub(crate) const TEXT: u8 = 0x1;
 pub(crate) const BINARY: u8 = 0x2;
@@ -65,6 +67,8 @@ impl Header {
 
     /// The 7-bit length field said 126 (a 16-bit length follows) or 127 (64-bit), or held
     /// the length itself: 7, 16 or 64.
+    // Only the `teach` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     pub(crate) fn length_bits(&self) -> u8 {
         match self.size - if self.mask.is_some() { 4 } else { 0 } {
             2 => 7,
@@ -114,6 +118,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Header> {
 
 /// Removes (or applies: it is its own inverse) the mask of §5.3: payload byte `i` is
 /// XORed with byte `offset + i` mod 4 of the key.
+// Only the `teach` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) fn unmask(key: [u8; 4], offset: u64, bytes: &mut [u8]) {
     for (i, b) in bytes.iter_mut().enumerate() {
         *b ^= key[((offset + i as u64) % 4) as usize];
@@ -227,6 +233,8 @@ impl Scanner {
 
     /// The bytes of the header `next` reported last, as they were on the wire (valid
     /// until the next header starts).
+    // Only the `teach` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     pub(crate) fn header_bytes(&self, h: &Header) -> &[u8] {
         &self.head[..h.size]
     }

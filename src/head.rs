@@ -107,7 +107,7 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::tests::heady_bytes;
+    use crate::route::tests::heady_bytes;
     use proptest::prelude::*;
     use std::io::Write;
     use std::net::{Shutdown, TcpListener, TcpStream};

@@ -87,55 +87,70 @@
 //!
 //! ## How a connection flows
 //!
-//! For readers of the source: one echo, one broadcast and one refused request, through
-//! the files in the order the data goes. Each file's own comment says why it does what it
-//! does; `tune/` holds the optimisations and can be skipped (tune/mod.rs says what each
-//! one may be read as).
+//! For readers of the source: one echo, one broadcast and one refused request, hop by
+//! hop, each naming the file and the function it runs (tests/layout.rs checks that each
+//! one exists). Each file's own comment says why it does what it does; `tune/` holds the
+//! optimisations and can be skipped (tune/mod.rs says what each one may be read as), and
+//! so can the optional layers (layers.rs lists them).
 //!
-//! **One echo.** `server.rs` `Server::run` accepts the TCP connection and hands it to
-//! `admission.rs` `admit`, which gives it a slot in the registry (`registry.rs`) and a
-//! thread running `connection.rs` `run`. `open` reads the request head
-//! (`head.rs` `read_head`, over `transport.rs`), checks it (`handshake.rs` `check`:
-//! a `Verdict`), and hands it to tungstenite's handshake over a
-//! `stream.rs` `Stream`, which replays the head; the `101` waits in the client's outbox
-//! (`outbox.rs`) until `Client::upgrade` sends it. `serve` then loops: tungstenite reads
-//! a frame from the stream, the [`Handler`] returns the reply, `ws.write` queues it in
-//! the outbox, and the stream writes it out (`Client::flush`) just before it next waits
-//! for the client. A close frame from the client is answered by tungstenite the same
-//! way, and `finish` logs how the connection ended.
+//! **One echo.**
+//! 1. `server.rs` `Server::run` accepts the TCP connection;
+//! 2. `admission.rs` `admit` gives it a slot in the registry (`registry.rs`) and a thread.
+//! 3. `http.rs` `serve` reads the request head (`head.rs` `read_head`, over
+//!    `transport.rs`) and asks the routing step,
+//! 4. `route.rs` `check`: the HTTP checks every request passes (request line, Host,
+//!    method, path), then, for an upgrade,
+//! 5. `handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol. The
+//!    `Verdict::Upgrade` comes back from `http.rs` `serve` as a `connection::Upgrade`.
+//! 6. `connection.rs` `run`: `open` runs tungstenite's handshake over a `stream.rs`
+//!    `Stream`, which replays the head; the `101` waits in the client's outbox
+//!    (`outbox.rs`) until `Client::upgrade` sends it.
+//! 7. `connection.rs` `serve` loops: tungstenite reads a frame through `Stream::read`;
+//!    `receive` hands the message to the [`Handler`] (`handler.rs` `Echo`), and
+//!    `ws.write` queues the reply in the outbox (`Stream::write`, `Client::queue`);
+//! 8. the stream writes it out (`Client::flush`, `transport.rs` `Transport::write_all`)
+//!    just before it next waits for the client.
+//! 9. A close frame from the client is answered the same way (`receive`), and `finish`
+//!    logs how the connection ended (`End`).
 //!
-//! **One broadcast.** In broadcast mode `open` also makes the client a member
-//! (`room.rs` `Member::join`; with `--rooms`, of the room of its path: `rooms.rs`
-//! `Rooms::join`), which starts its writer thread (`writer.rs`). A reply
-//! goes to `Room::broadcast`, which encodes it once (`frame.rs` `encode`) and offers it
-//! to every member (`Client::offer`): it is queued in each member's bounded backlog
-//! (`backlog.rs`), and each writer thread writes its own member's frames. A full backlog
-//! makes the broadcast wait (the room's `Bell`), and a member that stops reading is cut
-//! with 1008 (`Backlog::check_stall`, with what the kernel says in `tcp.rs`).
+//! **One broadcast.**
+//! 1. In broadcast mode `open` also calls `join`: `room.rs` `Place::in_room` (with
+//!    `--rooms`, `rooms.rs` `Rooms::join`) makes the client a member, which starts its
+//!    writer thread (`writer.rs` `Writer::start`).
+//! 2. `receive` hands the reply to `room.rs` `Room::broadcast`, which encodes it once
+//!    (`frame.rs` `encode`) and offers it to every member (`Client::offer`):
+//! 3. it is queued in each member's bounded backlog (`backlog.rs` `Backlog::push`),
+//! 4. and each writer thread (`writer.rs` `run`) writes its own member's frames. A full
+//!    backlog makes the broadcast wait (the room's `Bell`), and a member that stops
+//!    reading is cut with 1008 (`Backlog::check_stall`, with what the kernel says in
+//!    `tcp.rs`).
 //!
-//! **One refused request.** A request that is not a valid upgrade gets a
-//! `Verdict::Refuse` with its answer (`response.rs`), and `open` sends
-//! it with `respond_and_close`: the answer, then a half-close and a short drain
-//! (`socket.rs` `shut_and_drain`), so the client reads the answer instead of a reset.
-//! A plain `GET /` gets the teaching page (`page.rs`) the same way. With `--static`, a
-//! plain `GET` or `HEAD` is a `Verdict::File` instead: `files.rs` finds the file (never
-//! outside the directory) and `connection.rs` streams it to the socket in chunks.
+//! **One refused request.**
+//! 1. `http.rs` `serve` reads the head as for an echo;
+//! 2. `route.rs` `check` gives a `Verdict::Refuse` with its answer (`response.rs`
+//!    `Response`);
+//! 3. `http.rs` `refuse` logs it and sends it with `respond_and_close`: the answer, then
+//!    a half-close and a short drain (`socket.rs` `shut_and_drain`), so the client reads
+//!    the answer instead of a reset. Nothing only a WebSocket needs is built.
+//!
+//! The other plain answers take the same way from `http.rs` `serve`: the teaching page
+//! (`answer_page`, `page.rs`), the inspector's routes (`answer_inspector`, `inspect.rs`),
+//! and with `--static` a file (`answer_file`, `files.rs`, streamed to the socket in
+//! chunks, never from outside the directory).
 //!
 //! **Pipes.** `pipes.rs`: with `--stdin` one thread sends each line of standard input
-//! to the room (or to every connection in echo mode); with `--stdout` `serve` hands each
+//! to the room (or to every connection in echo mode); with `--stdout` `receive` hands each
 //! text message to it before the handler, and it queues the line for stdout (`spool.rs`).
 //!
 //! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
 //! (`handle.rs`) reaches the shared state through a small trait, so that a [`Client`]
 //! can carry it without an import cycle; `signals.rs` turns Ctrl-C into its `shutdown`.
-//!
-//! The README's "Layout" section lists the afternoon core: the 13 files (about 3,500
-//! lines without their tests) that hold echo, the HTTP answers and the close handshake.
 //! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
 //! way to take a lock and to retry or classify a socket call; `trace.rs` narrates it all
 //! for `--trace`, and for the page's live inspector, which keeps that narration of the
-//! connections that ask for it (`inspect.rs`).
+//! connections that ask for it (`inspect.rs`). The README's "Layout" section counts the
+//! core.
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md), and
@@ -153,25 +168,23 @@ mod outbox;
 mod server;
 mod signals;
 
-// One connection, in the order its bytes go (see "How a connection flows" above).
+// One connection: the HTTP side (http, head, route, host, response), then the WebSocket
+// side (handshake, connection, stream, transport); "How a connection flows" above says in
+// which order its bytes go.
 mod admission;
-mod beneath;
 mod connection;
-mod files;
 mod handshake;
 mod head;
 mod host;
-mod inspect;
-mod page;
-mod pipes;
+mod http;
 mod response;
+mod route;
 mod stream;
 mod transport;
 
 // Broadcast mode.
 mod backlog;
 mod room;
-mod rooms;
 mod writer;
 
 // Shared parts.
@@ -185,8 +198,46 @@ mod shared;
 mod socket;
 mod spool;
 mod tcp;
+
+// The optional layers (layers.rs): each built with its cargo feature, or else its
+// stand-in under layers/, of the same shape and never reached. Only here.
+#[cfg(feature = "static")]
+mod beneath;
+#[cfg(feature = "static")]
+mod files;
+#[cfg(not(feature = "static"))]
+#[path = "layers/no_static.rs"]
+mod files;
+#[cfg(feature = "teach")]
+mod inspect;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_inspect.rs"]
+mod inspect;
+mod layers;
+#[cfg(feature = "teach")]
+mod page;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_page.rs"]
+mod page;
+#[cfg(feature = "pipes")]
+mod pipes;
+#[cfg(not(feature = "pipes"))]
+#[path = "layers/no_pipes.rs"]
+mod pipes;
+#[cfg(feature = "rooms")]
+mod rooms;
+#[cfg(not(feature = "rooms"))]
+#[path = "layers/no_rooms.rs"]
+mod rooms;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "layers/no_tls.rs"]
+mod tls;
+#[cfg(feature = "teach")]
+mod trace;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_trace.rs"]
 mod trace;
 mod warnings;
 
@@ -197,6 +248,8 @@ pub use config::{Config, format_duration, format_size, parse_duration, parse_siz
 pub use error::Error;
 pub use handle::ServerHandle;
 pub use handler::{Echo, Handler};
+#[doc(hidden)]
+pub use layers::built as layers_built;
 pub use outbox::Client;
 pub use server::{Running, Server, Stopped};
 pub use spool::Stderr;

@@ -400,12 +400,12 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if flags.version {
-        // The build's optional features too: a board owner can tell whether this
-        // binary speaks wss:// (`tls`) without reading its build log.
-        let features = if cfg!(feature = "tls") { "tls" } else { "none" };
+        // The build's optional layers too: a board owner can tell whether this binary
+        // speaks wss:// (`tls`) or serves files without reading its build log.
         print_or_leave(&format!(
-            "tinyws {} (features: {features})",
-            env!("CARGO_PKG_VERSION")
+            "tinyws {} (features: {})",
+            env!("CARGO_PKG_VERSION"),
+            tinyws::layers_built()
         ));
         return ExitCode::SUCCESS;
     }

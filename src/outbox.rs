@@ -364,6 +364,8 @@ impl Client {
     /// `--stdin` in echo mode: appends `frame` and writes out everything queued, under
     /// the client's write floor and never waiting past `deadline`, which the line's
     /// clients share (pipes.rs).
+    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     pub(crate) fn queue_until(&self, frame: &[u8], deadline: Instant) -> io::Result<()> {
         let mut out = self.outbox();
         if out.broken || out.closed {

@@ -103,7 +103,6 @@ pub(crate) fn timed_out(limit: Duration) -> Response {
 }
 
 /// For a client that speaks plain text to the TLS port; sent unencrypted.
-#[cfg(feature = "tls")]
 pub(crate) fn not_tls() -> Response {
     Response::new(
         400,

@@ -218,6 +218,51 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// A client's place in broadcast mode: its membership of the one room, or of the room
+/// of its path. Dropping it leaves the room (and lets its writer finish), then gives the
+/// seat back, which removes the room if it was the last.
+pub(crate) struct Place<'a> {
+    // Fields drop in this order: the member leaves before the seat is given back.
+    member: Member,
+    /// With `--rooms`: the seat in the room of its path (rooms.rs), given back on drop.
+    _seat: Option<Box<dyn Send + 'a>>,
+}
+
+impl<'a> Place<'a> {
+    /// Plain broadcast mode: a member of the server's one room.
+    pub(crate) fn in_room(
+        room: &Arc<Room>,
+        client: &Arc<Client>,
+        config: &Config,
+    ) -> io::Result<Place<'a>> {
+        Ok(Place {
+            member: Member::join(room, client, config)?,
+            _seat: None,
+        })
+    }
+
+    /// Rooms mode: a member of `room`, holding `seat` (rooms.rs) until it leaves; on
+    /// failure the seat is given back at once.
+    // Only the `rooms` layer calls it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
+    pub(crate) fn with_seat(
+        room: &Arc<Room>,
+        client: &Arc<Client>,
+        config: &Config,
+        seat: Box<dyn Send + 'a>,
+    ) -> io::Result<Place<'a>> {
+        Ok(Place {
+            member: Member::join(room, client, config)?,
+            _seat: Some(seat),
+        })
+    }
+
+    /// Where this client's messages go.
+    pub(crate) fn room(&self) -> &Room {
+        self.member.room()
+    }
+}
+
 /// A client's place in the room and its writer thread. Dropping it leaves the room
 /// first (nothing new is queued), then lets the writer finish (see [`Writer`]).
 pub(crate) struct Member {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::lock::lock;
 use crate::outbox::Client;
-use crate::room::{Member, Room};
+use crate::room::{Place, Room};
 
 /// The rooms of a `--rooms` server, by path (empty otherwise).
 #[derive(Default)]
@@ -59,10 +59,7 @@ impl Rooms {
         };
         // Taken: given back when the place is dropped, or now if joining fails.
         let seat = Seat { rooms: self, path };
-        Ok(Place {
-            member: Member::join(&room, client, config)?,
-            _seat: Some(seat),
-        })
+        Place::with_seat(&room, client, config, Box::new(seat))
     }
 
     fn leave(&self, path: &str) {
@@ -124,34 +121,6 @@ impl Rooms {
         for (_, room) in self.all() {
             room.close_all(code, reason);
         }
-    }
-}
-
-/// A client's place in broadcast mode: its membership of the one room, or of the room
-/// of its path. Dropping it leaves the room (and lets its writer finish), then gives the
-/// seat back, which removes the room if it was the last.
-pub(crate) struct Place<'a> {
-    // Fields drop in this order: the member leaves before the seat is given back.
-    member: Member,
-    _seat: Option<Seat<'a>>,
-}
-
-impl<'a> Place<'a> {
-    /// Plain broadcast mode: a member of the server's one room.
-    pub(crate) fn in_room(
-        room: &Arc<Room>,
-        client: &Arc<Client>,
-        config: &Config,
-    ) -> io::Result<Place<'a>> {
-        Ok(Place {
-            member: Member::join(room, client, config)?,
-            _seat: None,
-        })
-    }
-
-    /// Where this client's messages go.
-    pub(crate) fn room(&self) -> &Room {
-        self.member.room()
     }
 }
 

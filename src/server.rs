@@ -80,6 +80,8 @@ impl Server {
     /// Checks `config` and opens the listening socket. Errors say what to change.
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        // A setting of a layer this build left out (layers.rs).
+        crate::layers::refused(&config).map_err(Error::InvalidConfig)?;
         // A frame limit above the message limit means the message limit (config.rs).
         if let Some(line) = config.clamp_note() {
             let name = config.name.as_deref().map(|n| format!("{n}: "));
@@ -102,7 +104,6 @@ impl Server {
                 (usize::from(config.stdout), crate::spool::WRITER_STACK),
             ],
         );
-        #[cfg(feature = "tls")]
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::load(cert, key)?),
             _ => None,
@@ -134,7 +135,6 @@ impl Server {
                 changed: Condvar::new(),
                 local_addr,
                 threads: Threads::new(config_stack),
-                #[cfg(feature = "tls")]
                 tls,
                 fit: budget.fit,
                 budget_warning: budget.warning,
@@ -181,7 +181,7 @@ impl Server {
             info!(
                 "{prefix}static files from {} (the built-in page is at {})",
                 files.root().display(),
-                crate::handshake::PAGE_PATH
+                crate::route::PAGE_PATH
             );
         }
         if shared.config.stdin {

@@ -37,8 +37,7 @@ pub(crate) struct Shared {
     /// Connection threads, new or waiting for their next client (tune/threads.rs).
     pub(crate) threads: Arc<Threads>,
     /// `wss://`: the certificate and key every connection's TLS session starts from.
-    #[cfg(feature = "tls")]
-    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<crate::tls::ServerConfig>>,
     /// Connections that fit the memory limits at worst (budget.rs): `max_connections`
     /// unless that does not fit. Past it clients get 503, before memory runs out.
     pub(crate) fit: usize,
@@ -90,7 +89,6 @@ impl Shared {
         // The handler's way back to the server (Client::server); the shared state is its
         // Control (server.rs).
         let server = ServerHandle::new(self.clone());
-        #[cfg(feature = "tls")]
         if let Some(config) = &self.tls {
             return match crate::tls::Tls::new(config) {
                 Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
@@ -104,10 +102,7 @@ impl Shared {
     }
 
     pub(crate) fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.tls.is_some()
     }
 
     pub(crate) fn scheme(&self) -> &'static str {

@@ -35,6 +35,8 @@ enum Marker {
     /// In the log, with the number of the line they follow, naming this `Config` field:
     /// `--stdout`'s lines are clients' messages, and a client can send any text, a
     /// marker's exact words included.
+    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     Log(&'static str),
 }
 
@@ -191,6 +193,8 @@ impl Spool {
     }
 
     /// Blocks left out over the whole run.
+    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
+    #[allow(dead_code)]
     pub(crate) fn dropped(&self) -> u64 {
         self.queue().dropped_total
     }
@@ -208,6 +212,8 @@ impl Spool {
 }
 
 /// `--trace`.
+// Only the `teach` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) static STDOUT: Spool = Spool::new(
     Stream::Stdout,
     Marker::Inline,
@@ -217,6 +223,8 @@ pub(crate) static STDOUT: Spool = Spool::new(
 /// `--stdout`: the messages clients send, one line each (pipes.rs); nothing else, so a
 /// script reads only messages. Never together with [`STDOUT`]: `Config::validate`
 /// refuses `trace` with `stdout`.
+// Only the `pipes` layer uses it: a build without that layer leaves it unused.
+#[allow(dead_code)]
 pub(crate) static LINES: Spool = Spool::new(
     Stream::Stdout,
     Marker::Log("stdout"),

@@ -84,11 +84,6 @@ impl Stream {
         &self.client
     }
 
-    /// The optimisations of the read path (tune/), for tune/quiet.rs.
-    pub(crate) fn reads(&mut self) -> &mut tune::Reads {
-        &mut self.reads
-    }
-
     /// Hands over what the stream serves next from memory, if anything.
     fn replayed(&mut self, out: &mut [u8]) -> Option<usize> {
         let end = if self.handshake {
@@ -114,6 +109,25 @@ impl Stream {
         }
         self.client.close_if_going_away();
         Ok(())
+    }
+}
+
+/// What tune/quiet.rs needs to give back a quiet connection's memory.
+impl tune::Quiets for Stream {
+    fn reads(&mut self) -> &mut tune::Reads {
+        &mut self.reads
+    }
+
+    fn set_read_timeout(&self, timeout: Option<std::time::Duration>) {
+        let _ = self.client.socket().set_read_timeout(timeout);
+    }
+
+    fn release_idle(&self) -> usize {
+        self.client.release_idle()
+    }
+
+    fn stand_in(&self) -> Stream {
+        Stream::new(self.client.clone(), Head::default(), 0, 0, None)
     }
 }
 
@@ -170,6 +184,7 @@ impl Write for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tune::Quiets;
     use std::time::Duration;
 
     /// Early frames: what the client sent right behind its request head is served after

@@ -32,8 +32,8 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::escape;
 use crate::frame::{self, Header, Piece, Scanner};
-use crate::handshake::{self, Verdict};
 use crate::inspect::Recorder;
+use crate::route::{self, Verdict};
 
 /// How much of each connection the trace shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,7 +233,7 @@ pub(crate) fn check(sink: &Sink, head: &[u8], config: &Config) -> Verdict {
         sink.to_record(&block);
     }
     let mut steps = Some(Vec::new());
-    let verdict = handshake::check_steps(head, config, &mut steps);
+    let verdict = route::check_steps(head, config, &mut steps);
     let mut s = steps.unwrap_or_default().join("\n");
     s.push('\n');
     match &verdict {

@@ -12,7 +12,6 @@ use crate::socket::{Pace, Paced, retry};
 pub(crate) struct Transport {
     socket: TcpStream,
     /// `wss://`: the TLS session every byte to and from this client passes through.
-    #[cfg(feature = "tls")]
     tls: Option<crate::tls::Tls>,
     /// The client has sent at least one byte (admission prefers to push out those that
     /// have not: admission.rs).
@@ -25,7 +24,6 @@ impl Transport {
     pub(crate) fn new(socket: TcpStream) -> Transport {
         Transport {
             socket,
-            #[cfg(feature = "tls")]
             tls: None,
             spoke: AtomicBool::new(false),
             pace: Pace::default(),
@@ -33,7 +31,6 @@ impl Transport {
     }
 
     /// Serve this connection over TLS (`wss://`, HTTPS).
-    #[cfg(feature = "tls")]
     pub(crate) fn with_tls(mut self, tls: crate::tls::Tls) -> Transport {
         self.tls = Some(tls);
         self
@@ -63,7 +60,6 @@ impl Transport {
     /// Reads what the client sent, decrypted if the connection uses TLS. Blocks at most
     /// the socket's read timeout.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             // A TLS read may write too (handshake messages, alerts): under the floor.
             let mut out = Paced::new(&self.socket, &self.pace);
@@ -75,12 +71,7 @@ impl Transport {
     /// Like [`read`](Self::read), for the request head: a TLS read may need many socket
     /// reads (handshake, a record in pieces), and none of them may pass `deadline`. (A
     /// plain read is one socket read; the caller has set its timeout.)
-    pub(crate) fn read_head(
-        &self,
-        buf: &mut [u8],
-        #[allow(unused_variables)] deadline: Instant,
-    ) -> io::Result<usize> {
-        #[cfg(feature = "tls")]
+    pub(crate) fn read_head(&self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         let read = match &self.tls {
             Some(tls) => {
                 let mut out = Paced::new(&self.socket, &self.pace);
@@ -88,8 +79,6 @@ impl Transport {
             }
             None => (&self.socket).read(buf),
         };
-        #[cfg(not(feature = "tls"))]
-        let read = (&self.socket).read(buf);
         if matches!(read, Ok(n) if n > 0) {
             self.spoke.store(true, Ordering::Relaxed);
         }
@@ -102,7 +91,6 @@ impl Transport {
         if self.spoke.load(Ordering::Relaxed) {
             return false;
         }
-        #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(crate::tls::Tls::heard) {
             self.spoke.store(true, Ordering::Relaxed);
             return false;
@@ -126,7 +114,6 @@ impl Transport {
     }
 
     fn write_all_to(&self, out: &mut Paced<'_>, bytes: &[u8]) -> io::Result<()> {
-        #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return tls.write_all(out, bytes);
         }
@@ -135,10 +122,7 @@ impl Transport {
 
     /// Whether the connection uses TLS.
     pub(crate) fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.tls.is_some()
     }
 
     /// Before closing a TLS connection: tell the client no data was cut off (RFC 8446
@@ -147,7 +131,6 @@ impl Transport {
     /// Bounded: a client that stopped reading holds it up at most a second (or the
     /// shorter write timeout). Nothing to do without TLS.
     pub(crate) fn close_notify(&self) {
-        #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let cap = Duration::from_secs(1);
             let pace = Pace::default();

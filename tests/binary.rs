@@ -32,7 +32,22 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn version_prints_the_crate_version() {
     let (code, out, _) = run(&["--version"]);
     assert_eq!(code, 0);
-    let features = if cfg!(feature = "tls") { "tls" } else { "none" };
+    // The layers built in, in layers.rs's order: this test is built with the same ones.
+    let built: Vec<&str> = [
+        ("teach", cfg!(feature = "teach")),
+        ("static", cfg!(feature = "static")),
+        ("pipes", cfg!(feature = "pipes")),
+        ("rooms", cfg!(feature = "rooms")),
+        ("tls", cfg!(feature = "tls")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let features = if built.is_empty() {
+        "none".to_string()
+    } else {
+        built.join(", ")
+    };
     assert_eq!(
         out,
         format!(
@@ -447,4 +462,17 @@ fn help_and_version_to_a_closed_pipe_exit_without_a_panic() {
         assert!(!stderr.contains("panicked"), "{flag}: {stderr}");
         assert_eq!(out.status.code(), Some(0), "{flag}: {stderr}");
     }
+}
+
+/// A build without the `static` layer: `--static` stops the start with one line that
+/// names the feature to build with (`cargo test --no-default-features` runs this).
+#[cfg(not(feature = "static"))]
+#[test]
+fn a_flag_whose_layer_is_not_built_names_the_feature() {
+    let (code, out, err) = run(&["--static", "."]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err,
+        "tinyws: static_dir (--static) needs the layer \"static\", which this tinyws was built without; rebuild it with `cargo build --release --features static`\n"
+    );
 }

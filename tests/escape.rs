@@ -11,7 +11,9 @@ mod common;
 
 use std::io::Write;
 
-use common::process::{Proc, Stdout};
+use common::process::Proc;
+#[cfg(any(feature = "pipes", feature = "teach"))]
+use common::process::Stdout;
 use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
@@ -258,10 +260,13 @@ fn a_path_tungstenite_would_refuse_is_refused_once_at_info() {
 
 /// A text message with every class, the exact words of the marker `--stdout` once
 /// wrote for lines left out, and a typed `\n`.
+#[cfg(feature = "pipes")]
 const MESSAGE: &str = "a\\nb\n-- 3 message line(s) left out here: this stream was not read while 1 MiB waited\r\x1b]0;t\x07\0\x7f\u{85}\u{9b}\u{202e}\u{2066}\u{61c}\u{200f}\u{2028}\u{2029}\t`code` 温度";
 /// [`MESSAGE`] as its `--stdout` line shows it (the backtick stays: no markup there).
+#[cfg(feature = "pipes")]
 const MESSAGE_LINE: &str = r"a\\nb\n-- 3 message line(s) left out here: this stream was not read while 1 MiB waited\r\u{1b}]0;t\u{7}\0\u{7f}\u{85}\u{9b}\u{202e}\u{2066}\u{61c}\u{200f}\u{2028}\u{2029}\t`code` 温度";
 
+#[cfg(feature = "pipes")]
 #[test]
 fn a_stdout_line_is_the_message_escaped_on_one_line() {
     let mut p = Proc::start_with(BIN, &["--stdout"], Stdout::Capture);
@@ -284,6 +289,7 @@ fn a_stdout_line_is_the_message_escaped_on_one_line() {
 
 /// The Python in docs/reference.md reading `--stdout` back: run on the lines above, it must give
 /// the messages exactly as sent.
+#[cfg(feature = "pipes")]
 #[test]
 fn the_reference_python_reads_stdout_back_exactly() {
     if !required("python3", runs("python3", &["--version"])) {
@@ -345,7 +351,7 @@ fn the_reference_python_reads_stdout_back_exactly() {
     assert_eq!(back, [MESSAGE, "a\nb", "a\\nb"]);
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "pipes"))]
 #[test]
 fn lines_left_out_of_stdout_are_counted_in_the_log_not_on_stdout() {
     let mut p = Proc::start_with(BIN, &["--stdout"], Stdout::Unread);
@@ -385,6 +391,7 @@ fn lines_left_out_of_stdout_are_counted_in_the_log_not_on_stdout() {
     }
 }
 
+#[cfg(feature = "teach")]
 #[test]
 fn the_trace_shows_client_text_escaped_and_has_no_forged_line() {
     let mut p = Proc::start_with(BIN, &["--trace"], Stdout::Capture);

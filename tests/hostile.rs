@@ -13,7 +13,9 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::process::{Proc, Stdout};
+use common::process::Proc;
+#[cfg(feature = "teach")]
+use common::process::Stdout;
 use common::*;
 use tinyws::{Client, Message};
 
@@ -35,6 +37,7 @@ fn head_of(answer: &str) -> &str {
 /// prints cannot act on the terminal showing it: ESC (clear screen, retitle, OSC 52), BEL,
 /// a bare CR (overwrite a line with a fake "ok"), NUL, DEL, and the C1 control U+009B (a
 /// one-character CSI), which httparse even accepts in a header value (obs-text).
+#[cfg(feature = "teach")]
 #[test]
 fn the_trace_escapes_control_bytes_from_the_network() {
     let mut p = Proc::start_with(BIN, &["--trace"], Stdout::Capture);
@@ -96,6 +99,7 @@ fn the_trace_escapes_control_bytes_from_the_network() {
 /// Ctrl-S on the projector's terminal: stdout is a pipe nobody reads. Echo must go on
 /// (the trace leaves blocks out and says so in the log) and SIGTERM must end the process
 /// within --shutdown-timeout plus a small margin.
+#[cfg(feature = "teach")]
 #[cfg(target_os = "linux")]
 #[test]
 fn a_stdout_that_stops_draining_holds_up_neither_echo_nor_shutdown() {
@@ -138,6 +142,7 @@ fn a_stdout_that_stops_draining_holds_up_neither_echo_nor_shutdown() {
 
 // ---- 3. broadcast deliveries are traced ----
 
+#[cfg(feature = "teach")]
 #[test]
 fn a_broadcast_delivery_is_in_the_receivers_trace() {
     let mut p = Proc::start_with(BIN, &["--trace", "--broadcast"], Stdout::Capture);
@@ -210,6 +215,7 @@ fn every_upgrade_list_variant_gets_101() {
 
 /// RFC 9110 §9.1 (GET and HEAD must be supported) and §9.3.2 (a HEAD answer has the
 /// GET's header fields and no content).
+#[cfg(feature = "teach")]
 #[test]
 fn head_gets_the_headers_of_the_get_without_a_body() {
     let server = start(config().path("/echo"));

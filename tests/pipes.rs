@@ -107,6 +107,7 @@ fn stdin_lines_go_to_the_room_in_order() {
 /// With a room per path (`--rooms`), each line reaches every room, in order in each
 /// (review of the merge: the lines went to the one room of plain broadcast mode, which
 /// is empty with `--rooms`, so they reached nobody).
+#[cfg(feature = "rooms")]
 #[test]
 fn stdin_lines_go_to_every_room_with_rooms() {
     let mut p = Proc::start_piped(BIN, &["--stdin", "--rooms"], Stdout::Null);

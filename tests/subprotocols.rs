@@ -7,7 +7,9 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::process::{Proc, Stdout};
+use common::process::Proc;
+#[cfg(feature = "teach")]
+use common::process::Stdout;
 use common::*;
 use tinyws::{Client, Message};
 
@@ -127,6 +129,7 @@ fn the_log_says_once_what_was_offered_and_the_flag_that_would_accept_it() {
     );
 }
 
+#[cfg(feature = "teach")]
 #[test]
 fn the_trace_shows_the_offer_and_the_choice() {
     let mut p = Proc::start_with(BIN, &["--trace", "--protocol", "chat"], Stdout::Capture);

@@ -79,6 +79,7 @@ fn the_page_is_served_over_https() {
     assert!(answer.contains("<!doctype html>"), "{answer}");
 }
 
+#[cfg(feature = "static")]
 /// `--static` over TLS: the file goes through the TLS session in chunks, whole, and the
 /// connection ends with close_notify (RFC 8446 §6.1): Python's `ssl` with
 /// `suppress_ragged_eofs=False` reads to the end and fails on a bare TCP FIN.

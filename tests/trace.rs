@@ -160,6 +160,7 @@ fn trace_only_with_something_that_is_not_a_connection_says_what_it_takes() {
 }
 
 /// `--static` under `--trace`: the checks, then the answer's head (not the file's bytes).
+#[cfg(feature = "static")]
 #[test]
 fn a_static_file_answer_is_narrated_with_its_head() {
     let dir = std::env::temp_dir().join(format!("tinyws-trace-static-{}", std::process::id()));

@@ -18,10 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "pipes")]
 use common::process::{Proc, Stdout};
 use common::*;
+#[cfg(feature = "pipes")]
 use tinyws::Message;
 
+#[cfg(feature = "pipes")]
 const BIN: &str = env!("CARGO_BIN_EXE_tinyws");
 
 /// The write timeout of every server here: short, so the tests are, with 2-3× headroom
@@ -36,6 +39,7 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// After a static answer is cut the server still reads (and drops) what the client
 /// sends for up to a second before the connection ends (socket.rs `DRAIN_FOR`).
+#[cfg(feature = "static")]
 const DRAIN: Duration = Duration::from_secs(1);
 
 /// A TCP connection to `addr` whose receive buffer is `rcvbuf` bytes (the kernel doubles
@@ -290,8 +294,10 @@ fn a_reader_at_a_few_times_the_floor_keeps_a_large_echo_going() {
 }
 
 /// A directory with one large file, removed on drop.
+#[cfg(feature = "static")]
 struct Site(std::path::PathBuf);
 
+#[cfg(feature = "static")]
 impl Site {
     fn new(name: &str, size: usize) -> Site {
         let dir =
@@ -302,6 +308,7 @@ impl Site {
     }
 }
 
+#[cfg(feature = "static")]
 impl Drop for Site {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -309,6 +316,7 @@ impl Drop for Site {
 }
 
 /// GETs `/big.bin` over a narrow socket and reads the head.
+#[cfg(feature = "static")]
 fn download(addr: SocketAddr, rcvbuf: i32) -> TcpStream {
     let mut s = narrow_socket(addr, rcvbuf);
     s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -317,6 +325,7 @@ fn download(addr: SocketAddr, rcvbuf: i32) -> TcpStream {
     s
 }
 
+#[cfg(feature = "static")]
 #[test]
 fn a_trickling_static_download_is_cut_within_the_write_timeout() {
     let site = Site::new("trickle", 4 << 20);
@@ -335,6 +344,7 @@ fn a_trickling_static_download_is_cut_within_the_write_timeout() {
 /// than one does). The bound is 2× here, not 3×: with a
 /// timeout per `write` call a client that reads nothing held them up 2.95× (a call that
 /// wrote part of a line, then two more), and a trickle more and more.
+#[cfg(feature = "pipes")]
 fn stdin_lines_are_not_held_up_by(per_tick: usize, slow_clients: usize) {
     let timeout = format!("{}ms", WRITE_TIMEOUT.as_millis());
     let mut p = Proc::start_piped(BIN, &["--stdin", "--write-timeout", &timeout], Stdout::Null);
@@ -413,11 +423,13 @@ fn stdin_lines_are_not_held_up_by(per_tick: usize, slow_clients: usize) {
     drop(others);
 }
 
+#[cfg(feature = "pipes")]
 #[test]
 fn stdin_lines_are_not_held_up_by_a_trickling_reader() {
     stdin_lines_are_not_held_up_by(TRICKLE, 1);
 }
 
+#[cfg(feature = "pipes")]
 #[test]
 fn stdin_lines_are_not_held_up_by_a_client_that_reads_nothing() {
     stdin_lines_are_not_held_up_by(0, 1);
@@ -426,6 +438,7 @@ fn stdin_lines_are_not_held_up_by_a_client_that_reads_nothing() {
 /// Each line goes to the clients one after the other, each write bounded by the write
 /// timeout: five sockets that read nothing, opened before the others, would hold every
 /// line up five write timeouts (measured: 10 s under 2 s, 20 s with ten sockets).
+#[cfg(feature = "pipes")]
 #[test]
 fn stdin_lines_are_not_held_up_by_several_clients_that_read_nothing() {
     stdin_lines_are_not_held_up_by(0, 5);

@@ -18,9 +18,10 @@
 //! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
 //!
 //! A few things stay outside, where they must: the `#[inline(never)]` on the large
-//! functions of connection.rs (so the idle read loop's stack stays shallow: stack.rs),
-//! and the request parser's header slots on the heap instead of the stack
-//! (handshake.rs).
+//! functions of http.rs and connection.rs (so the idle read loop's stack stays shallow:
+//! stack.rs), and the request parser's header slots on the heap instead of the stack
+//! (route.rs). The folder calls nothing outside it but frame.rs and lock.rs: what it
+//! needs of a connection's stream it declares ([`Quiets`], which stream.rs implements).
 
 mod heap;
 mod nowait;
@@ -31,6 +32,6 @@ mod threads;
 
 pub(crate) use heap::{Arenas, address_space_limit, bound_arenas};
 pub(crate) use nowait::{DIRECT_MAX, send_now, send_now_vectored};
-pub(crate) use quiet::Quiet;
+pub(crate) use quiet::{Quiet, Quiets};
 pub(crate) use reads::{IDLE_READ, Reads};
 pub(crate) use threads::{MAX_SPARE, Threads};

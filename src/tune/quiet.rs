@@ -18,8 +18,21 @@ use std::time::Duration;
 use tungstenite::WebSocket;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::head::Head;
-use crate::stream::Stream;
+use super::Reads;
+
+/// What [`Quiet`] needs of the stream under a connection's `WebSocket` (stream.rs
+/// implements it): declared here so that tune/ calls nothing outside itself.
+pub(crate) trait Quiets: Sized {
+    /// The read path's buffers ([`Reads`]).
+    fn reads(&mut self) -> &mut Reads;
+    /// Sets the socket's read timeout.
+    fn set_read_timeout(&self, timeout: Option<Duration>);
+    /// Gives back the outbox's idle buffer; returns the bytes freed.
+    fn release_idle(&self) -> usize;
+    /// A stream over the same connection that allocates nothing, to hold a `WebSocket`'s
+    /// place while it is renewed.
+    fn stand_in(&self) -> Self;
+}
 
 /// How long a connection must be quiet before it gives back what it used.
 pub(crate) const SHRINK_AFTER: Duration = Duration::from_secs(1);
@@ -36,7 +49,7 @@ pub(crate) struct Quiet {
 
 impl Quiet {
     /// Sets the read timeout of a connection that has just completed its handshake.
-    pub(crate) fn start(ws: &WebSocket<Stream>, keepalive: Option<Duration>) -> Quiet {
+    pub(crate) fn start<S: Quiets>(ws: &WebSocket<S>, keepalive: Option<Duration>) -> Quiet {
         let helps = keepalive.is_none_or(|k| k > SHRINK_AFTER);
         let quiet = Quiet {
             keepalive,
@@ -47,20 +60,20 @@ impl Quiet {
         quiet
     }
 
-    fn set_timeout(&self, ws: &WebSocket<Stream>) {
+    fn set_timeout<S: Quiets>(&self, ws: &WebSocket<S>) {
         let timeout = if self.armed {
             Some(SHRINK_AFTER)
         } else {
             self.keepalive
         };
-        let _ = ws.get_ref().client().socket().set_read_timeout(timeout);
+        ws.get_ref().set_read_timeout(timeout);
     }
 
     /// After each message read: a large one grew the buffers, so shrink a second after
     /// this burst ends (one more wake-up per burst; the timer stays set meanwhile). Small
     /// messages and pongs leave nothing worth a wake-up: the next keepalive timeout gives
     /// back what they touched.
-    pub(crate) fn message_read(&mut self, ws: &mut WebSocket<Stream>) {
+    pub(crate) fn message_read<S: Quiets>(&mut self, ws: &mut WebSocket<S>) {
         let reads = ws.get_mut().reads();
         if self.helps && !self.armed && (reads.holds_bulk() || reads.has_grown()) {
             self.armed = true;
@@ -71,7 +84,7 @@ impl Quiet {
     /// The read timed out: gives back what the connection no longer needs, and returns
     /// whether that was all this timeout was for (then the read loop just reads again);
     /// `false` when the keepalive interval passed.
-    pub(crate) fn timed_out(&mut self, ws: &mut WebSocket<Stream>) -> bool {
+    pub(crate) fn timed_out<S: Quiets>(&mut self, ws: &mut WebSocket<S>) -> bool {
         let _ = shrink(ws);
         // And the stack pages below this frame (stack.rs), shrink's included.
         super::stack::release_unused();
@@ -89,10 +102,10 @@ impl Quiet {
 /// lies below the read loop's, so it is given back too instead of pushing the idle read
 /// loop one stack page deeper.
 #[inline(never)]
-fn shrink(ws: &mut WebSocket<Stream>) -> bool {
-    let client = ws.get_ref().client().clone();
+fn shrink<S: Quiets>(ws: &mut WebSocket<S>) -> bool {
+    let idle = ws.get_ref().release_idle();
     let reads = ws.get_mut().reads();
-    let mut freed = reads.release_bulk() + client.release_idle();
+    let mut freed = reads.release_bulk() + idle;
     let renew = reads.has_grown() && reads.at_message_edge();
     if renew {
         // tungstenite holds no part of a frame or message (it has just asked the stream
@@ -102,7 +115,7 @@ fn shrink(ws: &mut WebSocket<Stream>) -> bool {
         freed += reads.take_largest();
         let config = *ws.get_config();
         let stand_in = WebSocket::from_raw_socket(
-            Stream::new(client, Head::default(), 0, 0, None),
+            ws.get_ref().stand_in(),
             Role::Server,
             Some(WebSocketConfig::default().read_buffer_size(0)),
         );
@@ -116,8 +129,10 @@ fn shrink(ws: &mut WebSocket<Stream>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::Head;
     use crate::outbox::Client;
     use crate::socket::is_timeout;
+    use crate::stream::Stream;
     use std::io::Write;
     use std::sync::Arc;
     use tungstenite::Message;
