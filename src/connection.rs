@@ -95,6 +95,9 @@ fn open<'s>(
         record.upgraded();
     }
     let member = join(shared, client)?;
+    // Read before the "opened" line: whoever sees that line and then starts a shutdown
+    // (a test, a script) finds this connection among those the shutdown closes.
+    let stopping = shared.is_stopping();
     let subprotocol = client
         .protocol()
         .map_or(String::new(), |p| format!(", subprotocol {p}"));
@@ -110,7 +113,7 @@ fn open<'s>(
             escape::client(client.path())
         );
     }
-    if shared.is_stopping() {
+    if stopping {
         client.close(1001, crate::outbox::GOING_AWAY);
         client.end_tls();
         info!("{tag} {peer}: closed, code 1001 (server shutting down)");
