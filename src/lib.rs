@@ -198,6 +198,7 @@ mod shared;
 mod socket;
 mod spool;
 mod tcp;
+mod warnings;
 
 // The optional layers (layers.rs): each built with its cargo feature, or else its
 // stand-in under layers/, of the same shape and never reached. Only here.
@@ -239,7 +240,6 @@ mod trace;
 #[cfg(not(feature = "teach"))]
 #[path = "layers/no_trace.rs"]
 mod trace;
-mod warnings;
 
 // The optimisations, behind one small interface: skip this folder on a first reading.
 mod tune;
