@@ -206,17 +206,10 @@ impl Record {
     }
 }
 
-/// The machine of a peer: its IP address, IPv4 whether it came over IPv4 or IPv6; for
-/// IPv6 its /64 network, since one machine may take any of the 2^64 addresses of its
-/// network (privacy addresses, RFC 8981) and would otherwise count as many.
+/// The machine of a peer, as the log's warnings count it (warnings.rs): IPv4 whether it
+/// came over IPv4 or IPv6, for IPv6 its /64 network.
 fn machine(peer: SocketAddr) -> IpAddr {
-    match peer.ip().to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !(u128::from(u64::MAX));
-            IpAddr::V6(bits.into())
-        }
-        v4 => v4,
-    }
+    crate::warnings::machine(peer.ip())
 }
 
 /// `text` as a JSON string of at most [`BLOCK_BYTES`]: past that, cut, and a note says

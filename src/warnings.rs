@@ -53,9 +53,11 @@ pub(crate) fn from(peer: IpAddr) -> Option<String> {
     Some(tail)
 }
 
-/// The key of a peer: its IPv4 address, or its IPv6 /64 (one machine may take any
-/// address of its network).
-fn machine(peer: IpAddr) -> IpAddr {
+/// The machine of a peer: its IP address, IPv4 whether it came over IPv4 or IPv6; for
+/// IPv6 its /64 network, since one machine may take any of the 2^64 addresses of its
+/// network (privacy addresses, RFC 8981) and would otherwise count as many. The
+/// inspector's fairness rule counts machines the same way.
+pub(crate) fn machine(peer: IpAddr) -> IpAddr {
     match peer.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         v4 => v4,
