@@ -45,9 +45,10 @@ pub(crate) struct Upgrade {
 /// A WebSocket's life after the routing step: the handshake, the read/reply loop, the
 /// close.
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
+    let record = upgrade.record.clone();
     let Some((mut ws, member)) = open(shared, &client, upgrade) else {
         // An upgrade that failed after its checks: its record says so (inspect.rs).
-        if let Some(record) = client.recorder() {
+        if let Some(record) = record {
             record.end("-- ended before the WebSocket opened".into());
         }
         return;
@@ -67,7 +68,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
             }
         }
     };
-    finish(shared, &client, member, end);
+    finish(shared, &client, member, end, record.as_ref());
 }
 
 /// Everything from an accepted upgrade to an open WebSocket: tungstenite's handshake
@@ -152,12 +153,19 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
         }
         None => head,
     };
+    // The observers (`--trace`, the inspector) attach here, before the first byte of
+    // the `101`: one for what is written to the client, one for what it sends.
+    let watch_reads = sink.map(|sink| {
+        let detail = trace::Detail::of(cfg);
+        client.watch(Box::new(trace::Frames::new(sink.clone(), "->", detail)));
+        trace::Frames::new(sink, "<-", detail)
+    });
     let stream = Stream::new(
         client.clone(),
         head,
         cfg.read_buffer_size,
         cfg.write_buffer_size,
-        sink.map(|sink| (sink, trace::Detail::of(cfg))),
+        watch_reads,
     );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
     let callback =
@@ -270,7 +278,13 @@ fn join<'s>(shared: &'s Shared, client: &Arc<Client>) -> Option<Option<Place<'s>
 /// failure, and the log line that says how the connection ended. Not inlined, like
 /// `open`.
 #[inline(never)]
-fn finish(shared: &Shared, client: &Client, member: Option<Place<'_>>, end: End) {
+fn finish(
+    shared: &Shared,
+    client: &Client,
+    member: Option<Place<'_>>,
+    end: End,
+    record: Option<&Recorder>,
+) {
     let cfg = &shared.config;
     let peer = client.peer_addr();
     let id = client.id();
@@ -298,7 +312,7 @@ fn finish(shared: &Shared, client: &Client, member: Option<Place<'_>>, end: End)
     if trace::follows(cfg, id, peer) {
         trace::emit(id, &format!("-- {end}"));
     }
-    if let Some(record) = client.recorder() {
+    if let Some(record) = record {
         record.end(format!("-- {end}"));
     }
     match &end {
@@ -421,7 +435,7 @@ fn receive(
         Message::Text(_) | Message::Binary(_) => {
             if shared.config.stdout {
                 // Before the handler, which takes the message (pipes.rs).
-                crate::pipes::record(shared, client, &msg);
+                crate::pipes::record(client, &msg);
             }
             match (shared.handler.on_message(client, msg), room) {
                 // Control frames are the server's to send, in both modes

@@ -11,7 +11,7 @@
 //! [`Client::server`]: crate::Client::server
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tungstenite::Message;
 
@@ -27,6 +27,26 @@ pub(crate) trait Control: Send + Sync {
     fn members(&self) -> usize;
     /// What the server's own log lines start with (`Config::name`), or nothing.
     fn prefix(&self) -> &str;
+    /// `Config::name`, for the connections' log lines ([`Tag`]).
+    // Only the `pipes` layer asks (its log lines name connections): unused without it.
+    #[allow(dead_code)]
+    fn name(&self) -> Option<&str>;
+}
+
+/// How a connection's log lines name it: `#7`, or `sensors #7` for a server with a
+/// `Config::name`. Formatted where the line is, no string kept per connection.
+pub(crate) struct Tag<'a> {
+    pub(crate) name: Option<&'a str>,
+    pub(crate) id: u64,
+}
+
+impl std::fmt::Display for Tag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name {
+            Some(name) => write!(f, "{name} #{}", self.id),
+            None => write!(f, "#{}", self.id),
+        }
+    }
 }
 
 /// Controls a running server from any thread: shut it down, count its connections,
@@ -53,6 +73,21 @@ impl ServerHandle {
     /// Whether both are handles of the same server.
     pub(crate) fn same(&self, other: &ServerHandle) -> bool {
         Arc::ptr_eq(&self.control, &other.control)
+    }
+
+    /// A handle that does not keep the server alive (the `--stdin` thread's: pipes.rs).
+    #[allow(dead_code)] // unused without the `pipes` layer
+    pub(crate) fn downgrade(&self) -> Weak<dyn Control> {
+        Arc::downgrade(&self.control)
+    }
+
+    /// How the log names connection `id` (see [`Tag`]).
+    #[allow(dead_code)] // unused without the `pipes` layer
+    pub(crate) fn tag(&self, id: u64) -> Tag<'_> {
+        Tag {
+            name: self.control.name(),
+            id,
+        }
     }
 
     /// What the server's own log lines start with: `name: `, or nothing.
@@ -165,6 +200,9 @@ pub(crate) fn detached() -> ServerHandle {
         }
         fn prefix(&self) -> &str {
             ""
+        }
+        fn name(&self) -> Option<&str> {
+            None
         }
     }
     ServerHandle::new(Arc::new(Detached))

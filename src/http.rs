@@ -36,8 +36,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     client.transport().set_write_timeout(cfg.write_timeout);
     // --trace-only: the other connections are not traced at all.
     let traced = trace::follows(cfg, id, peer);
-    if traced && let Some(sink) = trace::Sink::new(id, true, None) {
-        client.trace_writes(sink, trace::Detail::of(cfg));
+    if traced {
         trace::emit(id, &format!("-- connection from {peer}"));
     }
     let head = read_head(shared, client, accepted)?;
@@ -208,7 +207,8 @@ fn answer_inspector(
 }
 
 /// The routing step (route.rs), narrated when traced, and the inspector's record of an
-/// upgrade: only upgrades are kept, not page loads or refusals.
+/// upgrade: only upgrades are kept, not page loads or refusals. The connection's
+/// observers (`trace::Sink`) go with an upgrade to connection.rs, which attaches them.
 fn check(
     shared: &Shared,
     client: &Client,
@@ -220,31 +220,19 @@ fn check(
     // The inspector: a record only for a connection that brought a token (or every one,
     // for the projector view); otherwise `None`, and nothing below allocates for it.
     let record = shared.inspect.recorder(id, peer, request);
-    let sink = trace::Sink::new(id, traced, record.clone());
-    if let Some(sink) = &sink
-        && record.is_some()
-    {
-        client.trace_writes(sink.clone(), trace::Detail::of(cfg));
-    }
-    let verdict = match &sink {
-        Some(sink) => trace::check(sink, request, cfg),
-        None => route::check(request, cfg),
+    let Some(sink) = trace::Sink::new(id, traced, record.clone()) else {
+        return (route::check(request, cfg), None, None);
     };
+    let (verdict, steps) = route::check_narrated(request, cfg);
+    trace::request(&sink, request, cfg, &steps);
     if let Some(record) = &record {
         // Only upgrades are kept: not page loads, not refusals.
         match &verdict {
             Verdict::Upgrade { .. } => record.show(),
-            _ => {
-                record.discard();
-                // What is written now (the page, a refusal) goes to the trace alone.
-                client.untrace_writes();
-                if let Some(sink) = trace::Sink::new(id, traced, None) {
-                    client.trace_writes(sink, trace::Detail::of(cfg));
-                }
-            }
+            _ => record.discard(),
         }
     }
-    (verdict, sink, record)
+    (verdict, Some(sink), record)
 }
 
 /// A refusal: one info line with the request line (credentials hidden), and the

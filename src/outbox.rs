@@ -58,12 +58,21 @@ pub(crate) struct Outbox {
     pub(crate) closed: bool,
     /// A write failed or timed out, possibly mid-frame: nothing more may be written.
     pub(crate) broken: bool,
-    /// `--trace` and the inspector: narrates every byte written, as HTTP before the
-    /// upgrade, as frames after. Boxed: a connection that is neither traced nor
-    /// inspected pays one pointer for it.
-    pub(crate) trace: Option<Box<crate::trace::Frames>>,
+    /// `--trace` and the inspector: sees every byte written, as HTTP before the
+    /// upgrade, as frames after ([`Watch`]). Boxed: a connection that is neither traced
+    /// nor inspected pays one pointer for it.
+    pub(crate) watch: Option<Box<dyn Watch>>,
     /// Broadcast mode: frames wait here for the writer thread instead of being written.
     pub(crate) backlog: Option<Backlog>,
+}
+
+/// An observer of what is written to a client: the core's one hook for the teaching
+/// layer's trace and inspector (trace.rs `Frames`). Attached once, where an upgrade
+/// begins (connection.rs `handshake`), beside the stream's observer of what the client
+/// sends; a connection nobody watches never formats a byte.
+pub(crate) trait Watch: Send + std::fmt::Debug {
+    /// `bytes` about to be written: frames once `upgraded`, else an HTTP answer (the `101`).
+    fn wrote(&mut self, bytes: &[u8], upgraded: bool);
 }
 
 impl Client {
@@ -284,20 +293,10 @@ impl Client {
         }
     }
 
-    /// `--trace` or the inspector: from now on, narrate everything written to this
-    /// client to `sink`.
-    pub(crate) fn trace_writes(&self, sink: crate::trace::Sink, detail: crate::trace::Detail) {
-        self.outbox().trace = Some(Box::new(crate::trace::Frames::new(sink, "->", detail)));
-    }
-
-    /// Stops narrating what is written to this client.
-    pub(crate) fn untrace_writes(&self) {
-        self.outbox().trace = None;
-    }
-
-    /// The connection's inspector record, if it has one (inspect.rs).
-    pub(crate) fn recorder(&self) -> Option<crate::inspect::Recorder> {
-        self.outbox().trace.as_ref()?.sink().record().cloned()
+    /// `--trace` or the inspector: from now on, `watch` sees everything written to this
+    /// client.
+    pub(crate) fn watch(&self, watch: Box<dyn Watch>) {
+        self.outbox().watch = Some(watch);
     }
 
     pub(crate) fn is_upgraded(&self) -> bool {
@@ -326,7 +325,7 @@ impl Client {
         if out.pending.is_empty()
             && bytes.len() >= threshold
             && out.backlog.is_none()
-            && out.trace.is_none()
+            && out.watch.is_none()
         {
             // Nothing waits before it: write it from the caller's buffer instead of
             // copying it into the outbox first (one copy less per large reply).
@@ -388,13 +387,8 @@ impl Client {
             self.enqueue(out, frames);
             return Ok(());
         }
-        if let Some(trace) = out.trace.as_mut() {
-            if self.is_upgraded() {
-                trace.feed(&out.pending);
-            } else {
-                let text = crate::trace::http_lines("->", "response", &out.pending);
-                trace.sink().emit(&text);
-            }
+        if let Some(watch) = out.watch.as_mut() {
+            watch.wrote(&out.pending, self.is_upgraded());
         }
         let mut pending = std::mem::take(&mut out.pending);
         let result = self.write_now(out, &pending, until);
@@ -436,12 +430,12 @@ impl Client {
         if backlog.take_waiter() {
             self.wake.notify_one();
         }
-        if let Some(trace) = out.trace.as_mut() {
+        if let Some(watch) = out.watch.as_mut() {
             if queued {
-                trace.feed(&frames);
+                watch.wrote(&frames, true);
             } else {
                 // Dropped with the rest of the backlog: what goes out instead is the close.
-                trace.feed(&crate::backlog::eviction_close());
+                watch.wrote(&crate::backlog::eviction_close(), true);
             }
         }
         if !queued {

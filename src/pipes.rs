@@ -22,17 +22,19 @@
 use std::io::{self, BufRead, Write as _};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use tungstenite::Message;
 
+use crate::config::Config;
 use crate::config::format_size;
 use crate::escape;
-use crate::handle::Control;
+use crate::handle::{Control, ServerHandle};
+use crate::lock::lock;
 use crate::outbox::Client;
-use crate::shared::Shared;
+use crate::registry::Registry;
 use crate::spool::LINES;
 
 /// The stdin reader holds one line (at most `max_message_size`) and the stdin buffer.
@@ -55,7 +57,7 @@ fn worth_logging(n: u64) -> bool {
 /// `--stdout`: a message a client sent, before the handler sees it. Text becomes one
 /// line; binary is skipped and counted (bytes would break the lines, and base64 would
 /// make a log nobody can grep).
-pub(crate) fn record(shared: &Shared, client: &Client, message: &Message) {
+pub(crate) fn record(client: &Client, message: &Message) {
     match message {
         Message::Text(text) => {
             QUEUED.fetch_add(1, Ordering::Relaxed);
@@ -71,7 +73,7 @@ pub(crate) fn record(shared: &Shared, client: &Client, message: &Message) {
             if worth_logging(n) {
                 info!(
                     "{} {}: a binary message is not written to stdout (`stdout` takes text messages only); skipped ({n} so far)",
-                    shared.tag(client.id()),
+                    client.server().tag(client.id()),
                     client.peer_addr()
                 );
             }
@@ -112,13 +114,18 @@ pub(crate) fn finish_stdout(limit: Duration) {
 /// `--stdin`: starts the thread that sends each line of standard input. It holds the
 /// server weakly: once the server is gone it ends at its next line (a thread blocked on
 /// stdin cannot be woken; the process's exit ends it).
-pub(crate) fn read_stdin(shared: &Arc<Shared>) {
-    let server = Arc::downgrade(shared);
-    let max = shared.config.max_message_size;
+pub(crate) fn read_stdin(server: &ServerHandle, registry: &Arc<Mutex<Registry>>, config: &Config) {
+    let to = Feed {
+        server: server.downgrade(),
+        registry: Arc::downgrade(registry),
+        broadcast: config.broadcast,
+        write_timeout: config.write_timeout,
+    };
+    let max = config.max_message_size;
     let spawned = std::thread::Builder::new()
         .name("tinyws-stdin".into())
         .stack_size(READER_STACK)
-        .spawn(move || feed(io::stdin().lock(), max, &server));
+        .spawn(move || feed(io::stdin().lock(), max, &to));
     if let Err(e) = spawned {
         warn!(
             "`stdin`: cannot start the thread that reads standard input ({e}); no lines will be sent"
@@ -126,13 +133,22 @@ pub(crate) fn read_stdin(shared: &Arc<Shared>) {
     }
 }
 
+/// Where the lines go: held weakly, so a server that is gone ends the thread.
+struct Feed {
+    server: Weak<dyn Control>,
+    /// Echo mode: the connections, each sent every line.
+    registry: Weak<Mutex<Registry>>,
+    broadcast: bool,
+    write_timeout: Duration,
+}
+
 /// Reads lines until the end of `input` and sends each one.
-fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
+fn feed(mut input: impl BufRead, max: usize, to: &Feed) {
     let (mut lines, mut too_long, mut not_utf8) = (0u64, 0u64, 0u64);
     let mut line = Vec::new();
     loop {
         let read = next_line(&mut input, max, &mut line);
-        let Some(shared) = server.upgrade().filter(|s| !s.is_stopping()) else {
+        let Some(server) = to.server.upgrade().filter(|s| !s.is_stopping()) else {
             return;
         };
         match read {
@@ -169,7 +185,7 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
                         String::from_utf8_lossy(&line).into_owned()
                     }
                 };
-                send(&shared, text);
+                send(to, &*server, text);
             }
             Err(e) => {
                 warn!(
@@ -182,14 +198,16 @@ fn feed(mut input: impl BufRead, max: usize, server: &Weak<Shared>) {
 }
 
 /// Sends one line to the room, or in echo mode to every connection past its handshake.
-fn send(shared: &Shared, text: String) {
-    if shared.config.broadcast {
+fn send(to: &Feed, server: &dyn Control, text: String) {
+    if to.broadcast {
         // The way `ServerHandle::broadcast` goes: the room, or with `rooms` every room.
-        Control::broadcast(shared, &Message::text(text));
+        server.broadcast(&Message::text(text));
         return;
     }
-    let mut clients: Vec<Arc<Client>> = shared
-        .registry()
+    let Some(registry) = to.registry.upgrade() else {
+        return;
+    };
+    let mut clients: Vec<Arc<Client>> = lock(&registry)
         .clients
         .values()
         .filter(|c| c.is_upgraded())
@@ -197,9 +215,9 @@ fn send(shared: &Shared, text: String) {
         .collect();
     clients.sort_by_key(|c| c.id());
     let frame = crate::frame::encode(crate::frame::TEXT, text.as_bytes());
-    let deadline = Instant::now() + shared.config.write_timeout;
+    let deadline = Instant::now() + to.write_timeout;
     for client in clients {
-        deliver(shared, &client, &frame, deadline);
+        deliver(&client, &frame, deadline);
     }
 }
 
@@ -212,7 +230,7 @@ fn send(shared: &Shared, text: String) {
 /// remaining client still gets what fits in its socket buffer now (one that reads has
 /// emptied it meanwhile), and one that cannot take the whole line is disconnected: its
 /// frame may be cut, so it cannot be skipped.
-fn deliver(shared: &Shared, client: &Client, frame: &[u8], deadline: Instant) {
+fn deliver(client: &Client, frame: &[u8], deadline: Instant) {
     let Err(e) = client.queue_until(frame, deadline) else {
         return;
     };
@@ -223,7 +241,7 @@ fn deliver(shared: &Shared, client: &Client, frame: &[u8], deadline: Instant) {
     };
     info!(
         "{} {}: a line from `stdin` could not be written{why} ({e}); disconnected",
-        shared.tag(client.id()),
+        client.server().tag(client.id()),
         client.peer_addr()
     );
     // Its thread, blocked in `read`, ends at once instead of at its next ping.

@@ -323,7 +323,7 @@ impl Client {
         // buffer from this thread, if it fits now (tune/nowait.rs), sparing the writer thread
         // a wake-up. The outbox lock keeps the writer from starting meanwhile.
         let direct =
-            frame.len() <= tune::DIRECT_MAX && !self.transport().is_tls() && out.trace.is_none();
+            frame.len() <= tune::DIRECT_MAX && !self.transport().is_tls() && out.watch.is_none();
         let Some(backlog) = out.backlog.as_mut() else {
             return Offer::Gone;
         };
@@ -351,8 +351,8 @@ impl Client {
         if backlog.take_waiter() {
             self.wake.notify_one();
         }
-        if let Some(trace) = out.trace.as_mut() {
-            trace.feed(frame);
+        if let Some(watch) = out.watch.as_mut() {
+            watch.wrote(frame, true);
         }
         Offer::Queued
     }
@@ -385,8 +385,8 @@ impl Client {
             self.wake.notify_one();
         }
         out.closed = true; // the backlog now ends with its 1008 close frame
-        if let Some(trace) = out.trace.as_mut() {
-            trace.feed(&crate::backlog::eviction_close());
+        if let Some(watch) = out.watch.as_mut() {
+            watch.wrote(&crate::backlog::eviction_close(), true);
         }
     }
 

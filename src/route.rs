@@ -4,6 +4,8 @@
 //! anything else is a plain HTTP request that http.rs answers from start to finish: the
 //! teaching page (page.rs), a file (`static_dir`, files.rs), or a refusal.
 
+use std::fmt::Write as _;
+
 use crate::config::Config;
 use crate::handshake::{self, Refusal, has_token, refuse, single, step, values};
 use crate::host;
@@ -84,6 +86,56 @@ pub(crate) fn check_steps(
         },
         verdict => verdict,
     }
+}
+
+/// [`check_steps`] for the trace and the inspector (trace.rs `request`): the verdict,
+/// and each check that passed followed by how the request ends.
+pub(crate) fn check_narrated(head: &[u8], config: &Config) -> (Verdict, String) {
+    let mut steps = Some(Vec::new());
+    let verdict = check_steps(head, config, &mut steps);
+    let mut s = steps.unwrap_or_default().join("\n");
+    s.push('\n');
+    let method = |head_only: bool| if head_only { "HEAD" } else { "GET" };
+    match &verdict {
+        // check_steps ended with the Sec-WebSocket-Accept computation.
+        Verdict::Upgrade { .. } => {}
+        Verdict::Page {
+            head_only: false,
+            path,
+        } => {
+            let _ = writeln!(
+                s,
+                "-- a plain GET {path} (no Upgrade): the teaching page, then close"
+            );
+        }
+        Verdict::Page {
+            head_only: true,
+            path,
+        } => {
+            let _ = writeln!(
+                s,
+                "-- HEAD {path}: the teaching page's headers without the page, then close"
+            );
+        }
+        Verdict::File {
+            head_only, path, ..
+        } => {
+            let _ = writeln!(
+                s,
+                "-- {} {path}: answered from the --static directory, then close",
+                method(*head_only)
+            );
+        }
+        Verdict::Refuse { response, .. } => {
+            let _ = writeln!(s, "!! refused: {}", response.body.trim_end());
+            s.push_str(&crate::trace::http_lines(
+                "->",
+                "answer",
+                &response.to_bytes(),
+            ));
+        }
+    }
+    (verdict, s)
 }
 
 fn decide(

@@ -131,7 +131,7 @@ impl Server {
                 config,
                 handler: Box::new(handler),
                 stopping: AtomicBool::new(false),
-                registry: Mutex::new(Registry::default()),
+                registry: Arc::new(Mutex::new(Registry::default())),
                 changed: Condvar::new(),
                 local_addr,
                 threads: Threads::new(config_stack),
@@ -185,7 +185,8 @@ impl Server {
             );
         }
         if shared.config.stdin {
-            crate::pipes::read_stdin(&shared);
+            let server = ServerHandle::new(shared.clone());
+            crate::pipes::read_stdin(&server, &shared.registry, &shared.config);
         }
         loop {
             // accept, not incoming(): it hands over the peer's address with the socket,
@@ -329,6 +330,10 @@ impl Control for Shared {
             return self.rooms.members();
         }
         self.room.len()
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.config.name.as_deref()
     }
 
     fn prefix(&self) -> &str {

@@ -30,7 +30,8 @@ pub(crate) struct Shared {
     /// the projector view is on.
     pub(crate) inspect: Arc<Inspector>,
     pub(crate) stopping: AtomicBool,
-    pub(crate) registry: Mutex<Registry>,
+    /// Shared with the `--stdin` thread (pipes.rs), which holds it weakly.
+    pub(crate) registry: Arc<Mutex<Registry>>,
     /// Signalled whenever a connection ends.
     pub(crate) changed: Condvar,
     pub(crate) local_addr: SocketAddr,
@@ -49,26 +50,10 @@ pub(crate) struct Shared {
     pub(crate) prefix: String,
 }
 
-/// How a connection's log lines name it: `#7`, or `sensors #7` for a server with a
-/// [`Config::name`]. Formatted where the line is, no string kept per connection.
-pub(crate) struct Tag<'a> {
-    name: Option<&'a str>,
-    id: u64,
-}
-
-impl std::fmt::Display for Tag<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.name {
-            Some(name) => write!(f, "{name} #{}", self.id),
-            None => write!(f, "#{}", self.id),
-        }
-    }
-}
-
 impl Shared {
     /// How the log names connection `id` (see [`Tag`]).
-    pub(crate) fn tag(&self, id: u64) -> Tag<'_> {
-        Tag {
+    pub(crate) fn tag(&self, id: u64) -> crate::handle::Tag<'_> {
+        crate::handle::Tag {
             name: self.config.name.as_deref(),
             id,
         }
@@ -90,7 +75,7 @@ impl Shared {
         // Control (server.rs).
         let server = ServerHandle::new(self.clone());
         if let Some(config) = &self.tls {
-            return match crate::tls::Tls::new(config) {
+            return match crate::tls::session(config) {
                 Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
                 Err(e) => {
                     log::warn!("{peer}: cannot start a TLS session ({e}); closed");

@@ -51,9 +51,9 @@ impl Stream {
         head: Head,
         bulk: usize,
         threshold: usize,
-        trace: Option<(trace::Sink, trace::Detail)>,
+        trace: Option<trace::Frames>,
     ) -> Stream {
-        let trace = trace.map(|(sink, detail)| Box::new(trace::Frames::new(sink, "<-", detail)));
+        let trace = trace.map(Box::new);
         Stream {
             client,
             head_end: head.len,

@@ -19,6 +19,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::Error;
+use crate::transport::Encryption;
 
 /// The first byte of a TLS handshake record (RFC 8446 §5.1, content type 22).
 const HANDSHAKE_RECORD: u8 = 0x16;
@@ -139,8 +140,13 @@ impl Session {
     }
 }
 
+/// A TLS session for one new connection, for its transport.
+pub(crate) fn session(config: &Arc<ServerConfig>) -> io::Result<Box<dyn Encryption>> {
+    Ok(Box::new(Tls::new(config)?))
+}
+
 impl Tls {
-    pub(crate) fn new(config: &Arc<ServerConfig>) -> io::Result<Tls> {
+    fn new(config: &Arc<ServerConfig>) -> io::Result<Tls> {
         let conn = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
         Ok(Tls {
             conn: Mutex::new(Session {
@@ -152,12 +158,6 @@ impl Tls {
         })
     }
 
-    /// Whether any byte of the client's has been read from the socket, even one that is
-    /// still only part of the TLS handshake.
-    pub(crate) fn heard(&self) -> bool {
-        self.heard.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     fn lock(&self) -> MutexGuard<'_, Session> {
         crate::lock::lock(&self.conn)
     }
@@ -167,7 +167,7 @@ impl Tls {
     /// With a `deadline` (the request head's), no socket read goes past it, so a client
     /// dripping a handshake or a record one byte at a time is still cut off in time
     /// (`TimedOut`).
-    pub(crate) fn read(
+    fn read_into(
         &self,
         socket: &TcpStream,
         out: &mut impl Write,
@@ -225,7 +225,7 @@ impl Tls {
     /// Encrypts `bytes` and sends the records to `out`, which bounds how long (the write
     /// floor). At most 16 KiB is encrypted at a time (one record), so rustls holds little
     /// and each record is sent before the next is made.
-    pub(crate) fn write_all(&self, out: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
+    fn write_all_to(&self, out: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
         let conn = &mut self.lock().conn;
         while !bytes.is_empty() {
             let piece = &bytes[..bytes.len().min(crate::socket::WRITE_CHUNK)];
@@ -238,12 +238,33 @@ impl Tls {
         }
         Ok(())
     }
+}
+
+/// The transport's seam (transport.rs): what it asks of a TLS session.
+impl Encryption for Tls {
+    fn heard(&self) -> bool {
+        self.heard.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn read(
+        &self,
+        socket: &TcpStream,
+        mut out: &mut dyn Write,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
+        self.read_into(socket, &mut out, buf, deadline)
+    }
+
+    fn write_all(&self, mut out: &mut dyn Write, bytes: &[u8]) -> io::Result<()> {
+        self.write_all_to(&mut out, bytes)
+    }
 
     /// Sends close_notify (RFC 8446 §6.1) so the client knows no data was cut off.
-    pub(crate) fn close_notify(&self, out: &mut impl Write) {
+    fn close_notify(&self, mut out: &mut dyn Write) {
         let conn = &mut self.lock().conn;
         conn.send_close_notify();
-        let _ = send_pending(conn, out);
+        let _ = send_pending(conn, &mut out);
     }
 }
 

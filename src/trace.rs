@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::escape;
 use crate::frame::{self, Header, Piece, Scanner};
 use crate::inspect::Recorder;
-use crate::route::{self, Verdict};
+use crate::outbox::Watch;
 
 /// How much of each connection the trace shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +127,6 @@ impl Sink {
         (stdout || record.is_some()).then_some(Sink { id, stdout, record })
     }
 
-    /// The connection's inspector record, if it has one.
-    pub(crate) fn record(&self) -> Option<&Recorder> {
-        self.record.as_ref()
-    }
-
     /// One block to every destination.
     pub(crate) fn emit(&self, block: &str) {
         if self.stdout {
@@ -203,9 +198,9 @@ fn text_prefix(payload: &[u8], len: u64) -> (&[u8], bool) {
     (shown, len > shown.len() as u64)
 }
 
-/// `handshake::check` narrated: the request head as received, each check that passed, then
-/// either the accept computation (an upgrade) or the failed check and the exact answer.
-pub(crate) fn check(sink: &Sink, head: &[u8], config: &Config) -> Verdict {
+/// The routing step narrated: the request head as received, then `steps`, each check
+/// that passed and how it ended (route.rs `check_steps` and `Verdict::narrate`).
+pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, steps: &str) {
     let id = sink.id;
     if sink.stdout && config.trace_secrets {
         emit(id, &http_lines("<-", "request head", head));
@@ -232,47 +227,7 @@ pub(crate) fn check(sink: &Sink, head: &[u8], config: &Config) -> Verdict {
         }
         sink.to_record(&block);
     }
-    let mut steps = Some(Vec::new());
-    let verdict = route::check_steps(head, config, &mut steps);
-    let mut s = steps.unwrap_or_default().join("\n");
-    s.push('\n');
-    match &verdict {
-        // check_steps ended with the Sec-WebSocket-Accept computation.
-        Verdict::Upgrade { .. } => {}
-        Verdict::Page {
-            head_only: false,
-            path,
-        } => {
-            let _ = writeln!(
-                s,
-                "-- a plain GET {path} (no Upgrade): the teaching page, then close"
-            );
-        }
-        Verdict::Page {
-            head_only: true,
-            path,
-        } => {
-            let _ = writeln!(
-                s,
-                "-- HEAD {path}: the teaching page's headers without the page, then close"
-            );
-        }
-        Verdict::File {
-            head_only, path, ..
-        } => {
-            let method = if *head_only { "HEAD" } else { "GET" };
-            let _ = writeln!(
-                s,
-                "-- {method} {path}: answered from the --static directory, then close"
-            );
-        }
-        Verdict::Refuse { response, .. } => {
-            let _ = writeln!(s, "!! refused: {}", response.body.trim_end());
-            s.push_str(&http_lines("->", "answer", &response.to_bytes()));
-        }
-    }
-    sink.emit(&s);
-    verdict
+    sink.emit(steps);
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -343,6 +298,17 @@ pub(crate) struct Frames {
     kept: Vec<u8>,
 }
 
+/// The outbox's observer (outbox.rs `Watch`): what is written to the client.
+impl Watch for Frames {
+    fn wrote(&mut self, bytes: &[u8], upgraded: bool) {
+        if upgraded {
+            self.feed(bytes);
+        } else {
+            self.sink.emit(&http_lines("->", "response", bytes));
+        }
+    }
+}
+
 impl Frames {
     /// `mark` is `<-` for what the client sends, `->` for what the server sends;
     /// `detail` is the trace's on stdout (the record always gets [`Detail::Full`]).
@@ -363,11 +329,6 @@ impl Frames {
         for block in self.decode(bytes) {
             emit(self.sink.id, &block);
         }
-    }
-
-    /// Where this narration goes.
-    pub(crate) fn sink(&self) -> &Sink {
-        &self.sink
     }
 
     /// One stdout block per frame that `bytes` completes (the record gets its own).

@@ -1,6 +1,7 @@
 //! The bytes of one connection, in and out: a TCP socket, with a TLS session around it
 //! when the server speaks `wss://`. Nothing here knows about HTTP or frames.
 
+use std::fmt::Debug;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,11 +9,32 @@ use std::time::{Duration, Instant};
 
 use crate::socket::{Pace, Paced, retry};
 
+/// An encrypted session around the socket: the `tls` layer's (tls.rs) is the only one.
+/// The transport calls it through this seam and never names it, so a build without
+/// that layer has no TLS code at all.
+pub(crate) trait Encryption: Send + Sync + Debug {
+    /// Whether any byte of the client's was read, even one only of the TLS handshake.
+    fn heard(&self) -> bool;
+    /// Decrypted bytes from `socket`; what the session must send meanwhile goes to
+    /// `out`. No socket read passes `deadline`, if given.
+    fn read(
+        &self,
+        socket: &TcpStream,
+        out: &mut dyn Write,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize>;
+    /// Encrypts `bytes` and writes the records to `out`.
+    fn write_all(&self, out: &mut dyn Write, bytes: &[u8]) -> io::Result<()>;
+    /// Tells the client nothing was cut off (close_notify).
+    fn close_notify(&self, out: &mut dyn Write);
+}
+
 #[derive(Debug)]
 pub(crate) struct Transport {
     socket: TcpStream,
     /// `wss://`: the TLS session every byte to and from this client passes through.
-    tls: Option<crate::tls::Tls>,
+    tls: Option<Box<dyn Encryption>>,
     /// The client has sent at least one byte (admission prefers to push out those that
     /// have not: admission.rs).
     spoke: AtomicBool,
@@ -31,7 +53,7 @@ impl Transport {
     }
 
     /// Serve this connection over TLS (`wss://`, HTTPS).
-    pub(crate) fn with_tls(mut self, tls: crate::tls::Tls) -> Transport {
+    pub(crate) fn with_tls(mut self, tls: Box<dyn Encryption>) -> Transport {
         self.tls = Some(tls);
         self
     }
@@ -91,7 +113,7 @@ impl Transport {
         if self.spoke.load(Ordering::Relaxed) {
             return false;
         }
-        if self.tls.as_ref().is_some_and(crate::tls::Tls::heard) {
+        if self.tls.as_ref().is_some_and(|tls| tls.heard()) {
             self.spoke.store(true, Ordering::Relaxed);
             return false;
         }

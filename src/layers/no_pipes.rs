@@ -1,19 +1,26 @@
 //! Stand-in for pipes.rs in a build without the `pipes` layer: the same names, never
 //! reached (`bind` refuses `stdin` and `stdout` in such a build: layers.rs).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tungstenite::Message;
 
+use crate::config::Config;
+use crate::handle::ServerHandle;
 use crate::outbox::Client;
-use crate::shared::Shared;
+use crate::registry::Registry;
 
 /// No stdin reader thread in this build.
 pub(crate) const READER_STACK: usize = 0;
 
-pub(crate) fn record(_shared: &Shared, _client: &Client, _message: &Message) {}
+pub(crate) fn record(_client: &Client, _message: &Message) {}
 
 pub(crate) fn finish_stdout(_limit: Duration) {}
 
-pub(crate) fn read_stdin(_shared: &Arc<Shared>) {}
+pub(crate) fn read_stdin(
+    _server: &ServerHandle,
+    _registry: &Arc<Mutex<Registry>>,
+    _config: &Config,
+) {
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::inspect::Recorder;
-use crate::route::{self, Verdict};
+use crate::outbox::Watch;
 
 /// As trace.rs's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +38,6 @@ impl Sink {
     pub(crate) fn new(_id: u64, _stdout: bool, _record: Option<Recorder>) -> Option<Sink> {
         None
     }
-
-    pub(crate) fn record(&self) -> Option<&Recorder> {
-        None
-    }
-
-    pub(crate) fn emit(&self, _block: &str) {}
 }
 
 pub(crate) fn drain(_limit: Duration) -> bool {
@@ -54,25 +48,22 @@ pub(crate) fn http_lines(_mark: &str, _title: &str, _bytes: &[u8]) -> String {
     String::new()
 }
 
-/// The routing step, without its narration.
-pub(crate) fn check(_sink: &Sink, head: &[u8], config: &Config) -> Verdict {
-    route::check(head, config)
-}
+pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _steps: &str) {}
 
 /// Never made, like [`Sink`].
 #[derive(Debug)]
 pub(crate) struct Frames {
-    sink: Sink,
+    _sink: Sink,
 }
 
 impl Frames {
     pub(crate) fn new(sink: Sink, _mark: &'static str, _detail: Detail) -> Frames {
-        Frames { sink }
+        Frames { _sink: sink }
     }
 
     pub(crate) fn feed(&mut self, _bytes: &[u8]) {}
+}
 
-    pub(crate) fn sink(&self) -> &Sink {
-        &self.sink
-    }
+impl Watch for Frames {
+    fn wrote(&mut self, _bytes: &[u8], _upgraded: bool) {}
 }
