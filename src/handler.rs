@@ -2,7 +2,7 @@
 
 use tungstenite::Message;
 
-use crate::outbox::Client;
+use crate::client::outbox::Client;
 
 /// Decides what happens to each message. The server calls it from the connection's own
 /// thread, so a handler may block briefly, but every client is served by its own call:

@@ -91,65 +91,65 @@
 //! hop, each naming the file and the function it runs (tests/layout.rs checks that each
 //! one exists). Each file's own comment says why it does what it does; `tune/` holds the
 //! optimisations and can be skipped (tune/mod.rs says what each one may be read as), and
-//! so can the optional layers (layers.rs lists them).
+//! so can the optional layers (layers/mod.rs lists them).
 //!
 //! **One echo.**
-//! 1. `server.rs` `Server::run` accepts the TCP connection;
-//! 2. `admission.rs` `admit` gives it a slot in the registry (`registry.rs`) and a thread.
-//! 3. `http.rs` `serve` reads the request head (`head.rs` `read_head`, over
-//!    `transport.rs`) and asks the routing step,
-//! 4. `route.rs` `check`: the HTTP checks every request passes (request line, Host,
+//! 1. `server/accept.rs` `Server::run` accepts the TCP connection;
+//! 2. `server/admission.rs` `admit` gives it a slot in the registry (`client/registry.rs`) and a thread.
+//! 3. `http/serve.rs` `serve` reads the request head (`client/head.rs` `read_head`, over
+//!    `client/transport.rs`) and asks the routing step,
+//! 4. `http/route.rs` `check`: the HTTP checks every request passes (request line, Host,
 //!    method, path), then, for an upgrade,
-//! 5. `handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol. The
-//!    `Verdict::Upgrade` comes back from `http.rs` `serve` as a `connection::Upgrade`.
-//! 6. `connection.rs` `run`: `open` runs tungstenite's handshake over a `stream.rs`
+//! 5. `http/handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol. The
+//!    `Verdict::Upgrade` comes back from `http/serve.rs` `serve` as a `connection::Upgrade`.
+//! 6. `ws/connection.rs` `run`: `open` runs tungstenite's handshake over a `ws/stream.rs`
 //!    `Stream`, which replays the head; the `101` waits in the client's outbox
-//!    (`outbox.rs`) until `Client::upgrade` sends it.
-//! 7. `connection.rs` `serve` loops: tungstenite reads a frame through `Stream::read`;
+//!    (`client/outbox.rs`) until `Client::upgrade` sends it.
+//! 7. `ws/connection.rs` `serve` loops: tungstenite reads a frame through `Stream::read`;
 //!    `receive` hands the message to the [`Handler`] (`handler.rs` `Echo`), and
 //!    `ws.write` queues the reply in the outbox (`Stream::write`, `Client::queue`);
-//! 8. the stream writes it out (`Client::flush`, `transport.rs` `Transport::write_all`)
+//! 8. the stream writes it out (`Client::flush`, `client/transport.rs` `Transport::write_all`)
 //!    just before it next waits for the client.
 //! 9. A close frame from the client is answered the same way (`receive`), and `finish`
 //!    logs how the connection ended (`End`).
 //!
 //! **One broadcast.**
-//! 1. In broadcast mode `open` also calls `join`: `room.rs` `Place::in_room` (with
-//!    `--rooms`, `rooms.rs` `Rooms::join`) makes the client a member, which starts its
-//!    writer thread (`writer.rs` `Writer::start`).
-//! 2. `receive` hands the reply to `room.rs` `Room::broadcast`, which encodes it once
+//! 1. In broadcast mode `open` also calls `join`: `room/broadcast.rs` `Place::in_room` (with
+//!    `--rooms`, `layers/rooms.rs` `Rooms::join`) makes the client a member, which starts its
+//!    writer thread (`room/writer.rs` `Writer::start`).
+//! 2. `receive` hands the reply to `room/broadcast.rs` `Room::broadcast`, which encodes it once
 //!    (`frame.rs` `encode`) and offers it to every member (`Client::offer`):
-//! 3. it is queued in each member's bounded backlog (`backlog.rs` `Backlog::push`),
-//! 4. and each writer thread (`writer.rs` `run`) writes its own member's frames. A full
+//! 3. it is queued in each member's bounded backlog (`client/backlog.rs` `Backlog::push`),
+//! 4. and each writer thread (`room/writer.rs` `run`) writes its own member's frames. A full
 //!    backlog makes the broadcast wait (the room's `Bell`), and a member that stops
 //!    reading is cut with 1008 (`Backlog::check_stall`, with what the kernel says in
-//!    `tcp.rs`).
+//!    `client/tcp.rs`).
 //!
 //! **One refused request.**
-//! 1. `http.rs` `serve` reads the head as for an echo;
-//! 2. `route.rs` `check` gives a `Verdict::Refuse` with its answer (`response.rs`
+//! 1. `http/serve.rs` `serve` reads the head as for an echo;
+//! 2. `http/route.rs` `check` gives a `Verdict::Refuse` with its answer (`client/response.rs`
 //!    `Response`);
-//! 3. `http.rs` `refuse` logs it and sends it with `respond_and_close`: the answer, then
-//!    a half-close and a short drain (`socket.rs` `shut_and_drain`), so the client reads
+//! 3. `http/serve.rs` `refuse` logs it and sends it with `respond_and_close`: the answer, then
+//!    a half-close and a short drain (`client/socket.rs` `shut_and_drain`), so the client reads
 //!    the answer instead of a reset. Nothing only a WebSocket needs is built.
 //!
-//! The other plain answers take the same way from `http.rs` `serve`: the teaching page
-//! (`answer_page`, `page.rs`), the inspector's routes (`answer_inspector`, `inspect.rs`),
-//! and with `--static` a file (`answer_file`, `files.rs`, streamed to the socket in
+//! The other plain answers take the same way from `http/serve.rs` `serve`: the teaching page
+//! (`answer_page`, `layers/teach/page.rs`), the inspector's routes (`answer_inspector`, `layers/teach/inspect.rs`),
+//! and with `--static` a file (`answer_file`, `layers/files.rs`, streamed to the socket in
 //! chunks, never from outside the directory).
 //!
-//! **Pipes.** `pipes.rs`: with `--stdin` one thread sends each line of standard input
+//! **Pipes.** `layers/pipes.rs`: with `--stdin` one thread sends each line of standard input
 //! to the room (or to every connection in echo mode); with `--stdout` `receive` hands each
-//! text message to it before the handler, and it queues the line for stdout (`spool.rs`).
+//! text message to it before the handler, and it queues the line for stdout (`util/spool.rs`).
 //!
 //! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
-//! (`handle.rs`) reaches the shared state through a small trait, so that a [`Client`]
-//! can carry it without an import cycle; `signals.rs` turns Ctrl-C into its `shutdown`.
-//! What every thread shares is in `shared.rs`; `lock.rs` and `socket.rs` hold the one
-//! way to take a lock and to retry or classify a socket call; `trace.rs` narrates it all
+//! (`client/handle.rs`) reaches the shared state through a small trait, so that a [`Client`]
+//! can carry it without an import cycle; `server/signals.rs` turns Ctrl-C into its `shutdown`.
+//! What every thread shares is in `shared.rs`; `util/lock.rs` and `client/socket.rs` hold the one
+//! way to take a lock and to retry or classify a socket call; `layers/teach/trace.rs` narrates it all
 //! for `--trace`, and for the page's live inspector, which keeps that narration of the
-//! connections that ask for it (`inspect.rs`). The README's "Layout" section counts the
+//! connections that ask for it (`layers/teach/inspect.rs`). The README's "Layout" section counts the
 //! core.
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
@@ -159,100 +159,31 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-// The public API.
+// The folders, from the top of the call graph down: each calls only those below it
+// (each mod.rs says what it holds and what it may call).
+mod client; // one client: its outbox, its socket or TLS, the answers written to it
 mod config;
 mod error;
-mod handle;
-mod handler;
-mod outbox;
-mod server;
-mod signals;
-
-// One connection: the HTTP side (http, head, route, host, response), then the WebSocket
-// side (handshake, connection, stream, transport); "How a connection flows" above says in
-// which order its bytes go.
-mod admission;
-mod connection;
-mod handshake;
-mod head;
-mod host;
-mod http;
-mod response;
-mod route;
-mod stream;
-mod transport;
-
-// Broadcast mode.
-mod backlog;
-mod room;
-mod writer;
-
-// Shared parts.
-mod budget;
-mod escape;
 mod frame;
-mod lock;
-mod registry;
-mod secrets;
-mod shared;
-mod socket;
-mod spool;
-mod tcp;
-mod warnings;
+mod handler; // the Handler API
+mod host;
+mod http; // one request: its head, the routing step, the plain answers
+mod layers; // the optional layers (cargo features), registered there; skip on a first reading
+mod room; // broadcast mode: the chat room and its writers
+mod server; // binding, the accept loop, a thread per connection, shutdown
+mod shared; // what every connection thread shares
+mod tune; // the optimisations, behind one small interface: skip on a first reading
+mod util; // locks, escaping, secrets, warnings, queues
+mod ws; // an open WebSocket: handshake, the read → reply loop, the close
 
-// The optional layers (layers.rs): each built with its cargo feature, or else its
-// stand-in under layers/, of the same shape and never reached. Only here.
-#[cfg(feature = "static")]
-mod beneath;
-#[cfg(feature = "static")]
-mod files;
-#[cfg(not(feature = "static"))]
-#[path = "layers/no_static.rs"]
-mod files;
-#[cfg(feature = "teach")]
-mod inspect;
-#[cfg(not(feature = "teach"))]
-#[path = "layers/no_inspect.rs"]
-mod inspect;
-mod layers;
-#[cfg(feature = "teach")]
-mod page;
-#[cfg(not(feature = "teach"))]
-#[path = "layers/no_page.rs"]
-mod page;
-#[cfg(feature = "pipes")]
-mod pipes;
-#[cfg(not(feature = "pipes"))]
-#[path = "layers/no_pipes.rs"]
-mod pipes;
-#[cfg(feature = "rooms")]
-mod rooms;
-#[cfg(not(feature = "rooms"))]
-#[path = "layers/no_rooms.rs"]
-mod rooms;
-#[cfg(feature = "tls")]
-mod tls;
-#[cfg(not(feature = "tls"))]
-#[path = "layers/no_tls.rs"]
-mod tls;
-#[cfg(feature = "teach")]
-mod trace;
-#[cfg(not(feature = "teach"))]
-#[path = "layers/no_trace.rs"]
-mod trace;
-
-// The optimisations, behind one small interface: skip this folder on a first reading.
-mod tune;
-
+pub use client::handle::ServerHandle;
+pub use client::outbox::Client;
 pub use config::{Config, format_duration, format_size, parse_duration, parse_size};
 pub use error::Error;
-pub use handle::ServerHandle;
 pub use handler::{Echo, Handler};
 #[doc(hidden)]
 pub use layers::built as layers_built;
-pub use outbox::Client;
-pub use server::{Running, Server, Stopped};
-pub use spool::Stderr;
+pub use server::accept::{Running, Server, Stopped};
 /// The WebSocket implementation underneath (version 0.30), for what tinyws does not
 /// re-export, e.g. `tungstenite::protocol::frame::coding::CloseCode`.
 pub use tungstenite;
@@ -266,3 +197,4 @@ pub use tungstenite::Message;
 pub use tungstenite::Utf8Bytes;
 /// The code and reason of a [`Message::Close`].
 pub use tungstenite::protocol::CloseFrame;
+pub use util::spool::Stderr;

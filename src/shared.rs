@@ -5,18 +5,18 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::client::handle::ServerHandle;
+use crate::client::outbox::Client;
+use crate::client::registry::Registry;
+use crate::client::transport::Transport;
 use crate::config::Config;
-use crate::files::Files;
-use crate::handle::ServerHandle;
 use crate::handler::Handler;
-use crate::inspect::Inspector;
-use crate::lock::lock;
-use crate::outbox::Client;
-use crate::registry::Registry;
-use crate::room::Room;
-use crate::rooms::Rooms;
-use crate::transport::Transport;
+use crate::layers::files::Files;
+use crate::layers::rooms::Rooms;
+use crate::layers::teach::inspect::Inspector;
+use crate::room::broadcast::Room;
 use crate::tune::Threads;
+use crate::util::lock::lock;
 
 /// State shared by the accept loop, every connection thread and every [`ServerHandle`].
 pub(crate) struct Shared {
@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     /// Connection threads, new or waiting for their next client (tune/threads.rs).
     pub(crate) threads: Arc<Threads>,
     /// `wss://`: the certificate and key every connection's TLS session starts from.
-    pub(crate) tls: Option<Arc<crate::tls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<crate::layers::tls::ServerConfig>>,
     /// Connections that fit the memory limits at worst (budget.rs): `max_connections`
     /// unless that does not fit. Past it clients get 503, before memory runs out.
     pub(crate) fit: usize,
@@ -52,8 +52,8 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// How the log names connection `id` (see [`Tag`]).
-    pub(crate) fn tag(&self, id: u64) -> crate::handle::Tag<'_> {
-        crate::handle::Tag {
+    pub(crate) fn tag(&self, id: u64) -> crate::client::handle::Tag<'_> {
+        crate::client::handle::Tag {
             name: self.config.name.as_deref(),
             id,
         }
@@ -72,10 +72,10 @@ impl Shared {
     ) -> Option<Client> {
         let transport = Transport::new(socket);
         // The handler's way back to the server (Client::server); the shared state is its
-        // Control (server.rs).
+        // Control (server/accept.rs).
         let server = ServerHandle::new(self.clone());
         if let Some(config) = &self.tls {
-            return match crate::tls::session(config) {
+            return match crate::layers::tls::session(config) {
                 Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
                 Err(e) => {
                     log::warn!("{peer}: cannot start a TLS session ({e}); closed");

@@ -32,7 +32,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn version_prints_the_crate_version() {
     let (code, out, _) = run(&["--version"]);
     assert_eq!(code, 0);
-    // The layers built in, in layers.rs's order: this test is built with the same ones.
+    // The layers built in, in layers/mod.rs's order: this test is built with the same ones.
     let built: Vec<&str> = [
         ("teach", cfg!(feature = "teach")),
         ("static", cfg!(feature = "static")),
@@ -410,7 +410,7 @@ fn a_close_is_logged_with_its_code_and_reason() {
     assert!(line.contains(" INFO "), "at info: {line}");
 }
 
-/// The log hides credentials the way the trace and the page do (src/secrets.rs): a
+/// The log hides credentials the way the trace and the page do (src/util/secrets.rs): a
 /// refused request's line is logged with its query's token hidden.
 #[test]
 fn a_refused_request_is_logged_without_its_token() {

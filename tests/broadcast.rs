@@ -614,7 +614,7 @@ fn members_joining_and_leaving_during_a_storm_leave_nothing_behind() {
 /// and its reader paused, so the socket fills by direct sends and the rest of the burst
 /// goes through the writer: the member must get every frame whole and in order across
 /// that switch, four times. (Whether the kernel cuts a frame at the switch varies; the
-/// unit test in src/backlog.rs forces that case.)
+/// unit test in src/client/backlog.rs forces that case.)
 #[test]
 fn a_slow_reader_gets_every_frame_whole_when_its_socket_fills_mid_frame() {
     const BURSTS: usize = 4;

@@ -408,7 +408,7 @@ fn tls_connections_end_with_close_notify() {
 
 /// The log, like the trace, must not stall the server when its terminal stops reading
 /// (Ctrl-S on the projector, a click that starts a Windows console selection): to a
-/// terminal the binary logs through a bounded queue (src/spool.rs). Here its stderr is a
+/// terminal the binary logs through a bounded queue (src/util/spool.rs). Here its stderr is a
 /// real terminal, a pseudo-terminal run by `script` (util-linux, always on Debian), that
 /// nobody reads after startup: 600 connections (two log lines each, far more than a
 /// terminal buffers) still echo, and SIGTERM still ends the process.

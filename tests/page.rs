@@ -133,8 +133,8 @@ fn the_page_is_chinese_for_browsers_that_prefer_it() {
 #[test]
 fn the_page_names_every_registered_close_code_in_both_languages() {
     for (file, html) in [
-        ("page.html", include_str!("../src/page.html")),
-        ("page.zh.html", include_str!("../src/page.zh.html")),
+        ("page.html", include_str!("../src/layers/teach/page.html")),
+        ("page.zh.html", include_str!("../src/layers/teach/page.zh.html")),
     ] {
         let codes = &html[html.find("codes: {").expect("the page's close codes")..];
         let codes = &codes[..codes.find('}').expect("the end of the close codes")];

@@ -648,7 +648,7 @@ fn idle(args: &Args) -> io::Result<Vec<String>> {
     }
     // Let the server's threads reach their blocking read, and pass the second after
     // which a quiet connection gives back the stack pages and buffers its handshake and
-    // messages used (a one-time cost, src/connection.rs), before measuring memory and the CPU
+    // messages used (a one-time cost, src/ws/connection.rs), before measuring memory and the CPU
     // of holding them.
     thread::sleep(Duration::from_millis(1500));
     let mut probe = ws_connect(args.addr)?;

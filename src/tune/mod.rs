@@ -18,7 +18,7 @@
 //! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
 //!
 //! A few things stay outside, where they must: the `#[inline(never)]` on the large
-//! functions of http.rs and connection.rs (so the idle read loop's stack stays shallow:
+//! functions of http/serve.rs and connection.rs (so the idle read loop's stack stays shallow:
 //! stack.rs), and the request parser's header slots on the heap instead of the stack
 //! (route.rs). The folder calls nothing outside it but frame.rs and lock.rs: what it
 //! needs of a connection's stream it declares ([`Quiets`], which stream.rs implements).

@@ -129,10 +129,10 @@ fn shrink<S: Quiets>(ws: &mut WebSocket<S>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::head::Head;
-    use crate::outbox::Client;
-    use crate::socket::is_timeout;
-    use crate::stream::Stream;
+    use crate::client::head::Head;
+    use crate::client::outbox::Client;
+    use crate::client::socket::is_timeout;
+    use crate::ws::stream::Stream;
     use std::io::Write;
     use std::sync::Arc;
     use tungstenite::Message;

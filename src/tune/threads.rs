@@ -48,7 +48,7 @@ impl Threads {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        crate::lock::lock(&self.state)
+        crate::util::lock::lock(&self.state)
     }
 
     /// Runs `job` on a waiting thread, or on a new one. Fails only if a new thread is
@@ -97,7 +97,7 @@ impl Threads {
         state.waiting += 1;
         let deadline = Instant::now() + SPARE_WAIT;
         // Jobs first: one queued for us counts on us even if our time is up.
-        let (mut state, _) = crate::lock::wait_until(&self.wake, state, deadline, |s| {
+        let (mut state, _) = crate::util::lock::wait_until(&self.wake, state, deadline, |s| {
             !s.jobs.is_empty() || s.stopping
         });
         state.waiting -= 1;

@@ -1,0 +1,164 @@
+//! The plain HTTP answers tinyws gives on its WebSocket port, and how it sends them:
+//! every one closes the connection after it, without resetting it.
+
+use std::time::Duration;
+
+use crate::client::transport::Transport;
+
+/// A plain HTTP answer. Every one closes the connection after it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// One sentence for a human, `text/plain` (unless a `Content-Type` header is set).
+    pub body: String,
+    /// The answer to a HEAD request: the same header fields, `Content-Length` included,
+    /// but no content (RFC 9110 §9.3.2).
+    pub head_only: bool,
+}
+
+impl Response {
+    pub fn new(status: u16, body: impl Into<String>) -> Response {
+        let mut body = body.into();
+        body.push('\n');
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+            head_only: false,
+        }
+    }
+
+    /// The same answer for a HEAD request: headers only.
+    pub fn for_head(mut self) -> Response {
+        self.head_only = true;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        let mut connection = "close".to_string();
+        let mut content_type = "text/plain; charset=utf-8";
+        for (name, value) in &self.headers {
+            if name.eq_ignore_ascii_case("Connection") {
+                connection = format!("{value}, close");
+            } else if name.eq_ignore_ascii_case("Content-Type") {
+                content_type = value;
+            } else {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        out.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+            self.body.len()
+        ));
+        if !self.head_only {
+            out.push_str(&self.body);
+        }
+        out.into_bytes()
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        421 => "Misdirected Request",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+pub(crate) fn too_large(max: usize) -> Response {
+    Response::new(
+        431,
+        format!(
+            "The request head is larger than this server accepts ({}).",
+            crate::config::format_size(max)
+        ),
+    )
+}
+
+pub(crate) fn timed_out(limit: Duration) -> Response {
+    Response::new(
+        408,
+        format!(
+            "The request head did not arrive within {}.",
+            crate::config::format_duration(limit)
+        ),
+    )
+}
+
+/// For a client that speaks plain text to the TLS port; sent unencrypted.
+pub(crate) fn not_tls() -> Response {
+    Response::new(
+        400,
+        "This port speaks TLS: use https:// or wss:// instead of http:// or ws://.",
+    )
+}
+
+pub(crate) fn busy(max: usize) -> Response {
+    Response::new(
+        503,
+        format!("The server is at its limit of {max} connections; try again shortly."),
+    )
+    .header("Retry-After", "1")
+}
+
+/// `503` for a client under `--max-connections` that does not fit the memory budget
+/// (budget.rs): one more worst case would not fit the memory limit.
+pub(crate) fn no_memory() -> Response {
+    Response::new(
+        503,
+        "The server has no memory left for another connection; try again shortly.",
+    )
+    .header("Retry-After", "1")
+}
+
+/// `503` for a client whose thread could not be started (out of threads or memory).
+pub(crate) fn no_thread() -> Response {
+    Response::new(
+        503,
+        "The server cannot start a thread for another connection right now; try again shortly.",
+    )
+    .header("Retry-After", "1")
+}
+
+/// Sends `response` and closes without resetting: after the response, the write side is
+/// shut and what the client still sends is read and dropped for a short, bounded time.
+/// Closing with unread input makes the kernel send RST, and the client may then lose the
+/// response before reading it.
+pub(crate) fn respond_and_close(transport: &Transport, response: &Response, linger: Duration) {
+    respond(transport, response);
+    close(transport, linger);
+}
+
+/// The first half of [`respond_and_close`]: sends `response` (a failed write is the
+/// client's loss; nothing else is waiting for it).
+pub(crate) fn respond(transport: &Transport, response: &Response) {
+    let _ = transport.write_all(&response.to_bytes());
+}
+
+/// The second half of [`respond_and_close`], for a caller that frees something between
+/// the two (the inspector's place for a poll).
+pub(crate) fn close(transport: &Transport, linger: Duration) {
+    transport.close_notify();
+    crate::client::socket::shut_and_drain(
+        transport.socket(),
+        linger,
+        crate::client::socket::DRAIN_MAX,
+    );
+}

@@ -1,0 +1,534 @@
+//! The opening handshake as a server checks it (RFC 6455 §4.2.1, §4.2.2, §4.4): is this
+//! upgrade request valid, may its Origin connect, which subprotocol does the `101` name?
+//! And the `Sec-WebSocket-Accept` value the `101` carries. Only upgrades come here:
+//! route.rs has already checked the request line, the Host and the path, and answers
+//! every plain HTTP request itself.
+
+use sha1::{Digest, Sha1};
+
+use crate::client::response::Response;
+use crate::config::Config;
+use crate::util::escape;
+
+/// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
+#[derive(Debug)]
+pub(crate) struct Upgrade {
+    /// The head to hand tungstenite instead of the client's, when tinyws accepts what
+    /// tungstenite would refuse (see [`for_tungstenite`]).
+    pub(crate) rewritten: Option<Vec<u8>>,
+    /// The subprotocol chosen for the `101` (RFC 6455 §4.2.2 /subprotocol/), if any.
+    pub(crate) protocol: Option<String>,
+    /// For the log at info: the client offered subprotocols and none was chosen.
+    pub(crate) note: Option<String>,
+}
+
+/// A request to refuse: send `response` and close. `note` goes to the log when set, to
+/// tell the operator how to change the outcome.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) response: Response,
+    pub(crate) note: Option<String>,
+}
+
+pub(crate) fn refuse(response: Response) -> Refusal {
+    Refusal {
+        response,
+        note: None,
+    }
+}
+
+/// The checks of an upgrade request whose request line, Host and path route.rs has
+/// accepted (RFC 6455 §4.2.1 items 3 to 6, §10.2 for the Origin). `host` is the host the
+/// request is for; `steps` lists each check that passed, when tracing.
+pub(crate) fn check_upgrade(
+    head: &[u8],
+    headers: &[httparse::Header<'_>],
+    target: &str,
+    host: &str,
+    config: &Config,
+    steps: &mut Option<Vec<String>>,
+) -> Result<Upgrade, Refusal> {
+    // tungstenite reads the target as an `http::Uri`, which refuses a few characters
+    // httparse lets through: `<`, `>` and the backtick in the path, `"`, `<` and `>` in
+    // the query. They must be percent-encoded (RFC 3986 §2.1; browsers do): refused
+    // here, with an answer that says so, like every other malformed request.
+    if let Err(e) = target.parse::<tungstenite::http::Uri>() {
+        return Err(refuse(Response::new(
+            400,
+            format!(
+                "The request target is not a valid URI ({e}); percent-encode characters such as <, > and the backtick (RFC 3986 §2.1)."
+            ),
+        )));
+    }
+    step(steps, || {
+        let v: Vec<_> = values(headers, "Upgrade").collect();
+        format!(
+            "ok  Upgrade: {} has the token \"websocket\" (§4.2.1 item 3)",
+            v.join(", ")
+        )
+    });
+    if !has_token(headers, "Connection", "upgrade") {
+        return Err(refuse(Response::new(
+            400,
+            "A WebSocket handshake needs the header Connection: Upgrade (RFC 6455 §4.2.1).",
+        )));
+    }
+    step(steps, || {
+        let v: Vec<_> = values(headers, "Connection").collect();
+        format!(
+            "ok  Connection: {} has the token \"Upgrade\" (§4.2.1 item 4; a list, any case)",
+            v.join(", ")
+        )
+    });
+    step(steps, || {
+        if config.allow_hosts.is_empty() {
+            format!("ok  Host: {host} (§4.2.1 item 2)")
+        } else {
+            format!("ok  Host: {host} (§4.2.1 item 2), a name in --allow-host")
+        }
+    });
+    check_version(headers, steps)?;
+    let key = check_key(headers, steps)?;
+    check_origin(headers, host, config, steps)?;
+    let (protocol, note) = choose_protocol(headers, &config.protocols, steps);
+    // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
+    let rewritten = for_tungstenite(head, headers);
+    if rewritten.is_some() {
+        step(steps, || {
+            "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".into()
+        });
+    }
+    step(steps, || accept_steps(key).trim_end().to_string());
+    Ok(Upgrade {
+        rewritten,
+        protocol,
+        note,
+    })
+}
+
+/// §4.4: a version we do not speak gets 426 and the list of versions we do.
+fn check_version(
+    headers: &[httparse::Header<'_>],
+    steps: &mut Option<Vec<String>>,
+) -> Result<(), Refusal> {
+    match single(headers, "Sec-WebSocket-Version")? {
+        Some("13") => {
+            step(steps, || {
+                "ok  Sec-WebSocket-Version: 13 (§4.2.1 item 6)".into()
+            });
+            Ok(())
+        }
+        v => Err(refuse(
+            Response::new(
+                426,
+                format!(
+                    "This server speaks WebSocket version 13 only; the request asked for {}.",
+                    v.map_or("no version".to_string(), |v| format!("version {v:?}"))
+                ),
+            )
+            .header("Sec-WebSocket-Version", "13")
+            // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade"),
+        )),
+    }
+}
+
+/// §4.2.1 item 5: the client's key, 16 bytes in base64.
+fn check_key<'h>(
+    headers: &'h [httparse::Header<'h>],
+    steps: &mut Option<Vec<String>>,
+) -> Result<&'h str, Refusal> {
+    match single(headers, "Sec-WebSocket-Key")? {
+        Some(k) if is_valid_key(k) => {
+            step(steps, || {
+                format!(
+                    "ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)"
+                )
+            });
+            Ok(k)
+        }
+        Some(_) => Err(refuse(Response::new(
+            400,
+            "Sec-WebSocket-Key must be 16 random bytes in base64 (24 characters, RFC 6455 §4.1).",
+        ))),
+        None => Err(refuse(Response::new(
+            400,
+            "The Sec-WebSocket-Key header is missing.",
+        ))),
+    }
+}
+
+/// §10.2: a browser's request carries its page's Origin; only the server's own origin
+/// and those in `allow_origins` may connect.
+fn check_origin(
+    headers: &[httparse::Header<'_>],
+    host: &str,
+    config: &Config,
+    steps: &mut Option<Vec<String>>,
+) -> Result<(), Refusal> {
+    let Some(origin) = single(headers, "Origin")? else {
+        step(steps, || {
+            "ok  no Origin header: not a browser, nothing to check (§10.2)".into()
+        });
+        return Ok(());
+    };
+    let raw = raw_value(headers, "Origin").unwrap_or(origin.as_bytes());
+    // Not UTF-8: read as U+FFFD, which an --allow-origin of "\u{fffd}" would match.
+    if std::str::from_utf8(raw).is_err() || !origin_allowed(origin, host, &config.allow_origins) {
+        return Err(refused_origin(raw, host));
+    }
+    step(steps, || {
+        if config.allow_origins.is_empty() {
+            format!("ok  Origin: {origin} is this server's own origin (Host {host}, §10.2)")
+        } else {
+            format!("ok  Origin: {origin} is same-origin or allowed by --allow-origin (§10.2)")
+        }
+    });
+    Ok(())
+}
+
+/// The first value of the header `name`, trimmed, as the bytes sent.
+fn raw_value<'h>(headers: &'h [httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
+    (headers.iter())
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.trim_ascii())
+}
+
+/// `403` for an Origin that is not allowed (`origin`: as sent, escaped wherever shown),
+/// with a log note that says how to allow it, if a flag can.
+fn refused_origin(origin: &[u8], host: &str) -> Refusal {
+    let shown = escape::client(origin);
+    let note = if std::str::from_utf8(origin).is_ok() {
+        format!(
+            "refused Origin {shown} (Host {0}); to allow it, start tinyws with --allow-origin {shown}",
+            escape::client(host)
+        )
+    } else {
+        format!(
+            "refused Origin {shown} (Host {0}): it is not valid UTF-8, so no --allow-origin can name it; browsers send origins in ASCII (RFC 6454 §6.2), so fix the client that sent it",
+            escape::client(host)
+        )
+    };
+    Refusal {
+        response: Response::new(
+            403,
+            // The client's own text (the log line of the answer escapes it).
+            format!(
+                "Origin {} may not open WebSocket connections to this server.",
+                String::from_utf8_lossy(origin)
+            ),
+        ),
+        note: Some(note),
+    }
+}
+
+/// Whether a header called `name` has `token` in its comma list, in any case (RFC 9110
+/// §7.8 `Upgrade`, §7.6.1 `Connection`).
+pub(crate) fn has_token(headers: &[httparse::Header<'_>], name: &'static str, token: &str) -> bool {
+    values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// Adds a line to `steps` when tracing; the text is only formatted then.
+pub(crate) fn step(steps: &mut Option<Vec<String>>, text: impl FnOnce() -> String) {
+    if let Some(steps) = steps {
+        steps.push(text());
+    }
+}
+
+/// The subprotocol for the `101` (RFC 6455 §4.2.2 /subprotocol/): the first of the
+/// server's `protocols` (its order of preference) that the client offered in
+/// `Sec-WebSocket-Protocol`, a comma list that may come on several lines (§11.3.4).
+/// Compared exactly: RFC 6455 gives subprotocol names no case rule (unlike `Upgrade`
+/// and `Connection`, §4.2.1), the client fails a connection whose answer it did not
+/// offer (§4.1), and browsers compare byte for byte; so the answer is always a name the
+/// client sent. Empty list elements are skipped (RFC 9110 §5.6.1). The second value is
+/// the log note when the client offered names and none was chosen.
+fn choose_protocol(
+    headers: &[httparse::Header<'_>],
+    protocols: &[String],
+    steps: &mut Option<Vec<String>>,
+) -> (Option<String>, Option<String>) {
+    let offered: Vec<&str> = values(headers, "Sec-WebSocket-Protocol")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if offered.is_empty() {
+        // Nothing to narrate: most clients offer none (no step, so the usual trace stays
+        // as short as the lesson shows it).
+        return (None, None);
+    }
+    // For the log (and the trace): client text, escaped.
+    let list = escape::client(&offered.join(", ")).to_string();
+    let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
+    if let Some(chosen) = chosen {
+        step(steps, || {
+            format!(
+                "ok  Sec-WebSocket-Protocol: {list} offered; answered {chosen:?}, the first of --protocol {} the client offered (§4.2.2 item 5.5: the server's order)",
+                protocols.join(",")
+            )
+        });
+        return (Some(chosen.clone()), None);
+    }
+    step(steps, || {
+        let ours = if protocols.is_empty() {
+            "no --protocol".to_string()
+        } else {
+            format!("--protocol {}", protocols.join(","))
+        };
+        format!(
+            "--  Sec-WebSocket-Protocol: {list} offered; none is in {ours}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
+        )
+    });
+    let ours = if protocols.is_empty() {
+        "none".to_string()
+    } else {
+        protocols.join(",")
+    };
+    let note = format!(
+        "offered subprotocols {list}, none of which this server speaks (`protocols`: {ours}); answered 101 without Sec-WebSocket-Protocol; to accept one, add it to `protocols`"
+    );
+    (None, Some(note))
+}
+
+/// tungstenite's own handshake check (tungstenite 0.30, `handshake/server.rs`) reads only
+/// the first `Upgrade` and the first `Connection` header, and wants the first to be exactly
+/// `websocket`. But both are lists (RFC 9110 §7.8, §7.6.1), and may come on several lines
+/// (§5.3): `Upgrade: h2c, websocket`, `Upgrade: websocket,` or two `Upgrade` lines are
+/// valid upgrades that tungstenite refuses, and then closes without an answer. tinyws has
+/// checked the request itself, so for those it hands tungstenite a copy of the head with
+/// all `Upgrade` and `Connection` lines replaced by the two it takes; anything else is as
+/// the client sent it. `None` when the head is fine as it is.
+fn for_tungstenite(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<Vec<u8>> {
+    let is = |h: &httparse::Header<'_>, name: &str| h.name.eq_ignore_ascii_case(name);
+    let mut upgrades = headers.iter().filter(|h| is(h, "Upgrade"));
+    let upgrade_ok = upgrades
+        .next()
+        .is_some_and(|h| h.value.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        && upgrades.next().is_none();
+    let connection_ok = headers
+        .iter()
+        .find(|h| is(h, "Connection"))
+        .is_some_and(|h| {
+            h.value
+                .split(|&b| b == b' ' || b == b',')
+                .any(|t| t.eq_ignore_ascii_case(b"upgrade"))
+        });
+    if upgrade_ok && connection_ok {
+        return None;
+    }
+    let line_end = head.iter().position(|&b| b == b'\n')? + 1;
+    let mut out = head[..line_end].to_vec();
+    for h in headers
+        .iter()
+        .filter(|h| !is(h, "Upgrade") && !is(h, "Connection"))
+    {
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    Some(out)
+}
+
+/// The values of every header called `name`, trimmed; non-UTF-8 values read as U+FFFD.
+pub(crate) fn values<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> impl Iterator<Item = &'h str> {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
+}
+
+/// The value of a header that may appear at most once.
+pub(crate) fn single<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> Result<Option<&'h str>, Refusal> {
+    let mut it = values(headers, name);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(refuse(Response::new(
+            400,
+            format!("The {name} header appears more than once."),
+        )));
+    }
+    Ok(first)
+}
+
+/// 24 base64 characters that decode to 16 bytes: 21 full characters, one whose low
+/// 4 bits are zero, then `==` (RFC 6455 §4.1 item 7, §4.2.1 item 5).
+fn is_valid_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    b.len() == 24
+        && b[22..] == *b"=="
+        && b[..21].iter().all(|&c| val(c).is_some())
+        && val(b[21]).is_some_and(|v| v & 0x0f == 0)
+}
+
+/// Same-origin requests and those listed in `allowed` pass (RFC 6455 §10.2). "Same
+/// origin" compares the Origin's host and port with the Host header, where a port that is
+/// the scheme's default may be left out on either side (a TLS-terminating proxy forwards
+/// `Host: example.com` for the page `https://example.com`).
+pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let origin = origin.to_ascii_lowercase();
+    let (default_port, authority) = if let Some(rest) = origin.strip_prefix("http://") {
+        (":80", rest)
+    } else if let Some(rest) = origin.strip_prefix("https://") {
+        (":443", rest)
+    } else {
+        return false; // `null` and other schemes only pass when listed
+    };
+    let norm = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        match s.strip_suffix(default_port) {
+            Some(bare) => bare.to_string(),
+            None => s,
+        }
+    };
+    !authority.is_empty() && norm(authority) == norm(host)
+}
+
+/// RFC 6455 §1.3: the GUID appended to the client's key.
+pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The `Sec-WebSocket-Accept` value for `key` (§4.2.2 item 5.4), with its steps: the key
+/// with the GUID appended, and its SHA-1 digest, which is sent in base64.
+pub(crate) fn accept(key: &str) -> (String, [u8; 20], String) {
+    let joined = format!("{key}{GUID}");
+    let digest: [u8; 20] = Sha1::digest(joined.as_bytes()).into();
+    let accept = data_encoding::BASE64.encode(&digest);
+    (joined, digest, accept)
+}
+
+/// [`accept`] step by step, as `--trace` shows it.
+pub(crate) fn accept_steps(key: &str) -> String {
+    let (joined, digest, accept) = accept(key);
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "== key            {key}\n\
+         == key + GUID     {joined}\n\
+         == SHA-1 (hex)    {}\n\
+         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
+        hex.join(" ")
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// RFC 6455 §1.3's example key and accept value.
+    #[test]
+    fn accept_of_the_rfc_sample_key() {
+        let (joined, digest, value) = accept("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(
+            joined,
+            "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        );
+        assert_eq!(
+            digest,
+            [
+                0xb3, 0x7a, 0x4f, 0x2c, 0xc0, 0x62, 0x4f, 0x16, 0x90, 0xf6, 0x46, 0x06, 0xcf, 0x38,
+                0x59, 0x45, 0xb2, 0xbe, 0xc4, 0xea
+            ]
+        );
+        assert_eq!(value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
+        assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
+    }
+
+    /// The subprotocol chosen for `offer` (header lines) with the server's `ours`.
+    fn chosen(offer: &[&str], ours: &[&str]) -> (Option<String>, bool) {
+        let headers: Vec<httparse::Header<'_>> = offer
+            .iter()
+            .map(|v| httparse::Header {
+                name: "Sec-WebSocket-Protocol",
+                value: v.as_bytes(),
+            })
+            .collect();
+        let ours: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
+        let (protocol, note) = choose_protocol(&headers, &ours, &mut None);
+        (protocol, note.is_some())
+    }
+
+    #[test]
+    fn subprotocols_the_servers_order_among_what_the_client_offered() {
+        let some = |s: &str| (Some(s.to_string()), false);
+        assert_eq!(chosen(&["b, a"], &["a", "b"]), some("a"));
+        assert_eq!(chosen(&["b", "a"], &["a", "b"]), some("a"));
+        assert_eq!(chosen(&[" ,b ,"], &["a", "b"]), some("b"));
+        // Never a name the client did not offer; exact comparison.
+        assert_eq!(chosen(&["c"], &["a", "b"]), (None, true));
+        assert_eq!(chosen(&["A"], &["a"]), (None, true));
+        assert_eq!(chosen(&["chat"], &[]), (None, true));
+        // Nothing offered: nothing to say.
+        assert_eq!(chosen(&[], &["a"]), (None, false));
+        assert_eq!(chosen(&[" , "], &["a"]), (None, false));
+    }
+
+    #[test]
+    fn keys() {
+        assert!(is_valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25jZQ")); // no padding
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25jZR==")); // 'R' has low bits set
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25j*Q=="));
+        assert!(!is_valid_key(""));
+    }
+
+    #[test]
+    fn origins() {
+        let none: Vec<String> = vec![];
+        assert!(origin_allowed(
+            "http://localhost:8080",
+            "localhost:8080",
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://LOCALHOST:8080",
+            "localhost:8080",
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://example.com",
+            "example.com:80",
+            &none
+        ));
+        assert!(origin_allowed("https://example.com", "example.com", &none));
+        assert!(!origin_allowed(
+            "http://evil.com:8080",
+            "localhost:8080",
+            &none
+        ));
+        assert!(!origin_allowed(
+            "http://localhost:8081",
+            "localhost:8080",
+            &none
+        ));
+        assert!(!origin_allowed("null", "localhost:8080", &none));
+        assert!(!origin_allowed("http://", "", &none));
+        let list = vec!["http://a.test:3000".to_string(), "null".to_string()];
+        assert!(origin_allowed("http://a.test:3000", "x:1", &list));
+        assert!(origin_allowed("null", "x:1", &list));
+        assert!(origin_allowed("http://anything", "x:1", &["*".to_string()]));
+    }
+}

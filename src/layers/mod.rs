@@ -1,0 +1,167 @@
+//! The optional layers: what a build can leave out, each a cargo feature, all registered
+//! here and nowhere else. A build without a layer compiles its stand-in instead (under
+//! `off/`, the same few names, never reached), and `bind` refuses the settings that
+//! would reach it ([`refused`]), so the rest of `src/` never asks which layers were built.
+//!
+//! | feature | what it adds | its settings |
+//! |---|---|---|
+//! | `teach` | the teaching page, `--trace`, the inspector (teach/) | `trace`, `trace_quiet`, `trace_only`, `trace_secrets`, `inspect` |
+//! | `static` | `--static`: files from a directory (files.rs, beneath.rs) | `static_dir` |
+//! | `pipes` | `--stdin` and `--stdout` (pipes.rs) | `stdin`, `stdout` |
+//! | `rooms` | `--rooms`: one room per request path (rooms.rs) | `rooms` |
+//! | `tls` | `wss://` on the tinyws port (tls.rs, rustls), behind the transport | `tls_cert`, `tls_key` |
+//!
+//! The default build has every layer but `tls` (Cargo.toml, `[features]`). Called by the
+//! core (http/, ws/, the shared state, server/); a layer may call room/, client/, util/
+//! and the root's files, never the core that calls it.
+
+#[cfg(feature = "static")]
+pub(crate) mod beneath;
+#[cfg(feature = "static")]
+pub(crate) mod files;
+#[cfg(not(feature = "static"))]
+#[path = "off/files.rs"]
+pub(crate) mod files;
+#[cfg(feature = "pipes")]
+pub(crate) mod pipes;
+#[cfg(not(feature = "pipes"))]
+#[path = "off/pipes.rs"]
+pub(crate) mod pipes;
+#[cfg(feature = "rooms")]
+pub(crate) mod rooms;
+#[cfg(not(feature = "rooms"))]
+#[path = "off/rooms.rs"]
+pub(crate) mod rooms;
+#[cfg(feature = "teach")]
+pub(crate) mod teach;
+#[cfg(not(feature = "teach"))]
+#[path = "off/teach/mod.rs"]
+pub(crate) mod teach;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "off/tls.rs"]
+pub(crate) mod tls;
+
+use crate::config::Config;
+
+/// One optional layer.
+pub(crate) struct Layer {
+    /// The cargo feature that builds it.
+    pub(crate) feature: &'static str,
+    /// Whether this build has it.
+    pub(crate) built: bool,
+    /// The first of its `Config` fields that is set, if any: a build without the layer
+    /// refuses it.
+    set: fn(&Config) -> Option<&'static str>,
+}
+
+/// Every optional layer, in the order `--version` lists them.
+pub(crate) const LAYERS: [Layer; 5] = [
+    Layer {
+        feature: "teach",
+        built: cfg!(feature = "teach"),
+        set: |c| {
+            if c.trace || c.trace_quiet || c.trace_only.is_some() {
+                Some("trace")
+            } else if c.trace_secrets {
+                Some("trace_secrets")
+            } else {
+                c.inspect.then_some("inspect")
+            }
+        },
+    },
+    Layer {
+        feature: "static",
+        built: cfg!(feature = "static"),
+        set: |c| c.static_dir.is_some().then_some("static_dir"),
+    },
+    Layer {
+        feature: "pipes",
+        built: cfg!(feature = "pipes"),
+        set: |c| {
+            if c.stdin {
+                Some("stdin")
+            } else {
+                c.stdout.then_some("stdout")
+            }
+        },
+    },
+    Layer {
+        feature: "rooms",
+        built: cfg!(feature = "rooms"),
+        set: |c| c.rooms.then_some("rooms"),
+    },
+    Layer {
+        feature: "tls",
+        built: cfg!(feature = "tls"),
+        set: |c| (c.tls_cert.is_some() && c.tls_key.is_some()).then_some("tls_cert`/`tls_key"),
+    },
+];
+
+/// The features this build has, for `--version` ("none" when it has none).
+pub fn built() -> String {
+    let names: Vec<&str> = LAYERS
+        .iter()
+        .filter(|l| l.built)
+        .map(|l| l.feature)
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The error for a setting whose layer this build does not have: it names the
+/// setting and the feature to build with.
+pub(crate) fn refused(config: &Config) -> Result<(), String> {
+    refused_by(&LAYERS, config)
+}
+
+fn refused_by(layers: &[Layer], config: &Config) -> Result<(), String> {
+    for layer in layers.iter().filter(|l| !l.built) {
+        if let Some(field) = (layer.set)(config) {
+            return Err(format!(
+                "`{field}` needs the layer \"{0}\", which this tinyws was built without; rebuild it with `cargo build --release --features {0}`",
+                layer.feature
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every layer as if this build had none of them.
+    fn unbuilt() -> Vec<Layer> {
+        LAYERS
+            .iter()
+            .map(|l| Layer {
+                feature: l.feature,
+                built: false,
+                set: l.set,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_setting_of_a_layer_not_built_names_the_feature_to_build_with() {
+        let none = unbuilt();
+        assert_eq!(refused_by(&none, &Config::default()), Ok(()));
+        let e = refused_by(&none, &Config::default().static_dir("www")).unwrap_err();
+        assert_eq!(
+            e,
+            "`static_dir` needs the layer \"static\", which this tinyws was built without; rebuild it with `cargo build --release --features static`"
+        );
+        let e = refused_by(&none, &Config::default().stdout(true)).unwrap_err();
+        assert!(e.starts_with("`stdout` needs the layer \"pipes\""), "{e}");
+        let tls = Config::default().tls_cert("c.pem").tls_key("k.pem");
+        let e = refused_by(&none, &tls).unwrap_err();
+        assert!(e.contains("--features tls"), "{e}");
+        // Built: nothing to refuse.
+        assert_eq!(refused_by(&LAYERS[..0], &tls), Ok(()));
+    }
+}

@@ -1,0 +1,7 @@
+//! The teaching layer (the `teach` feature): the built-in page (page.rs, with its
+//! page.html, page.zh.html, page.js and page.css), `--trace` (trace.rs), and the live
+//! inspector with its projector view (inspect.rs, inspect/poll.rs).
+
+pub(crate) mod inspect;
+pub(crate) mod page;
+pub(crate) mod trace;

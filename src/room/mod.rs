@@ -1,0 +1,9 @@
+//! Broadcast mode, the chat room: broadcast.rs the room (its members, one order of
+//! messages for all, the pacing, the cut of a member that stalls), writer.rs each
+//! member's writer thread.
+//!
+//! Called by ws/ (a member joins, its messages go out) and the shared state; may call
+//! client/, tune/ and util/.
+
+pub(crate) mod broadcast;
+pub(crate) mod writer;

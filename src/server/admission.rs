@@ -1,0 +1,220 @@
+//! Admission: who gets a slot when a connection arrives, who is pushed out to make room,
+//! and the `503` for the rest. Runs on the accept loop, so nothing here waits for a
+//! client.
+
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+
+use crate::client::head::read_head;
+use crate::client::registry::{Refusal, Registry};
+use crate::client::response::{self, Response, respond_and_close};
+use crate::http;
+use crate::shared::Shared;
+use crate::ws::connection;
+
+/// At most this many extra threads answer `503` to clients over the cap at once, each for
+/// about a second. Past that, the `503` is written without reading the request.
+pub(crate) const MAX_REJECTERS: usize = 8;
+pub(crate) const REJECTER_STACK: usize = crate::config::HELPER_STACK;
+
+/// At most one warning about pushed-out connections per this long.
+const PUSH_OUT_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// While slots are free, a connection waiting for its request head is pushed out only
+/// once it has waited this long (see [`admit`]): a phone's TLS handshake on a poor link
+/// takes a few hundred milliseconds, a socket hoarded to lock clients out much longer.
+const PUSH_OUT_GRACE: Duration = Duration::from_secs(1);
+
+/// Removes a connection from the registry when its thread ends, even by a panic.
+struct Registered {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut reg = self.shared.registry();
+        reg.clients.remove(&self.id);
+        reg.waiting.remove(&self.id);
+        reg.pushed_out.remove(&self.id);
+        drop(reg);
+        // Only shutdown waits for this (a syscall saved per connection otherwise). It
+        // sets `stopping` before it looks at the registry, under the lock we just used.
+        if self.shared.is_stopping() {
+            self.shared.changed.notify_all();
+        }
+    }
+}
+
+/// Admission. A connection holds a slot of `--max-connections` from its accept; until it
+/// has sent a whole request head it is *waiting*, and about half the slots may be
+/// waiting. When all the slots are taken, a new connection pushes out the oldest waiting
+/// one that has sent nothing yet (else the oldest waiting one); when only the waiting
+/// half is, it pushes out one that has waited at least [`PUSH_OUT_GRACE`], and is let in
+/// anyway if none has (slots are free: a reconnect storm of slow phones is not pushed
+/// out). So sockets that never send (or trickle) cannot lock new clients out, they only
+/// push each other out. `503` when every slot holds a connection past its request head,
+/// or when the memory budget has no room for one more thread: there every connection
+/// counts, the pushed-out ones still ending included (their threads are still there).
+pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+    let mut reg = shared.registry();
+    let max = shared.config.max_connections;
+    // The slots: --max-connections, or fewer when that many would not fit the memory
+    // limit (budget.rs; the startup warning said which flag to lower).
+    let cap = max.min(shared.fit);
+    let waiting_cap = (cap / 2).max(1);
+    let now = Instant::now();
+    let full = reg.live() >= cap;
+    if full || reg.waiting.len() >= waiting_cap {
+        let before = (!full).then(|| now.checked_sub(PUSH_OUT_GRACE)).flatten();
+        if full || before.is_some() {
+            push_out(&mut reg, peer, before, cap, max, waiting_cap, now);
+        }
+    }
+    let refusal = match reg.refusal(max, shared.fit) {
+        Some(Refusal::Memory) => Some((
+            format!(
+                "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
+                shared.fit
+            ),
+            response::no_memory(),
+        )),
+        Some(Refusal::Busy) => Some((
+            format!(
+                "{peer}: refused with 503, at the cap of {max} connections set by `max_connections`"
+            ),
+            response::busy(max),
+        )),
+        None => None,
+    };
+    if let Some((why, response)) = refusal {
+        let spare = reg.rejecters < MAX_REJECTERS;
+        if spare {
+            reg.rejecters += 1;
+        }
+        drop(reg);
+        warn!("{why}");
+        reject_busy(shared, socket, peer, spare, response);
+        return;
+    }
+    reg.next_id += 1;
+    let id = reg.next_id;
+    let Some(client) = shared.new_client(id, peer, socket) else {
+        return;
+    };
+    let client = Arc::new(client);
+    reg.clients.insert(id, client.clone());
+    reg.waiting.insert(id, (now, client.clone()));
+    drop(reg);
+
+    let guard = Registered {
+        shared: shared.clone(),
+        id,
+    };
+    let ctx = shared.clone();
+    let accepted = Instant::now();
+    let fallback = client.clone();
+    let spawned = shared.threads.run(move || {
+        let _guard = guard;
+        // The routing step: a plain request is answered there, an upgrade comes back.
+        if let Some(upgrade) = http::serve::serve(&ctx, &client, accepted) {
+            connection::run(&ctx, client, upgrade);
+        }
+    });
+    if let Err(e) = spawned {
+        // The closure, and with it the guard, was dropped: the client is unregistered.
+        // Out of threads or memory: answer without reading, as past the rejecter slots.
+        warn!(
+            "{peer}: cannot start a thread ({e}); answered 503. Lower `max_connections` or `stack_size`"
+        );
+        busy_without_reading(shared, fallback.socket(), &response::no_thread());
+    }
+}
+
+/// Pushes out the oldest waiting connection (accepted before `before`, if given) to make
+/// room for `peer`, and says so: at `debug` each time, at `warn` at most once per
+/// [`PUSH_OUT_WARN_EVERY`], naming the limit that made room short.
+fn push_out(
+    reg: &mut Registry,
+    peer: SocketAddr,
+    before: Option<Instant>,
+    cap: usize,
+    max: usize,
+    waiting_cap: usize,
+    now: Instant,
+) {
+    let Some(victim) = reg.push_out_oldest(before) else {
+        return;
+    };
+    debug!(
+        "#{} {}: closed before its request head, to make room for {peer} ({cap} slots: at most {waiting_cap} may wait for a request head)",
+        victim.id(),
+        victim.peer_addr()
+    );
+    if reg
+        .warned_at
+        .is_none_or(|t| now.duration_since(t) >= PUSH_OUT_WARN_EVERY)
+    {
+        let limit = if cap == max {
+            "`max_connections`"
+        } else {
+            "the connections that fit the memory limit, see the memory budget line at startup"
+        };
+        warn!(
+            "{} connection(s) that had not sent a request were closed to make room for new ones: {waiting_cap} were waiting for a request head (half of the {cap} slots, {limit}); many sockets that send nothing may be an attack (docs/security.md)",
+            reg.pushed_since_warn
+        );
+        reg.pushed_since_warn = 0;
+        reg.warned_at = Some(now);
+    }
+}
+
+/// Answers `503` to a client over the cap without letting threads grow without bound:
+/// with a spare slot, a small thread reads the request first (so closing does not reset
+/// the connection and lose the answer); without one, the answer is written blindly
+/// (over TLS there is no answer without a handshake: the connection is just closed).
+fn reject_busy(
+    shared: &Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    spare: bool,
+    response: Response,
+) {
+    if !spare {
+        busy_without_reading(shared, &socket, &response);
+        return;
+    }
+    let ctx = shared.clone();
+    let linger = shared.config.handshake_timeout.min(Duration::from_secs(1));
+    let spawned = thread::Builder::new()
+        .stack_size(REJECTER_STACK)
+        .spawn(move || {
+            if let Some(client) = ctx.new_client(0, peer, socket) {
+                client.transport().set_write_timeout(linger);
+                let deadline = Instant::now() + linger;
+                let _ = read_head(client.transport(), ctx.config.max_head_size, deadline);
+                respond_and_close(client.transport(), &response, linger);
+            }
+            ctx.registry().rejecters -= 1;
+        });
+    if spawned.is_err() {
+        shared.registry().rejecters -= 1;
+    }
+}
+
+/// Answers `503` without reading the request and without blocking the caller (the
+/// accept loop): the answer fits in the socket's send buffer. Over TLS there is no
+/// answer without a handshake, so the connection is just closed.
+fn busy_without_reading(shared: &Shared, socket: &TcpStream, response: &Response) {
+    if shared.is_tls() {
+        return;
+    }
+    let _ = socket.set_nonblocking(true);
+    let _ = (&*socket).write_all(&response.to_bytes());
+    let _ = socket.shutdown(Shutdown::Write);
+}

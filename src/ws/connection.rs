@@ -1,0 +1,514 @@
+//! A WebSocket's life, on its client's thread, once the routing step (http/serve.rs, route.rs)
+//! has accepted its upgrade: the handshake, the read/reply loop, the close. Nothing here
+//! may panic the server; every blocking call is bounded.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use log::{debug, info, warn};
+use tungstenite::error::ProtocolError;
+use tungstenite::handshake::server::{Request, Response};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+use crate::client::head::{self, Head};
+use crate::client::outbox::Client;
+use crate::client::response::{self, respond_and_close};
+use crate::client::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
+use crate::layers::teach::inspect::Recorder;
+use crate::room::broadcast::{Place, Room};
+use crate::shared::Shared;
+use crate::util::escape;
+use crate::ws::stream::Stream;
+use crate::{layers::teach::trace, tune, util::warnings};
+
+/// Whether a request tinyws accepted was refused by tungstenite's handshake (see
+/// `handshake`).
+static DISAGREED: AtomicBool = AtomicBool::new(false);
+
+/// An upgrade the routing step accepted (http/serve.rs): the request head (and what came
+/// behind it), the checks' results, and its observers, if any.
+pub(crate) struct Upgrade {
+    pub(crate) head: Head,
+    pub(crate) path: String,
+    /// The copy of the head tungstenite accepts, if the client's differs (handshake.rs).
+    pub(crate) rewritten: Option<Vec<u8>>,
+    /// The subprotocol chosen for the `101`.
+    pub(crate) protocol: Option<String>,
+    /// `--trace` or the inspector: where the frames are narrated.
+    pub(crate) sink: Option<trace::Sink>,
+    pub(crate) record: Option<Recorder>,
+}
+
+/// A WebSocket's life after the routing step: the handshake, the read/reply loop, the
+/// close.
+pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
+    let record = upgrade.record.clone();
+    let Some((mut ws, member)) = open(shared, &client, upgrade) else {
+        // An upgrade that failed after its checks: its record says so (inspect.rs).
+        if let Some(record) = record {
+            record.end("-- ended before the WebSocket opened".into());
+        }
+        return;
+    };
+    let end = match catch_unwind(AssertUnwindSafe(|| {
+        shared.handler.on_open(&client);
+        serve(&mut ws, shared, member.as_ref().map(Place::room))
+    })) {
+        Ok(end) => end,
+        Err(_) => {
+            // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
+            let sent = client.close(1011, "internal error");
+            End::Failed {
+                code: 1011,
+                sent,
+                why: "the message handler panicked".into(),
+            }
+        }
+    };
+    finish(shared, &client, member, end, record.as_ref());
+}
+
+/// Everything from an accepted upgrade to an open WebSocket: tungstenite's handshake
+/// over the stream that replays the head, the `101`, a place in the room. Logs every way
+/// this can end early (then `None`). Not inlined: its frame is large, and the idle read
+/// loop must not sit below it (the stack pages it touched are given back while idle:
+/// tune/stack.rs).
+#[inline(never)]
+fn open<'s>(
+    shared: &'s Arc<Shared>,
+    client: &Arc<Client>,
+    upgrade: Upgrade,
+) -> Option<(WebSocket<Stream>, Option<Place<'s>>)> {
+    let tag = shared.tag(client.id());
+    let peer = client.peer_addr();
+    let record = upgrade.record.clone();
+    let path = upgrade.path.clone();
+    let protocol = upgrade.protocol.clone();
+    let ws = handshake(shared, client, upgrade)?;
+    if let Err(e) = client.upgrade(path, protocol) {
+        info!("{tag} {peer}: handshake failed: sending the 101: {e}");
+        return None;
+    }
+    if let Some(record) = &record {
+        record.upgraded();
+    }
+    let member = join(shared, client)?;
+    // Read before the "opened" line: whoever sees that line and then starts a shutdown
+    // (a test, a script) finds this connection among those the shutdown closes.
+    let stopping = shared.is_stopping();
+    let subprotocol = client
+        .protocol()
+        .map_or(String::new(), |p| format!(", subprotocol {p}"));
+    if let Some(place) = &member {
+        let n = place.room().len();
+        info!(
+            "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
+            escape::client(client.path())
+        );
+    } else {
+        info!(
+            "{tag} {peer}: opened {}{subprotocol}",
+            escape::client(client.path())
+        );
+    }
+    if stopping {
+        client.close(1001, crate::client::outbox::GOING_AWAY);
+        client.end_tls();
+        info!("{tag} {peer}: closed, code 1001 (server shutting down)");
+        return None;
+    }
+    Some((ws, member))
+}
+
+/// tungstenite's handshake over the stream that replays the head; its `101` waits in the
+/// outbox until `Client::upgrade` sends it.
+fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<WebSocket<Stream>> {
+    let cfg = &shared.config;
+    let tag = shared.tag(client.id());
+    let peer = client.peer_addr();
+    let Upgrade {
+        head,
+        rewritten,
+        protocol,
+        sink,
+        ..
+    } = upgrade;
+    let ws_config = WebSocketConfig::default()
+        // tungstenite's own buffer stays small: an idle connection keeps it. The stream
+        // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
+        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
+        // tungstenite hands every frame straight to the stream, which batches (stream.rs).
+        .write_buffer_size(0)
+        .max_message_size(Some(cfg.max_message_size))
+        .max_frame_size(Some(cfg.max_frame_size));
+    // tungstenite replays the head to parse it again; give it the copy it accepts.
+    let head = match rewritten {
+        Some(mut copy) => {
+            let len = copy.len();
+            copy.extend_from_slice(&head.buf[head.len..]); // early frames stay behind it
+            head::Head { buf: copy, len }
+        }
+        None => head,
+    };
+    // The observers (`--trace`, the inspector) attach here, before the first byte of
+    // the `101`: one for what is written to the client, one for what it sends.
+    let watch_reads = sink.map(|sink| {
+        let detail = trace::Detail::of(cfg);
+        client.watch(Box::new(trace::Frames::new(sink.clone(), "->", detail)));
+        trace::Frames::new(sink, "<-", detail)
+    });
+    let stream = Stream::new(
+        client.clone(),
+        head,
+        cfg.read_buffer_size,
+        cfg.write_buffer_size,
+        watch_reads,
+    );
+    #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
+    let callback =
+        |req: &Request, resp: Response| answer_101(shared, client, protocol.as_deref(), req, resp);
+    let mut ws = match tungstenite::accept_hdr_with_config(stream, callback, Some(ws_config)) {
+        Ok(ws) => ws,
+        Err(tungstenite::HandshakeError::Failure(e)) if !matches!(e, tungstenite::Error::Io(_)) => {
+            // Our checks passed but tungstenite's did not: they disagree on a corner
+            // (for_tungstenite in handshake.rs covers the known ones). Never a silent close.
+            let response =
+                response::Response::new(400, format!("This request cannot be upgraded ({e})."));
+            // Worth a report, but once: a client that found such a corner must not be able
+            // to fill the log at warn level with it.
+            if DISAGREED.swap(true, Ordering::Relaxed) {
+                debug!(
+                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400"
+                );
+            } else {
+                warn!(
+                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head (--trace shows it); further ones are logged at debug only."
+                );
+            }
+            respond_and_close(client.transport(), &response, DRAIN_FOR);
+            return None;
+        }
+        Err(e) => {
+            // Our own checks passed, so this is a write failure (client gone).
+            info!("{tag} {peer}: handshake failed: {e}");
+            return None;
+        }
+    };
+    ws.get_mut().end_handshake();
+    Some(ws)
+}
+
+/// tungstenite's callback with the `101`: the subprotocol handshake.rs chose, and the
+/// request and answer at debug.
+#[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
+fn answer_101(
+    shared: &Shared,
+    client: &Client,
+    protocol: Option<&str>,
+    req: &Request,
+    mut resp: Response,
+) -> Result<Response, tungstenite::handshake::server::ErrorResponse> {
+    let tag = shared.tag(client.id());
+    let peer = client.peer_addr();
+    // tungstenite leaves subprotocols to the server: the one handshake.rs chose, a
+    // token the client sent (so a valid header value), on one line (RFC 6455 §11.3.4).
+    if let Some(value) = protocol.and_then(|p| tungstenite::http::HeaderValue::from_str(p).ok()) {
+        resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
+    }
+    if log::log_enabled!(log::Level::Debug) {
+        // Credentials hidden, as on the trace and the page (secrets.rs); the rest as
+        // sent, escaped.
+        let headers: Vec<String> = req
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                if crate::util::secrets::is_secret_name(name.as_str()) {
+                    format!("{name}: <hidden>")
+                } else {
+                    format!("{name}: \"{}\"", escape::client(value.as_bytes()))
+                }
+            })
+            .collect();
+        debug!(
+            "{tag} {peer}: handshake request {} [{}]",
+            escape::client(&crate::util::secrets::redact_target(&req.uri().to_string())),
+            headers.join(", ")
+        );
+        debug!(
+            "{tag} {peer}: handshake response {} {:?}",
+            resp.status(),
+            resp.headers()
+        );
+    }
+    Ok(resp)
+}
+
+/// Broadcast mode: a writer thread and a place in the room (room/broadcast.rs, writer.rs), or in
+/// the room of its path (rooms.rs). `Some(None)` in echo mode; `None` when the writer
+/// thread cannot start (the client is then closed with 1013).
+fn join<'s>(shared: &'s Shared, client: &Arc<Client>) -> Option<Option<Place<'s>>> {
+    let cfg = &shared.config;
+    if !cfg.broadcast {
+        return Some(None);
+    }
+    let place = if cfg.rooms {
+        shared.rooms.join(client.path(), client, cfg)
+    } else {
+        Place::in_room(&shared.room, client, cfg)
+    };
+    match place {
+        Ok(member) => Some(Some(member)),
+        Err(e) => {
+            warn!(
+                "{} {}: cannot start its writer thread ({e}); closed with 1013",
+                shared.tag(client.id()),
+                client.peer_addr()
+            );
+            client.close(1013, "try again later");
+            client.end_tls();
+            None
+        }
+    }
+}
+
+/// After the read loop: the handler's `on_close`, leaving the room, the drain after a
+/// failure, and the log line that says how the connection ended. Not inlined, like
+/// `open`.
+#[inline(never)]
+fn finish(
+    shared: &Shared,
+    client: &Client,
+    member: Option<Place<'_>>,
+    end: End,
+    record: Option<&Recorder>,
+) {
+    let cfg = &shared.config;
+    let peer = client.peer_addr();
+    let id = client.id();
+    let tag = shared.tag(id);
+    // Always, also after a panic: the handler may keep state per client. Still a member
+    // here, so a broadcast from on_close ("alice left") reaches the rest of the room.
+    if catch_unwind(AssertUnwindSafe(|| shared.handler.on_close(client))).is_err() {
+        warn!("{tag} {peer}: the handler's on_close panicked");
+    }
+    // Leave the room and let the writer send what ends with a close frame, before saying
+    // why the connection ended: the writer may have been the one to end it.
+    drop(member);
+    // After the last frame (the writer is joined), before TCP closes or half-closes.
+    client.end_tls();
+    if let End::Failed { sent: true, .. } = end {
+        // The close frame is out (written inline in echo mode; in broadcast mode the
+        // writer thread, joined above, wrote it). The client is often still sending (an
+        // oversized message, say), and closing with its bytes unread makes the kernel send
+        // RST, so the client may lose our close frame before reading it: Autobahn saw that
+        // as an unclean close in section 9 with the default caps. So half-close and drain
+        // for a bounded time first, as for HTTP answers.
+        shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
+    }
+    let end = client.dropped_reason().map_or(end, End::Stalled);
+    if trace::follows(cfg, id, peer) {
+        trace::emit(id, &format!("-- {end}"));
+    }
+    if let Some(record) = record {
+        record.end(format!("-- {end}"));
+    }
+    match &end {
+        End::Failed { .. } => match warnings::from(peer.ip()) {
+            Some(tail) => warn!("{tag} {peer}: {end}{tail}"),
+            None => info!("{tag} {peer}: {end}"),
+        },
+        End::Stalled(_) => warn!("{tag} {peer}: {end}"),
+        _ => info!("{tag} {peer}: {end}"),
+    }
+}
+
+/// How a connection ended, for the log line.
+enum End {
+    /// The close handshake completed; `code` is the client's (or ours, on shutdown), and
+    /// so is `reason`: shown escaped (escape.rs), on the log line and the trace's.
+    Closed { code: Option<u16>, reason: String },
+    /// We failed the connection with a close frame (RFC 6455 §7.1.7).
+    Failed { code: u16, sent: bool, why: String },
+    /// The TCP connection went away without a close frame (the 1006 case).
+    Vanished(String),
+    /// A write or the keepalive timed out.
+    Stalled(String),
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Closed {
+                code: Some(c),
+                reason,
+            } if reason.is_empty() => write!(f, "closed, code {c}"),
+            End::Closed {
+                code: Some(c),
+                reason,
+            } => write!(f, "closed, code {c} ({})", escape::client(reason)),
+            End::Closed { code: None, .. } => write!(f, "closed, no code"),
+            End::Failed {
+                code,
+                sent: true,
+                why,
+            } => write!(f, "closed, code {code}: {why}"),
+            End::Failed {
+                code,
+                sent: false,
+                why,
+            } => {
+                write!(f, "dropped ({why}); close {code} could not be sent")
+            }
+            End::Vanished(why) => write!(f, "gone without a close frame ({why})"),
+            End::Stalled(why) => write!(f, "dropped: {why}"),
+        }
+    }
+}
+
+/// The read → reply loop. Returns when the connection is over.
+/// `room`: broadcast mode, the client's room.
+fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> End {
+    let cfg = &shared.config;
+    let client = ws.get_ref().client().clone();
+    let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
+    // The read timeout is the keepalive timer: no other wake-up happens while idle
+    // (but for giving back memory after a burst: tune/quiet.rs).
+    let mut quiet = tune::Quiet::start(ws, keepalive);
+    let mut awaiting_pong = false;
+    let mut close: Option<(u16, String)> = None;
+    loop {
+        let result = match ws.read() {
+            Ok(msg) => {
+                if awaiting_pong {
+                    // Any frame proves the peer is alive, not only the pong.
+                    awaiting_pong = false;
+                    let _ = client.socket().set_read_timeout(keepalive);
+                }
+                quiet.message_read(ws);
+                receive(ws, shared, &client, room, msg, &mut close)
+            }
+            Err(e) => Err(e),
+        };
+        let Err(e) = result else { continue };
+        if let tungstenite::Error::Io(io) = &e
+            && is_timeout(io)
+        {
+            if quiet.timed_out(ws) {
+                continue;
+            }
+            // The keepalive interval passed in silence (RFC 6455 §5.5.2).
+            if awaiting_pong {
+                return End::Stalled(format!(
+                    "no answer to the keepalive ping within {}",
+                    crate::config::format_duration(cfg.ping_timeout)
+                ));
+            }
+            awaiting_pong = true;
+            let _ = client.socket().set_read_timeout(Some(cfg.ping_timeout));
+            if let Err(e) = ws
+                .write(Message::Ping(b"tinyws".as_slice().into()))
+                .and_then(|_| ws.flush())
+            {
+                return End::Stalled(format!("sending the keepalive ping failed: {e}"));
+            }
+            continue;
+        }
+        return ended(e, &client, close);
+    }
+}
+
+/// One message read: a text or binary one goes to the handler, and its reply to the
+/// client (echo) or the room (broadcast); a close is answered (tungstenite queued the
+/// echo of its frame). Pings are answered by tungstenite itself.
+fn receive(
+    ws: &mut WebSocket<Stream>,
+    shared: &Shared,
+    client: &Arc<Client>,
+    room: Option<&Room>,
+    msg: Message,
+    close: &mut Option<(u16, String)>,
+) -> tungstenite::Result<()> {
+    match msg {
+        Message::Text(_) | Message::Binary(_) => {
+            if shared.config.stdout {
+                // Before the handler, which takes the message (pipes.rs).
+                crate::layers::pipes::record(client, &msg);
+            }
+            match (shared.handler.on_message(client, msg), room) {
+                // Control frames are the server's to send, in both modes
+                // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
+                (
+                    Some(
+                        other @ (Message::Ping(_)
+                        | Message::Pong(_)
+                        | Message::Close(_)
+                        | Message::Frame(_)),
+                    ),
+                    _,
+                ) => {
+                    client.unsendable(&other);
+                    Ok(())
+                }
+                // Broadcast mode: the reply goes to the room (room/broadcast.rs).
+                (Some(reply), Some(room)) => {
+                    room.broadcast(&reply, Some(client));
+                    Ok(())
+                }
+                // Queued in the outbox; the stream writes it before it next
+                // waits for the client (stream.rs).
+                (Some(reply), None) => ws.write(reply),
+                (None, _) => Ok(()),
+            }
+        }
+        Message::Close(frame) => {
+            *close = Some(frame.map_or((1005, String::new()), |f| {
+                (f.code.into(), f.reason.to_string())
+            }));
+            // tungstenite queued the echo of the close (§5.5.1); send it now.
+            ws.flush()
+        }
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+    }
+}
+
+/// How the read loop's error `e` ends the connection (a read timeout is the loop's own).
+/// `close`: the client's close frame, if it sent one.
+fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -> End {
+    match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            // tungstenite reports the end from inside the flush that queued the close
+            // reply, before flushing the stream: the reply is still in the outbox.
+            let _ = client.flush();
+            let (code, reason) = close.unwrap_or((1005, String::new()));
+            End::Closed {
+                code: (code != 1005).then_some(code),
+                reason,
+            }
+        }
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            End::Vanished("connection closed".into())
+        }
+        tungstenite::Error::Io(io) if is_stalled(&io) => End::Stalled(io.to_string()),
+        tungstenite::Error::Io(io) => End::Vanished(io.to_string()),
+        // RFC 6455 §7.4.1: which code tells the client what it did wrong.
+        tungstenite::Error::Protocol(p) => fail(client, 1002, &p.to_string()),
+        tungstenite::Error::Utf8(_) => fail(client, 1007, "invalid UTF-8 in a text message"),
+        tungstenite::Error::Capacity(c) => fail(client, 1009, &c.to_string()),
+        other => fail(client, 1011, &other.to_string()),
+    }
+}
+
+/// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
+/// connection is closed, without waiting for the client's close reply (only draining its
+/// input for at most `DRAIN_FOR`).
+fn fail(client: &Client, code: u16, why: &str) -> End {
+    let sent = client.close(code, why);
+    End::Failed {
+        code,
+        sent,
+        why: why.to_string(),
+    }
+}

@@ -1,0 +1,227 @@
+//! The stream tungstenite reads and writes for one connection: the client's transport,
+//! plus two things tinyws needs from it.
+//!
+//! 1. **Replay.** tinyws reads the request head itself (head.rs) to check it; tungstenite's
+//!    handshake must then see those same bytes. The stream serves them first: exactly the
+//!    head during the handshake (tungstenite refuses bytes after it), then anything the
+//!    client sent right behind it, then the socket.
+//! 2. **Deferred writes.** Replies go to the client's outbox (outbox.rs), and are written
+//!    when the connection is about to block on the socket for more input, or when
+//!    `write_buffer_size` bytes are waiting. A burst of pipelined messages that arrived in
+//!    one read is answered with one `write` syscall, not one per message, and a lone
+//!    message is answered at once (no timer, no Nagle delay: `TCP_NODELAY` is set). So the
+//!    echo of a message is written here, from the *read* side: `ws.write(reply)` in
+//!    connection.rs only queues it.
+//!
+//! How reads reach the socket is [`tune::Reads`]'s business (bulk reads into a buffer of
+//! `read_buffer_size` while data streams in, and following frame edges): a reader can
+//! take it as "read from the socket into `out`".
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use crate::client::head::Head;
+use crate::client::outbox::Client;
+use crate::layers::teach::trace;
+use crate::tune;
+
+pub(crate) struct Stream {
+    client: Arc<Client>,
+    /// The request head and what followed it, not yet handed to tungstenite:
+    /// `replay[pos..]`, and during the handshake only up to `head_end`.
+    replay: Vec<u8>,
+    pos: usize,
+    head_end: usize,
+    handshake: bool,
+    /// Bytes were queued since the last flush.
+    dirty: bool,
+    /// Outgoing bytes that force a write (`write_buffer_size`).
+    threshold: usize,
+    /// `--trace` and the inspector: decodes and narrates every frame the client sends.
+    trace: Option<Box<trace::Frames>>,
+    reads: tune::Reads,
+}
+
+impl Stream {
+    /// `head` is the request head and what followed it, `bulk` the largest read
+    /// (`read_buffer_size`), `threshold` the outgoing bytes that force a write
+    /// (`write_buffer_size`).
+    pub(crate) fn new(
+        client: Arc<Client>,
+        head: Head,
+        bulk: usize,
+        threshold: usize,
+        trace: Option<trace::Frames>,
+    ) -> Stream {
+        let trace = trace.map(Box::new);
+        Stream {
+            client,
+            head_end: head.len,
+            replay: head.buf,
+            pos: 0,
+            handshake: true,
+            dirty: false,
+            threshold,
+            trace,
+            reads: tune::Reads::new(bulk),
+        }
+    }
+
+    /// After the handshake: let the bytes that followed the head through.
+    pub(crate) fn end_handshake(&mut self) {
+        self.handshake = false;
+        self.release_replay();
+    }
+
+    fn release_replay(&mut self) {
+        if self.pos >= self.replay.len() && !self.replay.is_empty() {
+            self.replay = Vec::new();
+            self.pos = 0;
+        }
+    }
+
+    pub(crate) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Hands over what the stream serves next from memory, if anything.
+    fn replayed(&mut self, out: &mut [u8]) -> Option<usize> {
+        let end = if self.handshake {
+            self.head_end
+        } else {
+            self.replay.len()
+        };
+        if self.pos >= end {
+            return None;
+        }
+        let n = out.len().min(end - self.pos);
+        out[..n].copy_from_slice(&self.replay[self.pos..self.pos + n]);
+        self.pos += n;
+        self.release_replay();
+        Some(n)
+    }
+
+    /// About to block waiting for the client: send what we owe it first (the deferred
+    /// replies), and the shutdown's 1001 if this thread held the outbox when it came.
+    fn before_waiting(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.dirty) {
+            self.client.flush()?;
+        }
+        self.client.close_if_going_away();
+        Ok(())
+    }
+}
+
+/// What tune/quiet.rs needs to give back a quiet connection's memory.
+impl tune::Quiets for Stream {
+    fn reads(&mut self) -> &mut tune::Reads {
+        &mut self.reads
+    }
+
+    fn set_read_timeout(&self, timeout: Option<std::time::Duration>) {
+        let _ = self.client.socket().set_read_timeout(timeout);
+    }
+
+    fn release_idle(&self) -> usize {
+        self.client.release_idle()
+    }
+
+    fn stand_in(&self) -> Stream {
+        Stream::new(self.client.clone(), Head::default(), 0, 0, None)
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = match self.replayed(out) {
+            Some(n) => n,
+            // tungstenite stops reading once it has parsed the head, so this is never
+            // reached; reading the socket here would put its bytes before the early ones.
+            None if self.handshake => 0,
+            None => {
+                if !self.reads.has_buffered() {
+                    self.before_waiting()?;
+                }
+                let transport = self.client.transport();
+                self.reads.read(out, |buf| transport.read(buf))?
+            }
+        };
+        if !self.handshake {
+            // Frames, whichever way they came.
+            if let Some(trace) = self.trace.as_mut() {
+                trace.feed(&out[..n]);
+            }
+            self.reads.handed(&out[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.reads.wrote(buf.len());
+        // During the handshake the 101 only waits in the outbox: `Client::upgrade` sends
+        // it, under the lock that shutdown decides under (outbox.rs).
+        let threshold = if self.handshake {
+            usize::MAX
+        } else {
+            self.threshold
+        };
+        self.client.queue(buf, threshold)?;
+        self.dirty = true;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.handshake {
+            return Ok(()); // see `write`
+        }
+        self.dirty = false;
+        self.client.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tune::Quiets;
+    use std::time::Duration;
+
+    /// Early frames: what the client sent right behind its request head is served after
+    /// the handshake, before the socket, and the handshake sees only the head.
+    #[test]
+    fn the_head_then_early_frames_then_the_socket() {
+        let (client, mut peer) = Client::over_loopback(Some(Duration::from_secs(5)));
+        let head = b"GET / HTTP/1.1\r\n\r\n";
+        let whole = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        let mut buf = head.to_vec();
+        buf.extend_from_slice(&whole);
+        buf.extend_from_slice(&whole[..3]); // and the start of a second frame
+        let mut stream = Stream::new(
+            Arc::new(client),
+            Head {
+                buf,
+                len: head.len(),
+            },
+            16 * 1024,
+            4096,
+            None,
+        );
+        let mut got = [0u8; 64];
+        let n = stream.read(&mut got).expect("head");
+        assert_eq!(&got[..n], head);
+        assert!(stream.reads().at_message_edge(), "the head is not a frame");
+        stream.end_handshake();
+        let n = stream.read(&mut got).expect("early frames");
+        assert_eq!(n, whole.len() + 3);
+        assert!(
+            !stream.reads().at_message_edge(),
+            "in the middle of the second frame"
+        );
+        peer.write_all(&whole[3..]).expect("write");
+        let n = stream.read(&mut got).expect("the rest");
+        assert_eq!(n, whole.len() - 3);
+        assert!(stream.reads().at_message_edge(), "both frames whole");
+        assert!(!stream.reads().has_grown(), "two-byte frames grow nothing");
+    }
+}
