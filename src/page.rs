@@ -64,7 +64,7 @@ fn render(config: &Config, head: &[u8], projector: bool) -> Response {
 }
 
 /// The reader's own choice, `?lang=zh` (`Some(true)`) or `?lang=en`, which outranks
-/// `Accept-Language`: the first `lang` of the query, as the page's script reads it.
+/// `Accept-Language`: the first `lang=` of the query, as typed (not percent-decoded).
 /// Any other value is no choice (never an error page), and is never copied into the
 /// page: only the request head shows it, escaped like the rest.
 fn asked_chinese(head: &[u8]) -> Option<bool> {
