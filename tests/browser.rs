@@ -644,3 +644,100 @@ fn a_page_asking_for_subprotocol_chat_connects_with_protocol_chat() {
     drop(page);
     drop(browser);
 }
+
+impl Page {
+    /// A mouse click, pressed and released, at the middle of the element `selector`.
+    fn click(&mut self, selector: &str) {
+        let at = self.eval(&format!(
+            "(() => {{ const r = document.querySelector({}).getBoundingClientRect(); \
+             return (r.x + r.width / 2) + ',' + (r.y + r.height / 2); }})()",
+            json_escape(selector)
+        ));
+        let (x, y) = at.split_once(',').expect("the element's middle");
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.next_id += 1;
+            let params =
+                format!(r#"{{"type":"{kind}","x":{x},"y":{y},"button":"left","clickCount":1}}"#);
+            cdp_call(
+                &mut self.ws,
+                self.next_id,
+                "Input.dispatchMouseEvent",
+                &params,
+            );
+        }
+    }
+
+    /// Goes to `path` and waits until the page there (after any redirect) shows `want`:
+    /// "path+query language readyState leaving?", e.g. "/?lang=zh zh-Hans complete false".
+    fn go_to(&mut self, path: &str, want: &str) {
+        // `old` marks the document we leave, so that it cannot pass for the new one.
+        self.eval(&format!(
+            "(window.old = true, location.href = {})",
+            json_escape(path)
+        ));
+        self.wait_for(LANG_STATE, want, |v| v == want);
+    }
+}
+
+/// Where the page is, its language, whether it has loaded, and whether it is leaving for
+/// the remembered language (its body hidden); `old` for a document already left.
+const LANG_STATE: &str = "[location.pathname + location.search, document.documentElement?.lang, \
+    document.readyState, document.body?.hidden].join(' ') + (window.old ? ' old' : '')";
+
+/// The switch, clicked with the mouse, reloads the page in the other language and
+/// remembers it: a later visit without `?lang=`, to the page or to the projector view,
+/// goes on to it; an explicit `?lang=` still wins over the remembered choice.
+#[test]
+fn the_language_switch_changes_the_language_and_is_remembered() {
+    let Some(exe) = chromium_or_skip() else {
+        return;
+    };
+    let server = start(config().inspect(true));
+    let (browser, mut page) = open_page(&exe, &format!("http://{}/", server.addr));
+    page.wait_for("document.readyState", "the page to load", |v| {
+        v == "complete"
+    });
+    // From whichever language the browser's Accept-Language got, to the other one.
+    let first = page.eval("document.documentElement.lang");
+    let (to, to_tag, back, back_tag) = match first.as_str() {
+        "en" => ("zh", "zh-Hans", "en", "en"),
+        _ => ("en", "en", "zh", "zh-Hans"),
+    };
+    page.click(&format!(".lang a[hreflang='{to_tag}']"));
+    let want = format!("/?lang={to} {to_tag} complete false");
+    page.wait_for(LANG_STATE, "the page in the other language", |v| v == want);
+    assert_eq!(page.eval("localStorage.getItem('tinyws.lang')"), to);
+
+    // No `?lang=`: the server answers in the browser's language, the page goes on to
+    // the remembered one, and so does the projector view, which then starts polling.
+    page.go_to("/", &want);
+    page.go_to(
+        "/inspect",
+        &format!("/inspect?lang={to} {to_tag} complete false"),
+    );
+    assert_eq!(
+        page.eval("document.body.classList.contains('projector')"),
+        "true"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('.lang').offsetParent !== null"),
+        "true",
+        "the switch is visible on the projector view"
+    );
+
+    // The switch on the projector view: back to the first language, remembered.
+    page.click(&format!(".lang a[hreflang='{back_tag}']"));
+    let want = format!("/inspect?lang={back} {back_tag} complete false");
+    page.wait_for(LANG_STATE, "the projector view switched back", |v| {
+        v == want
+    });
+    assert_eq!(page.eval("localStorage.getItem('tinyws.lang')"), back);
+    // An explicit `?lang=` outranks the remembered choice, and is not remembered itself.
+    page.go_to(
+        &format!("/?lang={to}"),
+        &format!("/?lang={to} {to_tag} complete false"),
+    );
+    assert_eq!(page.eval("localStorage.getItem('tinyws.lang')"), back);
+    drop(page);
+    drop(browser);
+}

@@ -146,3 +146,111 @@ fn the_page_names_every_registered_close_code_in_both_languages() {
         }
     }
 }
+
+/// `?lang=en` or `?lang=zh` outranks `Accept-Language`, on the page and on the projector
+/// view; then the answer no longer varies on that header.
+#[test]
+fn lang_in_the_query_outranks_accept_language() {
+    let server = start(config().inspect(true));
+    for path in ["/", "/inspect"] {
+        for (query, accept, chinese) in [
+            ("?lang=zh", "en-US,en;q=0.9", true),
+            ("?x=1&lang=en", "zh-CN,zh;q=0.9", false),
+            ("?lang=en", "zh", false),
+        ] {
+            let a = get(server.addr, &format!("{path}{query}"), accept);
+            assert_eq!(language(&a), chinese, "{path}{query} with {accept}: {a}");
+            assert!(!a.contains("\r\nVary:"), "{path}{query}: {a}");
+        }
+    }
+}
+
+/// Any other `lang` is no choice: the browser's language, never an error, and the value
+/// reaches the page only inside the request head it shows, escaped: but for that head,
+/// the page is the one a plain `GET` gets, byte for byte.
+#[test]
+fn other_lang_values_fall_back_to_accept_language_and_stay_escaped() {
+    let server = start(config().inspect(true));
+    let long = format!("lang={}", "z".repeat(6000));
+    let hostile = [
+        "lang=",
+        "lang",
+        "lang=fr",
+        "lang=ZH",
+        "lang=zh-CN",
+        "lang=%7A%68",
+        "lang=<script>alert(1)</script>",
+        "lang=\"><svg/onload=alert(1)>",
+        "lang=%3Cscript%3Ealert(1)%3C/script%3E%00%ff%zz%",
+        "lang=zh\\\";alert(1);//",
+        long.as_str(),
+    ];
+    for path in ["/", "/inspect"] {
+        for (accept, chinese) in [("zh-CN", true), ("en", false)] {
+            let plain = get(server.addr, path, accept);
+            let (plain_rest, _) = split_shown_head(body(&plain));
+            for query in hostile {
+                let a = get(server.addr, &format!("{path}?{query}"), accept);
+                let shown = &query[..query.len().min(60)];
+                assert_eq!(language(&a), chinese, "{path}?{shown} with {accept}");
+                assert!(a.contains("\r\nVary: Accept-Language\r\n"), "{shown}");
+                let (rest, head) = split_shown_head(body(&a));
+                assert_eq!(rest, plain_rest, "{path}?{shown}: the page changed");
+                assert!(!head.contains(['<', '>', '"']), "{shown}: {head}");
+            }
+        }
+    }
+}
+
+/// The page without the text of its `<pre id="head">`, and that text.
+fn split_shown_head(html: &str) -> (String, &str) {
+    let start = html.find("<pre id=\"head\">").expect("the shown head") + 15;
+    let len = html[start..].find("</pre>").expect("its end");
+    let rest = format!("{}{}", &html[..start], &html[start + len..]);
+    (rest, &html[start..start + len])
+}
+
+/// Both templates carry the switch, with their own language marked as the current one.
+#[test]
+fn both_templates_have_the_language_switch() {
+    for (html, current) in [
+        (include_str!("../src/page.html"), "English"),
+        (include_str!("../src/page.zh.html"), "中文"),
+    ] {
+        let nav = &html[html.find("<nav class=\"lang\"").expect("the switch")..];
+        let nav = &nav[..nav.find("</nav>").expect("the switch's end")];
+        assert!(nav.contains("href=\"?lang=en\""), "{nav}");
+        assert!(nav.contains("href=\"?lang=zh\""), "{nav}");
+        assert!(
+            nav.contains(&format!("aria-current=\"true\">{current}</a>")),
+            "{nav}"
+        );
+    }
+}
+
+/// A GET of `target` with `Accept-Language: accept`, answered 200.
+fn get(addr: std::net::SocketAddr, target: &str, accept: &str) -> String {
+    let a = http(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nHost: h\r\nAccept-Language: {accept}\r\n\r\n"),
+    );
+    assert!(a.starts_with("HTTP/1.1 200 OK\r\n"), "{target}: {a}");
+    a
+}
+
+/// Whether an answer is the Chinese page (its header and its `<html lang>` agree).
+fn language(answer: &str) -> bool {
+    let head = answer.split("\r\n\r\n").next().unwrap();
+    let chinese = head.contains("\r\nContent-Language: zh-Hans\r\n");
+    assert!(
+        chinese || head.contains("\r\nContent-Language: en\r\n"),
+        "{head}"
+    );
+    let html = if chinese {
+        "<html lang=\"zh-Hans\">"
+    } else {
+        "<html lang=\"en\">"
+    };
+    assert!(body(answer).starts_with(&format!("<!doctype html>\n{html}")));
+    chinese
+}

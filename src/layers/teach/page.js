@@ -170,6 +170,31 @@ function disconnect() {
   ws.close(1000, "bye");
 }
 
+// The language switch: its links set `?lang=`, which the server obeys over the
+// browser's Accept-Language (page.rs), and a click remembers the choice in this browser.
+// A later visit without a valid `?lang=` goes on to the remembered language if the
+// server picked the other one: once, since the address it goes to has `?lang=`.
+const LANG_KEY = "tinyws.lang";
+const langIn = (search) => new URLSearchParams(search).get("lang");
+const isLang = (lang) => lang === "en" || lang === "zh";
+for (const a of document.querySelectorAll(".lang a")) {
+  a.addEventListener("click", () => {
+    try { localStorage.setItem(LANG_KEY, langIn(a.search)); } catch (e) { /* storage off */ }
+  });
+}
+function toRememberedLanguage() {
+  let kept = null;
+  try { kept = localStorage.getItem(LANG_KEY); } catch (e) { /* storage off: no memory */ }
+  const shown = document.documentElement.lang === "en" ? "en" : "zh";
+  if (isLang(langIn(location.search)) || !isLang(kept) || kept === shown) return false;
+  const url = new URL(location.href);
+  url.searchParams.set("lang", kept);
+  document.body.hidden = true; // not seen in the wrong language while the right one loads
+  location.replace(url.href); // replace: Back does not come here to be sent on again
+  return true;
+}
+const leaving = toRememberedLanguage();
+
 const scheme = location.protocol === "https:" ? "wss://" : "ws://";
 $("url").value = scheme + location.host + WS_PATH;
 $("protocol").value = WS_PROTOCOLS;
@@ -180,7 +205,7 @@ $("disconnect").onclick = disconnect;
 $("send").onclick = send;
 $("msg").addEventListener("keydown", (e) => { if (e.key === "Enter") send(); });
 $("url").addEventListener("keydown", (e) => { if (e.key === "Enter" && !ws) connect(); });
-if (PROJECTOR) {
+if (PROJECTOR && !leaving) {
   document.body.classList.add("projector");
   watchRoom();
 }

@@ -21,8 +21,9 @@ const SCRIPT: &str = include_str!("page.js");
 const STYLE: &str = include_str!("page.css");
 
 /// The page, with the WebSocket path and the request head that fetched it filled in, in
-/// the language the browser prefers (`Accept-Language`, RFC 9110 §12.5.4): Chinese for
-/// `zh` and its variants when they come before English, English otherwise.
+/// the language the reader picked with the page's switch (`?lang=en`, `?lang=zh`), else
+/// the one the browser prefers (`Accept-Language`, RFC 9110 §12.5.4): Chinese for `zh`
+/// and its variants when they come before English, English otherwise.
 pub(crate) fn page(config: &Config, head: &[u8]) -> Response {
     render(config, head, false)
 }
@@ -35,7 +36,8 @@ pub(crate) fn projector(config: &Config, head: &[u8]) -> Response {
 
 fn render(config: &Config, head: &[u8], projector: bool) -> Response {
     let path = config.path.as_deref().unwrap_or("/");
-    let chinese = prefers_chinese(head);
+    let asked = asked_chinese(head);
+    let chinese = asked.unwrap_or_else(|| prefers_chinese(head));
     let (template, language) = if chinese {
         (TEMPLATE_ZH, "zh-Hans")
     } else {
@@ -48,13 +50,32 @@ fn render(config: &Config, head: &[u8], projector: bool) -> Response {
         .replace("{{PROJECTOR}}", if projector { "true" } else { "false" })
         .replace("{{WS_PROTOCOLS}}", &js_string(&config.protocols.join(", ")))
         .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
-    Response::new(200, html)
+    let page = Response::new(200, html)
         .header("Content-Type", "text/html; charset=utf-8")
         // The page embeds this very request: never serve it from a cache.
         .header("Cache-Control", "no-store")
-        .header("Content-Language", language)
+        .header("Content-Language", language);
+    match asked {
+        // `?lang=` is in the URL, which every cache keys on already.
+        Some(_) => page,
         // RFC 9110 §12.5.5: the answer depends on this request header.
-        .header("Vary", "Accept-Language")
+        None => page.header("Vary", "Accept-Language"),
+    }
+}
+
+/// The reader's own choice, `?lang=zh` (`Some(true)`) or `?lang=en`, which outranks
+/// `Accept-Language`: the first `lang=` of the query, as typed (not percent-decoded).
+/// Any other value is no choice (never an error page), and is never copied into the
+/// page: only the request head shows it, escaped like the rest.
+fn asked_chinese(head: &[u8]) -> Option<bool> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let target = std::str::from_utf8(line).ok()?.split(' ').nth(1)?;
+    let query = target.split_once('?')?.1;
+    match query.split('&').find_map(|p| p.strip_prefix("lang="))? {
+        "zh" => Some(true),
+        "en" => Some(false),
+        _ => None,
+    }
 }
 
 /// Whether the request's `Accept-Language` ranks Chinese (`zh`, `zh-CN`, `zh-Hans`, …)
@@ -179,6 +200,26 @@ mod tests {
         assert!(ask("en;Q=0.1, zh;Q=0.9"));
         assert!(!ask("zh;q=banana, en;q=0.2"));
         assert!(!prefers_chinese(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    }
+
+    #[test]
+    fn lang_in_the_query_is_a_choice_only_when_en_or_zh() {
+        let ask = |target: &str| asked_chinese(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes());
+        assert_eq!(ask("/?lang=zh"), Some(true));
+        assert_eq!(ask("/inspect?x=1&lang=en"), Some(false));
+        assert_eq!(ask("/?lang=zh&lang=en"), Some(true));
+        for target in [
+            "/",
+            "/?lang",
+            "/?lang=",
+            "/?lang=fr",
+            "/?lang=ZH",
+            "/?lang=zh-CN",
+            "/?slang=zh",
+            "/lang=zh",
+        ] {
+            assert_eq!(ask(target), None, "{target}");
+        }
     }
 
     #[test]
