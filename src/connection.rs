@@ -13,6 +13,7 @@ use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
+use crate::config::Config;
 use crate::escape;
 use crate::head::{self, Head};
 use crate::inspect::Recorder;
@@ -135,14 +136,7 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
         sink,
         ..
     } = upgrade;
-    let ws_config = WebSocketConfig::default()
-        // tungstenite's own buffer stays small: an idle connection keeps it. The stream
-        // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
-        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
-        // tungstenite hands every frame straight to the stream, which batches (stream.rs).
-        .write_buffer_size(0)
-        .max_message_size(Some(cfg.max_message_size))
-        .max_frame_size(Some(cfg.max_frame_size));
+    let ws_config = limits(cfg);
     // tungstenite replays the head to parse it again; give it the copy it accepts.
     let head = match rewritten {
         Some(mut copy) => {
@@ -191,6 +185,19 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
     };
     ws.get_mut().end_handshake();
     Some(ws)
+}
+
+/// The settings of every connection's tungstenite `WebSocket` (and of the frame lab's,
+/// framelab.rs, so that it reads frames with the same limits).
+pub(crate) fn limits(cfg: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        // tungstenite's own buffer stays small: an idle connection keeps it. The stream
+        // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
+        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
+        // tungstenite hands every frame straight to the stream, which batches (stream.rs).
+        .write_buffer_size(0)
+        .max_message_size(Some(cfg.max_message_size))
+        .max_frame_size(Some(cfg.max_frame_size))
 }
 
 /// tungstenite's callback with the `101`: the subprotocol handshake.rs chose, and the
@@ -479,11 +486,22 @@ fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -
         }
         tungstenite::Error::Io(io) if is_stalled(&io) => End::Stalled(io.to_string()),
         tungstenite::Error::Io(io) => End::Vanished(io.to_string()),
-        // RFC 6455 §7.4.1: which code tells the client what it did wrong.
-        tungstenite::Error::Protocol(p) => fail(client, 1002, &p.to_string()),
-        tungstenite::Error::Utf8(_) => fail(client, 1007, "invalid UTF-8 in a text message"),
-        tungstenite::Error::Capacity(c) => fail(client, 1009, &c.to_string()),
-        other => fail(client, 1011, &other.to_string()),
+        other => {
+            let (code, why) = failure(&other);
+            fail(client, code, &why)
+        }
+    }
+}
+
+/// The close code and reason the server fails the connection with for a read error that
+/// is the client's doing (the frame lab, framelab.rs, answers the same). RFC 6455
+/// §7.4.1: which code tells the client what it did wrong.
+pub(crate) fn failure(e: &tungstenite::Error) -> (u16, String) {
+    match e {
+        tungstenite::Error::Protocol(p) => (1002, p.to_string()),
+        tungstenite::Error::Utf8(_) => (1007, "invalid UTF-8 in a text message".into()),
+        tungstenite::Error::Capacity(c) => (1009, c.to_string()),
+        other => (1011, other.to_string()),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::response::{self, respond_and_close};
 use crate::route::{self, Verdict};
 use crate::shared::Shared;
 use crate::socket::{DRAIN_FOR, shut_and_drain};
-use crate::{page, trace, warnings};
+use crate::{framelab, page, trace, warnings};
 
 /// One connection's request: answered here, or `Some` upgrade for connection.rs. Not
 /// inlined: its frame is gone before the WebSocket's read loop starts, so the idle loop
@@ -46,6 +46,9 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     // Only with a valid Host (and one of `allow_hosts`): else `check` refuses it below.
     if let Some(route) = inspect::route(request).filter(|_| !route::host_refused(request, cfg)) {
         answer_inspector(shared, client, request, route, traced);
+        return None;
+    }
+    if answer_lab(shared, client, request) {
         return None;
     }
     let (verdict, sink, record) = check(shared, client, request, traced);
@@ -205,6 +208,26 @@ fn answer_inspector(
     response::respond(client.transport(), &answer);
     drop((answer, slot));
     response::close(client.transport(), DRAIN_FOR);
+}
+
+/// The frame lab's plain requests (framelab.rs), answered here when `request` is one
+/// (with a valid Host, as the inspector's). The log line says the verdict, never the bytes.
+fn answer_lab(shared: &Shared, client: &Client, request: &[u8]) -> bool {
+    let cfg = &shared.config;
+    let Some(lab) = framelab::route(request).filter(|_| !route::host_refused(request, cfg)) else {
+        return false;
+    };
+    let (answer, note) = framelab::answer(&lab, cfg);
+    info!(
+        "{} {}: {} answered {}: {}",
+        shared.tag(client.id()),
+        client.peer_addr(),
+        framelab::PATH,
+        answer.status,
+        escape::client(&note)
+    );
+    respond_and_close(client.transport(), &answer, DRAIN_FOR);
+    true
 }
 
 /// The routing step (route.rs), narrated when traced, and the inspector's record of an

@@ -135,7 +135,8 @@
 //!
 //! The other plain answers take the same way from `http.rs` `serve`: the teaching page
 //! (`answer_page`, `page.rs`), the inspector's routes (`answer_inspector`, `inspect.rs`),
-//! and with `--static` a file (`answer_file`, `files.rs`, streamed to the socket in
+//! the frame lab (`answer_lab`, `framelab.rs` `run`: frames from the page, read by
+//! tungstenite as a connection reads them), and with `--static` a file (`answer_file`, `files.rs`, streamed to the socket in
 //! chunks, never from outside the directory).
 //!
 //! **Pipes.** `pipes.rs`: with `--stdin` one thread sends each line of standard input
@@ -209,6 +210,11 @@ mod files;
 #[cfg(not(feature = "static"))]
 #[path = "layers/no_static.rs"]
 mod files;
+#[cfg(feature = "teach")]
+mod framelab;
+#[cfg(not(feature = "teach"))]
+#[path = "layers/no_framelab.rs"]
+mod framelab;
 #[cfg(feature = "teach")]
 mod inspect;
 #[cfg(not(feature = "teach"))]
