@@ -146,3 +146,46 @@ fn the_page_names_every_registered_close_code_in_both_languages() {
         }
     }
 }
+
+/// The frame lab's panel is in both templates: every element framelab.js looks up, every
+/// word of `TEXT.lab` it uses, and the sentence that says the bytes travel inside an HTTP
+/// request, not on a WebSocket.
+#[test]
+fn the_frame_lab_is_on_the_page_in_both_languages() {
+    let script = include_str!("../src/framelab.js");
+    let ids: Vec<&str> = script
+        .split('"')
+        .filter(|s| s.starts_with("lab-"))
+        .collect();
+    let words: Vec<&str> = script
+        .split("TEXT.lab.")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !c.is_ascii_alphanumeric()).next())
+        .filter(|w| !w.is_empty())
+        .collect();
+    assert!(ids.len() > 10 && words.len() > 10, "{ids:?} {words:?}");
+    for (file, html, says) in [
+        (
+            "page.html",
+            include_str!("../src/page.html"),
+            "the page sends them to the server inside an\nordinary HTTP request",
+        ),
+        (
+            "page.zh.html",
+            include_str!("../src/page.zh.html"),
+            "页面把这些字节放在一个普通的 HTTP 请求里发给服务器",
+        ),
+    ] {
+        for id in &ids {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{file}: no #{id}");
+        }
+        let lab = &html[html.find("  lab: {").expect("TEXT.lab")..];
+        for word in &words {
+            assert!(
+                lab.contains(&format!("\n    {word}:")),
+                "{file}: no TEXT.lab.{word}"
+            );
+        }
+        assert!(html.contains(says), "{file}");
+    }
+}
