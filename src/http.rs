@@ -48,7 +48,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
         answer_inspector(shared, client, request, route, traced);
         return None;
     }
-    if answer_lab(shared, client, request) {
+    if answer_lab(shared, client, request, traced) {
         return None;
     }
     let (verdict, sink, record) = check(shared, client, request, traced);
@@ -212,20 +212,25 @@ fn answer_inspector(
 
 /// The frame lab's plain requests (framelab.rs), answered here when `request` is one
 /// (with a valid Host, as the inspector's). The log line says the verdict, never the bytes.
-fn answer_lab(shared: &Shared, client: &Client, request: &[u8]) -> bool {
+fn answer_lab(shared: &Shared, client: &Client, request: &[u8], traced: bool) -> bool {
     let cfg = &shared.config;
     let Some(lab) = framelab::route(request).filter(|_| !route::host_refused(request, cfg)) else {
         return false;
     };
     let (answer, note) = framelab::answer(&lab, cfg);
-    info!(
-        "{} {}: {} answered {}: {}",
-        shared.tag(client.id()),
-        client.peer_addr(),
+    let line = format!(
+        "{} answered {}: {}",
         framelab::PATH,
         answer.status,
         escape::client(&note)
     );
+    info!("{} {}: {line}", shared.tag(client.id()), client.peer_addr());
+    if traced {
+        trace::emit(
+            client.id(),
+            &format!("-- the frame lab: {line}, then close"),
+        );
+    }
     respond_and_close(client.transport(), &answer, DRAIN_FOR);
     true
 }

@@ -297,6 +297,22 @@ mod lab {
         assert!(line.ends_with("answered 400: not bytes in hex"), "{line}");
     }
 
+    /// `--trace` says what the lab answered, in one line, and no byte of the request.
+    #[test]
+    fn the_trace_says_the_verdict_in_one_line() {
+        use common::process::{Proc, Stdout};
+        let bin = env!("CARGO_BIN_EXE_tinyws");
+        let mut server = Proc::start_with(bin, &["--trace"], Stdout::Capture);
+        let json = lab(server.addr, &frame_with(0x81, b"Hello", None));
+        assert!(
+            json.starts_with(r#"{"end":"failed","code":1002,"#),
+            "{json}"
+        );
+        let line = "-- the frame lab: /.framelab answered 200: 7 bytes, failed, code 1002 (§5.1), then close\n";
+        let trace = String::from_utf8_lossy(server.stdout_until(line.as_bytes())).into_owned();
+        assert!(!trace.contains("48656c6c6f"), "{trace}");
+    }
+
     /// A hundred requests at once: each gets its own verdict, nothing is shared.
     #[test]
     fn a_hundred_requests_at_once_each_get_their_own_answer() {
