@@ -335,6 +335,19 @@ impl Default for Config {
 /// not a breaking change: outside tinyws a struct literal (`Config { port: 1, ..Config::default() }`)
 /// does not compile; use these.
 impl Config {
+    /// How tungstenite reads and writes frames: every connection's settings, and the
+    /// frame lab's, so it gives the same verdicts. The limits (RFC 6455 §10.4), and no
+    /// write buffer: tungstenite hands every frame straight on (a connection's stream
+    /// batches them, ws/stream.rs; the lab collects them).
+    pub(crate) fn limits(&self) -> tungstenite::protocol::WebSocketConfig {
+        tungstenite::protocol::WebSocketConfig::default()
+            .write_buffer_size(0)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+}
+
+impl Config {
     /// Sets [`bind`](Self#structfield.bind).
     pub fn bind(mut self, bind: IpAddr) -> Self {
         self.bind = bind;

@@ -245,6 +245,18 @@ impl Scanner {
     }
 }
 
+/// The close code and reason a connection is failed with for a read error that is the
+/// client's doing (the frame lab, layers/teach/framelab.rs, answers the same). RFC 6455
+/// §7.4.1: which code tells the client what it did wrong.
+pub(crate) fn failure(e: &tungstenite::Error) -> (u16, String) {
+    match e {
+        tungstenite::Error::Protocol(p) => (1002, p.to_string()),
+        tungstenite::Error::Utf8(_) => (1007, "invalid UTF-8 in a text message".into()),
+        tungstenite::Error::Capacity(c) => (1009, c.to_string()),
+        other => (1011, other.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

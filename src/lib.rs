@@ -133,9 +133,12 @@
 //!    a half-close and a short drain (`client/socket.rs` `shut_and_drain`), so the client reads
 //!    the answer instead of a reset. Nothing only a WebSocket needs is built.
 //!
-//! The other plain answers take the same way from `http/serve.rs` `serve`: the teaching page
-//! (`answer_page`, `layers/teach/page.rs`), the inspector's routes (`answer_inspector`, `layers/teach/inspect.rs`),
-//! and with `--static` a file (`answer_file`, `layers/files.rs`, streamed to the socket in
+//! The other plain answers take the same way from `http/serve.rs` `serve`: the teaching
+//! page (`answer_page`, `layers/teach/page.rs`), the inspector's routes
+//! (`answer_inspector`, `layers/teach/inspect.rs`), the frame lab (`answer_lab`,
+//! `layers/teach/framelab.rs` `run`: frames from the page, read by tungstenite as a
+//! connection reads them), and with `--static` a file (`answer_file`, `layers/files.rs`,
+//! streamed to the socket in
 //! chunks, never from outside the directory).
 //!
 //! **Pipes.** `layers/pipes.rs`: with `--stdin` one thread sends each line of standard input

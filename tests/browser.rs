@@ -741,3 +741,119 @@ fn the_language_switch_changes_the_language_and_is_remembered() {
     drop(page);
     drop(browser);
 }
+
+/// The frame lab in Chromium: the six "Frames by hand" cases of docs/classroom.md built
+/// with the page's fields (one more typed as hex), sent inside an HTTP request, and the
+/// verdict and the bytes back read off the page.
+#[test]
+fn the_frame_lab_sends_the_six_cases_and_shows_the_verdicts_in_chromium() {
+    let Some(exe) = chromium_or_skip() else {
+        return;
+    };
+    let server = start(config());
+    let (browser, mut page) = open_page(&exe, &format!("http://{}/", server.addr));
+    page.wait_for("document.readyState", "the page to load", |v| {
+        v == "complete"
+    });
+    // Sets the builder's fields as a student would, and adds the frame; returns what the
+    // builder shows for it.
+    page.eval(
+        "window.build = (fin, rsv1, op, mask, as, payload) => {
+           const $ = (id) => document.getElementById(id);
+           $('lab-fin').checked = fin; $('lab-rsv1').checked = rsv1; $('lab-opcode').value = op;
+           $('lab-mask').checked = mask; $('lab-as').value = as; $('lab-payload').value = payload;
+           $('lab-payload').dispatchEvent(new Event('input'));
+           $('lab-add').click();
+           return $('lab-frame').textContent;
+         }",
+    );
+    let aaa = "a".repeat(126);
+    // (frames as build() arguments, what the builder shows for the last, what the answer says)
+    let cases: [(&[&str], &str, &[&str]); 6] = [
+        (
+            &["true, false, 1, true, 'text', 'Hello'"],
+            "81 85 37 fa 21 3d 7f 9f 4d 51 58\nframe: FIN=1 RSV=000 opcode=0x1 (text) MASK=1 length=5 (in the 7-bit field)",
+            &[
+                "the connection stays open: every frame was read",
+                "  header   81 05\n",
+                "  text     \"Hello\"",
+            ],
+        ),
+        (
+            &["true, false, 1, false, 'text', 'Hello'"],
+            "81 05 48 65 6c 6c 6f\n",
+            &[
+                "the server fails the connection: close code 1002 (protocol error), reason \"Received an unmasked frame from client\", RFC 6455 §5.1",
+            ],
+        ),
+        (
+            &["true, true, 1, true, 'text', 'Hello'"],
+            "c1 85 37 fa 21 3d 7f 9f 4d 51 58\nframe: FIN=1 RSV=100",
+            &[
+                "close code 1002 (protocol error), reason \"Reserved bits are non-zero\", RFC 6455 §5.2",
+            ],
+        ),
+        (
+            &[
+                "false, false, 1, true, 'text', 'Hel'",
+                "true, false, 9, true, 'text', 'hi'",
+                "true, false, 0, true, 'text', 'lo'",
+            ],
+            "80 82 37 fa 21 3d 5b 95\n",
+            &[
+                "opcode=0xa (pong) MASK=0 length=2",
+                "  text     \"hi\"\nframe: FIN=1 RSV=000 opcode=0x1 (text) MASK=0 length=5",
+                "  text     \"Hello\"",
+            ],
+        ),
+        (
+            &[
+                "false, false, 1, true, 'hex', 'e4 bd'",
+                "true, false, 0, true, 'hex', 'a0'",
+            ],
+            "80 81 37 fa 21 3d 97\n",
+            &["  payload  e4 bd a0\n  text     \"你\""],
+        ),
+        (
+            &[&format!("true, false, 1, true, 'text', '{aaa}'")],
+            "81 fe 00 7e 37 fa 21 3d 56 9b 40 5c",
+            &["length=126 (the 7-bit field says 126, then 16 bits)\n  header   81 7e 00 7e\n"],
+        ),
+    ];
+    let answer = "document.getElementById('lab-answer').textContent";
+    for (frames, built, says) in cases {
+        page.eval("(document.getElementById('lab-clear').click(), document.getElementById('lab-answer').textContent = '')");
+        let mut shown = String::new();
+        for f in frames {
+            shown = page.eval(&format!("window.build({f})"));
+        }
+        assert!(
+            shown.contains(built),
+            "{frames:?}: the builder shows {shown}"
+        );
+        page.eval("document.getElementById('lab-send').click()");
+        let got = page.wait_for(answer, "the verdict", |v| v.contains(says[0]));
+        for s in says {
+            assert!(got.contains(s), "{frames:?}: {got}");
+        }
+    }
+    // Typed by hand: a text frame and a close, then a typing mistake.
+    for (typed, says) in [
+        (
+            "81 85 37 fa 21 3d 7f 9f 4d 51 58 88 82 37 fa 21 3d 34 12",
+            "closed by your close frame (code 1000, normal closure)",
+        ),
+        (
+            "81 8",
+            "the server refused the request (400): An odd number of hex digits (3)",
+        ),
+    ] {
+        page.eval(&format!(
+            "(document.getElementById('lab-hex').value = {}, document.getElementById('lab-send').click())",
+            json_escape(typed)
+        ));
+        page.wait_for(answer, "the verdict", |v| v.contains(says));
+    }
+    drop(page);
+    drop(browser);
+}

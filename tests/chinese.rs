@@ -40,7 +40,10 @@ fn rows() -> Vec<(String, String, Vec<String>)> {
 /// Every Chinese file but the glossary itself (which names the rejected words).
 fn chinese_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = vec![root.join("README.zh.md"), root.join("src/layers/teach/page.zh.html")];
+    let mut files = vec![
+        root.join("README.zh.md"),
+        root.join("src/layers/teach/page.zh.html"),
+    ];
     let docs = std::fs::read_dir(root.join("docs")).unwrap();
     for entry in docs {
         let path = entry.unwrap().path();

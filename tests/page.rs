@@ -134,7 +134,10 @@ fn the_page_is_chinese_for_browsers_that_prefer_it() {
 fn the_page_names_every_registered_close_code_in_both_languages() {
     for (file, html) in [
         ("page.html", include_str!("../src/layers/teach/page.html")),
-        ("page.zh.html", include_str!("../src/layers/teach/page.zh.html")),
+        (
+            "page.zh.html",
+            include_str!("../src/layers/teach/page.zh.html"),
+        ),
     ] {
         let codes = &html[html.find("codes: {").expect("the page's close codes")..];
         let codes = &codes[..codes.find('}').expect("the end of the close codes")];
@@ -214,8 +217,8 @@ fn split_shown_head(html: &str) -> (String, &str) {
 #[test]
 fn both_templates_have_the_language_switch() {
     for (html, current) in [
-        (include_str!("../src/page.html"), "English"),
-        (include_str!("../src/page.zh.html"), "中文"),
+        (include_str!("../src/layers/teach/page.html"), "English"),
+        (include_str!("../src/layers/teach/page.zh.html"), "中文"),
     ] {
         let nav = &html[html.find("<nav class=\"lang\"").expect("the switch")..];
         let nav = &nav[..nav.find("</nav>").expect("the switch's end")];
@@ -253,4 +256,47 @@ fn language(answer: &str) -> bool {
     };
     assert!(body(answer).starts_with(&format!("<!doctype html>\n{html}")));
     chinese
+}
+
+/// The frame lab's panel is in both templates: every element framelab.js looks up, every
+/// word of `TEXT.lab` it uses, and the sentence that says the bytes travel inside an HTTP
+/// request, not on a WebSocket.
+#[test]
+fn the_frame_lab_is_on_the_page_in_both_languages() {
+    let script = include_str!("../src/layers/teach/framelab.js");
+    let ids: Vec<&str> = script
+        .split('"')
+        .filter(|s| s.starts_with("lab-"))
+        .collect();
+    let words: Vec<&str> = script
+        .split("TEXT.lab.")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !c.is_ascii_alphanumeric()).next())
+        .filter(|w| !w.is_empty())
+        .collect();
+    assert!(ids.len() > 10 && words.len() > 10, "{ids:?} {words:?}");
+    for (file, html, says) in [
+        (
+            "page.html",
+            include_str!("../src/layers/teach/page.html"),
+            "the page sends them to the server inside an\nordinary HTTP request",
+        ),
+        (
+            "page.zh.html",
+            include_str!("../src/layers/teach/page.zh.html"),
+            "页面把这些字节放在一个普通的 HTTP 请求里发给服务器",
+        ),
+    ] {
+        for id in &ids {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{file}: no #{id}");
+        }
+        let lab = &html[html.find("  lab: {").expect("TEXT.lab")..];
+        for word in &words {
+            assert!(
+                lab.contains(&format!("\n    {word}:")),
+                "{file}: no TEXT.lab.{word}"
+            );
+        }
+        assert!(html.contains(says), "{file}");
+    }
 }

@@ -19,10 +19,11 @@ use crate::client::socket::{DRAIN_FOR, shut_and_drain};
 use crate::http::route::{self, Verdict};
 use crate::layers::files::Answer;
 use crate::layers::teach::inspect::{self, Recorder};
+use crate::layers::teach::{framelab, page, trace};
 use crate::shared::Shared;
 use crate::util::escape;
+use crate::util::warnings;
 use crate::ws::connection::Upgrade;
-use crate::{layers::teach::page, layers::teach::trace, util::warnings};
 
 /// One connection's request: answered here, or `Some` upgrade for connection.rs. Not
 /// inlined: its frame is gone before the WebSocket's read loop starts, so the idle loop
@@ -45,6 +46,9 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     // Only with a valid Host (and one of `allow_hosts`): else `check` refuses it below.
     if let Some(route) = inspect::route(request).filter(|_| !route::host_refused(request, cfg)) {
         answer_inspector(shared, client, request, route, traced);
+        return None;
+    }
+    if answer_lab(shared, client, request, traced) {
         return None;
     }
     let (verdict, sink, record) = check(shared, client, request, traced);
@@ -204,6 +208,31 @@ fn answer_inspector(
     response::respond(client.transport(), &answer);
     drop((answer, slot));
     response::close(client.transport(), DRAIN_FOR);
+}
+
+/// The frame lab's plain requests (framelab.rs), answered here when `request` is one
+/// (with a valid Host, as the inspector's). The log line says the verdict, never the bytes.
+fn answer_lab(shared: &Shared, client: &Client, request: &[u8], traced: bool) -> bool {
+    let cfg = &shared.config;
+    let Some(lab) = framelab::route(request).filter(|_| !route::host_refused(request, cfg)) else {
+        return false;
+    };
+    let (answer, note) = framelab::answer(&lab, cfg);
+    let line = format!(
+        "{} answered {}: {}",
+        framelab::PATH,
+        answer.status,
+        escape::client(&note)
+    );
+    info!("{} {}: {line}", shared.tag(client.id()), client.peer_addr());
+    if traced {
+        trace::emit(
+            client.id(),
+            &format!("-- the frame lab: {line}, then close"),
+        );
+    }
+    respond_and_close(client.transport(), &answer, DRAIN_FOR);
+    true
 }
 
 /// The routing step (route.rs), narrated when traced, and the inspector's record of an

@@ -5,7 +5,7 @@
 //!
 //! | feature | what it adds | its settings |
 //! |---|---|---|
-//! | `teach` | the teaching page, `--trace`, the inspector (teach/) | `trace`, `trace_quiet`, `trace_only`, `trace_secrets`, `inspect` |
+//! | `teach` | the teaching page, `--trace`, the inspector, the frame lab (teach/) | `trace`, `trace_quiet`, `trace_only`, `trace_secrets`, `inspect` |
 //! | `static` | `--static`: files from a directory (files.rs, beneath.rs) | `static_dir` |
 //! | `pipes` | `--stdin` and `--stdout` (pipes.rs) | `stdin`, `stdout` |
 //! | `rooms` | `--rooms`: one room per request path (rooms.rs) | `rooms` |

@@ -17,6 +17,8 @@ use crate::client::head::{self, Head};
 use crate::client::outbox::Client;
 use crate::client::response::{self, respond_and_close};
 use crate::client::socket::{DRAIN_FOR, is_stalled, is_timeout, shut_and_drain};
+use crate::config::Config;
+use crate::frame;
 use crate::layers::teach::inspect::Recorder;
 use crate::room::broadcast::{Place, Room};
 use crate::shared::Shared;
@@ -136,14 +138,7 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
         sink,
         ..
     } = upgrade;
-    let ws_config = WebSocketConfig::default()
-        // tungstenite's own buffer stays small: an idle connection keeps it. The stream
-        // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
-        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
-        // tungstenite hands every frame straight to the stream, which batches (stream.rs).
-        .write_buffer_size(0)
-        .max_message_size(Some(cfg.max_message_size))
-        .max_frame_size(Some(cfg.max_frame_size));
+    let ws_config = limits(cfg);
     // tungstenite replays the head to parse it again; give it the copy it accepts.
     let head = match rewritten {
         Some(mut copy) => {
@@ -199,6 +194,15 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
     };
     ws.get_mut().end_handshake();
     Some(ws)
+}
+
+/// The settings of every connection's tungstenite `WebSocket`: those the frame lab
+/// reads with too (`Config::limits`), and a small read buffer.
+fn limits(cfg: &Config) -> WebSocketConfig {
+    // tungstenite's own buffer stays small: an idle connection keeps it. The stream
+    // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
+    cfg.limits()
+        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
 }
 
 /// tungstenite's callback with the `101`: the subprotocol handshake.rs chose, and the
@@ -493,11 +497,10 @@ fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -
         }
         tungstenite::Error::Io(io) if is_stalled(&io) => End::Stalled(io.to_string()),
         tungstenite::Error::Io(io) => End::Vanished(io.to_string()),
-        // RFC 6455 §7.4.1: which code tells the client what it did wrong.
-        tungstenite::Error::Protocol(p) => fail(client, 1002, &p.to_string()),
-        tungstenite::Error::Utf8(_) => fail(client, 1007, "invalid UTF-8 in a text message"),
-        tungstenite::Error::Capacity(c) => fail(client, 1009, &c.to_string()),
-        other => fail(client, 1011, &other.to_string()),
+        other => {
+            let (code, why) = frame::failure(&other);
+            fail(client, code, &why)
+        }
     }
 }
 

@@ -503,7 +503,7 @@ fn same(a: &[u8; 16], b: &[u8; 16]) -> bool {
 
 /// Whether a request head has an `Upgrade` header at all (the checks come later; this
 /// only keeps plain requests from taking a record's place).
-fn asks_to_upgrade(head: &[u8]) -> bool {
+pub(crate) fn asks_to_upgrade(head: &[u8]) -> bool {
     head.split(|&b| b == b'\n')
         .skip(1)
         .any(|line| line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"upgrade:"))

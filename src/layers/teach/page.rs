@@ -15,9 +15,9 @@ const TEMPLATE: &str = include_str!("page.html");
 /// The same page in Chinese, for browsers that prefer it (many of tinyws's first
 /// classrooms teach in Chinese).
 const TEMPLATE_ZH: &str = include_str!("page.zh.html");
-/// The page's script and style, the same in every language: each template holds only
-/// its words (and the script's `TEXT`).
-const SCRIPT: &str = include_str!("page.js");
+/// The page's script (with the frame lab's, framelab.js) and style, the same in every
+/// language: each template holds only its words (and the script's `TEXT`).
+const SCRIPT: &str = concat!(include_str!("page.js"), include_str!("framelab.js"));
 const STYLE: &str = include_str!("page.css");
 
 /// The page, with the WebSocket path and the request head that fetched it filled in, in

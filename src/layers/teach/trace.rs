@@ -264,7 +264,7 @@ fn opcode_name(op: u8) -> &'static str {
     }
 }
 
-fn close_code_name(code: u16) -> &'static str {
+pub(crate) fn close_code_name(code: u16) -> &'static str {
     // RFC 6455 §7.4.1.
     match code {
         1000 => "normal closure",
