@@ -88,72 +88,79 @@
 //! ## How a connection flows
 //!
 //! For readers of the source: one echo, one broadcast and one refused request, hop by
-//! hop, each naming the file and the function it runs (tests/layout.rs checks that each
-//! one exists). Each file's own comment says why it does what it does; `tune/` holds the
-//! optimisations and can be skipped (tune/mod.rs says what each one may be read as), and
-//! so can the optional layers (layers/mod.rs lists them).
+//! hop, each naming the file (under `src/`) and the function it runs (tests/layout.rs
+//! checks that each one exists). Each file's own comment says why it does what it does;
+//! `tune/` holds the optimisations and can be skipped (tune/mod.rs says what each one
+//! may be read as), and so can the optional layers (layers/mod.rs lists them).
 //!
 //! **One echo.**
 //! 1. `server/accept.rs` `Server::run` accepts the TCP connection;
-//! 2. `server/admission.rs` `admit` gives it a slot in the registry (`client/registry.rs`) and a thread.
+//! 2. `server/admission.rs` `admit` gives it a slot in the registry
+//!    (`client/registry.rs`) and a thread.
 //! 3. `http/serve.rs` `serve` reads the request head (`client/head.rs` `read_head`, over
 //!    `client/transport.rs`) and asks the routing step,
 //! 4. `http/route.rs` `check`: the HTTP checks every request passes (request line, Host,
 //!    method, path), then, for an upgrade,
-//! 5. `http/handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol. The
-//!    `Verdict::Upgrade` comes back from `http/serve.rs` `serve` as a `connection::Upgrade`.
-//! 6. `ws/connection.rs` `run`: `open` runs tungstenite's handshake over a `ws/stream.rs`
-//!    `Stream`, which replays the head; the `101` waits in the client's outbox
-//!    (`client/outbox.rs`) until `Client::upgrade` sends it.
-//! 7. `ws/connection.rs` `serve` loops: tungstenite reads a frame through `Stream::read`;
-//!    `receive` hands the message to the [`Handler`] (`handler.rs` `Echo`), and
-//!    `ws.write` queues the reply in the outbox (`Stream::write`, `Client::queue`);
-//! 8. the stream writes it out (`Client::flush`, `client/transport.rs` `Transport::write_all`)
-//!    just before it next waits for the client.
+//! 5. `http/handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol.
+//!    The `Verdict::Upgrade` comes back from `serve` as a `connection::Upgrade`.
+//! 6. `ws/connection.rs` `run`: `open` runs tungstenite's handshake over a
+//!    `ws/stream.rs` `Stream`, which replays the head; the `101` waits in the client's
+//!    outbox (`client/outbox.rs`) until `Client::upgrade` sends it.
+//! 7. `ws/connection.rs` `serve` loops: tungstenite reads a frame through
+//!    `Stream::read`; `receive` hands the message to the [`Handler`] (`handler.rs`
+//!    `Echo`), and `ws.write` queues the reply in the outbox (`Stream::write`,
+//!    `Client::queue`);
+//! 8. the stream writes it out (`Client::flush`, `client/transport.rs`
+//!    `Transport::write_all`) just before it next waits for the client.
 //! 9. A close frame from the client is answered the same way (`receive`), and `finish`
 //!    logs how the connection ended (`End`).
 //!
 //! **One broadcast.**
-//! 1. In broadcast mode `open` also calls `join`: `room/broadcast.rs` `Place::in_room` (with
-//!    `--rooms`, `layers/rooms.rs` `Rooms::join`) makes the client a member, which starts its
-//!    writer thread (`room/writer.rs` `Writer::start`).
-//! 2. `receive` hands the reply to `room/broadcast.rs` `Room::broadcast`, which encodes it once
-//!    (`frame.rs` `encode`) and offers it to every member (`Client::offer`):
-//! 3. it is queued in each member's bounded backlog (`client/backlog.rs` `Backlog::push`),
-//! 4. and each writer thread (`room/writer.rs` `run`) writes its own member's frames. A full
-//!    backlog makes the broadcast wait (the room's `Bell`), and a member that stops
+//! 1. In broadcast mode `open` also calls `join`: `room/broadcast.rs` `Place::in_room`
+//!    (with `--rooms`, `layers/rooms.rs` `Rooms::join`) makes the client a member, which
+//!    starts its writer thread (`room/writer.rs` `Writer::start`).
+//! 2. `receive` hands the reply to `room/broadcast.rs` `Room::broadcast`, which encodes
+//!    it once (`frame.rs` `encode`) and offers it to every member (`Client::offer`):
+//! 3. it is queued in each member's bounded backlog (`client/backlog.rs`
+//!    `Backlog::push`),
+//! 4. and each writer thread (`room/writer.rs` `run`) writes its own member's frames. A
+//!    full backlog makes the broadcast wait (the room's `Bell`), and a member that stops
 //!    reading is cut with 1008 (`Backlog::check_stall`, with what the kernel says in
 //!    `client/tcp.rs`).
 //!
 //! **One refused request.**
 //! 1. `http/serve.rs` `serve` reads the head as for an echo;
-//! 2. `http/route.rs` `check` gives a `Verdict::Refuse` with its answer (`client/response.rs`
-//!    `Response`);
-//! 3. `http/serve.rs` `refuse` logs it and sends it with `respond_and_close`: the answer, then
-//!    a half-close and a short drain (`client/socket.rs` `shut_and_drain`), so the client reads
-//!    the answer instead of a reset. Nothing only a WebSocket needs is built.
+//! 2. `http/route.rs` `check` gives a `Verdict::Refuse` with its answer
+//!    (`client/response.rs` `Response`);
+//! 3. `http/serve.rs` `refuse` logs it and sends it with `respond_and_close`: the
+//!    answer, then a half-close and a short drain (`client/socket.rs` `shut_and_drain`),
+//!    so the client reads the answer instead of a reset. Nothing only a WebSocket needs
+//!    is built.
 //!
 //! The other plain answers take the same way from `http/serve.rs` `serve`: the teaching
 //! page (`answer_page`, `layers/teach/page.rs`), the inspector's routes
 //! (`answer_inspector`, `layers/teach/inspect.rs`), the frame lab (`answer_lab`,
 //! `layers/teach/framelab.rs` `run`: frames from the page, read by tungstenite as a
 //! connection reads them), and with `--static` a file (`answer_file`, `layers/files.rs`,
-//! streamed to the socket in
-//! chunks, never from outside the directory).
+//! streamed to the socket in chunks, never from outside the directory).
 //!
-//! **Pipes.** `layers/pipes.rs`: with `--stdin` one thread sends each line of standard input
-//! to the room (or to every connection in echo mode); with `--stdout` `receive` hands each
-//! text message to it before the handler, and it queues the line for stdout (`util/spool.rs`).
+//! **Observers.** `--trace` and the inspector see a connection's bytes through one hook:
+//! `ws/connection.rs` `handshake` attaches, before the `101`, a `Watch`
+//! (`client/outbox.rs`) on everything written to the client and a reader on the stream,
+//! both `layers/teach/trace.rs` `Frames`. A connection nobody watches formats nothing.
+//!
+//! **Pipes.** `layers/pipes.rs`: with `--stdin` one thread sends each line of standard
+//! input to the room (or to every connection in echo mode); with `--stdout` `receive`
+//! hands each text message to it before the handler, and it queues the line for stdout
+//! (`util/spool.rs`).
 //!
 //! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
-//! (`client/handle.rs`) reaches the shared state through a small trait, so that a [`Client`]
-//! can carry it without an import cycle; `server/signals.rs` turns Ctrl-C into its `shutdown`.
-//! What every thread shares is in `shared.rs`; `util/lock.rs` and `client/socket.rs` hold the one
-//! way to take a lock and to retry or classify a socket call; `layers/teach/trace.rs` narrates it all
-//! for `--trace`, and for the page's live inspector, which keeps that narration of the
-//! connections that ask for it (`layers/teach/inspect.rs`). The README's "Layout" section counts the
-//! core.
+//! (`client/handle.rs`) reaches the shared state through a small trait, so that a
+//! [`Client`] can carry it without an import cycle; `server/signals.rs` turns Ctrl-C into
+//! its `shutdown`. What every thread shares is in `shared.rs`; `util/lock.rs` and
+//! `client/socket.rs` hold the one way to take a lock and to retry or classify a socket
+//! call. The README's "Layout" section counts the core.
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md), and
@@ -162,22 +169,43 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-// The folders, from the top of the call graph down: each calls only those below it
-// (each mod.rs says what it holds and what it may call).
-mod client; // one client: its outbox, its socket or TLS, the answers written to it
+// The parts, from the top of the call graph down: each calls only those below it (each
+// folder's mod.rs says what it holds and what it may call).
+
+// The server: binding, the accept loop, a thread per connection, shutdown.
+mod server;
+
+// One request: its head, the routing step, the plain answers, the upgrade's checks.
+mod http;
+
+// An open WebSocket: tungstenite's handshake, the read → reply loop, the close.
+mod ws;
+
+// The Handler API, and what every connection thread shares.
+mod handler;
+mod shared;
+
+// The optional layers (cargo features), registered in layers/mod.rs: skip them on a
+// first reading.
+mod layers;
+
+// Broadcast mode: the chat room and its writers.
+mod room;
+
+// One client: its outbox, its socket or TLS, the head read from it, the answers to it.
+mod client;
+
+// The optimisations, behind one small interface: skip them on a first reading.
+mod tune;
+
+// Locks, escaping, secrets, warnings, queues; the settings, the errors, the frame codec,
+// Host names.
+mod util;
+
 mod config;
 mod error;
 mod frame;
-mod handler; // the Handler API
 mod host;
-mod http; // one request: its head, the routing step, the plain answers
-mod layers; // the optional layers (cargo features), registered there; skip on a first reading
-mod room; // broadcast mode: the chat room and its writers
-mod server; // binding, the accept loop, a thread per connection, shutdown
-mod shared; // what every connection thread shares
-mod tune; // the optimisations, behind one small interface: skip on a first reading
-mod util; // locks, escaping, secrets, warnings, queues
-mod ws; // an open WebSocket: handshake, the read → reply loop, the close
 
 pub use client::handle::ServerHandle;
 pub use client::outbox::Client;
