@@ -35,6 +35,7 @@ pub(crate) trait Control: Send + Sync {
 
 /// How a connection's log lines name it: `#7`, or `sensors #7` for a server with a
 /// `Config::name`. Formatted where the line is, no string kept per connection.
+#[derive(Clone, Copy)]
 pub(crate) struct Tag<'a> {
     pub(crate) name: Option<&'a str>,
     pub(crate) id: u64,

@@ -3,7 +3,24 @@
 
 use std::time::Duration;
 
+use crate::client::handle::Tag;
+use crate::client::outbox::Client;
 use crate::client::transport::Transport;
+use crate::config::Config;
+
+/// A plain request on its connection's thread, for whoever answers it: http/serve.rs, or
+/// the optional layer whose path it is. What the answer needs of the connection: the
+/// client, how the log names it, the settings, the request head, and whether `--trace`
+/// follows it.
+pub(crate) struct Plain<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) tag: Tag<'a>,
+    pub(crate) config: &'a Config,
+    pub(crate) head: &'a [u8],
+    // Read by the optional layers' answers: unused in a build without them.
+    #[allow(dead_code)]
+    pub(crate) traced: bool,
+}
 
 /// A plain HTTP answer. Every one closes the connection after it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

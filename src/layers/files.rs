@@ -46,7 +46,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::info;
 
+use crate::client::response::{Plain, Response, respond_and_close};
+use crate::client::socket::{DRAIN_FOR, DRAIN_MAX, shut_and_drain, write_failure};
+use crate::client::transport::Transport;
 use crate::layers::beneath;
+use crate::layers::teach::trace;
 use crate::util::escape;
 
 /// The copy buffer of [`Body::send`]: the most memory one file answer holds, whatever
@@ -629,6 +633,96 @@ fn rfc850_year(yy: u32, now: u64) -> u32 {
         year - 100
     } else {
         year
+    }
+}
+
+/// A plain GET or HEAD with `static_dir` set (http/route.rs `Verdict::File`).
+pub(crate) struct FileRequest<'a> {
+    pub(crate) head_only: bool,
+    pub(crate) path: &'a str,
+    pub(crate) if_modified_since: Option<&'a str>,
+    /// The WebSocket endpoint's 426, when there is no file at its path.
+    pub(crate) not_found: Option<Response>,
+}
+
+/// `static_dir`: answers from the directory (files.rs), on this connection's thread, so
+/// it holds its slot of `max_connections` like any connection. The file goes out in
+/// chunks of `files::CHUNK` straight to the socket (or TLS), under the write floor set
+/// in `open`: a client that reads less than 16 KiB per write timeout is cut. Then the
+/// usual close: close_notify, half-close, a short drain. One info line per answer.
+/// `false`: no file is there and the teaching page is (`Answer::Fallback`), for the
+/// caller to answer.
+pub(crate) fn serve(files: &Files, req: &Plain<'_>, request: FileRequest<'_>) -> bool {
+    let (client, tag) = (req.client, req.tag);
+    let (id, peer) = (client.id(), client.peer_addr());
+    let method = if request.head_only { "HEAD" } else { "GET" };
+    let path = request.path;
+    let (status, answer, body) = match files.answer(method, path, request.if_modified_since) {
+        Answer::Fallback => return false,
+        Answer::Reply { status: 404, .. } if request.not_found.is_some() => {
+            let Some(mut endpoint) = request.not_found else {
+                return true;
+            };
+            if request.head_only {
+                endpoint = endpoint.for_head();
+            }
+            info!(
+                "{tag} {peer}: {method} \"{}\" answered 426: no file there, and it is the WebSocket endpoint",
+                escape::client(path)
+            );
+            respond_and_close(client.transport(), &endpoint, DRAIN_FOR);
+            return true;
+        }
+        Answer::Reply { status, head, body } => (status, head, body),
+    };
+    // --trace: the answer's head, as for every other HTTP answer (not the file's bytes).
+    if req.traced {
+        trace::emit(id, &trace::http_lines("->", "answer head", &answer));
+    }
+    let mut out = ToClient {
+        transport: client.transport(),
+        sent: 0,
+    };
+    let result = out
+        .write_all(&answer)
+        .and_then(|()| body.map_or(Ok(0), |body| body.send(&mut out)));
+    match result {
+        Ok(_) => {
+            info!(
+                "{tag} {peer}: {method} \"{}\" answered {status} from static_dir ({} bytes)",
+                escape::client(path),
+                out.sent
+            );
+            client.end_tls();
+        }
+        // The head, or part of the file, is out: the client sees a body shorter than
+        // its Content-Length, which it must treat as incomplete (RFC 9112 §8).
+        Err(e) => info!(
+            "{tag} {peer}: {method} \"{}\" answered {status} from static_dir, cut after {} bytes: {}",
+            escape::client(path),
+            out.sent,
+            write_failure(e)
+        ),
+    }
+    shut_and_drain(client.socket(), DRAIN_FOR, DRAIN_MAX);
+    true
+}
+
+/// The socket (or TLS) as an `io::Write` for `files::Body::send`, counting what went out.
+struct ToClient<'a> {
+    transport: &'a Transport,
+    sent: u64,
+}
+
+impl io::Write for ToClient<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.transport.write_all(buf)?;
+        self.sent += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! page.html, page.zh.html, page.js and page.css), `--trace` (trace.rs), and the live
 //! inspector with its projector view (inspect.rs, inspect/poll.rs).
 
+pub(crate) mod answer;
 pub(crate) mod framelab;
 pub(crate) mod inspect;
 pub(crate) mod page;

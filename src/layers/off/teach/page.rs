@@ -11,7 +11,3 @@ pub(crate) fn page(config: &Config, _head: &[u8]) -> Response {
         format!("tinyws: a WebSocket server; connect with a WebSocket client (ws://) to {path}."),
     )
 }
-
-pub(crate) fn projector(config: &Config, head: &[u8]) -> Response {
-    page(config, head)
-}
