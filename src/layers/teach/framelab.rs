@@ -148,7 +148,11 @@ fn run(bytes: &[u8], config: &Config) -> Outcome {
         input: bytes,
         output: Vec::new(),
     };
-    let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config.limits()));
+    // tungstenite's read buffer sized to the bytes there are, not its default 128 KiB
+    // (which it fills with zeros on the first read): a lab request holds no more than a
+    // connection with `--read-buffer-size` does, whatever that is set to.
+    let limits = config.limits().read_buffer_size(bytes.len());
+    let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(limits));
     let mut close = None;
     let stop = loop {
         let step = match ws.read() {
