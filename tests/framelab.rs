@@ -156,7 +156,7 @@ mod lab {
     #[test]
     fn each_failure_names_its_code_and_section() {
         let server = start(config().max_message_size(1000));
-        let cases: [(&str, Vec<u8>, &str); 7] = [
+        let cases: [(&str, Vec<u8>, &str); 9] = [
             (
                 "continuation first",
                 frames(&[(0x80, b"x")]),
@@ -191,6 +191,18 @@ mod lab {
                 "a 1-byte close payload",
                 frames(&[(0x88, &[3])]),
                 r#""code":1002,"name":"protocol error","reason":"Invalid close sequence","section":"§5.5.1""#,
+            ),
+            // Codes a close frame never carries: the server answers 1002, the client
+            // did not close.
+            (
+                "a close with 1005 (no status code)",
+                frames(&[(0x88, &close_payload(1005, "x"))]),
+                r#""code":1002,"name":"protocol error","reason":"Protocol violation","section":"§7.4""#,
+            ),
+            (
+                "a close with 999",
+                frames(&[(0x88, &close_payload(999, ""))]),
+                r#""code":1002,"name":"protocol error","reason":"Protocol violation","section":"§7.4""#,
             ),
         ];
         for (name, input, want) in cases {
