@@ -8,6 +8,47 @@ mod common;
 
 use common::*;
 
+/// The largest single allocation this process has asked for since it was last reset:
+/// how the lab's own buffers are measured (in a process of their own, below).
+#[cfg(feature = "teach")]
+mod largest {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    pub static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Counting;
+
+    // SAFETY: every call goes to `System` unchanged; only the size is noted.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Relaxed);
+            // SAFETY: the caller's contract, passed on as it is.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Relaxed);
+            // SAFETY: the caller's contract, passed on as it is.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LARGEST.fetch_max(new_size, Relaxed);
+            // SAFETY: the caller's contract, passed on as it is.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller's contract, passed on as it is.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+}
+
 /// The answer to `GET target` (Host set), status line to body.
 fn get(addr: std::net::SocketAddr, target: &str) -> String {
     http(addr, &format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n"))
@@ -115,7 +156,7 @@ mod lab {
     #[test]
     fn each_failure_names_its_code_and_section() {
         let server = start(config().max_message_size(1000));
-        let cases: [(&str, Vec<u8>, &str); 7] = [
+        let cases: [(&str, Vec<u8>, &str); 9] = [
             (
                 "continuation first",
                 frames(&[(0x80, b"x")]),
@@ -150,6 +191,18 @@ mod lab {
                 "a 1-byte close payload",
                 frames(&[(0x88, &[3])]),
                 r#""code":1002,"name":"protocol error","reason":"Invalid close sequence","section":"§5.5.1""#,
+            ),
+            // Codes a close frame never carries: the server answers 1002, the client
+            // did not close.
+            (
+                "a close with 1005 (no status code)",
+                frames(&[(0x88, &close_payload(1005, "x"))]),
+                r#""code":1002,"name":"protocol error","reason":"Protocol violation","section":"§7.4""#,
+            ),
+            (
+                "a close with 999",
+                frames(&[(0x88, &close_payload(999, ""))]),
+                r#""code":1002,"name":"protocol error","reason":"Protocol violation","section":"§7.4""#,
             ),
         ];
         for (name, input, want) in cases {
@@ -336,6 +389,46 @@ mod lab {
             t.join().unwrap();
         }
         assert_eq!(server.wait_connections(0), 0);
+    }
+
+    /// A lab request holds buffers the size of its bytes, as a connection with a small
+    /// `read_buffer_size` does: not tungstenite's default 128 KiB read buffer, which it
+    /// fills with zeros, for each of a hundred requests at once. Measured in a process of
+    /// its own (this test, run again alone), so that no other test's buffers count.
+    #[test]
+    fn a_request_holds_buffers_the_size_of_its_bytes() {
+        use std::sync::atomic::Ordering::Relaxed;
+        const CHILD: &str = "TINYWS_FRAMELAB_MEASURE";
+        if std::env::var_os(CHILD).is_none() {
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "lab::a_request_holds_buffers_the_size_of_its_bytes",
+                ])
+                .args(["--nocapture", "--test-threads=1"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(text.contains("1 passed"), "{text}");
+            return;
+        }
+        let server = start(config().read_buffer_size(4096));
+        // About 4 KiB of empty text frames: each is echoed.
+        let frames = frames(&[(0x81, b"")]).repeat(670);
+        lab(server.addr, &frames);
+        largest::LARGEST.store(0, Relaxed);
+        let json = lab(server.addr, &frames);
+        let largest = largest::LARGEST.load(Relaxed);
+        assert!(json.starts_with(r#"{"end":"open","#), "{json}");
+        // The hex (8 KiB) and the request head are the largest: a few times the input.
+        assert!(largest < 32 * 1024, "an allocation of {largest} bytes");
     }
 
     /// The lab reaches neither the handler nor the room: a member of the room gets its

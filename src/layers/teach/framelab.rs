@@ -26,6 +26,7 @@ use std::io::{self, Read, Write};
 
 use tungstenite::error::ProtocolError;
 use tungstenite::protocol::Role;
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Error, Message, WebSocket};
 
 use crate::client::response::Response;
@@ -148,7 +149,11 @@ fn run(bytes: &[u8], config: &Config) -> Outcome {
         input: bytes,
         output: Vec::new(),
     };
-    let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config.limits()));
+    // tungstenite's read buffer sized to the bytes there are, not its default 128 KiB
+    // (which it fills with zeros on the first read): a lab request holds no more than a
+    // connection with `--read-buffer-size` does, whatever that is set to.
+    let limits = config.limits().read_buffer_size(bytes.len());
+    let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(limits));
     let mut close = None;
     let stop = loop {
         let step = match ws.read() {
@@ -172,7 +177,17 @@ fn run(bytes: &[u8], config: &Config) -> Outcome {
         Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock => End::Open {
             needs: unfinished(bytes),
         },
-        Error::ConnectionClosed | Error::AlreadyClosed => End::Closed(close),
+        Error::ConnectionClosed | Error::AlreadyClosed => match sent_close_code(bytes) {
+            // §7.4: 1005, 1006, 1015 and the unassigned codes are never sent in a close
+            // frame. tungstenite answers 1002 and hands on that code, not the client's:
+            // the client did not close, the server failed the connection.
+            Some(sent) if !CloseCode::from(sent).is_allowed() => End::Failed {
+                code: 1002,
+                why: close.map_or_else(String::new, |(_, why)| why),
+                section: "§7.4",
+            },
+            _ => End::Closed(close),
+        },
         e => {
             let (code, why) = frame::failure(&e);
             reply.extend(frame::close(code, &why));
@@ -201,6 +216,23 @@ fn unfinished(mut bytes: &[u8]) -> u64 {
         [_] => 1,
         [_, second, ..] => (frame::header_size(*second) - bytes.len()) as u64,
     }
+}
+
+/// The status code in the first close frame of `bytes` as the client sent it (§5.5.1:
+/// its first two payload bytes, unmasked), if it has one.
+fn sent_close_code(mut bytes: &[u8]) -> Option<u16> {
+    while let Some(h) = frame::parse(bytes) {
+        let end = usize::try_from(h.len).ok()?.checked_add(h.size)?;
+        if h.opcode == 0x8 {
+            let [a, b, ..] = *bytes.get(h.size..end)? else {
+                return None;
+            };
+            let [m0, m1, ..] = h.mask.unwrap_or_default();
+            return Some(u16::from_be_bytes([a ^ m0, b ^ m1]));
+        }
+        bytes = bytes.get(end..)?;
+    }
+    None
 }
 
 /// The RFC 6455 section that makes the server fail the connection for `e`.
