@@ -181,9 +181,10 @@ mod http;
 // An open WebSocket: tungstenite's handshake, the read → reply loop, the close.
 mod ws;
 
-// The Handler API, and what every connection thread shares.
-mod handler;
+// What every connection thread shares, and the Handler API.
 mod shared;
+
+mod handler;
 
 // The optional layers (cargo features), registered in layers/mod.rs: skip them on a
 // first reading.

@@ -80,3 +80,92 @@ fn a_missing_name_is_found() {
     assert!(defines("pub(crate) struct Stream {", "Stream"));
     assert!(defines("pub struct Echo;", "Echo"));
 }
+
+/// The parts of `src/`, from the top of the call graph down (lib.rs lists them in this
+/// order, and each folder's mod.rs says what it may call): a file may name only its own
+/// part and the parts below it.
+const PARTS: [&str; 14] = [
+    "server", "http", "ws", "shared", "handler", "layers", "room", "client", "tune", "util",
+    "config", "error", "frame", "host",
+];
+
+/// Every `crate::part` a source text names before its tests, as (part, line number).
+fn parts_named(src: &str) -> Vec<(&'static str, usize)> {
+    let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+    let mut out = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        let line = line.split("//").next().unwrap_or("");
+        // `crate::x` and the first names of a group, `crate::{x, y::z}`.
+        for piece in line.split("crate::").skip(1) {
+            let names = piece
+                .strip_prefix('{')
+                .map_or(vec![piece], |g| g.split(',').collect());
+            for name in names {
+                let first: String = name
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if let Some(part) = PARTS.iter().find(|p| **p == first) {
+                    out.push((*part, n + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The part a file of `src/` belongs to (`None` for lib.rs and main.rs, the top).
+fn part_of(path: &std::path::Path, src: &std::path::Path) -> Option<&'static str> {
+    let rel = path.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    PARTS.iter().find(|p| **p == name).copied()
+}
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The architecture holds: no file calls a part above its own (the folders import one
+/// way, as `python3 ../shared/tools/modgraph.py --folders` also checks).
+#[test]
+fn every_part_calls_only_the_parts_below_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let Some(part) = part_of(file, &src) else {
+            continue;
+        };
+        let rank = PARTS.iter().position(|p| *p == part).unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        for (named, line) in parts_named(&text) {
+            if named != part && PARTS.iter().position(|p| *p == named).unwrap() < rank {
+                wrong.push(format!("{}:{line} ({part}) calls {named}", file.display()));
+            }
+        }
+    }
+    assert!(files.len() > 50, "only {} files found", files.len());
+    assert!(
+        wrong.is_empty(),
+        "calls up the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn a_call_up_the_layers_is_found() {
+    let named = parts_named(
+        "use crate::layers::teach::trace;\nuse crate::{util::lock, ws};\n// crate::server\n#[cfg(test)]\nuse crate::http;",
+    );
+    assert_eq!(named, [("layers", 1), ("util", 2), ("ws", 2)]);
+}
