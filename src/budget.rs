@@ -177,8 +177,7 @@ fn arena_reserve(arenas: Arenas) -> u64 {
         Arenas::NotGlibc => 1,
         // glibc: 8 arenas per core on 64-bit, 2 on 32-bit (malloc/arena.c).
         Arenas::Default => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-            cores
+            tune::glibc_cores()
                 * if cfg!(target_pointer_width = "64") {
                     8
                 } else {

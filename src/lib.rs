@@ -153,7 +153,7 @@
 //! core.
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
-// docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md), and
+// docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf, docs/embedded.md), and
 // in beneath.rs (openat and openat2, which std lacks: static files that no rename can
 // lead out of their directory, docs/security.md).
 #![deny(unsafe_code)]
