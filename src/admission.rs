@@ -39,7 +39,7 @@ impl Drop for Registered {
     fn drop(&mut self) {
         let mut reg = self.shared.registry();
         reg.clients.remove(&self.id);
-        reg.waiting.remove(&self.id);
+        reg.stop_waiting(self.id);
         reg.pushed_out.remove(&self.id);
         drop(reg);
         // Only shutdown waits for this (a syscall saved per connection otherwise). It
@@ -108,7 +108,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     };
     let client = Arc::new(client);
     reg.clients.insert(id, client.clone());
-    reg.waiting.insert(id, (now, client.clone()));
+    reg.waiting.push_back((id, now, client.clone()));
     drop(reg);
 
     let guard = Registered {
