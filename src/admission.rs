@@ -40,7 +40,7 @@ impl Drop for Registered {
         let mut reg = self.shared.registry();
         reg.clients.remove(&self.id);
         reg.stop_waiting(self.id);
-        reg.pushed_out.remove(&self.id);
+        reg.pushed_out.retain(|&id| id != self.id);
         drop(reg);
         // Only shutdown waits for this (a syscall saved per connection otherwise). It
         // sets `stopping` before it looks at the registry, under the lock we just used.

@@ -2,7 +2,7 @@
 //! still waiting for their request head, and the rules admission (admission.rs) applies
 //! to them.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,8 +24,9 @@ pub(crate) struct Registry {
     /// new one at the back under the same lock: [`Self::stop_waiting`] finds one by binary
     /// search. (Not a `BTreeMap`: that was 7 KB more of the binary for the same order.)
     pub(crate) waiting: VecDeque<(u64, Instant, Arc<Client>)>,
-    /// Pushed out of `waiting` to make room; their threads are ending.
-    pub(crate) pushed_out: HashSet<u64>,
+    /// Pushed out of `waiting` to make room; their threads are ending. At most
+    /// [`MAX_PUSHED_OUT`]: a list is as quick to search as a set, and smaller.
+    pub(crate) pushed_out: Vec<u64>,
     /// Pushed out since the last warning, and when that was.
     pub(crate) pushed_since_warn: u64,
     pub(crate) warned_at: Option<Instant>,
@@ -79,7 +80,7 @@ impl Registry {
             .or_else(|| self.waiting.front().filter(old))
             .map(|(id, _, _)| *id)?;
         let victim = self.stop_waiting(id)?;
-        self.pushed_out.insert(id);
+        self.pushed_out.push(id);
         // Its thread's read returns at once (end of stream), and it ends quietly.
         let _ = victim.socket().shutdown(Shutdown::Both);
         self.pushed_since_warn += 1;
@@ -111,7 +112,7 @@ mod tests {
             reg.clients.insert(id, Arc::new(client));
             peers.push(peer);
         }
-        reg.pushed_out.insert(3); // still ending: its thread is there
+        reg.pushed_out.push(3); // still ending: its thread is there
         assert_eq!(reg.live(), 2);
         // Memory fits 3 of --max-connections 10: three threads exist, refuse.
         assert_eq!(reg.refusal(10, 3), Some(Refusal::Memory));
@@ -137,7 +138,7 @@ mod tests {
         assert!(reg.stop_waiting(3).is_none(), "not waiting twice");
         assert!(reg.stop_waiting(1).is_some());
         assert!(reg.push_out_oldest(None).is_some());
-        assert_eq!(reg.pushed_out.iter().copied().collect::<Vec<_>>(), [2]);
+        assert_eq!(reg.pushed_out, [2]);
         let left: Vec<u64> = reg.waiting.iter().map(|w| w.0).collect();
         assert_eq!(left, [4]);
     }
