@@ -855,11 +855,13 @@ pub fn format_size(n: usize) -> String {
 
 /// The inverse of [`parse_duration`] for round numbers: 30 s → `30s`.
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if !ms.is_multiple_of(1000) {
-        format!("{ms}ms")
-    } else {
-        format!("{}s", ms / 1000)
+    // Seconds and milliseconds apart, not `as_millis`: printing its u128 would bring
+    // u128 formatting into the binary for this alone.
+    let (s, ms) = (d.as_secs(), d.subsec_millis());
+    match (s, ms) {
+        (_, 0) => format!("{s}s"),
+        (0, _) => format!("{ms}ms"),
+        _ => format!("{s}{ms:03}ms"),
     }
 }
 

@@ -163,9 +163,9 @@
 //! call. The README's "Layout" section counts the core.
 
 // `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
-// docs/performance.md; tune/heap.rs also mallopt and getrlimit, docs/embedded.md), and
+// docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf, docs/embedded.md), and
 // in beneath.rs (openat and openat2, which std lacks: static files that no rename can
-// lead out of their directory, docs/security.md).
+// lead out of their directory, docs/security.md), and signals.rs (the signal handler).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

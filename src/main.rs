@@ -339,6 +339,36 @@ impl WithFlags {
     }
 }
 
+/// A time as the log shows it, in UTC to the second: `2026-12-07T04:55:08Z` (RFC 3339).
+struct Utc(std::time::SystemTime);
+
+impl std::fmt::Display for Utc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self
+            .0
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        // The proleptic Gregorian date of a day number (H. Hinnant, "chrono-Compatible
+        // Low-Level Date Algorithms", civil_from_days), in unsigned arithmetic: from 1970 on.
+        let z = days + 719_468;
+        let (era, doe) = (z / 146_097, z % 146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rest / 3_600,
+            rest / 60 % 60,
+            rest % 60
+        )
+    }
+}
+
 /// `record` with its text replaced by `text`.
 fn rewritten(logger: &env_logger::Logger, record: &log::Record<'_>, text: std::fmt::Arguments<'_>) {
     log::Log::log(
@@ -421,6 +451,18 @@ fn main() -> ExitCode {
     if spooled {
         logger.target(env_logger::Target::Pipe(Box::new(tinyws::Stderr)));
     }
+    // env_logger's default layout, written here: its own timestamp needs its `humantime`
+    // feature, which brings in jiff (10 KB of the binary) for this one field.
+    logger.format(|out, record| {
+        writeln!(
+            out,
+            "[{} {:<5} {}] {}",
+            Utc(std::time::SystemTime::now()),
+            record.level(),
+            record.target(),
+            record.args()
+        )
+    });
     // env_logger's own layout, with each of tinyws's messages given its flags: the
     // library's lines name `Config` fields ("`stall_timeout`"), the operator typed flags.
     let logger = WithFlags(logger.build());
@@ -458,6 +500,23 @@ const LOG_DRAIN: Duration = Duration::from_millis(500);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log's timestamps, as env_logger's `humantime` wrote them; leap days and the
+    /// century rule included (2000 has a 29 February, 2100 does not).
+    #[test]
+    fn log_times_are_rfc3339_utc_seconds() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (946_684_799, "1999-12-31T23:59:59Z"),
+            (951_827_696, "2000-02-29T12:34:56Z"),
+            (1_796_619_308, "2026-12-07T04:55:08Z"),
+            (4_107_542_399, "2100-02-28T23:59:59Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+        ] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(Utc(t).to_string(), want);
+        }
+    }
 
     #[test]
     fn library_messages_get_the_flag_next_to_the_field() {

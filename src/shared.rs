@@ -102,6 +102,6 @@ impl Shared {
     /// waiting (admission.rs). `false` if it was pushed out meanwhile: end it quietly.
     pub(crate) fn head_received(&self, id: u64) -> bool {
         let mut reg = self.registry();
-        reg.waiting.remove(&id).is_some() || !reg.pushed_out.contains(&id)
+        reg.stop_waiting(id).is_some() || !reg.pushed_out.contains(&id)
     }
 }

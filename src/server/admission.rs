@@ -40,8 +40,8 @@ impl Drop for Registered {
     fn drop(&mut self) {
         let mut reg = self.shared.registry();
         reg.clients.remove(&self.id);
-        reg.waiting.remove(&self.id);
-        reg.pushed_out.remove(&self.id);
+        reg.stop_waiting(self.id);
+        reg.pushed_out.retain(|&id| id != self.id);
         drop(reg);
         // Only shutdown waits for this (a syscall saved per connection otherwise). It
         // sets `stopping` before it looks at the registry, under the lock we just used.
@@ -109,7 +109,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     };
     let client = Arc::new(client);
     reg.clients.insert(id, client.clone());
-    reg.waiting.insert(id, (now, client.clone()));
+    reg.waiting.push_back((id, now, client.clone()));
     drop(reg);
 
     let guard = Registered {

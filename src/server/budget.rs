@@ -177,8 +177,7 @@ fn arena_reserve(arenas: Arenas) -> u64 {
         Arenas::NotGlibc => 1,
         // glibc: 8 arenas per core on 64-bit, 2 on 32-bit (malloc/arena.c).
         Arenas::Default => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-            cores
+            tune::glibc_cores()
                 * if cfg!(target_pointer_width = "64") {
                     8
                 } else {
@@ -197,8 +196,17 @@ fn kib(n: u64) -> String {
     format!("{}KiB", n.div_ceil(1024))
 }
 
+/// `n` bytes in MiB with one decimal, rounded to nearest and ties to even, as `{:.1}` of
+/// an `f64` would print it. In integers: formatting an `f64` would put about 20 KB of
+/// float formatting code into the binary for this one line.
 fn mib(n: u64) -> String {
-    format!("{:.1}MiB", n as f64 / f64::from(1 << 20))
+    let tenths = u128::from(n) * 10;
+    let (whole, rest) = (tenths >> 20, tenths & ((1 << 20) - 1));
+    let half = 1 << 19;
+    let up = rest > half || (rest == half && whole % 2 == 1);
+    // At most u64::MAX * 10 / 2^20 + 1 < u64::MAX: the conversion cannot fail.
+    let tenths = u64::try_from(whole).unwrap_or(u64::MAX) + u64::from(up);
+    format!("{}.{}MiB", tenths / 10, tenths % 10)
 }
 
 /// What the process uses of its address space before serving, where it cannot be read.
@@ -359,6 +367,24 @@ mod tests {
         let both = decide(&c, WRITER, Some(room), Some(memory));
         assert_eq!(both.fit, (50 << 20) / (233 << 10));
         assert!(both.warning.unwrap().contains("MemoryMax="));
+    }
+
+    /// The integer formatting prints what `{:.1}` of the `f64` printed, ties included.
+    #[test]
+    fn mib_has_one_decimal_like_the_float_it_replaced() {
+        let mut cases = vec![0, 1, u64::MAX, 200 << 20, (1 << 20) - 1];
+        for k in 0..4000u64 {
+            // Around every twentieth of a MiB: the ties (0.25, 0.75, ...) and their neighbours.
+            let at = k * (1 << 20) / 20;
+            cases.extend([at.saturating_sub(1), at, at + 1]);
+        }
+        for n in cases {
+            assert_eq!(
+                mib(n),
+                format!("{:.1}MiB", n as f64 / f64::from(1 << 20)),
+                "{n}"
+            );
+        }
     }
 
     #[test]

@@ -170,6 +170,25 @@ fn set_arena_max(n: usize) -> bool {
     unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
 }
 
+/// The cores glibc counts for its arena limit, at worst: the online ones (`sysconf`; glibc
+/// before 2.35 counts those, later ones the CPUs the process may run on, never more).
+/// Not std's `available_parallelism`: it also lowers the count to a cgroup's CPU quota,
+/// which glibc ignores (the memory budget would count too few arenas), and its cgroup
+/// parsing cost 17 KB of the binary.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub(crate) fn glibc_cores() -> u64 {
+    // SAFETY: sysconf only reads a system setting; it has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
+}
+
+/// Only glibc has arenas to count ([`Arenas::Default`] comes only from it).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn glibc_cores() -> u64 {
+    1
+}
+
 /// The soft address-space limit (`RLIMIT_AS`: `ulimit -v`, `prlimit --as`), if any.
 #[cfg(unix)]
 #[allow(unsafe_code)]

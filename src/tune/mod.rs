@@ -30,7 +30,7 @@ mod reads;
 mod stack;
 mod threads;
 
-pub(crate) use heap::{Arenas, address_space_limit, bound_arenas};
+pub(crate) use heap::{Arenas, address_space_limit, bound_arenas, glibc_cores};
 pub(crate) use nowait::{DIRECT_MAX, send_now, send_now_vectored};
 pub(crate) use quiet::{Quiet, Quiets};
 pub(crate) use reads::{IDLE_READ, Reads};

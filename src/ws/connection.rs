@@ -223,31 +223,34 @@ fn answer_101(
         resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
     }
     if log::log_enabled!(log::Level::Debug) {
-        // Credentials hidden, as on the trace and the page (secrets.rs); the rest as
-        // sent, escaped.
-        let headers: Vec<String> = req
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                if crate::util::secrets::is_secret_name(name.as_str()) {
-                    format!("{name}: <hidden>")
-                } else {
-                    format!("{name}: \"{}\"", escape::client(value.as_bytes()))
-                }
-            })
-            .collect();
         debug!(
             "{tag} {peer}: handshake request {} [{}]",
             escape::client(&crate::util::secrets::redact_target(&req.uri().to_string())),
-            headers.join(", ")
+            shown_headers(req.headers())
         );
         debug!(
-            "{tag} {peer}: handshake response {} {:?}",
+            "{tag} {peer}: handshake response {} [{}]",
             resp.status(),
-            resp.headers()
+            shown_headers(resp.headers())
         );
     }
     Ok(resp)
+}
+
+/// Headers for the debug log, as `name: "value"` pairs: credentials hidden, as on the
+/// trace and the page (secrets.rs); the rest as sent, escaped.
+fn shown_headers(headers: &tungstenite::http::HeaderMap) -> String {
+    let shown: Vec<String> = headers
+        .iter()
+        .map(|(name, value)| {
+            if crate::util::secrets::is_secret_name(name.as_str()) {
+                format!("{name}: <hidden>")
+            } else {
+                format!("{name}: \"{}\"", escape::client(value.as_bytes()))
+            }
+        })
+        .collect();
+    shown.join(", ")
 }
 
 /// Broadcast mode: a writer thread and a place in the room (room/broadcast.rs, writer.rs), or in

@@ -104,10 +104,7 @@ fn prefers_chinese(head: &[u8]) -> bool {
                 .map(|_| &p[2..])
         }) {
             None => 1000,
-            Some(q) => q
-                .trim()
-                .parse::<f32>()
-                .map_or(0, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32),
+            Some(q) => weight(q.trim()).unwrap_or(0),
         };
         let primary = tag.split('-').next().unwrap_or("");
         let chinese = match primary {
@@ -120,6 +117,31 @@ fn prefers_chinese(head: &[u8]) -> bool {
         }
     }
     best.is_some_and(|(_, chinese)| chinese)
+}
+
+/// A weight (`q=0.8`, RFC 9110 §12.4.2) in thousandths, at most 1000: digits with at most
+/// one decimal point, the digits past the third decimal ignored; `None` for anything else
+/// (a sign, an exponent). In integers: parsing it as an `f32` put about 12 KB of float
+/// parsing into the binary.
+fn weight(q: &str) -> Option<u32> {
+    let (whole, fraction) = q.split_once('.').unwrap_or((q, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let value = |n: u32, b: u8| n.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+    let whole = whole.bytes().fold(0, value);
+    let thousandths = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0, value);
+    Some(
+        whole
+            .saturating_mul(1000)
+            .saturating_add(thousandths)
+            .min(1000),
+    )
 }
 
 /// The request head as the page shows it, with credentials hidden as on the trace
@@ -200,6 +222,32 @@ mod tests {
         assert!(ask("en;Q=0.1, zh;Q=0.9"));
         assert!(!ask("zh;q=banana, en;q=0.2"));
         assert!(!prefers_chinese(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    }
+
+    /// Weights are read exactly, in thousandths, as the f32 they replaced read the
+    /// weights browsers send.
+    #[test]
+    fn weights_in_thousandths() {
+        for (q, want) in [
+            ("1", Some(1000)),
+            ("1.000", Some(1000)),
+            ("0", Some(0)),
+            ("0.9", Some(900)),
+            ("0.123", Some(123)),
+            ("0.1239", Some(123)),
+            (".5", Some(500)),
+            ("1.", Some(1000)),
+            ("2.5", Some(1000)),
+            ("99999999999", Some(1000)),
+            ("", None),
+            (".", None),
+            ("0.5.1", None),
+            ("-0.5", None),
+            ("1e-1", None),
+            ("banana", None),
+        ] {
+            assert_eq!(weight(q), want, "{q:?}");
+        }
     }
 
     #[test]
