@@ -98,13 +98,14 @@
 //! 2. `server/admission.rs` `admit` gives it a slot in the registry
 //!    (`client/registry.rs`) and a thread.
 //! 3. `http/serve.rs` `serve` reads the request head (`client/head.rs` `read_head`, over
-//!    `client/transport.rs`) and asks the routing step,
+//!    `client/transport.rs`), lets the teaching layer answer its own paths
+//!    (`layers/teach/answer.rs` `plain`), and asks the routing step,
 //! 4. `http/route.rs` `check`: the HTTP checks every request passes (request line, Host,
 //!    method, path), then, for an upgrade,
 //! 5. `http/handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol.
 //!    The `Verdict::Upgrade` comes back from `serve` as a `connection::Upgrade`.
-//! 6. `ws/connection.rs` `run`: `open` runs tungstenite's handshake over a
-//!    `ws/stream.rs` `Stream`, which replays the head; the `101` waits in the client's
+//! 6. `ws/connection.rs` `run`: `open` calls `handshake`, which runs tungstenite's
+//!    handshake over a `ws/stream.rs` `Stream`, which replays the head; the `101` waits in the client's
 //!    outbox (`client/outbox.rs`) until `Client::upgrade` sends it.
 //! 7. `ws/connection.rs` `serve` loops: tungstenite reads a frame through
 //!    `Stream::read`; `receive` hands the message to the [`Handler`] (`handler.rs`
@@ -120,9 +121,11 @@
 //!    (with `--rooms`, `layers/rooms.rs` `Rooms::join`) makes the client a member, which
 //!    starts its writer thread (`room/writer.rs` `Writer::start`).
 //! 2. `receive` hands the reply to `room/broadcast.rs` `Room::broadcast`, which encodes
-//!    it once (`frame.rs` `encode`) and offers it to every member (`Client::offer`):
+//!    it once (`frame.rs` `encode`) and offers it to every member (`Client::offer`, in
+//!    `room/broadcast.rs`):
 //! 3. it is queued in each member's bounded backlog (`client/backlog.rs`
-//!    `Backlog::push`),
+//!    `Backlog::push_shared`), or written at once to an idle member's socket
+//!    (`tune/nowait.rs`),
 //! 4. and each writer thread (`room/writer.rs` `run`) writes its own member's frames. A
 //!    full backlog makes the broadcast wait (the room's `Bell`), and a member that stops
 //!    reading is cut with 1008 (`Backlog::check_stall`, with what the kernel says in
@@ -137,12 +140,14 @@
 //!    so the client reads the answer instead of a reset. Nothing only a WebSocket needs
 //!    is built.
 //!
-//! The other plain answers take the same way from `http/serve.rs` `serve`: the teaching
-//! page (`answer_page`, `layers/teach/page.rs`), the inspector's routes
-//! (`answer_inspector`, `layers/teach/inspect.rs`), the frame lab (`answer_lab`,
+//! The teaching layer's own paths are answered before the routing step:
+//! `layers/teach/answer.rs` `plain` answers the inspector's routes (`answer_inspector`,
+//! with `layers/teach/inspect.rs`) and the frame lab (`answer_lab`, with
 //! `layers/teach/framelab.rs` `run`: frames from the page, read by tungstenite as a
-//! connection reads them), and with `--static` a file (`answer_file`, `layers/files.rs`,
-//! streamed to the socket in chunks, never from outside the directory).
+//! connection reads them). After the routing step, `http/serve.rs` answers the teaching
+//! page (`answer_page`, with `layers/teach/page.rs`) and, with `--static`, a file
+//! (`layers/files.rs` `serve`, streamed to the socket in chunks, never from outside the
+//! directory).
 //!
 //! **Observers.** `--trace` and the inspector see a connection's bytes through one hook:
 //! `ws/connection.rs` `handshake` attaches, before the `101`, a `Watch`
@@ -162,10 +167,11 @@
 //! `client/socket.rs` hold the one way to take a lock and to retry or classify a socket
 //! call. The README's "Layout" section counts the core.
 
-// `unsafe` only in tcp.rs and tune/ (a few libc calls, each measured:
-// docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf, docs/embedded.md), and
-// in beneath.rs (openat and openat2, which std lacks: static files that no rename can
-// lead out of their directory, docs/security.md), and signals.rs (the signal handler).
+// `unsafe` only in client/tcp.rs and tune/ (a few libc calls, each measured:
+// docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf,
+// docs/embedded.md), in layers/beneath.rs (openat and openat2, which std lacks: static
+// files that no rename can lead out of their directory, docs/security.md), and in
+// server/signals.rs (the signal handler).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -1,8 +1,8 @@
 //! The routing step: what a request head asks for. Every request passes the same
 //! HTTP checks first (the request line, RFC 9112 §3.2's Host, HTTP/1.1, the method);
 //! then an upgrade goes on to the WebSocket handshake's checks (handshake.rs), and
-//! anything else is a plain HTTP request that http/serve.rs answers from start to finish: the
-//! teaching page (page.rs), a file (`static_dir`, files.rs), or a refusal.
+//! anything else is a plain HTTP request that http/serve.rs answers: the teaching page
+//! (layers/teach/page.rs), a file (`static_dir`, layers/files.rs `serve`), or a refusal.
 
 use std::fmt::Write as _;
 

@@ -645,10 +645,10 @@ pub(crate) struct FileRequest<'a> {
     pub(crate) not_found: Option<Response>,
 }
 
-/// `static_dir`: answers from the directory (files.rs), on this connection's thread, so
+/// `static_dir`: answers from the directory, on this connection's thread, so
 /// it holds its slot of `max_connections` like any connection. The file goes out in
 /// chunks of `files::CHUNK` straight to the socket (or TLS), under the write floor set
-/// in `open`: a client that reads less than 16 KiB per write timeout is cut. Then the
+/// in http/serve.rs `serve`: a client that reads less than 16 KiB per write timeout is cut. Then the
 /// usual close: close_notify, half-close, a short drain. One info line per answer.
 /// `false`: no file is there and the teaching page is (`Answer::Fallback`), for the
 /// caller to answer.

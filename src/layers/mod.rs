@@ -1,6 +1,7 @@
 //! The optional layers: what a build can leave out, each a cargo feature, all registered
 //! here and nowhere else. A build without a layer compiles its stand-in instead (under
-//! `off/`, the same few names, never reached), and `bind` refuses the settings that
+//! `off/`, the same few names, doing nothing; without `teach` the page is one line),
+//! and `bind` refuses the settings that
 //! would reach it ([`refused`]), so the rest of `src/` never asks which layers were built.
 //!
 //! | feature | what it adds | its settings |

@@ -88,7 +88,7 @@ pub(crate) fn is_not_tls(e: &io::Error) -> bool {
 pub(crate) struct Tls {
     conn: Mutex<Session>,
     /// A byte of the client's has been read from the socket (a handshake under way is
-    /// not silence: server/accept.rs `admit` pushes out silent connections first). Not under
+    /// not silence: server/admission.rs `admit` pushes out silent connections first). Not under
     /// the session's lock, which the accept loop must never wait for.
     heard: std::sync::atomic::AtomicBool,
 }

@@ -2,8 +2,8 @@
 //! messages for all, the pacing, the cut of a member that stalls), writer.rs each
 //! member's writer thread.
 //!
-//! Called by ws/ (a member joins, its messages go out) and the shared state; may call
-//! client/, tune/ and util/.
+//! Called by ws/ (a member joins, its messages go out), server/, the shared state and
+//! layers/rooms.rs; may call client/, tune/, util/ and the root's config.rs and frame.rs.
 
 pub(crate) mod broadcast;
 pub(crate) mod writer;

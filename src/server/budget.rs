@@ -6,7 +6,7 @@
 //! cgroup memory limit (systemd's `MemoryMax=`, a container's limit, where only touched
 //! memory counts). What does not fit is said in one warning line that names the flag to
 //! lower, and the server then admits only as many connections as fit: the rest get
-//! `503` (server/accept.rs `admit`), as at `--max-connections`.
+//! `503` (server/admission.rs `admit`), as at `--max-connections`.
 //!
 //! Warn, not refuse to start: the worst case needs every client to send a message of the
 //! largest size at the same moment, which a device rarely sees, and past the budget the

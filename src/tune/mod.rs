@@ -18,10 +18,11 @@
 //! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
 //!
 //! A few things stay outside, where they must: the `#[inline(never)]` on the large
-//! functions of http/serve.rs and connection.rs (so the idle read loop's stack stays shallow:
-//! stack.rs), and the request parser's header slots on the heap instead of the stack
-//! (route.rs). The folder calls nothing outside it but frame.rs and lock.rs: what it
-//! needs of a connection's stream it declares ([`Quiets`], which stream.rs implements).
+//! functions of http/serve.rs and ws/connection.rs (so the idle read loop's stack stays
+//! shallow: stack.rs), and the request parser's header slots on the heap instead of the
+//! stack (http/route.rs). The folder calls nothing outside it but frame.rs and
+//! util/lock.rs: what it needs of a connection's stream it declares ([`Quiets`], which
+//! ws/stream.rs implements).
 
 mod heap;
 mod nowait;

@@ -3,7 +3,8 @@
 //! and writes (the request head replayed, then the socket; replies batched in the
 //! client's outbox).
 //!
-//! Called by server/admission.rs with the upgrade http/ accepted; may call the shared
+//! Called by server/admission.rs with the upgrade http/ accepted (http/serve.rs builds the
+//! `Upgrade`); may call the shared
 //! state and the handler, layers/ (the trace, the pipes), room/, client/ and below.
 
 pub(crate) mod connection;

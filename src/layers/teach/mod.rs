@@ -1,6 +1,8 @@
 //! The teaching layer (the `teach` feature): the built-in page (page.rs, with its
-//! page.html, page.zh.html, page.js and page.css), `--trace` (trace.rs), and the live
-//! inspector with its projector view (inspect.rs, inspect/poll.rs).
+//! page.html, page.zh.html, page.js and page.css), `--trace` (trace.rs), the live
+//! inspector with its projector view (inspect.rs, inspect/poll.rs), the frame lab
+//! (framelab.rs, framelab.js), and answer.rs, which answers the layer's own paths (the
+//! inspector's, the frame lab's) for http/serve.rs.
 
 pub(crate) mod answer;
 pub(crate) mod framelab;

@@ -199,7 +199,7 @@ fn text_prefix(payload: &[u8], len: u64) -> (&[u8], bool) {
 }
 
 /// The routing step narrated: the request head as received, then `steps`, each check
-/// that passed and how it ended (route.rs `check_steps` and `Verdict::narrate`).
+/// that passed and how it ended (http/route.rs `check_steps` and `check_narrated`).
 pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, steps: &str) {
     let id = sink.id;
     if sink.stdout && config.trace_secrets {
