@@ -169,9 +169,8 @@
 
 // `unsafe` only in client/tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf,
-// docs/embedded.md), in layers/beneath.rs (openat and openat2, which std lacks: static
-// files that no rename can lead out of their directory, docs/security.md), and in
-// server/signals.rs (the signal handler).
+// docs/embedded.md), and in layers/beneath.rs (openat and openat2, which std lacks:
+// static files that no rename can lead out of their directory, docs/security.md).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
