@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+mod common;
+use common::rust_files;
+
 /// Every "`file.rs` `name`" pair of the section, in order.
 fn hops(lib: &str) -> Vec<(String, String)> {
     let start = lib.find("## How a connection flows").expect("the section");
@@ -121,17 +124,6 @@ fn part_of(path: &std::path::Path, src: &std::path::Path) -> Option<&'static str
     let first = rel.components().next()?.as_os_str().to_str()?;
     let name = first.strip_suffix(".rs").unwrap_or(first);
     PARTS.iter().find(|p| **p == name).copied()
-}
-
-fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The architecture holds: no file calls a part above its own (the folders import one

@@ -11,6 +11,9 @@
 use std::fs;
 use std::path::Path;
 
+mod common;
+use common::rust_files;
+
 /// APIs that do not exist off Unix: using one ungated fails to compile on Windows.
 const UNIX_ONLY: &[&str] = &[
     "std::os::unix",
@@ -104,17 +107,6 @@ fn unguarded(text: &str, apis: &[&str]) -> Vec<(usize, String)> {
         }
     }
     found
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 #[test]

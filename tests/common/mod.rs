@@ -423,3 +423,16 @@ impl Drop for Drip {
         }
     }
 }
+
+/// Every `.rs` file under `dir`, its folders included (for the tests that read the
+/// source: tests/layout.rs, tests/portable.rs).
+pub fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
