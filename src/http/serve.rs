@@ -67,7 +67,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
             note,
         } => {
             if let Some(note) = note {
-                info!("{} {peer}: {note}", shared.tag(id));
+                info!("{} {peer}: {note}", plain.tag);
             }
             return Some(Upgrade {
                 head,

@@ -201,31 +201,28 @@ fn text_prefix(payload: &[u8], len: u64) -> (&[u8], bool) {
 /// The routing step narrated: the request head as received, then `steps`, each check
 /// that passed and how it ended (http/route.rs `check_steps` and `check_narrated`).
 pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, steps: &str) {
-    let id = sink.id;
-    if sink.stdout && config.trace_secrets {
-        emit(id, &http_lines("<-", "request head", head));
-    } else if sink.stdout {
-        let (shown, hidden) = crate::util::secrets::redact(head);
-        let mut block = http_lines("<-", "request head", &shown);
+    // Credentials hidden on stdout unless `--trace-secrets`, and always in the record,
+    // which goes to a browser, maybe a projector's: redacted once for both.
+    let hide = sink.record.is_some() || (sink.stdout && !config.trace_secrets);
+    let redacted = hide.then(|| crate::util::secrets::redact(head));
+    let hidden_head = |tail: &str| {
+        let (shown, hidden) = redacted.as_ref().map_or((head, 0), |(s, n)| (&s[..], *n));
+        let mut block = http_lines("<-", "request head", shown);
         if hidden > 0 {
             let _ = writeln!(
                 block,
-                "-- {hidden} credential value(s) hidden (cookies, authorization, tokens); --trace-secrets shows them"
+                "-- {hidden} credential value(s) hidden (cookies, authorization, tokens{tail}"
             );
         }
-        emit(id, &block);
+        block
+    };
+    if sink.stdout && config.trace_secrets {
+        emit(sink.id, &http_lines("<-", "request head", head));
+    } else if sink.stdout {
+        emit(sink.id, &hidden_head("); --trace-secrets shows them"));
     }
     if sink.record.is_some() {
-        // Always hidden here: the record goes to a browser, maybe a projector's.
-        let (shown, hidden) = crate::util::secrets::redact(head);
-        let mut block = http_lines("<-", "request head", &shown);
-        if hidden > 0 {
-            let _ = writeln!(
-                block,
-                "-- {hidden} credential value(s) hidden (cookies, authorization, tokens: your inspect_token too)"
-            );
-        }
-        sink.to_record(&block);
+        sink.to_record(&hidden_head(": your inspect_token too)"));
     }
     sink.emit(steps);
 }
