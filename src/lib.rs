@@ -136,7 +136,7 @@
 //! 2. `http/route.rs` `check` gives a `Verdict::Refuse` with its answer
 //!    (`client/response.rs` `Response`);
 //! 3. `http/serve.rs` `refuse` logs it and sends it with `respond_and_close`: the
-//!    answer, then a half-close and a short drain (`client/socket.rs` `shut_and_drain`),
+//!    answer, then a half-close and a short drain (`client/response.rs` `shut_and_drain`),
 //!    so the client reads the answer instead of a reset. Nothing only a WebSocket needs
 //!    is built.
 //!
@@ -164,7 +164,7 @@
 //! (`client/handle.rs`) reaches the shared state through a small trait, so that a
 //! [`Client`] can carry it without an import cycle; `server/signals.rs` turns Ctrl-C into
 //! its `shutdown`. What every thread shares is in `shared.rs`; `util/lock.rs` and
-//! `client/socket.rs` hold the one way to take a lock and to retry or classify a socket
+//! `client/transport.rs` hold the one way to take a lock and to retry or classify a socket
 //! call. The README's "Layout" section counts the core.
 
 // `unsafe` only in client/tcp.rs and tune/ (a few libc calls, each measured:

@@ -38,7 +38,7 @@ const TRICKLE: usize = 200;
 const TICK: Duration = Duration::from_millis(100);
 
 /// After a static answer is cut the server still reads (and drops) what the client
-/// sends for up to a second before the connection ends (socket.rs `DRAIN_FOR`).
+/// sends for up to a second before the connection ends (response.rs `DRAIN_FOR`).
 #[cfg(feature = "static")]
 const DRAIN: Duration = Duration::from_secs(1);
 

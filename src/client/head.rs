@@ -9,8 +9,8 @@
 use std::io;
 use std::time::Instant;
 
-use crate::client::socket::is_timeout;
 use crate::client::transport::Transport;
+use crate::client::transport::is_timeout;
 
 /// Why no complete request head could be read.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ pub(crate) fn read_head(
             Err(e) => {
                 buf.truncate(start);
                 // A timeout or a signal: look at the deadline again and read for what is
-                // left of it (`socket::retry` would wait the whole old timeout again).
+                // left of it (`transport::retry` would wait the whole old timeout again).
                 if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }

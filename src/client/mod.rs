@@ -1,7 +1,7 @@
 //! One client and the bytes to and from it: the `Client` and every byte bound for it
-//! (outbox.rs, and in broadcast mode its backlog.rs); the socket or TLS (transport.rs;
-//! socket.rs retries, the write floor and closing without a reset; tcp.rs what the kernel
-//! says); the request head read (head.rs) and the HTTP answers written (response.rs); the
+//! (outbox.rs, and in broadcast mode its backlog.rs); the socket or TLS, retries and the
+//! write floor (transport.rs; tcp.rs what the kernel says); the request head read
+//! (head.rs) and the HTTP answers written, closing without a reset (response.rs); the
 //! list of clients (registry.rs) and the `ServerHandle` a client carries (handle.rs).
 //!
 //! Knows nothing of routing, rooms or the optional layers (they see its bytes through
@@ -14,6 +14,5 @@ pub(crate) mod head;
 pub(crate) mod outbox;
 pub(crate) mod registry;
 pub(crate) mod response;
-pub(crate) mod socket;
 pub(crate) mod tcp;
 pub(crate) mod transport;

@@ -350,7 +350,7 @@ impl Client {
     }
 
     /// Writes everything queued. Blocks at most the write timeout per 16 KiB the client
-    /// takes (the write floor, socket.rs).
+    /// takes (the write floor, transport.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
         self.write_out(&mut out)
@@ -411,7 +411,7 @@ impl Client {
         };
         written.map_err(|e| {
             out.broken = true;
-            crate::client::socket::write_failure(e)
+            crate::client::transport::write_failure(e)
         })
     }
 

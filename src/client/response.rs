@@ -1,11 +1,13 @@
 //! The plain HTTP answers tinyws gives on its WebSocket port, and how it sends them:
 //! every one closes the connection after it, without resetting it.
 
-use std::time::Duration;
+use std::io::Read;
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
 
 use crate::client::handle::Tag;
 use crate::client::outbox::Client;
-use crate::client::transport::Transport;
+use crate::client::transport::{Transport, retry};
 use crate::config::Config;
 
 /// A plain request on its connection's thread, for whoever answers it: http/serve.rs, or
@@ -173,9 +175,33 @@ pub(crate) fn respond(transport: &Transport, response: &Response) {
 /// the two (the inspector's place for a poll).
 pub(crate) fn close(transport: &Transport, linger: Duration) {
     transport.close_notify();
-    crate::client::socket::shut_and_drain(
-        transport.socket(),
-        linger,
-        crate::client::socket::DRAIN_MAX,
-    );
+    shut_and_drain(transport.socket(), linger, DRAIN_MAX);
+}
+
+/// How long to keep reading after a final answer (an HTTP error, a failing close), so
+/// that closing does not reset it.
+pub(crate) const DRAIN_FOR: Duration = Duration::from_secs(1);
+
+/// At most this much is read and dropped after an HTTP answer.
+pub(crate) const DRAIN_MAX: usize = 64 * 1024;
+
+/// Shuts the write side (the peer sees FIN after what was sent), then reads and drops
+/// input until the peer closes, `linger` passes or `max` bytes were read. Closing a
+/// socket with unread input makes the kernel send RST instead of FIN, and the peer may
+/// then lose what was sent last before it reads it.
+pub(crate) fn shut_and_drain(mut stream: &TcpStream, linger: Duration, max: usize) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + linger;
+    let mut sink = [0u8; 1024];
+    let mut drained = 0usize;
+    while drained < max {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match retry(|| stream.read(&mut sink)) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
 }

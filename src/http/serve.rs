@@ -6,7 +6,7 @@
 //! layers/files.rs `serve`). An upgrade comes back as a [`connection::Upgrade`] for the
 //! WebSocket side (ws/connection.rs), so a refused request builds nothing that only a
 //! WebSocket needs. Every answer ends with `respond_and_close`: the answer, a half-close
-//! and a short drain (client/socket.rs).
+//! and a short drain (client/response.rs).
 
 use std::io;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use log::{debug, info, warn};
 use crate::client::head::{self, Head, HeadError};
 use crate::client::outbox::Client;
 use crate::client::response::{self, Plain, respond_and_close};
-use crate::client::socket::{DRAIN_FOR, shut_and_drain};
+use crate::client::response::{DRAIN_FOR, shut_and_drain};
 use crate::http::route::{self, Verdict};
 use crate::layers::files::{self, FileRequest};
 use crate::layers::teach::inspect::Recorder;
@@ -149,7 +149,11 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
                 // the only language that client understands.
                 info!("{tag} {peer}: plain text on the TLS port; answered 400");
                 let _ = io::Write::write_all(&mut client.socket(), &response::not_tls().to_bytes());
-                shut_and_drain(client.socket(), DRAIN_FOR, crate::client::socket::DRAIN_MAX);
+                shut_and_drain(
+                    client.socket(),
+                    DRAIN_FOR,
+                    crate::client::response::DRAIN_MAX,
+                );
                 return None;
             }
             if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {

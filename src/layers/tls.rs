@@ -5,7 +5,7 @@
 //! So the session sits behind a mutex that is never held across a blocking socket read:
 //! ciphertext is read from the socket first, then fed to the session under the lock.
 //! Writes encrypt and send under the lock, to a writer the caller gives (the socket under
-//! the write floor: socket.rs `Paced`), which bounds how long.
+//! the write floor: transport.rs `Paced`), which bounds how long.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -203,7 +203,7 @@ impl Tls {
             }
             let mut raw = [0u8; 4096];
             let n = match (&*socket).read(&mut raw) {
-                // A signal (see socket::retry): read again, after checking the deadline.
+                // A signal (see transport::retry): read again, after checking the deadline.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 n => n?,
             };
@@ -228,7 +228,7 @@ impl Tls {
     fn write_all_to(&self, out: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
         let conn = &mut self.lock().conn;
         while !bytes.is_empty() {
-            let piece = &bytes[..bytes.len().min(crate::client::socket::WRITE_CHUNK)];
+            let piece = &bytes[..bytes.len().min(crate::client::transport::WRITE_CHUNK)];
             let n = conn.writer().write(piece)?;
             bytes = &bytes[n..];
             if n == 0 && !conn.wants_write() {
@@ -270,7 +270,7 @@ impl Encryption for Tls {
 
 fn send_pending(conn: &mut ServerConnection, out: &mut impl Write) -> io::Result<()> {
     while conn.wants_write() {
-        crate::client::socket::retry(|| conn.write_tls(out))?;
+        crate::client::transport::retry(|| conn.write_tls(out))?;
     }
     Ok(())
 }

@@ -411,7 +411,7 @@ mod tests {
         let mut buf = [0u8; 64 * 1024];
         match peer.read(&mut buf) {
             Ok(n) => into.extend_from_slice(&buf[..n]),
-            Err(e) if crate::client::socket::is_timeout(&e) => {}
+            Err(e) if crate::client::transport::is_timeout(&e) => {}
             Err(e) => panic!("reading the peer: {e}"),
         }
     }

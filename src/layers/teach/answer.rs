@@ -5,8 +5,8 @@
 
 use log::{debug, info};
 
+use crate::client::response::DRAIN_FOR;
 use crate::client::response::{self, Plain, respond_and_close};
-use crate::client::socket::DRAIN_FOR;
 use crate::layers::teach::inspect::{self, Inspector};
 use crate::layers::teach::{framelab, page, trace};
 use crate::util::escape;
