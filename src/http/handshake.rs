@@ -1,10 +1,6 @@
 //! The opening handshake as a server checks it (RFC 6455 §4.2.1, §4.2.2, §4.4): is this
 //! upgrade request valid, may its Origin connect, which subprotocol does the `101` name?
-//! And the `Sec-WebSocket-Accept` value the `101` carries. Only upgrades come here:
-//! route.rs has already checked the request line, the Host and the path, and answers
-//! every plain HTTP request itself.
-
-use sha1::{Digest, Sha1};
+//! Only upgrades come here, after route.rs's checks.
 
 use crate::client::response::Response;
 use crate::config::Config;
@@ -98,7 +94,11 @@ pub(crate) fn check_upgrade(
             "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".into()
         });
     }
-    step(steps, || accept_steps(key).trim_end().to_string());
+    step(steps, || {
+        crate::layers::teach::trace::accept_steps(key)
+            .trim_end()
+            .to_string()
+    });
     Ok(Upgrade {
         rewritten,
         protocol,
@@ -407,55 +407,9 @@ pub(crate) fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bo
     !authority.is_empty() && norm(authority) == norm(host)
 }
 
-/// RFC 6455 §1.3: the GUID appended to the client's key.
-pub(crate) const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// The `Sec-WebSocket-Accept` value for `key` (§4.2.2 item 5.4), with its steps: the key
-/// with the GUID appended, and its SHA-1 digest, which is sent in base64.
-pub(crate) fn accept(key: &str) -> (String, [u8; 20], String) {
-    let joined = format!("{key}{GUID}");
-    let digest: [u8; 20] = Sha1::digest(joined.as_bytes()).into();
-    let accept = data_encoding::BASE64.encode(&digest);
-    (joined, digest, accept)
-}
-
-/// [`accept`] step by step, as `--trace` shows it.
-pub(crate) fn accept_steps(key: &str) -> String {
-    let (joined, digest, accept) = accept(key);
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "== key            {key}\n\
-         == key + GUID     {joined}\n\
-         == SHA-1 (hex)    {}\n\
-         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
-        hex.join(" ")
-    )
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    /// RFC 6455 §1.3's example key and accept value.
-    #[test]
-    fn accept_of_the_rfc_sample_key() {
-        let (joined, digest, value) = accept("dGhlIHNhbXBsZSBub25jZQ==");
-        assert_eq!(
-            joined,
-            "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        );
-        assert_eq!(
-            digest,
-            [
-                0xb3, 0x7a, 0x4f, 0x2c, 0xc0, 0x62, 0x4f, 0x16, 0x90, 0xf6, 0x46, 0x06, 0xcf, 0x38,
-                0x59, 0x45, 0xb2, 0xbe, 0xc4, 0xea
-            ]
-        );
-        assert_eq!(value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
-        assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
-        assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
-    }
 
     /// The subprotocol chosen for `offer` (header lines) with the server's `ours`.
     fn chosen(offer: &[&str], ours: &[&str]) -> (Option<String>, bool) {

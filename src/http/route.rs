@@ -1,8 +1,7 @@
 //! The routing step: what a request head asks for. Every request passes the same
 //! HTTP checks first (the request line, RFC 9112 §3.2's Host, HTTP/1.1, the method);
-//! then an upgrade goes on to the WebSocket handshake's checks (handshake.rs), and
-//! anything else is a plain HTTP request that http/serve.rs answers: the teaching page
-//! (layers/teach/page.rs), a file (`static_dir`, layers/files.rs `serve`), or a refusal.
+//! then an upgrade goes on to handshake.rs, and the rest gets a [`Verdict`] serve.rs
+//! answers.
 
 use std::fmt::Write as _;
 

@@ -1,12 +1,7 @@
-//! Plain HTTP on the WebSocket port. Every connection thread starts here ([`serve`]): it
-//! reads the request head, lets the teaching layer answer its own paths (the inspector,
-//! the frame lab: layers/teach/answer.rs), asks the routing step (route.rs) what the
-//! rest is, and answers each plain request from start to finish: the refusals
-//! (client/response.rs), the teaching page (layers/teach/page.rs), files (`static_dir`,
-//! layers/files.rs `serve`). An upgrade comes back as a [`connection::Upgrade`] for the
-//! WebSocket side (ws/connection.rs), so a refused request builds nothing that only a
-//! WebSocket needs. Every answer ends with `respond_and_close`: the answer, a half-close
-//! and a short drain (client/response.rs).
+//! Plain HTTP on the WebSocket port, where every connection thread starts ([`serve`]):
+//! each plain request is answered here from start to finish (http/mod.rs says in what
+//! order); an upgrade goes back as a [`connection::Upgrade`], so a refused request
+//! builds nothing that only a WebSocket needs.
 
 use std::io;
 use std::sync::Arc;

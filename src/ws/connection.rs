@@ -1,6 +1,5 @@
-//! A WebSocket's life, on its client's thread, once the routing step (http/serve.rs, route.rs)
-//! has accepted its upgrade: the handshake, the read/reply loop, the close. Nothing here
-//! may panic the server; every blocking call is bounded.
+//! A WebSocket's life on its client's thread (ws/mod.rs). Nothing here may panic the
+//! server; every blocking call is bounded.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -45,8 +44,7 @@ pub(crate) struct Upgrade {
     pub(crate) record: Option<Recorder>,
 }
 
-/// A WebSocket's life after the routing step: the handshake, the read/reply loop, the
-/// close.
+/// A WebSocket's life after the routing step: `open`, `serve`, `finish`.
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
     let record = upgrade.record.clone();
     let Some((mut ws, member)) = open(shared, &client, upgrade) else {
@@ -105,18 +103,13 @@ fn open<'s>(
     let subprotocol = client
         .protocol()
         .map_or(String::new(), |p| format!(", subprotocol {p}"));
-    if let Some(place) = &member {
-        let n = place.room().len();
-        info!(
-            "{tag} {peer}: opened {}{subprotocol}, {n} in the room",
-            escape::client(client.path())
-        );
-    } else {
-        info!(
-            "{tag} {peer}: opened {}{subprotocol}",
-            escape::client(client.path())
-        );
-    }
+    let room = member.as_ref().map_or(String::new(), |place| {
+        format!(", {} in the room", place.room().len())
+    });
+    info!(
+        "{tag} {peer}: opened {}{subprotocol}{room}",
+        escape::client(client.path())
+    );
     if stopping {
         client.close(1001, crate::client::outbox::GOING_AWAY);
         client.end_tls();
@@ -308,12 +301,9 @@ fn finish(
     // After the last frame (the writer is joined), before TCP closes or half-closes.
     client.end_tls();
     if let End::Failed { sent: true, .. } = end {
-        // The close frame is out (written inline in echo mode; in broadcast mode the
-        // writer thread, joined above, wrote it). The client is often still sending (an
-        // oversized message, say), and closing with its bytes unread makes the kernel send
-        // RST, so the client may lose our close frame before reading it: Autobahn saw that
-        // as an unclean close in section 9 with the default caps. So half-close and drain
-        // for a bounded time first, as for HTTP answers.
+        // The close frame is out (inline in echo mode; in broadcast mode by the writer,
+        // joined above). The client is often still sending (an oversized message, say):
+        // drain before closing, as for HTTP answers, or a reset may lose the close frame.
         shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
     let end = client.dropped_reason().map_or(end, End::Stalled);

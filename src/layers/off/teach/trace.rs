@@ -48,6 +48,11 @@ pub(crate) fn http_lines(_mark: &str, _title: &str, _bytes: &[u8]) -> String {
     String::new()
 }
 
+/// Nothing to show: no connection is traced in this build.
+pub(crate) fn accept_steps(_key: &str) -> String {
+    String::new()
+}
+
 pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _steps: &str) {}
 
 /// Never made, like [`Sink`].
