@@ -113,6 +113,18 @@ impl Example {
         }
     }
 
+    /// Waits until a line containing each of `needles` has come, in any order: the raw
+    /// client prints what it sent on one thread and what it read on another, so the
+    /// server's answer may come before the "sent" line.
+    fn wait_all(&mut self, needles: &[&str]) {
+        let start = self.seen.len();
+        for needle in needles {
+            if !self.seen[start..].iter().any(|l| l.contains(needle)) {
+                self.wait_line(needle);
+            }
+        }
+    }
+
     /// The loopback address of the `ws://host:port/` the example printed.
     fn ws_addr(&mut self) -> SocketAddr {
         let line = self.wait_line("ws://");
@@ -729,8 +741,7 @@ fn raw_client_refuses_bad_hex_in_one_line_and_sends_nothing() {
     }
     // Had any byte of those gone out, this frame would not be read as one.
     writeln!(stdin, "81 85 37fa213d 7f9f4d5158").unwrap();
-    ex.wait_line("> 11 bytes sent");
-    ex.wait_line("<   text     \"Hello\"");
+    ex.wait_all(&["> 11 bytes sent", "<   text     \"Hello\""]);
 }
 
 /// A server's frame is decoded with a 64-bit length too; a header claiming more than
