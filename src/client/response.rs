@@ -1,5 +1,6 @@
 //! The plain HTTP answers tinyws gives on its WebSocket port, and how it sends them:
-//! every one closes the connection after it, without resetting it.
+//! every one closes the connection after it, without resetting it (`shut_and_drain`,
+//! which a WebSocket the server fails uses too, after its close frame).
 
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};

@@ -87,13 +87,13 @@ pub(crate) fn check_upgrade(
     let key = check_key(headers, steps)?;
     check_origin(headers, host, config, steps)?;
     let (protocol, note) = choose_protocol(headers, &config.protocols, steps);
-    // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
     let rewritten = for_tungstenite(head, headers);
     if rewritten.is_some() {
         step(steps, || {
             "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".into()
         });
     }
+    // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
     step(steps, || {
         crate::layers::teach::trace::accept_steps(key)
             .trim_end()

@@ -27,9 +27,9 @@
 //!   counted, and the trace says where and how many; connections and shutdown go on.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use sha1::{Digest, Sha1};
-use std::time::Duration;
 
 use crate::client::outbox::Watch;
 use crate::config::Config;
