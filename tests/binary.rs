@@ -181,8 +181,11 @@ fn tcp_refused(addr: SocketAddr) -> bool {
 #[test]
 fn a_second_signal_exits_at_once() {
     let mut p = Proc::start(BIN, &["--shutdown-timeout", "60s"]);
-    // A raw client that never answers the 1001 keeps the graceful shutdown waiting.
+    // A raw client that never answers the 1001 keeps the graceful shutdown waiting, once
+    // it is open: a shutdown that comes between its 101 and its "opened" line closes it
+    // without waiting (connection.rs, `open`), and the process would exit 0 at once.
     let _silent = upgraded(p.addr);
+    p.wait_log("opened /");
     p.signal("-INT");
     p.wait_log("shutting down");
     let t = Instant::now();
