@@ -1,6 +1,7 @@
 //! The plain HTTP answers tinyws gives on its WebSocket port, and how it sends them:
 //! every one closes the connection after it, without resetting it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::handle::Tag;
@@ -13,7 +14,9 @@ use crate::config::Config;
 /// client, how the log names it, the settings, the request head, and whether `--trace`
 /// follows it.
 pub(crate) struct Plain<'a> {
-    pub(crate) client: &'a Client,
+    /// An `Arc`: the frame lab reads through a stream of the connection's type, which
+    /// holds one (ws/stream.rs).
+    pub(crate) client: &'a Arc<Client>,
     pub(crate) tag: Tag<'a>,
     pub(crate) config: &'a Config,
     pub(crate) head: &'a [u8],
