@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::client::head::Head;
 use crate::client::outbox::Client;
-use crate::layers::teach::trace;
+use crate::layers::teach::{framelab, trace};
 use crate::tune;
 
 pub(crate) struct Stream {
@@ -40,8 +40,9 @@ pub(crate) struct Stream {
     /// `--trace` and the inspector: decodes and narrates every frame the client sends.
     trace: Option<Box<trace::Frames>>,
     reads: tune::Reads,
-    /// The frame lab's stream ([`lab`](Self::lab)): what is written, kept instead of sent.
-    lab: Option<Vec<u8>>,
+    /// The frame lab's stream ([`lab`](Self::lab)): what is written, kept instead of sent
+    /// (nothing in a build without the teaching layer, where no stream is the lab's).
+    lab: framelab::Kept,
 }
 
 impl Stream {
@@ -66,7 +67,7 @@ impl Stream {
             threshold,
             trace,
             reads: tune::Reads::new(bulk),
-            lab: None,
+            lab: framelab::Kept::none(),
         }
     }
 
@@ -76,7 +77,7 @@ impl Stream {
     pub(crate) fn lab(client: Arc<Client>, bytes: Vec<u8>) -> Stream {
         let mut stream = Stream::new(client, Head { buf: bytes, len: 0 }, 0, 0, None);
         stream.handshake = false;
-        stream.lab = Some(Vec::new());
+        stream.lab = framelab::Kept::lab();
         stream
     }
 
@@ -84,7 +85,7 @@ impl Stream {
     // The frame lab's only: unused in a build without the teaching layer.
     #[allow(dead_code)]
     pub(crate) fn written(&mut self) -> Vec<u8> {
-        self.lab.as_mut().map(std::mem::take).unwrap_or_default()
+        self.lab.get().map(std::mem::take).unwrap_or_default()
     }
 
     /// After the handshake: let the bytes that followed the head through.
@@ -158,7 +159,7 @@ impl Read for Stream {
             // tungstenite stops reading once it has parsed the head, so this is never
             // reached; reading the socket here would put its bytes before the early ones.
             None if self.handshake => 0,
-            None if self.lab.is_some() => return Err(io::ErrorKind::WouldBlock.into()),
+            None if self.lab.get().is_some() => return Err(io::ErrorKind::WouldBlock.into()),
             None => {
                 if !self.reads.has_buffered() {
                     self.before_waiting()?;
@@ -180,7 +181,7 @@ impl Read for Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(lab) = self.lab.as_mut() {
+        if let Some(lab) = self.lab.get() {
             lab.extend_from_slice(buf);
             return Ok(buf.len());
         }
@@ -198,7 +199,7 @@ impl Write for Stream {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.handshake || self.lab.is_some() {
+        if self.handshake || self.lab.get().is_some() {
             return Ok(()); // see `write`
         }
         self.dirty = false;
