@@ -169,8 +169,9 @@
 
 // `unsafe` only in client/tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf,
-// docs/embedded.md), and in layers/beneath.rs (openat and openat2, which std lacks:
-// static files that no rename can lead out of their directory, docs/security.md).
+// docs/embedded.md), in layers/beneath.rs (openat and openat2, which std lacks: static
+// files that no rename can lead out of their directory, docs/security.md), and in
+// server/signals.rs (the signal handler).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -181,14 +181,35 @@ fn tcp_refused(addr: SocketAddr) -> bool {
 #[test]
 fn a_second_signal_exits_at_once() {
     let mut p = Proc::start(BIN, &["--shutdown-timeout", "60s"]);
-    // A raw client that never answers the 1001 keeps the graceful shutdown waiting.
+    // A raw client that never answers the 1001 keeps the graceful shutdown waiting, once
+    // it is open: a shutdown that comes between its 101 and its "opened" line closes it
+    // without waiting (connection.rs, `open`), and the process would exit 0 at once.
     let _silent = upgraded(p.addr);
+    p.wait_log("opened /");
     p.signal("-INT");
     p.wait_log("shutting down");
     let t = Instant::now();
     p.signal("-INT");
     assert_eq!(p.wait_exit(Duration::from_secs(3)), Some(130));
     assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+/// Closing a terminal can deliver SIGHUP twice: the second one does not cut the shutdown
+/// short, and a SIGINT after it still does. Each signal is told apart from the others.
+#[cfg(unix)]
+#[test]
+fn a_second_sighup_does_not_exit_and_a_sigint_after_it_does() {
+    let mut p = Proc::start(BIN, &["--shutdown-timeout", "60s"]);
+    // Open, and so waited for (see a_second_signal_exits_at_once).
+    let _silent = upgraded(p.addr);
+    p.wait_log("opened /");
+    p.signal("-HUP");
+    p.wait_log("signal 1 (SIGHUP): shutting down");
+    p.signal("-HUP");
+    p.wait_log("signal 1 (SIGHUP) again: still shutting down");
+    p.signal("-INT");
+    p.wait_log("signal 2 (SIGINT) while shutting down: exiting at once");
+    assert_eq!(p.wait_exit(Duration::from_secs(3)), Some(130));
 }
 
 #[cfg(target_os = "linux")]

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::handle::Tag;
@@ -16,7 +17,9 @@ use crate::config::Config;
 /// client, how the log names it, the settings, the request head, and whether `--trace`
 /// follows it.
 pub(crate) struct Plain<'a> {
-    pub(crate) client: &'a Client,
+    /// An `Arc`: the frame lab reads through a stream of the connection's type, which
+    /// holds one (ws/stream.rs).
+    pub(crate) client: &'a Arc<Client>,
     pub(crate) tag: Tag<'a>,
     pub(crate) config: &'a Config,
     pub(crate) head: &'a [u8],

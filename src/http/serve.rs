@@ -48,9 +48,12 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     };
     // The teaching layer's own requests (the inspector's, the frame lab's). Only with a
     // valid Host (and one of `allow_hosts`): else `check` refuses them below.
-    if answer::plain(&plain, &shared.inspect, || {
-        !route::host_refused(request, cfg)
-    }) {
+    if answer::plain(
+        &plain,
+        &shared.inspect,
+        || !route::host_refused(request, cfg),
+        crate::ws::lab::open,
+    ) {
         return None;
     }
     let (verdict, sink, record) = check(shared, client, request, traced);

@@ -213,7 +213,8 @@ fn send(to: &Feed, server: &dyn Control, text: String) {
         .filter(|c| c.is_upgraded())
         .cloned()
         .collect();
-    clients.sort_by_key(|c| c.id());
+    // Ids are unique: the same order as a stable sort, in less code.
+    clients.sort_unstable_by_key(|c| c.id());
     let frame = crate::frame::encode(crate::frame::TEXT, text.as_bytes());
     let deadline = Instant::now() + to.write_timeout;
     for client in clients {

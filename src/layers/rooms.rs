@@ -98,7 +98,8 @@ impl Rooms {
             .into_iter()
             .map(|(path, room)| (path.to_string(), room.len()))
             .collect();
-        list.sort();
+        // Paths are unique (map keys): the same order as a stable sort, in less code.
+        list.sort_unstable();
         list
     }
 

@@ -40,7 +40,8 @@ impl ServerHandle {
     /// [`shutdown`](Self::shutdown)) is left out; only when none is running or shutting
     /// down any more does a signal exit the process at once (the program asked for the
     /// signals, and nothing else handles them). Asking twice for the same server is the
-    /// same as once.
+    /// same as once. On Unix the handlers replace any the program installed before for
+    /// these three signals.
     ///
     /// The signals are watched by one small thread per process (64 KiB of stack, counted
     /// in the memory budget), blocked until a signal comes: no polling. Call it after
@@ -157,27 +158,114 @@ fn arrived(signal: Arrived) {
     exit_at_once();
 }
 
-/// Unix: signal-hook's iterator tells SIGINT, SIGTERM and SIGHUP apart, which a repeated
-/// SIGHUP needs.
+/// Unix: a handler for SIGINT, SIGTERM and SIGHUP writes which one came into a pipe,
+/// and one thread reads the pipe and calls [`arrived`] (the self-pipe trick). It works
+/// whatever the program's threads block, unlike a thread in `sigwait`, and telling the
+/// three apart is what a repeated SIGHUP needs. It replaced signal-hook's iterator, the
+/// same mechanism, for 17 KB of the binary (docs/performance.md, "Binary size"); unlike
+/// it, it does not chain to a handler the program installed before.
 #[cfg(unix)]
-fn watch() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    // The iterator blocks in the signal thread until a signal arrives: no polling.
-    std::thread::Builder::new()
-        .name("tinyws-signals".into())
-        .stack_size(crate::config::HELPER_STACK)
-        .spawn(move || {
-            for signal in signals.forever() {
-                arrived(match signal {
-                    SIGHUP => Arrived::Hangup,
-                    SIGTERM => Arrived::Stop("signal 15 (SIGTERM)"),
-                    _ => Arrived::Stop("signal 2 (SIGINT)"),
-                });
-            }
-        })
-        .map(drop)
+mod pipe {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+    use super::Arrived;
+
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// The pipe's write end, for the handler; never closed once set.
+    static WRITE_END: AtomicI32 = AtomicI32::new(-1);
+
+    /// Which of [`SIGNALS`] is in the pipe and not yet read. The handler writes a signal
+    /// only if it is not already there, so the pipe holds at most 3 bytes: its write can
+    /// neither block nor fail, and so leaves `errno` as the interrupted code had it (libc
+    /// sets it only on failure). A signal repeated before the thread reads the first
+    /// counts once, as with signal-hook's iterator.
+    static PENDING: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
+
+    /// The signal handler: async-signal-safe, it only touches atomics and calls write(2).
+    extern "C" fn on_signal(signal: libc::c_int) {
+        let Some(i) = SIGNALS.iter().position(|&s| s == signal) else {
+            return;
+        };
+        if PENDING[i].swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let byte = i as u8;
+        // SAFETY: write(2) is async-signal-safe; it reads one byte from this frame; the
+        // descriptor is the pipe's write end, set before any handler was installed and
+        // never closed.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::write(
+                WRITE_END.load(Ordering::Acquire),
+                (&raw const byte).cast(),
+                1,
+            )
+        };
+    }
+
+    pub(super) fn watch() -> std::io::Result<()> {
+        let (mut reader, writer) = std::io::pipe()?;
+        WRITE_END.store(writer.as_raw_fd(), Ordering::Release);
+        // Blocked in read(2) until a signal comes: no polling.
+        std::thread::Builder::new()
+            .name("tinyws-signals".into())
+            .stack_size(crate::config::HELPER_STACK)
+            .spawn(move || {
+                let mut byte = [0u8];
+                loop {
+                    match reader.read(&mut byte) {
+                        Ok(1) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        // Not expected: the write end is never closed.
+                        Ok(_) => return,
+                        Err(e) => {
+                            log::error!("reading the signal pipe failed, signals are ignored from now on: {e}");
+                            return;
+                        }
+                    }
+                    let i = usize::from(byte[0]).min(SIGNALS.len() - 1);
+                    // Cleared first: one that comes while this one is handled is the next.
+                    PENDING[i].store(false, Ordering::Release);
+                    super::arrived(match SIGNALS[i] {
+                        libc::SIGHUP => Arrived::Hangup,
+                        libc::SIGTERM => Arrived::Stop("signal 15 (SIGTERM)"),
+                        _ => Arrived::Stop("signal 2 (SIGINT)"),
+                    });
+                }
+            })?;
+        // The handler may write to it at any time from now on: never closed.
+        let _ = writer.into_raw_fd();
+        SIGNALS.iter().try_for_each(|&signal| install(signal))
+    }
+
+    /// Makes [`on_signal`] the handler of `signal`.
+    #[allow(unsafe_code)]
+    fn install(signal: libc::c_int) -> std::io::Result<()> {
+        // SAFETY: an all-zero sigaction is a valid value (no flags, empty mask); the
+        // handler is an `extern "C" fn(c_int)`, as sa_sigaction without SA_SIGINFO
+        // expects; sigaction reads `action` and writes nothing (no old action asked).
+        // SA_RESTART: the program's blocking calls resume after the handler instead of
+        // failing with EINTR.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
 }
+
+#[cfg(unix)]
+use pipe::watch;
 
 /// Windows has no signals: Ctrl-C, Ctrl-Break and closing the console window arrive as
 /// console control events, which the `ctrlc` crate (feature `termination`) delivers to

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::client::head::Head;
 use crate::client::outbox::Client;
-use crate::layers::teach::trace;
+use crate::layers::teach::{framelab, trace};
 use crate::tune;
 
 pub(crate) struct Stream {
@@ -40,6 +40,9 @@ pub(crate) struct Stream {
     /// `--trace` and the inspector: decodes and narrates every frame the client sends.
     trace: Option<Box<trace::Frames>>,
     reads: tune::Reads,
+    /// The frame lab's stream ([`lab`](Self::lab)): what is written, kept instead of sent
+    /// (nothing in a build without the teaching layer, where no stream is the lab's).
+    lab: framelab::Kept,
 }
 
 impl Stream {
@@ -64,7 +67,25 @@ impl Stream {
             threshold,
             trace,
             reads: tune::Reads::new(bulk),
+            lab: framelab::Kept::none(),
         }
+    }
+
+    /// The frame lab's stream (lab.rs): `bytes`, then "nothing more yet" (`WouldBlock`,
+    /// as a non-blocking socket says); what is written is kept for
+    /// [`written`](Self::written), and nothing reaches `client`.
+    pub(crate) fn lab(client: Arc<Client>, bytes: Vec<u8>) -> Stream {
+        let mut stream = Stream::new(client, Head { buf: bytes, len: 0 }, 0, 0, None);
+        stream.handshake = false;
+        stream.lab = framelab::Kept::lab();
+        stream
+    }
+
+    /// The lab's stream: what was written to it so far, taken.
+    // The frame lab's only: unused in a build without the teaching layer.
+    #[allow(dead_code)]
+    pub(crate) fn written(&mut self) -> Vec<u8> {
+        self.lab.get().map(std::mem::take).unwrap_or_default()
     }
 
     /// After the handshake: let the bytes that followed the head through.
@@ -138,6 +159,7 @@ impl Read for Stream {
             // tungstenite stops reading once it has parsed the head, so this is never
             // reached; reading the socket here would put its bytes before the early ones.
             None if self.handshake => 0,
+            None if self.lab.get().is_some() => return Err(io::ErrorKind::WouldBlock.into()),
             None => {
                 if !self.reads.has_buffered() {
                     self.before_waiting()?;
@@ -159,6 +181,10 @@ impl Read for Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(lab) = self.lab.get() {
+            lab.extend_from_slice(buf);
+            return Ok(buf.len());
+        }
         self.reads.wrote(buf.len());
         // During the handshake the 101 only waits in the outbox: `Client::upgrade` sends
         // it, under the lock that shutdown decides under (outbox.rs).
@@ -173,7 +199,7 @@ impl Write for Stream {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.handshake {
+        if self.handshake || self.lab.get().is_some() {
             return Ok(()); // see `write`
         }
         self.dirty = false;

@@ -14,13 +14,20 @@ use crate::util::escape;
 /// Answers `req` if it is one of the layer's, and says whether it was. `host_ok`: the
 /// request's Host is valid (and one of `allow_hosts`); asked only for the layer's paths,
 /// and without it the request goes on, for the routing step to refuse.
-pub(crate) fn plain(req: &Plain<'_>, inspector: &Inspector, host_ok: impl Fn() -> bool) -> bool {
+/// `open`: the frame lab's [`Wire`](framelab::Wire), which http/serve.rs hands down (it
+/// is a connection's type, from ws/).
+pub(crate) fn plain(
+    req: &Plain<'_>,
+    inspector: &Inspector,
+    host_ok: impl Fn() -> bool,
+    open: framelab::Open,
+) -> bool {
     if let Some(route) = inspect::route(req.head).filter(|_| host_ok()) {
         answer_inspector(req, inspector, route);
         return true;
     }
     if let Some(lab) = framelab::route(req.head).filter(|_| host_ok()) {
-        answer_lab(req, &lab);
+        answer_lab(req, &lab, open);
         return true;
     }
     false
@@ -80,9 +87,9 @@ fn answer_inspector(req: &Plain<'_>, inspector: &Inspector, route: inspect::Rout
 }
 
 /// The frame lab (framelab.rs). The log line says the verdict, never the bytes.
-fn answer_lab(req: &Plain<'_>, lab: &framelab::Lab<'_>) {
+fn answer_lab(req: &Plain<'_>, lab: &framelab::Lab<'_>, open: framelab::Open) {
     let client = req.client;
-    let (answer, note) = framelab::answer(lab, req.config);
+    let (answer, note) = framelab::answer(lab, req.config, client, open);
     let line = format!(
         "{} answered {}: {}",
         framelab::PATH,

@@ -8,9 +8,10 @@
 //! the close frame.
 //!
 //! **The same code as a socket.** A server-role tungstenite `WebSocket` with the limits
-//! of every connection (`Config::limits`) reads the bytes from memory instead of a
-//! socket; the end of the bytes is a socket with nothing more to read. A failure gets
-//! the close frame a connection gets (`frame::failure`). The echo is what the
+//! of every connection (`Config::limits`), of a connection's own type (a [`Wire`], made
+//! by ws/lab.rs), reads the bytes from memory instead of a socket; the end of the bytes
+//! is a socket with nothing more to read, and what it writes is kept, not sent. A
+//! failure gets the close frame a connection gets (`frame::failure`). The echo is what the
 //! default handler (`Echo`) answers: the server's own handler and the room are never
 //! reached, and nothing is kept once the answer is sent.
 //!
@@ -22,13 +23,15 @@
 //! server's headers are shorter than a client's (no mask). Only the verdict is logged,
 //! never a byte of the client's.
 
-use std::io::{self, Read, Write};
+use std::io;
+use std::sync::Arc;
 
 use tungstenite::error::ProtocolError;
-use tungstenite::protocol::Role;
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Error, Message, WebSocket};
+use tungstenite::{Error, Message};
 
+use crate::client::outbox::Client;
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::frame;
@@ -40,6 +43,43 @@ pub(crate) const PATH: &str = "/.framelab";
 /// The most bytes of frames one request may carry: a 126-byte frame takes 134, a
 /// message in a few fragments a few hundred. 8 KiB of hex, the default `max_head_size`.
 pub(crate) const MAX_BYTES: usize = 4096;
+
+/// A server-role tungstenite `WebSocket` of the type a connection reads with, over
+/// bytes in memory: they are read, then "nothing more yet" (`WouldBlock`, as a
+/// non-blocking socket says), and what it writes is kept. The same type, so the same
+/// compiled code: a stream type of the lab's own was a second copy of tungstenite's
+/// reader in the binary.
+pub(crate) trait Wire {
+    fn read(&mut self) -> tungstenite::Result<Message>;
+    fn write(&mut self, message: Message) -> tungstenite::Result<()>;
+    fn flush(&mut self) -> tungstenite::Result<()>;
+    /// Everything written so far, taken.
+    fn written(&mut self) -> Vec<u8>;
+}
+
+/// Makes a [`Wire`] over `bytes` with these limits; `client` is the request's, there
+/// for the stream's type only: nothing is read from it or written to it (ws/lab.rs).
+pub(crate) type Open = fn(client: Arc<Client>, bytes: Vec<u8>, WebSocketConfig) -> Box<dyn Wire>;
+
+/// What a [`Wire`]'s stream keeps of what tungstenite writes (ws/stream.rs): `Some` on
+/// the lab's stream only; every connection's has `None` and sends what is written.
+pub(crate) struct Kept(Option<Vec<u8>>);
+
+impl Kept {
+    /// A connection's: keeps nothing.
+    pub(crate) fn none() -> Kept {
+        Kept(None)
+    }
+
+    /// The lab's: keeps everything written.
+    pub(crate) fn lab() -> Kept {
+        Kept(Some(Vec::new()))
+    }
+
+    pub(crate) fn get(&mut self) -> Option<&mut Vec<u8>> {
+        self.0.as_mut()
+    }
+}
 
 /// A plain `GET` (or `HEAD`) of [`PATH`]: its query.
 pub(crate) struct Lab<'h> {
@@ -63,10 +103,21 @@ pub(crate) fn route(head: &[u8]) -> Option<Lab<'_>> {
 }
 
 /// The answer to a lab request, and what the log says of it (the verdict alone).
-pub(crate) fn answer(lab: &Lab<'_>, config: &Config) -> (Response, String) {
+pub(crate) fn answer(
+    lab: &Lab<'_>,
+    config: &Config,
+    client: &Arc<Client>,
+    open: Open,
+) -> (Response, String) {
     let (answer, note) = match bytes_of(lab.query) {
         Ok(bytes) => {
-            let outcome = run(&bytes, config);
+            // tungstenite's read buffer sized to the bytes there are, not its default
+            // 128 KiB (which it fills with zeros on the first read): a lab request holds
+            // no more than a connection with `--read-buffer-size` does, whatever that is
+            // set to. The wire reads a copy of the bytes (at most MAX_BYTES).
+            let limits = config.limits().read_buffer_size(bytes.len());
+            let mut ws = open(client.clone(), bytes.clone(), limits);
+            let outcome = run(&bytes, ws.as_mut());
             let note = format!("{} bytes, {}", bytes.len(), outcome.end.summary());
             let json =
                 Response::new(200, outcome.json()).header("Content-Type", "application/json");
@@ -144,16 +195,7 @@ struct Outcome {
 }
 
 /// The bytes as a connection would read them: tungstenite's read loop over memory.
-fn run(bytes: &[u8], config: &Config) -> Outcome {
-    let wire = Wire {
-        input: bytes,
-        output: Vec::new(),
-    };
-    // tungstenite's read buffer sized to the bytes there are, not its default 128 KiB
-    // (which it fills with zeros on the first read): a lab request holds no more than a
-    // connection with `--read-buffer-size` does, whatever that is set to.
-    let limits = config.limits().read_buffer_size(bytes.len());
-    let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(limits));
+fn run(bytes: &[u8], ws: &mut dyn Wire) -> Outcome {
     let mut close = None;
     let stop = loop {
         let step = match ws.read() {
@@ -172,7 +214,7 @@ fn run(bytes: &[u8], config: &Config) -> Outcome {
             break e;
         }
     };
-    let mut reply = std::mem::take(&mut ws.get_mut().output);
+    let mut reply = ws.written();
     let end = match stop {
         Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock => End::Open {
             needs: unfinished(bytes),
@@ -290,33 +332,6 @@ impl Outcome {
             js_string(code.map_or("", trace::close_code_name)),
             js_string(reason),
         )
-    }
-}
-
-/// The request's bytes as a socket: reads them, then "nothing more yet" (`WouldBlock`,
-/// as a non-blocking socket says), and keeps what is written.
-struct Wire<'a> {
-    input: &'a [u8],
-    output: Vec<u8>,
-}
-
-impl Read for Wire<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.input.read(buf)
-    }
-}
-
-impl Write for Wire<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

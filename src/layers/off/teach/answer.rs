@@ -4,6 +4,11 @@
 use crate::client::response::Plain;
 use crate::layers::teach::inspect::Inspector;
 
-pub(crate) fn plain(_req: &Plain<'_>, _inspector: &Inspector, _host_ok: impl Fn() -> bool) -> bool {
+pub(crate) fn plain(
+    _req: &Plain<'_>,
+    _inspector: &Inspector,
+    _host_ok: impl Fn() -> bool,
+    _open: crate::layers::teach::framelab::Open,
+) -> bool {
     false
 }

@@ -2,6 +2,7 @@
 //! feature: the same names, never reached.
 
 pub(crate) mod answer;
+pub(crate) mod framelab;
 pub(crate) mod inspect;
 pub(crate) mod page;
 pub(crate) mod trace;

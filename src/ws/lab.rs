@@ -1,0 +1,42 @@
+//! The frame lab's wire (layers/teach/framelab.rs): a connection's own tungstenite
+//! `WebSocket<Stream>`, reading the lab's bytes from memory instead of the socket. The
+//! same type as a connection's, so the lab runs the very code a connection does, and
+//! tungstenite's reader is compiled once for both.
+
+use std::sync::Arc;
+
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::{Message, WebSocket};
+
+use crate::client::outbox::Client;
+use crate::layers::teach::framelab::Wire;
+use crate::ws::stream::Stream;
+
+/// A server-role `WebSocket` over `bytes` (`framelab::Open`): nothing is read from
+/// `client` or written to it.
+pub(crate) fn open(client: Arc<Client>, bytes: Vec<u8>, limits: WebSocketConfig) -> Box<dyn Wire> {
+    let stream = Stream::lab(client, bytes);
+    Box::new(WebSocket::from_raw_socket(
+        stream,
+        Role::Server,
+        Some(limits),
+    ))
+}
+
+impl Wire for WebSocket<Stream> {
+    fn read(&mut self) -> tungstenite::Result<Message> {
+        WebSocket::read(self)
+    }
+
+    fn write(&mut self, message: Message) -> tungstenite::Result<()> {
+        WebSocket::write(self, message)
+    }
+
+    fn flush(&mut self) -> tungstenite::Result<()> {
+        WebSocket::flush(self)
+    }
+
+    fn written(&mut self) -> Vec<u8> {
+        self.get_mut().written()
+    }
+}
