@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::client::head::Head;
 use crate::client::outbox::Client;
-use crate::layers::teach::{framelab, trace};
+use crate::layers::teach::trace;
 use crate::tune;
 
 pub(crate) struct Stream {
@@ -40,9 +40,6 @@ pub(crate) struct Stream {
     /// `--trace` and the inspector: decodes and narrates every frame the client sends.
     trace: Option<Box<trace::Frames>>,
     reads: tune::Reads,
-    /// The frame lab's stream ([`lab`](Self::lab)): what is written, kept instead of sent
-    /// (nothing in a build without the teaching layer, where no stream is the lab's).
-    lab: framelab::Kept,
 }
 
 impl Stream {
@@ -67,25 +64,7 @@ impl Stream {
             threshold,
             trace,
             reads: tune::Reads::new(bulk),
-            lab: framelab::Kept::none(),
         }
-    }
-
-    /// The frame lab's stream (lab.rs): `bytes`, then "nothing more yet" (`WouldBlock`,
-    /// as a non-blocking socket says); what is written is kept for
-    /// [`written`](Self::written), and nothing reaches `client`.
-    pub(crate) fn lab(client: Arc<Client>, bytes: Vec<u8>) -> Stream {
-        let mut stream = Stream::new(client, Head { buf: bytes, len: 0 }, 0, 0, None);
-        stream.handshake = false;
-        stream.lab = framelab::Kept::lab();
-        stream
-    }
-
-    /// The lab's stream: what was written to it so far, taken.
-    // The frame lab's only: unused in a build without the teaching layer.
-    #[allow(dead_code)]
-    pub(crate) fn written(&mut self) -> Vec<u8> {
-        self.lab.get().map(std::mem::take).unwrap_or_default()
     }
 
     /// After the handshake: let the bytes that followed the head through.
@@ -98,6 +77,7 @@ impl Stream {
         if self.pos >= self.replay.len() && !self.replay.is_empty() {
             self.replay = Vec::new();
             self.pos = 0;
+            self.head_end = 0; // all of it was served
         }
     }
 
@@ -156,10 +136,12 @@ impl Read for Stream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = match self.replayed(out) {
             Some(n) => n,
-            // tungstenite stops reading once it has parsed the head, so this is never
-            // reached; reading the socket here would put its bytes before the early ones.
-            None if self.handshake => 0,
-            None if self.lab.get().is_some() => return Err(io::ErrorKind::WouldBlock.into()),
+            // The head is all this stream gives before the handshake ends: "nothing more
+            // yet", as a non-blocking socket says. A connection never gets here
+            // (tungstenite stops reading once it has parsed the head), and reading the
+            // socket would put its bytes before the early ones; the frame lab's stream,
+            // all head, does (lab.rs).
+            None if self.handshake => return Err(io::ErrorKind::WouldBlock.into()),
             None => {
                 if !self.reads.has_buffered() {
                     self.before_waiting()?;
@@ -181,10 +163,6 @@ impl Read for Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(lab) = self.lab.get() {
-            lab.extend_from_slice(buf);
-            return Ok(buf.len());
-        }
         self.reads.wrote(buf.len());
         // During the handshake the 101 only waits in the outbox: `Client::upgrade` sends
         // it, under the lock that shutdown decides under (outbox.rs).
@@ -199,7 +177,7 @@ impl Write for Stream {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.handshake || self.lab.get().is_some() {
+        if self.handshake {
             return Ok(()); // see `write`
         }
         self.dirty = false;
@@ -249,5 +227,33 @@ mod tests {
         assert_eq!(n, whole.len() - 3);
         assert!(stream.reads().at_message_edge(), "both frames whole");
         assert!(!stream.reads().has_grown(), "two-byte frames grow nothing");
+    }
+
+    /// A stream whose handshake never ends (the frame lab's, ws/lab.rs): its head, then
+    /// "nothing more yet" however often it is asked, and what is written waits in the
+    /// outbox, never on the socket.
+    #[test]
+    fn a_stream_that_is_all_head_says_would_block_and_sends_nothing() {
+        let (client, mut peer) = Client::over_loopback(Some(Duration::from_secs(5)));
+        let client = Arc::new(client);
+        let bytes = vec![0x89, 0x80, 1, 2, 3, 4]; // a masked, empty ping
+        let head = Head {
+            len: bytes.len(),
+            buf: bytes.clone(),
+        };
+        let mut stream = Stream::new(client.clone(), head, 0, 0, None);
+        let mut got = [0u8; 64];
+        let n = stream.read(&mut got).expect("the head");
+        assert_eq!(&got[..n], bytes.as_slice());
+        for _ in 0..2 {
+            let e = stream.read(&mut got).expect_err("nothing more");
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        }
+        stream.write_all(&[0x8a, 0x00]).expect("write");
+        stream.flush().expect("flush");
+        assert_eq!(client.outbox().pending, [0x8a, 0x00]);
+        peer.set_nonblocking(true).expect("nonblocking");
+        let e = peer.read(&mut got).expect_err("nothing on the socket");
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 }

@@ -57,29 +57,10 @@ pub(crate) trait Wire {
     fn written(&mut self) -> Vec<u8>;
 }
 
-/// Makes a [`Wire`] over `bytes` with these limits; `client` is the request's, there
-/// for the stream's type only: nothing is read from it or written to it (ws/lab.rs).
+/// Makes a [`Wire`] over `bytes` with these limits; `client` is the request's: nothing
+/// is read from it, and what the wire writes waits in its outbox until
+/// [`Wire::written`] takes it back (ws/lab.rs).
 pub(crate) type Open = fn(client: Arc<Client>, bytes: Vec<u8>, WebSocketConfig) -> Box<dyn Wire>;
-
-/// What a [`Wire`]'s stream keeps of what tungstenite writes (ws/stream.rs): `Some` on
-/// the lab's stream only; every connection's has `None` and sends what is written.
-pub(crate) struct Kept(Option<Vec<u8>>);
-
-impl Kept {
-    /// A connection's: keeps nothing.
-    pub(crate) fn none() -> Kept {
-        Kept(None)
-    }
-
-    /// The lab's: keeps everything written.
-    pub(crate) fn lab() -> Kept {
-        Kept(Some(Vec::new()))
-    }
-
-    pub(crate) fn get(&mut self) -> Option<&mut Vec<u8>> {
-        self.0.as_mut()
-    }
-}
 
 /// A plain `GET` (or `HEAD`) of [`PATH`]: its query.
 pub(crate) struct Lab<'h> {

@@ -1,6 +1,5 @@
 //! Stand-in for framelab.rs in a build without the `teach` layer: the frame lab's
-//! wire, which ws/lab.rs makes, and which nothing asks for; a stream keeps nothing, so
-//! a connection's stream carries no branch for the lab.
+//! wire, which ws/lab.rs makes, and which nothing asks for.
 
 use std::sync::Arc;
 
@@ -19,20 +18,3 @@ pub(crate) trait Wire {
 }
 
 pub(crate) type Open = fn(client: Arc<Client>, bytes: Vec<u8>, WebSocketConfig) -> Box<dyn Wire>;
-
-/// No stream is the lab's: this holds nothing, and `get` is always `None`.
-pub(crate) struct Kept;
-
-impl Kept {
-    pub(crate) fn none() -> Kept {
-        Kept
-    }
-
-    pub(crate) fn lab() -> Kept {
-        Kept
-    }
-
-    pub(crate) fn get(&mut self) -> Option<&mut Vec<u8>> {
-        None
-    }
-}
