@@ -491,12 +491,20 @@ impl Client {
     /// For unit tests: a client (id 1) over a real loopback connection with this read
     /// timeout, and the peer's end of it.
     pub(crate) fn over_loopback(read_timeout: Option<std::time::Duration>) -> (Client, TcpStream) {
+        Client::over_loopback_as(1, read_timeout)
+    }
+
+    /// [`Client::over_loopback`], as connection `id`.
+    pub(crate) fn over_loopback_as(
+        id: u64,
+        read_timeout: Option<std::time::Duration>,
+    ) -> (Client, TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (socket, addr) = listener.accept().expect("accept");
         socket.set_read_timeout(read_timeout).expect("timeout");
         let client = Client::new(
-            1,
+            id,
             addr,
             Transport::new(socket),
             crate::client::handle::detached(),

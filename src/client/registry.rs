@@ -2,7 +2,7 @@
 //! still waiting for their request head, and the rules admission (admission.rs) applies
 //! to them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,7 @@ const MAX_PUSHED_OUT: usize = 64;
 #[derive(Default)]
 pub(crate) struct Registry {
     /// Every connection that has a thread, from accept to close.
-    pub(crate) clients: HashMap<u64, Arc<Client>>,
+    pub(crate) clients: Clients,
     /// Those that have not delivered a whole request head yet, as (id, when accepted,
     /// client), oldest first. Sorted by id, since ids only grow and admission adds each
     /// new one at the back under the same lock: [`Self::stop_waiting`] finds one by binary
@@ -88,6 +88,39 @@ impl Registry {
     }
 }
 
+/// Every connection that has a thread, sorted by id: ids only grow and admission adds
+/// each new one at the end under the registry's lock, so [`Clients::remove`] finds one
+/// by binary search. (Not a `HashMap`: the same lookups, with the table's growth and
+/// hashing code in the binary for a list of at most `max_connections`.)
+#[derive(Default)]
+pub(crate) struct Clients(Vec<Arc<Client>>);
+
+impl Clients {
+    /// Adds `client`, whose id is above every one held.
+    pub(crate) fn push(&mut self, client: Arc<Client>) {
+        debug_assert!(self.0.last().is_none_or(|last| last.id() < client.id()));
+        self.0.push(client);
+    }
+
+    /// Removes connection `id`, if it is there.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Arc<Client>> {
+        let i = self.0.binary_search_by_key(&id, |c| c.id()).ok()?;
+        Some(self.0.remove(i))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Arc<Client>> {
+        self.0.iter()
+    }
+}
+
 /// Why admission refuses a connection with `503`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -108,8 +141,8 @@ mod tests {
         let mut reg = Registry::default();
         let mut peers = Vec::new(); // the other ends, kept open
         for id in 1..=3 {
-            let (client, peer) = Client::over_loopback(None);
-            reg.clients.insert(id, Arc::new(client));
+            let (client, peer) = Client::over_loopback_as(id, None);
+            reg.clients.push(Arc::new(client));
             peers.push(peer);
         }
         reg.pushed_out.push(3); // still ending: its thread is there
@@ -122,15 +155,34 @@ mod tests {
         assert_eq!(reg.refusal(2, 2), Some(Refusal::Busy));
     }
 
+    /// Connections end in any order; each removal takes that one, and only once.
+    #[test]
+    fn clients_are_removed_by_id_in_any_order() {
+        let mut clients = Clients::default();
+        let mut peers = Vec::new();
+        for id in [2, 5, 9, 12] {
+            let (client, peer) = Client::over_loopback_as(id, None);
+            clients.push(Arc::new(client));
+            peers.push(peer);
+        }
+        assert_eq!(clients.remove(9).map(|c| c.id()), Some(9));
+        assert!(clients.remove(9).is_none(), "not removed twice");
+        assert!(clients.remove(3).is_none(), "never there");
+        assert_eq!(clients.remove(2).map(|c| c.id()), Some(2));
+        let left: Vec<u64> = clients.iter().map(|c| c.id()).collect();
+        assert_eq!(left, [5, 12]);
+        assert_eq!(clients.len(), 2);
+    }
+
     /// Connections stop waiting in any order; the oldest still waiting is pushed out.
     #[test]
     fn the_oldest_still_waiting_is_pushed_out() {
         let mut reg = Registry::default();
         let mut peers = Vec::new();
         for id in 1..=4 {
-            let (client, peer) = Client::over_loopback(None);
+            let (client, peer) = Client::over_loopback_as(id, None);
             let client = Arc::new(client);
-            reg.clients.insert(id, client.clone());
+            reg.clients.push(client.clone());
             reg.waiting.push_back((id, Instant::now(), client));
             peers.push(peer);
         }

@@ -209,7 +209,7 @@ fn send(to: &Feed, server: &dyn Control, text: String) {
     };
     let mut clients: Vec<Arc<Client>> = lock(&registry)
         .clients
-        .values()
+        .iter()
         .filter(|c| c.is_upgraded())
         .cloned()
         .collect();

@@ -352,7 +352,7 @@ fn shutdown_clients(shared: &Shared) -> Stopped {
     let prefix = &shared.prefix;
     // Inspector polls wait on the records, not the socket: end their waits now.
     shared.inspect.stop();
-    let clients: Vec<Arc<Client>> = shared.registry().clients.values().cloned().collect();
+    let clients: Vec<Arc<Client>> = shared.registry().clients.iter().cloned().collect();
     let mut stopped = Stopped {
         connections: clients.len(),
         cut: 0,
@@ -386,7 +386,7 @@ fn shutdown_clients(shared: &Shared) -> Stopped {
             reg.clients.len(),
             crate::config::format_duration(shared.config.shutdown_timeout)
         );
-        for c in reg.clients.values() {
+        for c in reg.clients.iter() {
             let _ = c.socket().shutdown(Shutdown::Both);
         }
         drop(reg);

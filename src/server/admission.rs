@@ -39,7 +39,7 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut reg = self.shared.registry();
-        reg.clients.remove(&self.id);
+        reg.clients.remove(self.id);
         reg.stop_waiting(self.id);
         reg.pushed_out.retain(|&id| id != self.id);
         drop(reg);
@@ -108,7 +108,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         return;
     };
     let client = Arc::new(client);
-    reg.clients.insert(id, client.clone());
+    reg.clients.push(client.clone());
     reg.waiting.push_back((id, now, client.clone()));
     drop(reg);
 

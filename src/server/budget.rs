@@ -238,19 +238,18 @@ fn status_kib(status: &str, field: &str) -> Option<u64> {
 /// The cgroup memory limit this process is under and the cgroup's usage now, if any.
 #[cfg(target_os = "linux")]
 fn cgroup_memory() -> Option<(u64, u64)> {
-    let read = |path: &str| std::fs::read_to_string(path).ok();
-    let own = read("/proc/self/cgroup")?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     // cgroup v2: the limit is the lowest memory.max on the way up from our cgroup.
     if let Some(path) = v2_path(&own) {
         let mut limit: Option<u64> = None;
         let mut dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
         let mut used = None;
         loop {
-            if let Some(max) = read(&format!("{dir}/memory.max")).and_then(|s| parse_limit(&s)) {
+            if let Some(max) = read(&dir, "memory.max").and_then(|s| parse_limit(&s)) {
                 limit = Some(limit.map_or(max, |l: u64| l.min(max)));
             }
             if used.is_none() {
-                used = read(&format!("{dir}/memory.current")).and_then(|s| s.trim().parse().ok());
+                used = read_number(&dir, "memory.current");
             }
             if dir == "/sys/fs/cgroup" {
                 break;
@@ -270,17 +269,29 @@ fn cgroup_memory() -> Option<(u64, u64)> {
             format!("/sys/fs/cgroup/memory{}", path.trim_end_matches('/')),
             "/sys/fs/cgroup/memory".to_string(),
         ] {
-            let Some(text) = read(&format!("{dir}/memory.limit_in_bytes")) else {
+            let Some(text) = read(&dir, "memory.limit_in_bytes") else {
                 continue;
             };
             let limit = parse_limit(&text)?;
-            let used = read(&format!("{dir}/memory.usage_in_bytes"))
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let used = read_number(&dir, "memory.usage_in_bytes").unwrap_or(0);
             return Some((limit, used));
         }
     }
     None
+}
+
+/// The text of the cgroup file `file` in `dir`, if it can be read. One function for
+/// every cgroup file read above: the binary holds one copy of the file reading.
+#[cfg(target_os = "linux")]
+#[inline(never)]
+fn read(dir: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("{dir}/{file}")).ok()
+}
+
+/// A cgroup file that holds one number (memory.current, memory.usage_in_bytes).
+#[cfg(target_os = "linux")]
+fn read_number(dir: &str, file: &str) -> Option<u64> {
+    read(dir, file)?.trim().parse().ok()
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -9,6 +9,7 @@
 //! within the minute, others' warnings are left out too, counted, and the count is said
 //! with the next warning that is written.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -45,10 +46,13 @@ pub(crate) fn from(peer: IpAddr) -> Option<String> {
     let (mine, others) = lock(&TABLE).admit(machine, Instant::now())?;
     let mut tail = String::new();
     if mine > 0 {
-        tail += &format!(" (and {mine} more from {machine} in the last minute, not logged)");
+        let _ = write!(
+            tail,
+            " (and {mine} more from {machine} in the last minute, not logged)"
+        );
     }
     if others > 0 {
-        tail += &format!(" (and {others} more from other machines, not logged)");
+        let _ = write!(tail, " (and {others} more from other machines, not logged)");
     }
     Some(tail)
 }

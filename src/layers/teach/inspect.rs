@@ -41,7 +41,7 @@
 //!   are under way, and any other is answered `503` at once. Worst case: 68 answers of
 //!   32 KiB (and their copy on the way to the socket) ≈ 4.3 MiB.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
@@ -241,18 +241,26 @@ impl Board {
     /// The index of the oldest record of the machine that holds the most records,
     /// counting the newcomer from `newcomer` as one more of its machine's (if that machine
     /// has no record yet, the oldest record of the busiest other one).
+    ///
+    /// Counted by scanning: at most [`MAX_RECORDS`] records, so a few thousand
+    /// comparisons, once per newcomer on a full board; no map to build and hash.
     fn oldest_of_the_busiest(&self, newcomer: IpAddr) -> usize {
-        let mut counts: HashMap<IpAddr, usize> = HashMap::new();
-        for r in &self.records {
-            *counts.entry(r.machine).or_default() += 1;
-        }
-        *counts.entry(newcomer).or_default() += 1;
-        let most = counts.values().copied().max().unwrap_or(0);
+        let count = |machine: IpAddr| {
+            let kept = self.records.iter().filter(|r| r.machine == machine).count();
+            kept + usize::from(machine == newcomer)
+        };
+        let most = self
+            .records
+            .iter()
+            .map(|r| count(r.machine))
+            .chain([count(newcomer)])
+            .max()
+            .unwrap_or(0);
         // The oldest record of a machine with that many: on a tie (a class of one
         // socket each), simply the oldest.
         self.records
             .iter()
-            .position(|r| counts.get(&r.machine) == Some(&most))
+            .position(|r| count(r.machine) == most)
             .unwrap_or(0)
     }
 

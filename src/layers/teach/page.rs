@@ -43,13 +43,22 @@ fn render(config: &Config, head: &[u8], projector: bool) -> Response {
     } else {
         (TEMPLATE, "en")
     };
-    let html = template
-        .replace("{{STYLE}}", STYLE)
-        .replace("{{SCRIPT}}", SCRIPT)
-        .replace("{{WS_PATH}}", &js_string(path))
-        .replace("{{PROJECTOR}}", if projector { "true" } else { "false" })
-        .replace("{{WS_PROTOCOLS}}", &js_string(&config.protocols.join(", ")))
-        .replace("{{REQUEST_HEAD}}", &html_escape(&shown_head(head)));
+    let script = fill(
+        SCRIPT,
+        &[
+            ("WS_PATH", &js_string(path)),
+            ("PROJECTOR", if projector { "true" } else { "false" }),
+            ("WS_PROTOCOLS", &js_string(&config.protocols.join(", "))),
+        ],
+    );
+    let html = fill(
+        template,
+        &[
+            ("STYLE", STYLE),
+            ("SCRIPT", &script),
+            ("REQUEST_HEAD", &html_escape(&shown_head(head))),
+        ],
+    );
     let page = Response::new(200, html)
         .header("Content-Type", "text/html; charset=utf-8")
         // The page embeds this very request: never serve it from a cache.
@@ -61,6 +70,35 @@ fn render(config: &Config, head: &[u8], projector: bool) -> Response {
         // RFC 9110 §12.5.5: the answer depends on this request header.
         None => page.header("Vary", "Accept-Language"),
     }
+}
+
+/// `template` with each `{{NAME}}` of `values` replaced by its value, in one pass: a value
+/// is copied as it is, never searched for names itself (the request head may hold any
+/// text). Any other `{{` stays as it is.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let extra: usize = values.iter().map(|(_, v)| v.len()).sum();
+    let mut out = String::with_capacity(template.len() + extra);
+    let mut rest = template;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let known = after.split_once("}}").and_then(|(name, tail)| {
+            let (_, value) = values.iter().find(|(n, _)| *n == name)?;
+            Some((value, tail))
+        });
+        match known {
+            Some((value, tail)) => {
+                out.push_str(value);
+                rest = tail;
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The reader's own choice, `?lang=zh` (`Some(true)`) or `?lang=en`, which outranks
@@ -202,6 +240,14 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names are filled once: a value (the request head) is never searched for names,
+    /// and an unknown or unclosed `{{` stays.
+    #[test]
+    fn fill_copies_values_as_they_are() {
+        let values = [("A", "{{B}}"), ("B", "b")];
+        assert_eq!(fill("{{A}}-{{B}}-{{C}}-{{", &values), "{{B}}-b-{{C}}-{{");
+    }
 
     #[test]
     fn chinese_only_when_preferred_over_english() {
