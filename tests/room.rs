@@ -396,6 +396,7 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
     let slow = upgraded(p.addr);
     let fast = upgraded(p.addr);
     let stuck = upgraded(p.addr);
+    let stuck_addr = stuck.local_addr().unwrap().to_string();
     // Small receive buffers, so that the room waits for these two after a few messages
     // whatever the machine's TCP autotuning allows (up to megabytes on loopback).
     small_receive_buffer(&slow);
@@ -416,12 +417,22 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
     ];
     let start = Instant::now();
     let took = flood(sender, 1, N).join().unwrap();
-    // The stuck member: closed with 1008 while the flood runs, within a generous ceiling
-    // (the default --stall-timeout of 1 s, a loaded machine).
+    // The stuck member, and only it: closed with 1008 while the flood runs, within a
+    // generous ceiling. Usually by the stall timeout (the default 1 s), once the room
+    // waits for it; but its writer may instead sum 10 s of short waits first, each time
+    // the server's send buffer, which the kernel keeps enlarging for it (up to 4 MiB,
+    // tcp_wmem), is full for a moment while the room waits for the slow reader: then the
+    // write floor cuts it (its kernel acknowledged nothing all along). Either is the
+    // stuck member cut for not reading; CI saw the second once.
     let line = p.wait_log_for("dropped:", Duration::from_secs(60));
     let cut_after = start.elapsed();
     assert!(
-        line.contains("read nothing for 1s (stall_timeout (--stall-timeout)"),
+        line.contains(&format!(" {stuck_addr}: ")),
+        "not the stuck one: {line}"
+    );
+    assert!(
+        line.contains("read nothing for 1s (stall_timeout (--stall-timeout)")
+            || line.contains("took less than 16 KiB in 10s of waiting (the write_timeout"),
         "{line}"
     );
     let mut gaps = Vec::new();
@@ -451,9 +462,9 @@ fn at_the_defaults_a_slow_steady_reader_is_never_cut_and_a_stuck_one_is() {
     // keepalive ping once done: a drop for that, later, is not the room's.)
     let later = p.drain_log();
     assert!(
-        !later
-            .iter()
-            .any(|l| l.contains("not reading") || l.contains("read nothing")),
+        !later.iter().any(|l| l.contains("not reading")
+            || l.contains("read nothing")
+            || l.contains("took less than 16 KiB")),
         "{later:?}"
     );
     // That its close 1008 really goes out is tests/broadcast.rs's
