@@ -15,10 +15,10 @@ use tungstenite::{Message, WebSocket};
 
 use crate::client::head::Head;
 use crate::client::outbox::Client;
-use crate::layers::teach::framelab::Wire;
+use crate::layers::teach::wire::Wire;
 use crate::ws::stream::Stream;
 
-/// A server-role `WebSocket` over `bytes` (`framelab::Open`): nothing is read from
+/// A server-role `WebSocket` over `bytes` (`wire::Open`): nothing is read from
 /// `client` or written to it.
 pub(crate) fn open(client: Arc<Client>, bytes: Vec<u8>, limits: WebSocketConfig) -> Box<dyn Wire> {
     let head = Head {

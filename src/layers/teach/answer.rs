@@ -8,19 +8,19 @@ use log::{debug, info};
 use crate::client::response::DRAIN_FOR;
 use crate::client::response::{self, Plain, respond_and_close};
 use crate::layers::teach::inspect::{self, Inspector};
-use crate::layers::teach::{framelab, page, trace};
+use crate::layers::teach::{framelab, page, trace, wire};
 use crate::util::escape;
 
 /// Answers `req` if it is one of the layer's, and says whether it was. `host_ok`: the
 /// request's Host is valid (and one of `allow_hosts`); asked only for the layer's paths,
 /// and without it the request goes on, for the routing step to refuse.
-/// `open`: the frame lab's [`Wire`](framelab::Wire), which http/serve.rs hands down (it
+/// `open`: the frame lab's [`Wire`](wire::Wire), which http/serve.rs hands down (it
 /// is a connection's type, from ws/).
 pub(crate) fn plain(
     req: &Plain<'_>,
     inspector: &Inspector,
     host_ok: impl Fn() -> bool,
-    open: framelab::Open,
+    open: wire::Open,
 ) -> bool {
     if let Some(route) = inspect::route(req.head).filter(|_| host_ok()) {
         answer_inspector(req, inspector, route);
@@ -87,7 +87,7 @@ fn answer_inspector(req: &Plain<'_>, inspector: &Inspector, route: inspect::Rout
 }
 
 /// The frame lab (framelab.rs). The log line says the verdict, never the bytes.
-fn answer_lab(req: &Plain<'_>, lab: &framelab::Lab<'_>, open: framelab::Open) {
+fn answer_lab(req: &Plain<'_>, lab: &framelab::Lab<'_>, open: wire::Open) {
     let client = req.client;
     let (answer, note) = framelab::answer(lab, req.config, client, open);
     let line = format!(

@@ -8,7 +8,7 @@
 //! the close frame.
 //!
 //! **The same code as a socket.** A server-role tungstenite `WebSocket` with the limits
-//! of every connection (`Config::limits`), of a connection's own type (a [`Wire`], made
+//! of every connection (`Config::limits`), of a connection's own type (a [`Wire`] (wire.rs), made
 //! by ws/lab.rs), reads the bytes from memory instead of a socket; the end of the bytes
 //! is a socket with nothing more to read, and what it writes is kept, not sent. A
 //! failure gets the close frame a connection gets (`frame::failure`). The echo is what the
@@ -27,7 +27,6 @@ use std::io;
 use std::sync::Arc;
 
 use tungstenite::error::ProtocolError;
-use tungstenite::protocol::WebSocketConfig;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Error, Message};
 
@@ -36,6 +35,7 @@ use crate::client::response::Response;
 use crate::config::Config;
 use crate::frame;
 use crate::layers::teach::page::js_string;
+use crate::layers::teach::wire::{Open, Wire};
 use crate::layers::teach::{inspect, trace};
 
 /// Where the lab answers (a dot name: files.rs never serves one, so no file hides it).
@@ -43,24 +43,6 @@ pub(crate) const PATH: &str = "/.framelab";
 /// The most bytes of frames one request may carry: a 126-byte frame takes 134, a
 /// message in a few fragments a few hundred. 8 KiB of hex, the default `max_head_size`.
 pub(crate) const MAX_BYTES: usize = 4096;
-
-/// A server-role tungstenite `WebSocket` of the type a connection reads with, over
-/// bytes in memory: they are read, then "nothing more yet" (`WouldBlock`, as a
-/// non-blocking socket says), and what it writes is kept. The same type, so the same
-/// compiled code: a stream type of the lab's own was a second copy of tungstenite's
-/// reader in the binary.
-pub(crate) trait Wire {
-    fn read(&mut self) -> tungstenite::Result<Message>;
-    fn write(&mut self, message: Message) -> tungstenite::Result<()>;
-    fn flush(&mut self) -> tungstenite::Result<()>;
-    /// Everything written so far, taken.
-    fn written(&mut self) -> Vec<u8>;
-}
-
-/// Makes a [`Wire`] over `bytes` with these limits; `client` is the request's: nothing
-/// is read from it, and what the wire writes waits in its outbox until
-/// [`Wire::written`] takes it back (ws/lab.rs).
-pub(crate) type Open = fn(client: Arc<Client>, bytes: Vec<u8>, WebSocketConfig) -> Box<dyn Wire>;
 
 /// A plain `GET` (or `HEAD`) of [`PATH`]: its query.
 pub(crate) struct Lab<'h> {

@@ -8,7 +8,7 @@ pub(crate) fn plain(
     _req: &Plain<'_>,
     _inspector: &Inspector,
     _host_ok: impl Fn() -> bool,
-    _open: crate::layers::teach::framelab::Open,
+    _open: crate::layers::teach::wire::Open,
 ) -> bool {
     false
 }
