@@ -11,8 +11,9 @@ use log::{debug, info, warn};
 
 use crate::client::head::{self, Head, HeadError};
 use crate::client::outbox::Client;
-use crate::client::response::{self, Plain, respond_and_close};
-use crate::client::response::{DRAIN_FOR, shut_and_drain};
+use crate::client::response::{
+    self, DRAIN_FOR, DRAIN_MAX, Plain, respond_and_close, shut_and_drain,
+};
 use crate::http::route::{self, Verdict};
 use crate::layers::files::{self, FileRequest};
 use crate::layers::teach::inspect::Recorder;
@@ -147,11 +148,7 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
                 // the only language that client understands.
                 info!("{tag} {peer}: plain text on the TLS port; answered 400");
                 let _ = io::Write::write_all(&mut client.socket(), &response::not_tls().to_bytes());
-                shut_and_drain(
-                    client.socket(),
-                    DRAIN_FOR,
-                    crate::client::response::DRAIN_MAX,
-                );
+                shut_and_drain(client.socket(), DRAIN_FOR, DRAIN_MAX);
                 return None;
             }
             if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {

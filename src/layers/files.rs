@@ -46,10 +46,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::info;
 
-use crate::client::response::{DRAIN_FOR, DRAIN_MAX, shut_and_drain};
-use crate::client::response::{Plain, Response, respond_and_close};
-use crate::client::transport::Transport;
-use crate::client::transport::write_failure;
+use crate::client::response::{
+    DRAIN_FOR, DRAIN_MAX, Plain, Response, respond_and_close, shut_and_drain,
+};
+use crate::client::transport::{Transport, write_failure};
 use crate::layers::beneath;
 use crate::layers::teach::trace;
 use crate::util::escape;

@@ -14,8 +14,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::client::head::{self, Head};
 use crate::client::outbox::Client;
-use crate::client::response::{self, respond_and_close};
-use crate::client::response::{DRAIN_FOR, shut_and_drain};
+use crate::client::response::{self, DRAIN_FOR, respond_and_close, shut_and_drain};
 use crate::client::transport::{is_stalled, is_timeout};
 use crate::config::Config;
 use crate::frame;

@@ -5,8 +5,7 @@
 
 use log::{debug, info};
 
-use crate::client::response::DRAIN_FOR;
-use crate::client::response::{self, Plain, respond_and_close};
+use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
 use crate::layers::teach::inspect::{self, Inspector};
 use crate::layers::teach::{framelab, page, trace, wire};
 use crate::util::escape;
