@@ -1,11 +1,9 @@
 //! [`ServerHandle`]: what a program (or a handler, through [`Client::server`]) may ask of
 //! a running server: shut it down, count its connections, broadcast to its room.
 //!
-//! Why a trait object instead of the server's shared state itself: a [`Client`] carries
-//! the handle, and the shared state (shared.rs) holds the clients, so this file cannot
-//! name it without an import cycle (outbox.rs → handle.rs → shared.rs → outbox.rs). The
-//! shared state implements [`Control`] where it is defined further up (server/accept.rs), and
-//! this file depends on nothing of the crate.
+//! A trait object, not the server's shared state (shared.rs): a [`Client`] carries the
+//! handle and the shared state holds the clients, so naming it here would be an import
+//! cycle. The shared state implements [`Control`] further up (server/accept.rs).
 //!
 //! [`Client`]: crate::Client
 //! [`Client::server`]: crate::Client::server

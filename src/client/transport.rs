@@ -64,9 +64,8 @@ impl Transport {
         &self.socket
     }
 
-    /// Sets the write timeout: how long writes may wait for this client per 16 KiB it
-    /// takes (the write floor, below). Also the socket's own `SO_SNDTIMEO`, for the
-    /// few plain-text bytes written to it directly.
+    /// Sets the write timeout: the write floor's ([`Pace`]), and the socket's own
+    /// `SO_SNDTIMEO` for the few plain-text bytes written to it directly.
     pub(crate) fn set_write_timeout(&self, timeout: Duration) {
         self.pace.set_timeout(timeout);
         let _ = self.socket.set_write_timeout(Some(timeout));
@@ -120,17 +119,14 @@ impl Transport {
         !crate::client::tcp::has_input(&self.socket)
     }
 
-    /// Writes all of `bytes`, encrypted if the connection uses TLS. The client may keep it
-    /// waiting at most the write timeout per 16 KiB it takes (the write floor, below);
-    /// then it fails with a timeout.
+    /// Writes all of `bytes`, encrypted if the connection uses TLS, under the write floor
+    /// ([`Pace`]): a client that takes too little makes it fail with a timeout.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         self.write_all_to(&mut self.paced(), bytes)
     }
 
-    /// Like [`write_all`](Self::write_all), but no write waits past `deadline`: then it
-    /// fails with a timeout. `--stdin` in echo mode gives all clients of a line one
-    /// deadline (pipes.rs), so N clients that read nothing hold the line up once, not N
-    /// times. The waits still count in the client's write floor.
+    /// Like [`write_all`](Self::write_all), but no write waits past `deadline` (`--stdin`
+    /// in echo mode: pipes.rs `deliver` says why).
     pub(crate) fn write_all_until(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
         self.write_all_to(&mut self.paced().until(deadline), bytes)
     }

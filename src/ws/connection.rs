@@ -302,9 +302,9 @@ fn finish(
     if let End::Failed { sent: true, .. } = end {
         // The close frame is out (inline in echo mode; in broadcast mode by the writer,
         // joined above). The client is often still sending (an oversized message, say):
-        // drain before closing, as for HTTP answers, or a reset may lose the close frame
-        // (Autobahn's section 9 saw unclean closes without it). Up to 1 MiB, more than
-        // after an HTTP answer: the rest of a message over the size limit.
+        // drain before closing, as for HTTP answers, or a reset may lose the close frame.
+        // Up to 1 MiB, more than after an HTTP answer: the rest of a message over the size
+        // limit.
         shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
     let end = client.dropped_reason().map_or(end, End::Stalled);
