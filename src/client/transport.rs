@@ -81,29 +81,29 @@ impl Transport {
     /// Reads what the client sent, decrypted if the connection uses TLS. Blocks at most
     /// the socket's read timeout.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(tls) = &self.tls {
-            // A TLS read may write too (handshake messages, alerts): under the floor.
-            let mut out = Paced::new(&self.socket, &self.pace);
-            return tls.read(&self.socket, &mut out, buf, None);
-        }
-        retry(|| (&self.socket).read(buf))
+        self.decrypt(buf, None)
+            .unwrap_or_else(|| retry(|| (&self.socket).read(buf)))
     }
 
     /// Like [`read`](Self::read), for the request head: a TLS read may need many socket
     /// reads (handshake, a record in pieces), and none of them may pass `deadline`. (A
     /// plain read is one socket read; the caller has set its timeout.)
     pub(crate) fn read_head(&self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
-        let read = match &self.tls {
-            Some(tls) => {
-                let mut out = Paced::new(&self.socket, &self.pace);
-                tls.read(&self.socket, &mut out, buf, Some(deadline))
-            }
-            None => (&self.socket).read(buf),
-        };
+        let read = self
+            .decrypt(buf, Some(deadline))
+            .unwrap_or_else(|| (&self.socket).read(buf));
         if matches!(read, Ok(n) if n > 0) {
             self.spoke.store(true, Ordering::Relaxed);
         }
         read
+    }
+
+    /// A TLS read (`None` without TLS), which may write too (handshake messages, alerts):
+    /// under the floor.
+    fn decrypt(&self, buf: &mut [u8], deadline: Option<Instant>) -> Option<io::Result<usize>> {
+        let tls = self.tls.as_ref()?;
+        let mut out = Paced::new(&self.socket, &self.pace);
+        Some(tls.read(&self.socket, &mut out, buf, deadline))
     }
 
     /// Whether the client has sent nothing yet: no byte read from the socket (a TLS
