@@ -14,8 +14,7 @@ use crate::client::registry::Registry;
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::Handler;
-use crate::layers::files::Files;
-use crate::layers::rooms::Rooms;
+use crate::layers::Layers;
 use crate::room::broadcast::Room;
 use crate::server::admission::{self, MAX_REJECTERS, REJECTER_STACK};
 use crate::shared::Shared;
@@ -107,16 +106,7 @@ impl Server {
                 (usize::from(config.stdout), crate::util::spool::WRITER_STACK),
             ],
         );
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::layers::tls::load(cert, key)?),
-            _ => None,
-        };
-        // Before the port opens: a typo in the directory is a startup error, not a 404
-        // for every request.
-        let files = match &config.static_dir {
-            Some(dir) => Some(Files::new(dir).map_err(|e| Error::InvalidConfig(e.to_string()))?),
-            None => None,
-        };
+        let layers = Layers::open(&config)?;
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
@@ -129,10 +119,7 @@ impl Server {
             listener,
             shared: Arc::new(Shared {
                 room: Arc::new(Room::new(&config)),
-                rooms: Rooms::default(),
-                inspect: Arc::new(crate::layers::teach::inspect::Inspector::new(
-                    config.inspect,
-                )),
+                layers,
                 config,
                 handler: Box::new(handler),
                 stopping: AtomicBool::new(false),
@@ -140,11 +127,9 @@ impl Server {
                 changed: Condvar::new(),
                 local_addr,
                 threads: Threads::new(config_stack),
-                tls,
                 fit: budget.fit,
                 budget_warning: budget.warning,
                 prefix,
-                files,
             }),
         })
     }
@@ -172,27 +157,14 @@ impl Server {
             where_to_connect(addr, &shared.config, shared.scheme())
         );
         info!("{prefix}settings: {}", shared.config);
-        if shared.config.inspect {
-            info!(
-                "{prefix}inspect: the projector view is on at {}://{addr}{}: every connection's handshake and frames, live, to anyone who opens it (`inspect`)",
-                if shared.is_tls() { "https" } else { "http" },
-                crate::layers::teach::inspect::VIEW_PATH
-            );
-        }
         if let Some(line) = &shared.budget_warning {
             warn!("{prefix}{line}");
         }
-        if let Some(files) = &shared.files {
-            info!(
-                "{prefix}static files from {} (the built-in page is at {})",
-                files.root().display(),
-                crate::http::route::PAGE_PATH
-            );
-        }
-        if shared.config.stdin {
-            let server = ServerHandle::new(shared.clone());
-            crate::layers::pipes::read_stdin(&server, &shared.registry, &shared.config);
-        }
+        let server = ServerHandle::new(shared.clone());
+        let page = crate::http::route::PAGE_PATH;
+        shared
+            .layers
+            .start(&shared.config, &server, &shared.registry, page);
         loop {
             // accept, not incoming(): it hands over the peer's address with the socket,
             // which saves a getpeername call per connection.
@@ -212,14 +184,7 @@ impl Server {
         }
         drop(listener);
         let stopped = shutdown_clients(&shared);
-        // The trace's last lines, unless stdout stopped draining (trace.rs): the
-        // shutdown bound must hold whatever the terminal does.
-        if shared.config.trace && !crate::layers::teach::trace::drain(Duration::from_millis(500)) {
-            warn!("{prefix}`trace`: stdout is not being read; the end of the trace is lost");
-        }
-        if shared.config.stdout {
-            crate::layers::pipes::finish_stdout(Duration::from_millis(500));
-        }
+        shared.layers.finish(&shared.config, prefix);
         stopped
     }
 
@@ -312,7 +277,7 @@ impl Control for Shared {
 
     fn broadcast(&self, message: &tungstenite::Message) -> usize {
         if self.config.rooms {
-            return self.rooms.broadcast_all(message);
+            return self.layers.rooms.broadcast_all(message);
         }
         self.room.broadcast(message, None)
     }
@@ -321,18 +286,19 @@ impl Control for Shared {
         if !self.config.rooms {
             return 0;
         }
-        self.rooms
+        self.layers
+            .rooms
             .get(path)
             .map_or(0, |room| room.broadcast(message, None))
     }
 
     fn rooms(&self) -> Vec<(String, usize)> {
-        self.rooms.list()
+        self.layers.rooms.list()
     }
 
     fn members(&self) -> usize {
         if self.config.rooms {
-            return self.rooms.members();
+            return self.layers.rooms.members();
         }
         self.room.len()
     }
@@ -351,7 +317,7 @@ impl Control for Shared {
 fn shutdown_clients(shared: &Shared) -> Stopped {
     let prefix = &shared.prefix;
     // Inspector polls wait on the records, not the socket: end their waits now.
-    shared.inspect.stop();
+    shared.layers.inspect.stop();
     let clients: Vec<Arc<Client>> = shared.registry().clients.iter().cloned().collect();
     let mut stopped = Stopped {
         connections: clients.len(),
@@ -372,6 +338,7 @@ fn shutdown_clients(shared: &Shared) -> Stopped {
         .room
         .close_all(1001, crate::client::outbox::GOING_AWAY);
     shared
+        .layers
         .rooms
         .close_all(1001, crate::client::outbox::GOING_AWAY);
     // Let go of them now: a client that completes its close handshake must see TCP close

@@ -255,7 +255,7 @@ fn join<'s>(shared: &'s Shared, client: &Arc<Client>) -> Option<Option<Place<'s>
         return Some(None);
     }
     let place = if cfg.rooms {
-        shared.rooms.join(client.path(), client, cfg)
+        shared.layers.rooms.join(client.path(), client, cfg)
     } else {
         Place::in_room(&shared.room, client, cfg)
     };
