@@ -9,7 +9,7 @@
 //! [`Client::server`]: crate::Client::server
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use tungstenite::Message;
 
@@ -53,7 +53,8 @@ impl std::fmt::Display for Tag<'_> {
 /// program, [`Client::server`](crate::Client::server) to a handler. Cheap to clone.
 #[derive(Clone)]
 pub struct ServerHandle {
-    control: Arc<dyn Control>,
+    /// The server's shared state (`--stdin`'s thread holds it weakly: pipes.rs).
+    pub(crate) control: Arc<dyn Control>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -72,21 +73,6 @@ impl ServerHandle {
     /// Whether both are handles of the same server.
     pub(crate) fn same(&self, other: &ServerHandle) -> bool {
         Arc::ptr_eq(&self.control, &other.control)
-    }
-
-    /// A handle that does not keep the server alive (the `--stdin` thread's: pipes.rs).
-    #[allow(dead_code)] // unused without the `pipes` layer
-    pub(crate) fn downgrade(&self) -> Weak<dyn Control> {
-        Arc::downgrade(&self.control)
-    }
-
-    /// How the log names connection `id` (see [`Tag`]).
-    #[allow(dead_code)] // unused without the `pipes` layer
-    pub(crate) fn tag(&self, id: u64) -> Tag<'_> {
-        Tag {
-            name: self.control.name(),
-            id,
-        }
     }
 
     /// What the server's own log lines start with: `name: `, or nothing.

@@ -354,23 +354,13 @@ impl Client {
         self.write_out_until(out, None)
     }
 
-    /// `--stdin` in echo mode: appends `frame` and writes out everything queued, under
-    /// the client's write floor and never waiting past `deadline`, which the line's
-    /// clients share (pipes.rs).
-    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
-    #[allow(dead_code)]
-    pub(crate) fn queue_until(&self, frame: &[u8], deadline: Instant) -> io::Result<()> {
-        let mut out = self.outbox();
-        if out.broken || out.closed {
-            // Already ending (and said so, once): the line is not for it. Failing here
-            // would log every line until its thread has left the registry.
-            return Ok(());
-        }
-        out.pending.extend_from_slice(frame);
-        self.write_out_until(&mut out, Some(deadline))
-    }
-
-    fn write_out_until(&self, out: &mut Outbox, until: Option<Instant>) -> io::Result<()> {
+    /// Writes out everything queued (in broadcast mode, to the backlog), never waiting
+    /// past `until` if given (`--stdin`'s one deadline for a line's clients: pipes.rs).
+    pub(crate) fn write_out_until(
+        &self,
+        out: &mut Outbox,
+        until: Option<Instant>,
+    ) -> io::Result<()> {
         if out.pending.is_empty() {
             return Ok(());
         }
@@ -399,11 +389,7 @@ impl Client {
         if out.broken {
             return Err(already_failed());
         }
-        let written = match until {
-            Some(deadline) => self.transport.write_all_until(bytes, deadline),
-            None => self.transport.write_all(bytes),
-        };
-        written.map_err(|e| {
+        self.transport.write_all_until(bytes, until).map_err(|e| {
             out.broken = true;
             crate::client::transport::write_failure(e)
         })

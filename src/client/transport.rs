@@ -122,20 +122,18 @@ impl Transport {
     /// Writes all of `bytes`, encrypted if the connection uses TLS, under the write floor
     /// ([`Pace`]): a client that takes too little makes it fail with a timeout.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        self.write_all_to(&mut self.paced(), bytes)
+        self.write_all_until(bytes, None)
     }
 
-    /// Like [`write_all`](Self::write_all), but no write waits past `deadline` (`--stdin`
-    /// in echo mode: pipes.rs `deliver` says why).
-    pub(crate) fn write_all_until(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
-        self.write_all_to(&mut self.paced().until(deadline), bytes)
-    }
-
-    fn write_all_to(&self, out: &mut Paced<'_>, bytes: &[u8]) -> io::Result<()> {
-        if let Some(tls) = &self.tls {
-            return tls.write_all(out, bytes);
+    /// Like [`write_all`](Self::write_all), but no write waits past `until`, if given
+    /// (`--stdin` in echo mode: pipes.rs `deliver` says why).
+    pub(crate) fn write_all_until(&self, bytes: &[u8], until: Option<Instant>) -> io::Result<()> {
+        let mut out = self.paced();
+        out.until = until;
+        match &self.tls {
+            Some(tls) => tls.write_all(&mut out, bytes),
+            None => out.write_all(bytes),
         }
-        out.write_all(bytes)
     }
 
     /// Whether the connection uses TLS.
@@ -419,7 +417,8 @@ fn at_once(sent: io::Result<usize>) -> Option<io::Result<usize>> {
 pub(crate) struct Paced<'a> {
     socket: &'a TcpStream,
     pace: &'a Pace,
-    /// No write waits past this, whatever the floor would allow.
+    /// No write waits past this, whatever the floor would allow (what fits in the
+    /// socket's buffer still goes after it).
     until: Option<Instant>,
 }
 
@@ -429,16 +428,6 @@ impl<'a> Paced<'a> {
             socket,
             pace,
             until: None,
-        }
-    }
-
-    /// The same writer, whose writes also never wait past `deadline` (what fits in the
-    /// socket's buffer still goes after it): for a write that shares one deadline with
-    /// other clients' (`--stdin` in echo mode, pipes.rs).
-    pub(crate) fn until(self, deadline: Instant) -> Paced<'a> {
-        Paced {
-            until: Some(deadline),
-            ..self
         }
     }
 
