@@ -23,7 +23,7 @@ use crate::room::broadcast::{Place, Room};
 use crate::shared::Shared;
 use crate::util::escape;
 use crate::ws::stream::Stream;
-use crate::{layers::teach::trace, tune, util::warnings};
+use crate::{layers::teach::trace, tune, util::secrets, util::warnings};
 
 /// Whether a request tinyws accepted was refused by tungstenite's handshake (see
 /// `handshake`).
@@ -218,32 +218,16 @@ fn answer_101(
     if log::log_enabled!(log::Level::Debug) {
         debug!(
             "{tag} {peer}: handshake request {} [{}]",
-            escape::client(&crate::util::secrets::redact_target(&req.uri().to_string())),
-            shown_headers(req.headers())
+            escape::client(&secrets::redact_target(&req.uri().to_string())),
+            secrets::shown_headers(req.headers())
         );
         debug!(
             "{tag} {peer}: handshake response {} [{}]",
             resp.status(),
-            shown_headers(resp.headers())
+            secrets::shown_headers(resp.headers())
         );
     }
     Ok(resp)
-}
-
-/// Headers for the debug log, as `name: "value"` pairs: credentials hidden, as on the
-/// trace and the page (secrets.rs); the rest as sent, escaped.
-fn shown_headers(headers: &tungstenite::http::HeaderMap) -> String {
-    let shown: Vec<String> = headers
-        .iter()
-        .map(|(name, value)| {
-            if crate::util::secrets::is_secret_name(name.as_str()) {
-                format!("{name}: <hidden>")
-            } else {
-                format!("{name}: \"{}\"", escape::client(value.as_bytes()))
-            }
-        })
-        .collect();
-    shown.join(", ")
 }
 
 /// Broadcast mode: a writer thread and a place in the room (room/broadcast.rs, writer.rs), or in
