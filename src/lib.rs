@@ -221,7 +221,8 @@ pub use error::Error;
 pub use handler::{Echo, Handler};
 #[doc(hidden)]
 pub use layers::built as layers_built;
-pub use server::accept::{Running, Server, Stopped};
+pub use server::accept::Server;
+pub use server::running::{Running, Stopped};
 /// The WebSocket implementation underneath (version 0.30), for what tinyws does not
 /// re-export, e.g. `tungstenite::protocol::frame::coding::CloseCode`.
 pub use tungstenite;

@@ -62,7 +62,7 @@ impl Shared {
     ) -> Option<Client> {
         let transport = self.layers.transport(socket, peer)?;
         // The handler's way back to the server (Client::server); the shared state is its
-        // Control (server/accept.rs).
+        // Control (server/running.rs).
         let server = ServerHandle::new(self.clone());
         Some(Client::new(id, peer, transport, server))
     }

@@ -3,7 +3,7 @@
 //!
 //! A trait object, not the server's shared state (shared.rs): a [`Client`] carries the
 //! handle and the shared state holds the clients, so naming it here would be an import
-//! cycle. The shared state implements [`Control`] further up (server/accept.rs).
+//! cycle. The shared state implements [`Control`] further up (server/running.rs).
 //!
 //! [`Client`]: crate::Client
 //! [`Client::server`]: crate::Client::server
