@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::client::handle::ServerHandle;
 use crate::client::outbox::Client;
 use crate::client::registry::Registry;
+use crate::client::transport::Transport;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::layers::Layers;
@@ -60,10 +61,19 @@ impl Shared {
         peer: SocketAddr,
         socket: TcpStream,
     ) -> Option<Client> {
-        let transport = self.layers.transport(socket, peer)?;
+        let transport = Transport::new(socket);
         // The handler's way back to the server (Client::server); the shared state is its
         // Control (server/running.rs).
         let server = ServerHandle::new(self.clone());
+        if let Some(config) = &self.layers.tls {
+            return match crate::layers::tls::session(config) {
+                Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
+                Err(e) => {
+                    log::warn!("{peer}: cannot start a TLS session ({e}); closed");
+                    None
+                }
+            };
+        }
         Some(Client::new(id, peer, transport, server))
     }
 

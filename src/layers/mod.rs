@@ -45,7 +45,6 @@ pub(crate) mod tls;
 #[path = "off/tls.rs"]
 pub(crate) mod tls;
 
-use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,7 +52,6 @@ use log::{info, warn};
 
 use crate::client::handle::ServerHandle;
 use crate::client::registry::Registry;
-use crate::client::transport::Transport;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -131,22 +129,6 @@ impl Layers {
         }
         if config.stdout {
             pipes::finish_stdout(Duration::from_millis(500));
-        }
-    }
-
-    /// The transport of a new connection, with its own TLS session when the server
-    /// speaks TLS (`None`, said in the log, if that cannot start).
-    pub(crate) fn transport(&self, socket: TcpStream, peer: SocketAddr) -> Option<Transport> {
-        let transport = Transport::new(socket);
-        let Some(config) = &self.tls else {
-            return Some(transport);
-        };
-        match tls::session(config) {
-            Ok(tls) => Some(transport.with_tls(tls)),
-            Err(e) => {
-                warn!("{peer}: cannot start a TLS session ({e}); closed");
-                None
-            }
         }
     }
 }
