@@ -41,11 +41,9 @@ use crate::client::outbox::Client;
 ///
 /// # Replying to the sender only, and reaching the server
 ///
-/// What `on_message` returns goes to the sender in echo mode and to the whole room in
-/// broadcast mode. [`Client::send`] sends to this client only, in both modes (a `/help`
-/// text, "nickname taken"), in order with everything else it is sent. [`Client::server`]
-/// is the server's [`ServerHandle`](crate::ServerHandle): count the members, announce a
-/// join from [`on_open`](Handler::on_open), or shut the server down.
+/// [`Client::send`] sends to this client only, in both modes (a `/help` text, "nickname
+/// taken"); [`Client::server`] is the server's [`ServerHandle`](crate::ServerHandle):
+/// count the members, announce a join from [`on_open`](Handler::on_open), or shut down.
 ///
 /// ```no_run
 /// use tinyws::{Client, Config, Message, Server};

@@ -161,9 +161,9 @@
 //!
 //! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
-//! (`client/handle.rs`) reaches the shared state through a small trait, so that a
-//! [`Client`] can carry it without an import cycle; `server/signals.rs` turns Ctrl-C into
-//! its `shutdown`. What every thread shares is in `shared.rs`; `util/lock.rs` and
+//! (`client/handle.rs`: a small trait, and why) reaches the shared state and its shutdown
+//! (`server/running.rs`); `server/signals.rs` turns Ctrl-C into its `shutdown`. What
+//! every thread shares is in `shared.rs`; `util/lock.rs` and
 //! `client/transport.rs` hold the one way to take a lock and to retry or classify a socket
 //! call. The README's "Layout" section counts the core.
 
@@ -221,7 +221,8 @@ pub use error::Error;
 pub use handler::{Echo, Handler};
 #[doc(hidden)]
 pub use layers::built as layers_built;
-pub use server::accept::{Running, Server, Stopped};
+pub use server::accept::Server;
+pub use server::running::{Running, Stopped};
 /// The WebSocket implementation underneath (version 0.30), for what tinyws does not
 /// re-export, e.g. `tungstenite::protocol::frame::coding::CloseCode`.
 pub use tungstenite;

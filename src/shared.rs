@@ -11,9 +11,7 @@ use crate::client::registry::Registry;
 use crate::client::transport::Transport;
 use crate::config::Config;
 use crate::handler::Handler;
-use crate::layers::files::Files;
-use crate::layers::rooms::Rooms;
-use crate::layers::teach::inspect::Inspector;
+use crate::layers::Layers;
 use crate::room::broadcast::Room;
 use crate::tune::Threads;
 use crate::util::lock::lock;
@@ -24,11 +22,8 @@ pub(crate) struct Shared {
     pub(crate) handler: Box<dyn Handler>,
     /// Broadcast mode: the room (empty in echo mode and with `rooms`).
     pub(crate) room: Arc<Room>,
-    /// `rooms`: a room per path (empty otherwise).
-    pub(crate) rooms: Rooms,
-    /// The live inspector's records (inspect.rs); empty unless a page asked for one or
-    /// the projector view is on.
-    pub(crate) inspect: Arc<Inspector>,
+    /// The optional layers' state: the rooms per path, the inspector, TLS, static files.
+    pub(crate) layers: Layers,
     pub(crate) stopping: AtomicBool,
     /// Shared with the `--stdin` thread (pipes.rs), which holds it weakly.
     pub(crate) registry: Arc<Mutex<Registry>>,
@@ -37,15 +32,11 @@ pub(crate) struct Shared {
     pub(crate) local_addr: SocketAddr,
     /// Connection threads, new or waiting for their next client (tune/threads.rs).
     pub(crate) threads: Arc<Threads>,
-    /// `wss://`: the certificate and key every connection's TLS session starts from.
-    pub(crate) tls: Option<Arc<crate::layers::tls::ServerConfig>>,
     /// Connections that fit the memory limits at worst (budget.rs): `max_connections`
     /// unless that does not fit. Past it clients get 503, before memory runs out.
     pub(crate) fit: usize,
     /// The one line saying what does not fit, logged when the server starts.
     pub(crate) budget_warning: Option<String>,
-    /// `static_dir`: the directory plain GET/HEAD requests are served from (files.rs).
-    pub(crate) files: Option<Files>,
     /// What the server's own log lines start with: `name: `, or nothing (`Config::name`).
     pub(crate) prefix: String,
 }
@@ -72,9 +63,9 @@ impl Shared {
     ) -> Option<Client> {
         let transport = Transport::new(socket);
         // The handler's way back to the server (Client::server); the shared state is its
-        // Control (server/accept.rs).
+        // Control (server/running.rs).
         let server = ServerHandle::new(self.clone());
-        if let Some(config) = &self.tls {
+        if let Some(config) = &self.layers.tls {
             return match crate::layers::tls::session(config) {
                 Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
                 Err(e) => {
@@ -87,7 +78,7 @@ impl Shared {
     }
 
     pub(crate) fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.layers.tls.is_some()
     }
 
     pub(crate) fn scheme(&self) -> &'static str {

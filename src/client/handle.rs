@@ -1,17 +1,15 @@
 //! [`ServerHandle`]: what a program (or a handler, through [`Client::server`]) may ask of
 //! a running server: shut it down, count its connections, broadcast to its room.
 //!
-//! Why a trait object instead of the server's shared state itself: a [`Client`] carries
-//! the handle, and the shared state (shared.rs) holds the clients, so this file cannot
-//! name it without an import cycle (outbox.rs → handle.rs → shared.rs → outbox.rs). The
-//! shared state implements [`Control`] where it is defined further up (server/accept.rs), and
-//! this file depends on nothing of the crate.
+//! A trait object, not the server's shared state (shared.rs): a [`Client`] carries the
+//! handle and the shared state holds the clients, so naming it here would be an import
+//! cycle. The shared state implements [`Control`] further up (server/running.rs).
 //!
 //! [`Client`]: crate::Client
 //! [`Client::server`]: crate::Client::server
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use tungstenite::Message;
 
@@ -55,7 +53,8 @@ impl std::fmt::Display for Tag<'_> {
 /// program, [`Client::server`](crate::Client::server) to a handler. Cheap to clone.
 #[derive(Clone)]
 pub struct ServerHandle {
-    control: Arc<dyn Control>,
+    /// The server's shared state (`--stdin`'s thread holds it weakly: pipes.rs).
+    pub(crate) control: Arc<dyn Control>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -74,21 +73,6 @@ impl ServerHandle {
     /// Whether both are handles of the same server.
     pub(crate) fn same(&self, other: &ServerHandle) -> bool {
         Arc::ptr_eq(&self.control, &other.control)
-    }
-
-    /// A handle that does not keep the server alive (the `--stdin` thread's: pipes.rs).
-    #[allow(dead_code)] // unused without the `pipes` layer
-    pub(crate) fn downgrade(&self) -> Weak<dyn Control> {
-        Arc::downgrade(&self.control)
-    }
-
-    /// How the log names connection `id` (see [`Tag`]).
-    #[allow(dead_code)] // unused without the `pipes` layer
-    pub(crate) fn tag(&self, id: u64) -> Tag<'_> {
-        Tag {
-            name: self.control.name(),
-            id,
-        }
     }
 
     /// What the server's own log lines start with: `name: `, or nothing.

@@ -108,12 +108,9 @@ impl Client {
         self.transport.socket()
     }
 
-    /// Before closing a TLS connection: tell the client no data was cut off (RFC 8446
-    /// §6.1: close_notify before closing the write side; a strict client reports a
-    /// truncation attack otherwise). Every TLS connection that got as far as its request
-    /// ends through here: HTTP answers, closes, failures. Sending it twice is harmless
-    /// (rustls sends it once). Bounded: a client that stopped reading holds it up at most a
-    /// second (or the write timeout, if shorter).
+    /// Before closing a TLS connection: its close_notify ([`Transport::close_notify`]).
+    /// Every TLS connection that got as far as its request ends through here: HTTP
+    /// answers, closes, failures.
     pub(crate) fn end_tls(&self) {
         if self.outbox().broken {
             // A write failed, maybe in the middle of a record: the client cannot read
@@ -210,9 +207,7 @@ impl Client {
 
     /// A handler gave a message that is not text or binary (returned it, or passed it to
     /// [`send`](Self::send)): it is dropped, and the first time on a connection a warning
-    /// names it. tinyws writes the control frames itself (RFC 6455 §5.5: pongs answer the
-    /// client's pings, a close code must be one §7.4.1 allows on the wire), and a raw
-    /// `Frame` could break the framing; the same thing happens in both modes.
+    /// names it, in both modes ([`Handler`](crate::Handler) says why).
     pub(crate) fn unsendable(&self, message: &Message) {
         if self.warned_unsendable.swap(true, Ordering::AcqRel) {
             return;
@@ -349,8 +344,7 @@ impl Client {
         std::mem::take(&mut out.pending).capacity()
     }
 
-    /// Writes everything queued. Blocks at most the write timeout per 16 KiB the client
-    /// takes (the write floor, transport.rs).
+    /// Writes everything queued, under the write floor (transport.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
         self.write_out(&mut out)
@@ -360,23 +354,13 @@ impl Client {
         self.write_out_until(out, None)
     }
 
-    /// `--stdin` in echo mode: appends `frame` and writes out everything queued, under
-    /// the client's write floor and never waiting past `deadline`, which the line's
-    /// clients share (pipes.rs).
-    // Only the `pipes` layer uses it: a build without that layer leaves it unused.
-    #[allow(dead_code)]
-    pub(crate) fn queue_until(&self, frame: &[u8], deadline: Instant) -> io::Result<()> {
-        let mut out = self.outbox();
-        if out.broken || out.closed {
-            // Already ending (and said so, once): the line is not for it. Failing here
-            // would log every line until its thread has left the registry.
-            return Ok(());
-        }
-        out.pending.extend_from_slice(frame);
-        self.write_out_until(&mut out, Some(deadline))
-    }
-
-    fn write_out_until(&self, out: &mut Outbox, until: Option<Instant>) -> io::Result<()> {
+    /// Writes out everything queued (in broadcast mode, to the backlog), never waiting
+    /// past `until` if given (`--stdin`'s one deadline for a line's clients: pipes.rs).
+    pub(crate) fn write_out_until(
+        &self,
+        out: &mut Outbox,
+        until: Option<Instant>,
+    ) -> io::Result<()> {
         if out.pending.is_empty() {
             return Ok(());
         }
@@ -405,11 +389,7 @@ impl Client {
         if out.broken {
             return Err(already_failed());
         }
-        let written = match until {
-            Some(deadline) => self.transport.write_all_until(bytes, deadline),
-            None => self.transport.write_all(bytes),
-        };
-        written.map_err(|e| {
+        self.transport.write_all_until(bytes, until).map_err(|e| {
             out.broken = true;
             crate::client::transport::write_failure(e)
         })

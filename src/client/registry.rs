@@ -22,7 +22,7 @@ pub(crate) struct Registry {
     /// Those that have not delivered a whole request head yet, as (id, when accepted,
     /// client), oldest first. Sorted by id, since ids only grow and admission adds each
     /// new one at the back under the same lock: [`Self::stop_waiting`] finds one by binary
-    /// search. (Not a `BTreeMap`: that was 7 KB more of the binary for the same order.)
+    /// search (a `BTreeMap` keeps the same order in a larger binary).
     pub(crate) waiting: VecDeque<(u64, Instant, Arc<Client>)>,
     /// Pushed out of `waiting` to make room; their threads are ending. At most
     /// [`MAX_PUSHED_OUT`]: a list is as quick to search as a set, and smaller.
@@ -42,8 +42,8 @@ impl Registry {
 
     /// Whether a new connection must be refused, after any push-out: the memory budget
     /// (when it is what limits, `fit < max`) counts every thread, a pushed-out one still
-    /// ending included (comparing `live()` with it let up to [`MAX_PUSHED_OUT`] threads
-    /// past the budget); `--max-connections` counts the slots held, `live()`.
+    /// ending included (it still holds its memory); `--max-connections` counts the slots
+    /// held, `live()`.
     pub(crate) fn refusal(&self, max: usize, fit: usize) -> Option<Refusal> {
         if fit < max && self.clients.len() >= fit {
             Some(Refusal::Memory)

@@ -133,31 +133,9 @@ pub(crate) fn not_tls() -> Response {
     )
 }
 
-pub(crate) fn busy(max: usize) -> Response {
-    Response::new(
-        503,
-        format!("The server is at its limit of {max} connections; try again shortly."),
-    )
-    .header("Retry-After", "1")
-}
-
-/// `503` for a client under `--max-connections` that does not fit the memory budget
-/// (budget.rs): one more worst case would not fit the memory limit.
-pub(crate) fn no_memory() -> Response {
-    Response::new(
-        503,
-        "The server has no memory left for another connection; try again shortly.",
-    )
-    .header("Retry-After", "1")
-}
-
-/// `503` for a client whose thread could not be started (out of threads or memory).
-pub(crate) fn no_thread() -> Response {
-    Response::new(
-        503,
-        "The server cannot start a thread for another connection right now; try again shortly.",
-    )
-    .header("Retry-After", "1")
+/// `503` for a client admission turns away (admission.rs): `why`, and when to retry.
+pub(crate) fn unavailable(why: &str) -> Response {
+    Response::new(503, format!("{why}; try again shortly.")).header("Retry-After", "1")
 }
 
 /// Sends `response` and closes without resetting: after the response, the write side is

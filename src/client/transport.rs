@@ -64,9 +64,8 @@ impl Transport {
         &self.socket
     }
 
-    /// Sets the write timeout: how long writes may wait for this client per 16 KiB it
-    /// takes (the write floor, below). Also the socket's own `SO_SNDTIMEO`, for the
-    /// few plain-text bytes written to it directly.
+    /// Sets the write timeout: the write floor's ([`Pace`]), and the socket's own
+    /// `SO_SNDTIMEO` for the few plain-text bytes written to it directly.
     pub(crate) fn set_write_timeout(&self, timeout: Duration) {
         self.pace.set_timeout(timeout);
         let _ = self.socket.set_write_timeout(Some(timeout));
@@ -82,29 +81,29 @@ impl Transport {
     /// Reads what the client sent, decrypted if the connection uses TLS. Blocks at most
     /// the socket's read timeout.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(tls) = &self.tls {
-            // A TLS read may write too (handshake messages, alerts): under the floor.
-            let mut out = Paced::new(&self.socket, &self.pace);
-            return tls.read(&self.socket, &mut out, buf, None);
-        }
-        retry(|| (&self.socket).read(buf))
+        self.decrypt(buf, None)
+            .unwrap_or_else(|| retry(|| (&self.socket).read(buf)))
     }
 
     /// Like [`read`](Self::read), for the request head: a TLS read may need many socket
     /// reads (handshake, a record in pieces), and none of them may pass `deadline`. (A
     /// plain read is one socket read; the caller has set its timeout.)
     pub(crate) fn read_head(&self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
-        let read = match &self.tls {
-            Some(tls) => {
-                let mut out = Paced::new(&self.socket, &self.pace);
-                tls.read(&self.socket, &mut out, buf, Some(deadline))
-            }
-            None => (&self.socket).read(buf),
-        };
+        let read = self
+            .decrypt(buf, Some(deadline))
+            .unwrap_or_else(|| (&self.socket).read(buf));
         if matches!(read, Ok(n) if n > 0) {
             self.spoke.store(true, Ordering::Relaxed);
         }
         read
+    }
+
+    /// A TLS read (`None` without TLS), which may write too (handshake messages, alerts):
+    /// under the floor.
+    fn decrypt(&self, buf: &mut [u8], deadline: Option<Instant>) -> Option<io::Result<usize>> {
+        let tls = self.tls.as_ref()?;
+        let mut out = Paced::new(&self.socket, &self.pace);
+        Some(tls.read(&self.socket, &mut out, buf, deadline))
     }
 
     /// Whether the client has sent nothing yet: no byte read from the socket (a TLS
@@ -120,26 +119,21 @@ impl Transport {
         !crate::client::tcp::has_input(&self.socket)
     }
 
-    /// Writes all of `bytes`, encrypted if the connection uses TLS. The client may keep it
-    /// waiting at most the write timeout per 16 KiB it takes (the write floor, below);
-    /// then it fails with a timeout.
+    /// Writes all of `bytes`, encrypted if the connection uses TLS, under the write floor
+    /// ([`Pace`]): a client that takes too little makes it fail with a timeout.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        self.write_all_to(&mut self.paced(), bytes)
+        self.write_all_until(bytes, None)
     }
 
-    /// Like [`write_all`](Self::write_all), but no write waits past `deadline`: then it
-    /// fails with a timeout. `--stdin` in echo mode gives all clients of a line one
-    /// deadline (pipes.rs), so N clients that read nothing hold the line up once, not N
-    /// times. The waits still count in the client's write floor.
-    pub(crate) fn write_all_until(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
-        self.write_all_to(&mut self.paced().until(deadline), bytes)
-    }
-
-    fn write_all_to(&self, out: &mut Paced<'_>, bytes: &[u8]) -> io::Result<()> {
-        if let Some(tls) = &self.tls {
-            return tls.write_all(out, bytes);
+    /// Like [`write_all`](Self::write_all), but no write waits past `until`, if given
+    /// (`--stdin` in echo mode: pipes.rs `deliver` says why).
+    pub(crate) fn write_all_until(&self, bytes: &[u8], until: Option<Instant>) -> io::Result<()> {
+        let mut out = self.paced();
+        out.until = until;
+        match &self.tls {
+            Some(tls) => tls.write_all(&mut out, bytes),
+            None => out.write_all(bytes),
         }
-        out.write_all(bytes)
     }
 
     /// Whether the connection uses TLS.
@@ -423,7 +417,8 @@ fn at_once(sent: io::Result<usize>) -> Option<io::Result<usize>> {
 pub(crate) struct Paced<'a> {
     socket: &'a TcpStream,
     pace: &'a Pace,
-    /// No write waits past this, whatever the floor would allow.
+    /// No write waits past this, whatever the floor would allow (what fits in the
+    /// socket's buffer still goes after it).
     until: Option<Instant>,
 }
 
@@ -433,16 +428,6 @@ impl<'a> Paced<'a> {
             socket,
             pace,
             until: None,
-        }
-    }
-
-    /// The same writer, whose writes also never wait past `deadline` (what fits in the
-    /// socket's buffer still goes after it): for a write that shares one deadline with
-    /// other clients' (`--stdin` in echo mode, pipes.rs).
-    pub(crate) fn until(self, deadline: Instant) -> Paced<'a> {
-        Paced {
-            until: Some(deadline),
-            ..self
         }
     }
 

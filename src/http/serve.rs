@@ -51,7 +51,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     // valid Host (and one of `allow_hosts`): else `check` refuses them below.
     if answer::plain(
         &plain,
-        &shared.inspect,
+        &shared.layers.inspect,
         || !route::host_refused(request, cfg),
         crate::ws::lab::open,
     ) {
@@ -92,6 +92,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
             };
             // `static_dir` is set, or there is no such verdict: bind opened it.
             let served = shared
+                .layers
                 .files
                 .as_ref()
                 .is_some_and(|f| files::serve(f, &plain, file));
@@ -176,7 +177,7 @@ fn check(
     let (id, peer) = (client.id(), client.peer_addr());
     // The inspector: a record only for a connection that brought a token (or every one,
     // for the projector view); otherwise `None`, and nothing below allocates for it.
-    let record = shared.inspect.recorder(id, peer, request);
+    let record = shared.layers.inspect.recorder(id, peer, request);
     let Some(sink) = trace::Sink::new(id, traced, record.clone()) else {
         return (route::check(request, cfg), None, None);
     };

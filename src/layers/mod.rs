@@ -12,9 +12,10 @@
 //! | `rooms` | `--rooms`: one room per request path (rooms.rs) | `rooms` |
 //! | `tls` | `wss://` on the tinyws port (tls.rs, rustls), behind the transport | `tls_cert`, `tls_key` |
 //!
-//! The default build has every layer but `tls` (Cargo.toml, `[features]`). Called by the
-//! core (http/, ws/, the shared state, server/); a layer may call room/, client/, util/
-//! and the root's files, never the core that calls it.
+//! The default build has every layer but `tls` (Cargo.toml, `[features]`). A server opens
+//! them once ([`Layers`]: `open`, `start`, `finish`). Called by the core (http/, ws/, the
+//! shared state, server/); a layer may call room/, client/, util/ and the root's files,
+//! never the core that calls it.
 
 #[cfg(feature = "static")]
 pub(crate) mod beneath;
@@ -44,7 +45,93 @@ pub(crate) mod tls;
 #[path = "off/tls.rs"]
 pub(crate) mod tls;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use log::{info, warn};
+
+use crate::client::handle::ServerHandle;
+use crate::client::registry::Registry;
 use crate::config::Config;
+use crate::error::Error;
+
+/// What the optional layers hold for one server: one field of its shared state.
+pub(crate) struct Layers {
+    /// `rooms`: a room per path (empty otherwise).
+    pub(crate) rooms: rooms::Rooms,
+    /// The live inspector's records (inspect.rs); empty unless a page asked for one or
+    /// the projector view is on.
+    pub(crate) inspect: Arc<teach::inspect::Inspector>,
+    /// `wss://`: the certificate and key every connection's TLS session starts from.
+    pub(crate) tls: Option<Arc<tls::ServerConfig>>,
+    /// `static_dir`: the directory plain GET/HEAD requests are served from (files.rs).
+    pub(crate) files: Option<files::Files>,
+}
+
+impl Layers {
+    /// What `config` asks of the layers, before the port opens: a certificate that does
+    /// not load, or a typo in the directory, is a startup error, not a 404 for every
+    /// request.
+    pub(crate) fn open(config: &Config) -> Result<Layers, Error> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+            _ => None,
+        };
+        let files = match &config.static_dir {
+            Some(dir) => {
+                Some(files::Files::new(dir).map_err(|e| Error::InvalidConfig(e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Layers {
+            rooms: rooms::Rooms::default(),
+            inspect: Arc::new(teach::inspect::Inspector::new(config.inspect)),
+            tls,
+            files,
+        })
+    }
+
+    /// When the server starts serving: a line for each layer that serves a path of its
+    /// own (`page`: where the built-in page is), and `--stdin`'s reader thread.
+    pub(crate) fn start(
+        &self,
+        config: &Config,
+        server: &ServerHandle,
+        registry: &Arc<Mutex<Registry>>,
+        page: &str,
+    ) {
+        let prefix = server.prefix();
+        if config.inspect {
+            info!(
+                "{prefix}inspect: the projector view is on at {}://{}{}: every connection's handshake and frames, live, to anyone who opens it (`inspect`)",
+                if self.tls.is_some() { "https" } else { "http" },
+                server.local_addr(),
+                teach::inspect::VIEW_PATH
+            );
+        }
+        if let Some(files) = &self.files {
+            info!(
+                "{prefix}static files from {} (the built-in page is at {page})",
+                files.root().display()
+            );
+        }
+        if config.stdin {
+            pipes::read_stdin(server, registry, config);
+        }
+    }
+
+    /// After the shutdown: the trace's last lines, unless stdout stopped draining
+    /// (trace.rs: the shutdown bound must hold whatever the terminal does), and
+    /// `--stdout`'s.
+    pub(crate) fn finish(&self, config: &Config, prefix: &str) {
+        if config.trace && !teach::trace::drain(Duration::from_millis(500)) {
+            warn!("{prefix}`trace`: stdout is not being read; the end of the trace is lost");
+        }
+        if config.stdout {
+            pipes::finish_stdout(Duration::from_millis(500));
+        }
+    }
+}
 
 /// One optional layer.
 pub(crate) struct Layer {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use tungstenite::Message;
 
-use crate::client::handle::{Control, ServerHandle};
+use crate::client::handle::{Control, ServerHandle, Tag};
 use crate::client::outbox::Client;
 use crate::client::registry::Registry;
 use crate::config::Config;
@@ -73,7 +73,7 @@ pub(crate) fn record(client: &Client, message: &Message) {
             if worth_logging(n) {
                 info!(
                     "{} {}: a binary message is not written to stdout (`stdout` takes text messages only); skipped ({n} so far)",
-                    client.server().tag(client.id()),
+                    tag(client),
                     client.peer_addr()
                 );
             }
@@ -116,7 +116,7 @@ pub(crate) fn finish_stdout(limit: Duration) {
 /// stdin cannot be woken; the process's exit ends it).
 pub(crate) fn read_stdin(server: &ServerHandle, registry: &Arc<Mutex<Registry>>, config: &Config) {
     let to = Feed {
-        server: server.downgrade(),
+        server: Arc::downgrade(&server.control),
         registry: Arc::downgrade(registry),
         broadcast: config.broadcast,
         write_timeout: config.write_timeout,
@@ -231,7 +231,7 @@ fn send(to: &Feed, server: &dyn Control, text: String) {
 /// emptied it meanwhile), and one that cannot take the whole line is disconnected: its
 /// frame may be cut, so it cannot be skipped.
 fn deliver(client: &Client, frame: &[u8], deadline: Instant) {
-    let Err(e) = client.queue_until(frame, deadline) else {
+    let Err(e) = queue_until(client, frame, deadline) else {
         return;
     };
     let why = if crate::client::transport::is_stalled(&e) {
@@ -241,11 +241,32 @@ fn deliver(client: &Client, frame: &[u8], deadline: Instant) {
     };
     info!(
         "{} {}: a line from `stdin` could not be written{why} ({e}); disconnected",
-        client.server().tag(client.id()),
+        tag(client),
         client.peer_addr()
     );
     // Its thread, blocked in `read`, ends at once instead of at its next ping.
     let _ = client.socket().shutdown(Shutdown::Both);
+}
+
+/// Appends `frame` to `client`'s outbox and writes out everything queued, under the
+/// client's write floor and never waiting past `deadline`.
+fn queue_until(client: &Client, frame: &[u8], deadline: Instant) -> io::Result<()> {
+    let mut out = client.outbox();
+    if out.broken || out.closed {
+        // Already ending (and said so, once): the line is not for it. Failing here
+        // would log every line until its thread has left the registry.
+        return Ok(());
+    }
+    out.pending.extend_from_slice(frame);
+    client.write_out_until(&mut out, Some(deadline))
+}
+
+/// How the log names `client`, as the core does (`#7`, or `sensors #7`).
+fn tag(client: &Client) -> Tag<'_> {
+    Tag {
+        name: client.server().control.name(),
+        id: client.id(),
+    }
 }
 
 /// What [`next_line`] read.

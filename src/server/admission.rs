@@ -82,13 +82,13 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
                 "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
                 shared.fit
             ),
-            response::no_memory(),
+            response::unavailable("The server has no memory left for another connection"),
         )),
         Some(Refusal::Busy) => Some((
             format!(
                 "{peer}: refused with 503, at the cap of {max} connections set by `max_connections`"
             ),
-            response::busy(max),
+            response::unavailable(&format!("The server is at its limit of {max} connections")),
         )),
         None => None,
     };
@@ -132,7 +132,8 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         warn!(
             "{peer}: cannot start a thread ({e}); answered 503. Lower `max_connections` or `stack_size`"
         );
-        busy_without_reading(shared, fallback.socket(), &response::no_thread());
+        let why = "The server cannot start a thread for another connection right now";
+        busy_without_reading(shared, fallback.socket(), &response::unavailable(why));
     }
 }
 

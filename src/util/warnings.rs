@@ -1,9 +1,9 @@
 //! Warnings a client causes (a refused Origin, a connection failed for invalid UTF-8 or
 //! a protocol error), at most one per machine per minute: otherwise one client could
-//! write thousands of `warn` lines a second (17,800 refused Origins from one loopback
-//! client) and fill a small board's flash. The next one after the minute says how many
-//! were left out. Each event still has its `info` line: a refusal's `answered 403`, and
-//! a failed connection's end, written at `info` when its warning is left out.
+//! write thousands of `warn` lines a second and fill a small board's flash. The next one
+//! after the minute says how many were left out. Each event still has its `info` line: a
+//! refusal's `answered 403`, and a failed connection's end, written at `info` when its
+//! warning is left out.
 //!
 //! The table is fixed: [`MACHINES`] machines at once. When all of them have warned
 //! within the minute, others' warnings are left out too, counted, and the count is said

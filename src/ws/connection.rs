@@ -23,7 +23,7 @@ use crate::room::broadcast::{Place, Room};
 use crate::shared::Shared;
 use crate::util::escape;
 use crate::ws::stream::Stream;
-use crate::{layers::teach::trace, tune, util::warnings};
+use crate::{layers::teach::trace, tune, util::secrets, util::warnings};
 
 /// Whether a request tinyws accepted was refused by tungstenite's handshake (see
 /// `handshake`).
@@ -218,32 +218,16 @@ fn answer_101(
     if log::log_enabled!(log::Level::Debug) {
         debug!(
             "{tag} {peer}: handshake request {} [{}]",
-            escape::client(&crate::util::secrets::redact_target(&req.uri().to_string())),
-            shown_headers(req.headers())
+            escape::client(&secrets::redact_target(&req.uri().to_string())),
+            secrets::shown_headers(req.headers())
         );
         debug!(
             "{tag} {peer}: handshake response {} [{}]",
             resp.status(),
-            shown_headers(resp.headers())
+            secrets::shown_headers(resp.headers())
         );
     }
     Ok(resp)
-}
-
-/// Headers for the debug log, as `name: "value"` pairs: credentials hidden, as on the
-/// trace and the page (secrets.rs); the rest as sent, escaped.
-fn shown_headers(headers: &tungstenite::http::HeaderMap) -> String {
-    let shown: Vec<String> = headers
-        .iter()
-        .map(|(name, value)| {
-            if crate::util::secrets::is_secret_name(name.as_str()) {
-                format!("{name}: <hidden>")
-            } else {
-                format!("{name}: \"{}\"", escape::client(value.as_bytes()))
-            }
-        })
-        .collect();
-    shown.join(", ")
 }
 
 /// Broadcast mode: a writer thread and a place in the room (room/broadcast.rs, writer.rs), or in
@@ -255,7 +239,7 @@ fn join<'s>(shared: &'s Shared, client: &Arc<Client>) -> Option<Option<Place<'s>
         return Some(None);
     }
     let place = if cfg.rooms {
-        shared.rooms.join(client.path(), client, cfg)
+        shared.layers.rooms.join(client.path(), client, cfg)
     } else {
         Place::in_room(&shared.room, client, cfg)
     };
@@ -302,9 +286,9 @@ fn finish(
     if let End::Failed { sent: true, .. } = end {
         // The close frame is out (inline in echo mode; in broadcast mode by the writer,
         // joined above). The client is often still sending (an oversized message, say):
-        // drain before closing, as for HTTP answers, or a reset may lose the close frame
-        // (Autobahn's section 9 saw unclean closes without it). Up to 1 MiB, more than
-        // after an HTTP answer: the rest of a message over the size limit.
+        // drain before closing, as for HTTP answers, or a reset may lose the close frame.
+        // Up to 1 MiB, more than after an HTTP answer: the rest of a message over the size
+        // limit.
         shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
     let end = client.dropped_reason().map_or(end, End::Stalled);

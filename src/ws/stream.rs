@@ -13,9 +13,7 @@
 //!    echo of a message is written here, from the *read* side: `ws.write(reply)` in
 //!    connection.rs only queues it.
 //!
-//! How reads reach the socket is [`tune::Reads`]'s business (bulk reads into a buffer of
-//! `read_buffer_size` while data streams in, and following frame edges): a reader can
-//! take it as "read from the socket into `out`".
+//! How reads reach the socket is [`tune::Reads`]'s business (tune/mod.rs says how to read it).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
