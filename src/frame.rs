@@ -5,11 +5,10 @@
 //! tungstenite parses and builds the frames of each connection's own `WebSocket`. tinyws
 //! needs frames in three more places: the room encodes a broadcast once for every member
 //! ([`encode`]), the close paths write close frames outside tungstenite ([`close`],
-//! [`contains_close`]), and the trace decodes what goes by, byte by byte, in whatever
-//! pieces the socket delivers it ([`Scanner`]). Encoding uses tungstenite's own
-//! [`FrameHeader`]. Decoding does not use its `FrameHeader::parse`, because that refuses
-//! reserved opcodes, which the trace must still show (tungstenite fails the connection on
-//! them itself).
+//! [`contains_close`]), and the trace and tune/scan.rs decode what goes by ([`parse`]).
+//! Encoding uses tungstenite's own [`FrameHeader`]. Decoding does not use its
+//! `FrameHeader::parse`, because that refuses reserved opcodes, which the trace must
+//! still show (tungstenite fails the connection on them itself).
 //!
 //! ```text
 //!  0               1               2               3
@@ -64,18 +63,6 @@ impl Header {
     pub(crate) fn is_control(&self) -> bool {
         self.opcode & 0x8 != 0
     }
-
-    /// The 7-bit length field said 126 (a 16-bit length follows) or 127 (64-bit), or held
-    /// the length itself: 7, 16 or 64.
-    // Only the `teach` layer uses it: a build without that layer leaves it unused.
-    #[allow(dead_code)]
-    pub(crate) fn length_bits(&self) -> u8 {
-        match self.size - if self.mask.is_some() { 4 } else { 0 } {
-            2 => 7,
-            4 => 16,
-            _ => 64,
-        }
-    }
 }
 
 /// The full header length, known from its second byte.
@@ -114,16 +101,6 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Header> {
         len,
         size,
     })
-}
-
-/// Removes (or applies: it is its own inverse) the mask of §5.3: payload byte `i` is
-/// XORed with byte `offset + i` mod 4 of the key.
-// Only the `teach` layer uses it: a build without that layer leaves it unused.
-#[allow(dead_code)]
-pub(crate) fn unmask(key: [u8; 4], offset: u64, bytes: &mut [u8]) {
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b ^= key[((offset + i as u64) % 4) as usize];
-    }
 }
 
 /// One unmasked, unfragmented server frame (§5.2; servers never mask, §5.1), built once
@@ -179,72 +156,6 @@ pub(crate) fn contains_close(mut bytes: &[u8]) -> bool {
     false
 }
 
-/// What [`Scanner::next`] found in the bytes.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Piece<'a> {
-    /// A whole header.
-    Header(Header),
-    /// Payload bytes of the frame whose header came last; `end`: its last ones. A frame
-    /// with an empty payload gets one `Payload` with no bytes and `end`.
-    Payload { bytes: &'a [u8], end: bool },
-}
-
-/// Follows frames through a byte stream that arrives in pieces (a header split across
-/// reads, several frames in one read), keeping at most one header. What it reports is
-/// up to the caller: the trace prints frames, the stream finds message edges.
-#[derive(Debug, Default)]
-pub(crate) struct Scanner {
-    head: [u8; MAX_HEADER],
-    have: usize,
-    /// Payload bytes of the current frame still to come, once its header is complete.
-    left: Option<u64>,
-}
-
-impl Scanner {
-    /// The next piece from the front of `bytes`, which it advances; `None` once `bytes`
-    /// is used up (a header still incomplete is kept for the next call).
-    pub(crate) fn next<'a>(&mut self, bytes: &mut &'a [u8]) -> Option<Piece<'a>> {
-        loop {
-            if let Some(left) = self.left {
-                let n = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
-                if n == 0 && left > 0 {
-                    return None;
-                }
-                let (taken, rest) = bytes.split_at(n);
-                *bytes = rest;
-                let left = left - n as u64;
-                self.left = (left > 0).then_some(left);
-                return Some(Piece::Payload {
-                    bytes: taken,
-                    end: left == 0,
-                });
-            }
-            let (&b, rest) = bytes.split_first()?;
-            *bytes = rest;
-            self.head[self.have] = b;
-            self.have += 1;
-            if let Some(h) = parse(&self.head[..self.have]) {
-                self.have = 0;
-                self.left = Some(h.len);
-                return Some(Piece::Header(h));
-            }
-        }
-    }
-
-    /// The bytes of the header `next` reported last, as they were on the wire (valid
-    /// until the next header starts).
-    // Only the `teach` layer uses it: a build without that layer leaves it unused.
-    #[allow(dead_code)]
-    pub(crate) fn header_bytes(&self, h: &Header) -> &[u8] {
-        &self.head[..h.size]
-    }
-
-    /// Whether the bytes so far end exactly at a frame's end.
-    pub(crate) fn between_frames(&self) -> bool {
-        self.have == 0 && self.left.is_none()
-    }
-}
-
 /// The close code and reason a connection is failed with for a read error that is the
 /// client's doing (the frame lab, layers/teach/framelab.rs, answers the same). RFC 6455
 /// §7.4.1: which code tells the client what it did wrong.
@@ -291,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_masked_rfc_example_and_unmasks_it() {
+    fn parses_the_masked_rfc_example() {
         let hello = [
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
         ];
@@ -307,13 +218,9 @@ mod tests {
                 size: 6,
             }
         );
-        assert_eq!(h.length_bits(), 7);
-        let mut payload = hello[6..].to_vec();
-        unmask([0x37, 0xfa, 0x21, 0x3d], 0, &mut payload);
-        assert_eq!(payload, b"Hello");
         assert_eq!(parse(&hello[..5]), None, "the mask key is incomplete");
         let big = parse(&[0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4]).expect("64-bit");
-        assert_eq!((big.len, big.size, big.length_bits()), (65536, 14, 64));
+        assert_eq!((big.len, big.size), (65536, 14));
         assert_eq!(header_size(0xfe), 8);
         assert_eq!(header_size(0x7e), 4);
     }
@@ -339,47 +246,6 @@ mod tests {
         assert!(!contains_close(&big));
         big.extend_from_slice(&close(1001, "x"));
         assert!(contains_close(&big));
-    }
-
-    /// The scanner reports the same pieces whatever the split of the bytes.
-    #[test]
-    fn the_scanner_is_indifferent_to_how_bytes_are_split() {
-        let mut bytes = vec![
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
-        bytes.extend_from_slice(&[0x8a, 0x00]); // an empty pong
-        bytes.extend_from_slice(&encode(BINARY, &[9; 300]));
-        let collect = |chunks: &[&[u8]]| {
-            let mut s = Scanner::default();
-            let (mut headers, mut payload, mut ends) = (Vec::new(), Vec::new(), 0);
-            for chunk in chunks {
-                let mut rest = *chunk;
-                while let Some(p) = s.next(&mut rest) {
-                    match p {
-                        Piece::Header(h) => headers.push(h),
-                        Piece::Payload { bytes, end } => {
-                            payload.extend_from_slice(bytes);
-                            ends += usize::from(end);
-                        }
-                    }
-                }
-            }
-            assert!(s.between_frames());
-            (headers, payload, ends)
-        };
-        let whole = collect(&[&bytes]);
-        assert_eq!(whole.0.len(), 3);
-        assert_eq!(whole.2, 3, "one end per frame, the empty one included");
-        assert_eq!(whole.1.len(), 5 + 300);
-        for split in 0..bytes.len() {
-            assert_eq!(
-                collect(&[&bytes[..split], &bytes[split..]]),
-                whole,
-                "split at {split}"
-            );
-        }
-        let ones: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(collect(&ones), whole, "one byte at a time");
     }
 
     proptest! {

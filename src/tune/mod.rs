@@ -16,6 +16,7 @@
 //! | [`Threads`] (threads.rs) | "run this on a new thread" | thread start-up on a burst of connections |
 //! | [`bound_arenas`] (heap.rs) | nothing | address space under `ulimit -v`, on 32-bit boards |
 //! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
+//! | [`Scanner`] (scan.rs), used by [`Reads`] and the trace | nothing | nothing itself: it finds the frame edges [`Reads`] needs |
 //!
 //! A few things stay outside, where they must: the `#[inline(never)]` on the large
 //! functions of http/serve.rs and ws/connection.rs (so the idle read loop's stack stays
@@ -28,6 +29,7 @@ mod heap;
 mod nowait;
 mod quiet;
 mod reads;
+mod scan;
 mod stack;
 mod threads;
 
@@ -35,4 +37,5 @@ pub(crate) use heap::{Arenas, address_space_limit, bound_arenas, glibc_cores};
 pub(crate) use nowait::{DIRECT_MAX, send_now, send_now_vectored};
 pub(crate) use quiet::{Quiet, Quiets};
 pub(crate) use reads::{IDLE_READ, Reads};
+pub(crate) use scan::{Piece, Scanner};
 pub(crate) use threads::{MAX_SPARE, Threads};

@@ -14,13 +14,13 @@
 //! docs/performance.md.
 //!
 //! **Frame edges.** [`Edge`] follows the frame headers in the bytes handed to tungstenite
-//! (with the frame codec's scanner), so quiet.rs knows when tungstenite holds no part of a
-//! frame or message and can be given fresh, small buffers (its own keep their largest
-//! size), and how large the frames were.
+//! (with scan.rs), so quiet.rs knows when tungstenite holds no part of a frame or
+//! message and can be given fresh, small buffers (its own keep their largest size), and
+//! how large the frames were.
 
 use std::io;
 
-use crate::frame::{Piece, Scanner};
+use super::{Piece, Scanner};
 
 /// The read buffer tinyws gives tungstenite: what an idle connection keeps. A message up
 /// to about this size arrives in one read; larger ones switch to bulk reads.

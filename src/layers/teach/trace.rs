@@ -33,8 +33,9 @@ use sha1::{Digest, Sha1};
 
 use crate::client::outbox::Watch;
 use crate::config::Config;
-use crate::frame::{self, Header, Piece, Scanner};
+use crate::frame::{self, Header};
 use crate::layers::teach::inspect::Recorder;
+use crate::tune::{Piece, Scanner};
 use crate::util::escape;
 
 /// How much of each connection the trace shows.
@@ -250,6 +251,16 @@ fn hex_prefix(bytes: &[u8], total: u64) -> String {
     s
 }
 
+/// The 7-bit length field said 126 (a 16-bit length follows) or 127 (64-bit), or held
+/// the length itself: 7, 16 or 64.
+fn length_bits(h: &Header) -> u8 {
+    match h.size - if h.mask.is_some() { 4 } else { 0 } {
+        2 => 7,
+        4 => 16,
+        _ => 64,
+    }
+}
+
 fn opcode_name(op: u8) -> &'static str {
     // RFC 6455 §5.2 (data frames) and §5.5 (control frames).
     match op {
@@ -407,11 +418,14 @@ impl Frames {
         }
     }
 
-    /// The kept payload bytes with the mask removed (§5.3).
+    /// The kept payload bytes with the mask removed (§5.3: byte `i` is XORed with byte
+    /// `i` mod 4 of the key).
     fn unmasked(&self, h: &Header) -> Vec<u8> {
         let mut payload = self.kept.clone();
         if let Some(key) = h.mask {
-            frame::unmask(key, 0, &mut payload);
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= key[i % 4];
+            }
         }
         payload
     }
@@ -445,7 +459,7 @@ impl Frames {
             u8::from(h.mask.is_some()),
             h.len,
         );
-        match h.length_bits() {
+        match length_bits(h) {
             16 => s.push_str(" (7-bit length 126: a 16-bit length follows)"),
             64 => s.push_str(" (7-bit length 127: a 64-bit length follows)"),
             _ => {}
@@ -559,6 +573,11 @@ mod tests {
         assert!(whole[0].contains("unmasked 48 65 6c 6c 6f\n"));
         assert!(whole[0].contains("text     \"Hello\""));
         assert!(whole[1].contains("opcode=0xa (pong) MASK=0 length=0"));
+        let parse = |b: &[u8]| frame::parse(b).expect("complete");
+        assert_eq!(length_bits(&parse(&bytes)), 7);
+        let big = [0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4];
+        assert_eq!(length_bits(&parse(&big)), 64);
+        assert_eq!(length_bits(&parse(&[0x82, 126, 1, 0])), 16);
         for split in 0..bytes.len() {
             let mut f = Frames::new(stdout_sink(), "<-", Detail::Full);
             let mut blocks = f.decode(&bytes[..split]);
