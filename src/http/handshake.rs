@@ -1,14 +1,14 @@
-//! The opening handshake as a server checks it (RFC 6455 §4.2.1, §4.2.2, §4.4): is this
-//! upgrade request valid, may its Origin connect, which subprotocol does the `101` name?
-//! Only upgrades come here, after route.rs's checks.
+//! The checks of an upgrade, after route.rs's (RFC 6455 §4.2.1, §4.2.2, §4.4): is it
+//! valid, may its Origin connect, which subprotocol does the `101` name?
 
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::util::escape;
 
-/// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
+/// A valid WebSocket upgrade of `path`: hand the head to tungstenite's handshake.
 #[derive(Debug)]
 pub(crate) struct Upgrade {
+    pub(crate) path: String,
     /// The head to hand tungstenite instead of the client's, when tinyws accepts what
     /// tungstenite would refuse (see [`for_tungstenite`]).
     pub(crate) rewritten: Option<Vec<u8>>,
@@ -39,6 +39,7 @@ pub(crate) fn refuse(response: Response) -> Refusal {
 pub(crate) fn check_upgrade(
     head: &[u8],
     headers: &[httparse::Header<'_>],
+    path: &str,
     target: &str,
     host: &str,
     config: &Config,
@@ -100,6 +101,7 @@ pub(crate) fn check_upgrade(
             .to_string()
     });
     Ok(Upgrade {
+        path: path.to_string(),
         rewritten,
         protocol,
         note,
@@ -271,23 +273,19 @@ fn choose_protocol(
         });
         return (Some(chosen.clone()), None);
     }
+    let ours = protocols.join(",");
+    let (flag, field) = if protocols.is_empty() {
+        ("no --protocol".to_string(), "none")
+    } else {
+        (format!("--protocol {ours}"), ours.as_str())
+    };
     step(steps, || {
-        let ours = if protocols.is_empty() {
-            "no --protocol".to_string()
-        } else {
-            format!("--protocol {}", protocols.join(","))
-        };
         format!(
-            "--  Sec-WebSocket-Protocol: {list} offered; none is in {ours}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
+            "--  Sec-WebSocket-Protocol: {list} offered; none is in {flag}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
         )
     });
-    let ours = if protocols.is_empty() {
-        "none".to_string()
-    } else {
-        protocols.join(",")
-    };
     let note = format!(
-        "offered subprotocols {list}, none of which this server speaks (`protocols`: {ours}); answered 101 without Sec-WebSocket-Protocol; to accept one, add it to `protocols`"
+        "offered subprotocols {list}, none of which this server speaks (`protocols`: {field}); answered 101 without Sec-WebSocket-Protocol; to accept one, add it to `protocols`"
     );
     (None, Some(note))
 }

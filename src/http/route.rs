@@ -1,14 +1,12 @@
-//! The routing step: what a request head asks for. Every request passes the same
-//! HTTP checks first (the request line, RFC 9112 §3.2's Host, HTTP/1.1, the method);
-//! then an upgrade goes on to handshake.rs, and the rest gets a [`Verdict`] serve.rs
-//! answers.
+//! The routing step: the HTTP checks every request passes, and what it asks for (a
+//! [`Verdict`]). http/mod.rs says where it sits.
 
 use std::fmt::Write as _;
 
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::host;
-use crate::http::handshake::{self, Refusal, has_token, refuse, single, step, values};
+use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single, step, values};
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
 const MAX_HEADERS: usize = 64;
@@ -21,17 +19,8 @@ pub(crate) const PAGE_PATH: &str = "/.tinyws";
 /// What a checked request leads to.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// A valid WebSocket upgrade: hand the head to tungstenite's handshake. `rewritten`
-    /// is the head to hand it instead, when tinyws accepts what tungstenite would refuse
-    /// (handshake.rs `for_tungstenite`).
-    Upgrade {
-        path: String,
-        rewritten: Option<Vec<u8>>,
-        /// The subprotocol chosen for the `101` (RFC 6455 §4.2.2 /subprotocol/), if any.
-        protocol: Option<String>,
-        /// For the log at info: the client offered subprotocols and none was chosen.
-        note: Option<String>,
-    },
+    /// A valid WebSocket upgrade (handshake.rs says what it carries).
+    Upgrade(Upgrade),
     /// A plain `GET /` or `GET /.tinyws` ([`PAGE_PATH`]; or `HEAD`: then `head_only`):
     /// the teaching page (`page.rs`), then close. `path` is the one asked for.
     Page { head_only: bool, path: &'static str },
@@ -47,21 +36,8 @@ pub(crate) enum Verdict {
         if_modified_since: Option<String>,
         not_found: Option<Response>,
     },
-    /// Anything else: send this and close. `note` goes to the log at info level when set,
-    /// to tell the operator how to change the outcome.
-    Refuse {
-        response: Response,
-        note: Option<String>,
-    },
-}
-
-impl From<Refusal> for Verdict {
-    fn from(r: Refusal) -> Verdict {
-        Verdict::Refuse {
-            response: r.response,
-            note: r.note,
-        }
-    }
+    /// Anything else: send the answer and close.
+    Refuse(Refusal),
 }
 
 /// Decides what to do with a complete request head (RFC 6455 §4.2.1, §4.2.2, §4.4).
@@ -78,12 +54,13 @@ pub(crate) fn check_steps(
 ) -> Verdict {
     let mut head_request = false;
     match decide(head, config, steps, &mut head_request) {
+        Ok(verdict) => verdict,
         // RFC 9110 §9.3.2: HEAD gets the header fields GET would, without the content.
-        Verdict::Refuse { response, note } if head_request => Verdict::Refuse {
+        Err(Refusal { response, note }) if head_request => Verdict::Refuse(Refusal {
             response: response.for_head(),
             note,
-        },
-        verdict => verdict,
+        }),
+        Err(refusal) => Verdict::Refuse(refusal),
     }
 }
 
@@ -97,7 +74,7 @@ pub(crate) fn check_narrated(head: &[u8], config: &Config) -> (Verdict, String) 
     let method = |head_only: bool| if head_only { "HEAD" } else { "GET" };
     match &verdict {
         // check_steps ended with the Sec-WebSocket-Accept computation.
-        Verdict::Upgrade { .. } => {}
+        Verdict::Upgrade(_) => {}
         Verdict::Page {
             head_only: false,
             path,
@@ -125,7 +102,7 @@ pub(crate) fn check_narrated(head: &[u8], config: &Config) -> (Verdict, String) 
                 method(*head_only)
             );
         }
-        Verdict::Refuse { response, .. } => {
+        Verdict::Refuse(Refusal { response, .. }) => {
             let _ = writeln!(s, "!! refused: {}", response.body.trim_end());
             s.push_str(&crate::layers::teach::trace::http_lines(
                 "->",
@@ -142,58 +119,40 @@ fn decide(
     config: &Config,
     steps: &mut Option<Vec<String>>,
     head_request: &mut bool,
-) -> Verdict {
+) -> Result<Verdict, Refusal> {
     // On the heap, not the stack: 2 KiB of header slots on the stack would touch one
     // more stack page, which stays resident for the connection's whole life
     // (docs/performance.md, memory per idle connection).
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    if let Err(refusal) = parse(&mut req, head) {
-        return refusal.into();
-    }
+    parse(&mut req, head)?;
     // httparse only returns Complete with all three set.
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return refuse(Response::new(400, "The request line is malformed.")).into();
+        return Err(refuse(Response::new(400, "The request line is malformed.")));
     };
     *head_request = method == "HEAD";
     let headers = req.headers;
-    let host = match host_of(headers, target, version, config) {
-        Ok(host) => host,
-        Err(refusal) => return refusal.into(),
-    };
-    if let Err(refusal) = check_request_line(method, version, steps) {
-        return refusal.into();
-    }
+    let host = host_of(headers, target, version, config)?;
+    check_request_line(method, version, steps)?;
     let Some((path, authority)) = split_target(target) else {
-        return refuse(Response::new(
+        return Err(refuse(Response::new(
             400,
             "The request target must be a path starting with '/' (or an absolute http:// URL).",
-        ))
-        .into();
+        )));
     };
     let wants_upgrade = !*head_request && has_token(headers, "Upgrade", "websocket");
     if !wants_upgrade && let Some(plain) = plain(headers, method, path, config, steps) {
-        return plain;
+        return Ok(plain);
     }
-    if let Err(refusal) = check_path(path, config, steps) {
-        return refusal.into();
-    }
+    check_path(path, config, steps)?;
     // A GET without `Upgrade: websocket` is a plain page request.
     if !wants_upgrade {
-        return refuse(endpoint_426(path)).into();
+        return Err(refuse(endpoint_426(path)));
     }
     // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and the
     // Host header is ignored (but still required, §3.2: checked in `host_of`).
     let host = authority.unwrap_or(host);
-    match handshake::check_upgrade(head, headers, target, host, config, steps) {
-        Ok(up) => Verdict::Upgrade {
-            path: path.to_string(),
-            rewritten: up.rewritten,
-            protocol: up.protocol,
-            note: up.note,
-        },
-        Err(refusal) => refusal.into(),
-    }
+    handshake::check_upgrade(head, headers, path, target, host, config, steps).map(Verdict::Upgrade)
 }
 
 /// Parses the request head (httparse), or says why it cannot be read.
@@ -329,10 +288,8 @@ fn check_path(path: &str, config: &Config, steps: &mut Option<Vec<String>>) -> R
 pub(crate) fn host_refused(head: &[u8], config: &Config) -> bool {
     let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
-        return true;
-    }
-    let (Some(target), Some(version)) = (req.path, req.version) else {
+    let (Ok(()), Some(target), Some(version)) = (parse(&mut req, head), req.path, req.version)
+    else {
         return true;
     };
     host_of(req.headers, target, version, config).is_err()
@@ -514,11 +471,11 @@ pub(crate) mod tests {
                        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
         assert!(matches!(
             check(&req("GET", "/echo", upgrade), &cfg),
-            Verdict::Upgrade { .. }
+            Verdict::Upgrade(_)
         ));
         // Not the directory's either: other methods (405, as before).
         match check(&req("POST", "/a.txt", ""), &cfg) {
-            Verdict::Refuse { response, .. } => assert_eq!(response.status, 405),
+            Verdict::Refuse(Refusal { response, .. }) => assert_eq!(response.status, 405),
             other => panic!("{other:?}"),
         }
     }
@@ -526,7 +483,7 @@ pub(crate) mod tests {
     #[test]
     fn host_is_checked_before_any_route() {
         let status = |head: &str, cfg: &Config| match check(head.as_bytes(), cfg) {
-            Verdict::Refuse { response, .. } => (response.status, response.body),
+            Verdict::Refuse(Refusal { response, .. }) => (response.status, response.body),
             Verdict::Page { .. } => (200, String::new()),
             other => panic!("{other:?}"),
         };
@@ -601,8 +558,8 @@ pub(crate) mod tests {
         for &(target, upgrades) in cases {
             let head = format!("GET {target} HTTP/1.1\r\n{upgrade}");
             match check(head.as_bytes(), &Config::default()) {
-                Verdict::Upgrade { .. } => assert!(upgrades, "{target} upgraded"),
-                Verdict::Refuse { response, .. } => {
+                Verdict::Upgrade(_) => assert!(upgrades, "{target} upgraded"),
+                Verdict::Refuse(Refusal { response, .. }) => {
                     assert!(!upgrades, "{target} refused: {}", response.body);
                     assert_eq!(response.status, 400);
                     assert!(
@@ -663,14 +620,14 @@ pub(crate) mod tests {
 
     fn status(v: &Verdict) -> u16 {
         match v {
-            Verdict::Upgrade { .. } => 101,
+            Verdict::Upgrade(_) => 101,
             Verdict::Page { .. } => {
                 let page =
                     crate::layers::teach::page::page(&Config::default(), b"GET / HTTP/1.1\r\n\r\n");
                 assert_well_formed(&page);
                 page.status
             }
-            Verdict::Refuse { response, .. } => {
+            Verdict::Refuse(Refusal { response, .. }) => {
                 assert_well_formed(response);
                 response.status
             }
@@ -819,10 +776,10 @@ pub(crate) mod tests {
         #[test]
         fn check_upgrades_every_valid_request(u in upgrade()) {
             match check(&u.render("GET", "1.1", None), &Config::default()) {
-                Verdict::Upgrade { path, .. } => prop_assert_eq!(path, u.path),
+                Verdict::Upgrade(up) => prop_assert_eq!(up.path, u.path),
                 Verdict::Page { .. } => prop_assert!(false, "a valid upgrade got the page"),
                 Verdict::File { .. } => prop_assert!(false, "a valid upgrade got a file"),
-                Verdict::Refuse { response, .. } => {
+                Verdict::Refuse(Refusal { response, .. }) => {
                     prop_assert!(false, "refused {}: {}", response.status, response.body)
                 }
             }

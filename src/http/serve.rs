@@ -1,7 +1,5 @@
-//! Plain HTTP on the WebSocket port, where every connection thread starts ([`serve`]):
-//! each plain request is answered here from start to finish (http/mod.rs says in what
-//! order); an upgrade goes back as a [`connection::Upgrade`], so a refused request
-//! builds nothing that only a WebSocket needs.
+//! Where every connection thread starts ([`serve`]): a plain request is answered here
+//! (http/mod.rs says in what order), an upgrade goes back to ws/connection.rs.
 
 use std::io;
 use std::sync::Arc;
@@ -59,20 +57,15 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     }
     let (verdict, sink, record) = check(shared, client, request, traced);
     match verdict {
-        Verdict::Upgrade {
-            path,
-            rewritten,
-            protocol,
-            note,
-        } => {
-            if let Some(note) = note {
+        Verdict::Upgrade(up) => {
+            if let Some(note) = up.note {
                 info!("{} {peer}: {note}", plain.tag);
             }
             return Some(Upgrade {
                 head,
-                path,
-                rewritten,
-                protocol,
+                path: up.path,
+                rewritten: up.rewritten,
+                protocol: up.protocol,
                 sink,
                 record,
             });
@@ -100,7 +93,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
                 answer_page(&plain, head_only, &path);
             }
         }
-        Verdict::Refuse { response, note } => refuse(shared, client, request, &response, note),
+        Verdict::Refuse(no) => refuse(shared, client, request, &no.response, no.note),
     }
     None
 }
@@ -186,7 +179,7 @@ fn check(
     if let Some(record) = &record {
         // Only upgrades are kept: not page loads, not refusals.
         match &verdict {
-            Verdict::Upgrade { .. } => record.show(),
+            Verdict::Upgrade(_) => record.show(),
             _ => record.discard(),
         }
     }
