@@ -3,6 +3,7 @@
 
 use crate::client::response::Response;
 use crate::config::Config;
+use crate::layers::teach::trace::Step;
 use crate::util::escape;
 
 /// A valid WebSocket upgrade of `path`: hand the head to tungstenite's handshake.
@@ -57,32 +58,17 @@ pub(crate) fn check_upgrade(
             ),
         )));
     }
-    step(steps, || {
-        let v: Vec<_> = values(headers, "Upgrade").collect();
-        format!(
-            "ok  Upgrade: {} has the token \"websocket\" (§4.2.1 item 3)",
-            v.join(", ")
-        )
-    });
+    step(steps, || Step::Upgrade(joined(headers, "Upgrade")));
     if !has_token(headers, "Connection", "upgrade") {
         return Err(refuse(Response::new(
             400,
             "A WebSocket handshake needs the header Connection: Upgrade (RFC 6455 §4.2.1).",
         )));
     }
-    step(steps, || {
-        let v: Vec<_> = values(headers, "Connection").collect();
-        format!(
-            "ok  Connection: {} has the token \"Upgrade\" (§4.2.1 item 4; a list, any case)",
-            v.join(", ")
-        )
-    });
-    step(steps, || {
-        if config.allow_hosts.is_empty() {
-            format!("ok  Host: {host} (§4.2.1 item 2)")
-        } else {
-            format!("ok  Host: {host} (§4.2.1 item 2), a name in --allow-host")
-        }
+    step(steps, || Step::Connection(joined(headers, "Connection")));
+    step(steps, || Step::Host {
+        host,
+        listed: !config.allow_hosts.is_empty(),
     });
     check_version(headers, steps)?;
     let key = check_key(headers, steps)?;
@@ -90,16 +76,10 @@ pub(crate) fn check_upgrade(
     let (protocol, note) = choose_protocol(headers, &config.protocols, steps);
     let rewritten = for_tungstenite(head, headers);
     if rewritten.is_some() {
-        step(steps, || {
-            "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".into()
-        });
+        step(steps, || Step::Rewritten);
     }
     // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
-    step(steps, || {
-        crate::layers::teach::trace::accept_steps(key)
-            .trim_end()
-            .to_string()
-    });
+    step(steps, || Step::Accept(key));
     Ok(Upgrade {
         path: path.to_string(),
         rewritten,
@@ -115,9 +95,7 @@ fn check_version(
 ) -> Result<(), Refusal> {
     match single(headers, "Sec-WebSocket-Version")? {
         Some("13") => {
-            step(steps, || {
-                "ok  Sec-WebSocket-Version: 13 (§4.2.1 item 6)".into()
-            });
+            step(steps, || Step::WsVersion);
             Ok(())
         }
         v => Err(refuse(
@@ -143,11 +121,7 @@ fn check_key<'h>(
 ) -> Result<&'h str, Refusal> {
     match single(headers, "Sec-WebSocket-Key")? {
         Some(k) if is_valid_key(k) => {
-            step(steps, || {
-                format!(
-                    "ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)"
-                )
-            });
+            step(steps, || Step::Key(k));
             Ok(k)
         }
         Some(_) => Err(refuse(Response::new(
@@ -170,9 +144,7 @@ fn check_origin(
     steps: &mut Option<Vec<String>>,
 ) -> Result<(), Refusal> {
     let Some(origin) = single(headers, "Origin")? else {
-        step(steps, || {
-            "ok  no Origin header: not a browser, nothing to check (§10.2)".into()
-        });
+        step(steps, || Step::NoOrigin);
         return Ok(());
     };
     let raw = raw_value(headers, "Origin").unwrap_or(origin.as_bytes());
@@ -180,12 +152,10 @@ fn check_origin(
     if std::str::from_utf8(raw).is_err() || !origin_allowed(origin, host, &config.allow_origins) {
         return Err(refused_origin(raw, host));
     }
-    step(steps, || {
-        if config.allow_origins.is_empty() {
-            format!("ok  Origin: {origin} is this server's own origin (Host {host}, §10.2)")
-        } else {
-            format!("ok  Origin: {origin} is same-origin or allowed by --allow-origin (§10.2)")
-        }
+    step(steps, || Step::Origin {
+        origin,
+        host,
+        listed: !config.allow_origins.is_empty(),
     });
     Ok(())
 }
@@ -231,11 +201,16 @@ pub(crate) fn has_token(headers: &[httparse::Header<'_>], name: &'static str, to
     values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-/// Adds a line to `steps` when tracing; the text is only formatted then.
-pub(crate) fn step(steps: &mut Option<Vec<String>>, text: impl FnOnce() -> String) {
+/// Adds a line to `steps` when tracing; the step is only made and written then.
+pub(crate) fn step<'a>(steps: &mut Option<Vec<String>>, step: impl FnOnce() -> Step<'a>) {
     if let Some(steps) = steps {
-        steps.push(text());
+        steps.push(step().to_string());
     }
+}
+
+/// The values of every header called `name`, joined by `, ` (for the trace).
+fn joined(headers: &[httparse::Header<'_>], name: &'static str) -> String {
+    values(headers, name).collect::<Vec<_>>().join(", ")
 }
 
 /// The subprotocol for the `101` (RFC 6455 §4.2.2 /subprotocol/): the first of the
@@ -265,27 +240,24 @@ fn choose_protocol(
     let list = escape::client(&offered.join(", ")).to_string();
     let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
     if let Some(chosen) = chosen {
-        step(steps, || {
-            format!(
-                "ok  Sec-WebSocket-Protocol: {list} offered; answered {chosen:?}, the first of --protocol {} the client offered (§4.2.2 item 5.5: the server's order)",
-                protocols.join(",")
-            )
+        step(steps, || Step::Protocol {
+            list: &list,
+            chosen,
+            ours: protocols,
         });
         return (Some(chosen.clone()), None);
     }
-    let ours = protocols.join(",");
-    let (flag, field) = if protocols.is_empty() {
-        ("no --protocol".to_string(), "none")
-    } else {
-        (format!("--protocol {ours}"), ours.as_str())
-    };
-    step(steps, || {
-        format!(
-            "--  Sec-WebSocket-Protocol: {list} offered; none is in {flag}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
-        )
+    step(steps, || Step::NoProtocol {
+        list: &list,
+        ours: protocols,
     });
+    let ours = if protocols.is_empty() {
+        "none".to_string()
+    } else {
+        protocols.join(",")
+    };
     let note = format!(
-        "offered subprotocols {list}, none of which this server speaks (`protocols`: {field}); answered 101 without Sec-WebSocket-Protocol; to accept one, add it to `protocols`"
+        "offered subprotocols {list}, none of which this server speaks (`protocols`: {ours}); answered 101 without Sec-WebSocket-Protocol; to accept one, add it to `protocols`"
     );
     (None, Some(note))
 }

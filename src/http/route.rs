@@ -7,6 +7,7 @@ use crate::client::response::Response;
 use crate::config::Config;
 use crate::host;
 use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single, step, values};
+use crate::layers::teach::trace::Step;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
 const MAX_HEADERS: usize = 64;
@@ -65,51 +66,26 @@ pub(crate) fn check_steps(
 }
 
 /// [`check_steps`] for the trace and the inspector (trace.rs `request`): the verdict,
-/// and each check that passed followed by how the request ends.
+/// and each check that passed followed by how the request ends, a line each.
 pub(crate) fn check_narrated(head: &[u8], config: &Config) -> (Verdict, String) {
     let mut steps = Some(Vec::new());
     let verdict = check_steps(head, config, &mut steps);
-    let mut s = steps.unwrap_or_default().join("\n");
-    s.push('\n');
-    let method = |head_only: bool| if head_only { "HEAD" } else { "GET" };
-    match &verdict {
+    let end = match &verdict {
         // check_steps ended with the Sec-WebSocket-Accept computation.
-        Verdict::Upgrade(_) => {}
-        Verdict::Page {
-            head_only: false,
-            path,
-        } => {
-            let _ = writeln!(
-                s,
-                "-- a plain GET {path} (no Upgrade): the teaching page, then close"
-            );
-        }
-        Verdict::Page {
-            head_only: true,
-            path,
-        } => {
-            let _ = writeln!(
-                s,
-                "-- HEAD {path}: the teaching page's headers without the page, then close"
-            );
-        }
+        Verdict::Upgrade(_) => None,
+        &Verdict::Page { head_only, path } => Some(Step::Page { head_only, path }),
         Verdict::File {
             head_only, path, ..
-        } => {
-            let _ = writeln!(
-                s,
-                "-- {} {path}: answered from the --static directory, then close",
-                method(*head_only)
-            );
-        }
-        Verdict::Refuse(Refusal { response, .. }) => {
-            let _ = writeln!(s, "!! refused: {}", response.body.trim_end());
-            s.push_str(&crate::layers::teach::trace::http_lines(
-                "->",
-                "answer",
-                &response.to_bytes(),
-            ));
-        }
+        } => Some(Step::File {
+            head_only: *head_only,
+            path,
+        }),
+        Verdict::Refuse(no) => Some(Step::Refused(&no.response)),
+    };
+    let mut s = steps.unwrap_or_default().join("\n");
+    s.push('\n');
+    if let Some(end) = end {
+        let _ = writeln!(s, "{end}");
     }
     (verdict, s)
 }
@@ -188,7 +164,7 @@ fn check_request_line(
             "WebSocket needs HTTP/1.1 (RFC 6455 §4.1); this request used HTTP/1.0.",
         )));
     }
-    step(steps, || "ok  HTTP/1.1 (§4.1: at least 1.1)".into());
+    step(steps, || Step::Version);
     if method != "GET" && method != "HEAD" {
         return Err(refuse(
             Response::new(
@@ -198,7 +174,7 @@ fn check_request_line(
             .header("Allow", "GET, HEAD"),
         ));
     }
-    step(steps, || format!("ok  method {method} (§4.1)"));
+    step(steps, || Step::Method(method));
     Ok(())
 }
 
@@ -221,9 +197,7 @@ fn plain(
         });
     }
     if config.static_dir.is_some() {
-        step(steps, || {
-            format!("ok  a plain {method} (no Upgrade) with --static: a file, then close")
-        });
+        step(steps, || Step::Static(method));
         let is_endpoint = config
             .path
             .as_ref()
@@ -271,13 +245,10 @@ fn check_path(path: &str, config: &Config, steps: &mut Option<Vec<String>>) -> R
         };
         return Err(refuse(Response::new(404, body)));
     }
-    step(steps, || match (&config.path, config.rooms) {
-        (Some(only), false) => format!("ok  path {path} is --path {only}"),
-        (Some(only), true) => {
-            format!("ok  path {path} is under --path {only}: the room {path} (--rooms)")
-        }
-        (None, false) => format!("ok  path {path} (every path may upgrade: no --path)"),
-        (None, true) => format!("ok  path {path}: the room {path} (--rooms, no --path)"),
+    step(steps, || Step::Path {
+        path,
+        only: config.path.as_deref(),
+        rooms: config.rooms,
     });
     Ok(())
 }

@@ -32,6 +32,7 @@ use std::time::Duration;
 use sha1::{Digest, Sha1};
 
 use crate::client::outbox::Watch;
+use crate::client::response::Response;
 use crate::config::Config;
 use crate::frame::{self, Header};
 use crate::layers::teach::inspect::Recorder;
@@ -529,6 +530,174 @@ pub(crate) fn accept_steps(key: &str) -> String {
          == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
         hex.join(" ")
     )
+}
+
+/// A check of the request that passed (`ok`), a remark (`--`), the `Sec-WebSocket-Accept`
+/// computation (`==`), or how a plain request ends: the lines of http/route.rs's and
+/// http/handshake.rs's narration (`check_narrated`), each written by `Display`.
+#[derive(Debug)]
+pub(crate) enum Step<'a> {
+    Version,
+    Method(&'a str),
+    /// A plain request (its method) with `--static`.
+    Static(&'a str),
+    Path {
+        path: &'a str,
+        only: Option<&'a str>,
+        rooms: bool,
+    },
+    /// The values of `Upgrade`, of `Connection`, joined.
+    Upgrade(String),
+    Connection(String),
+    Host {
+        host: &'a str,
+        listed: bool,
+    },
+    WsVersion,
+    Key(&'a str),
+    NoOrigin,
+    Origin {
+        origin: &'a str,
+        host: &'a str,
+        listed: bool,
+    },
+    /// The offered subprotocols (escaped), the one chosen, and the server's list.
+    Protocol {
+        list: &'a str,
+        chosen: &'a str,
+        ours: &'a [String],
+    },
+    /// None of those offered is in the server's list.
+    NoProtocol {
+        list: &'a str,
+        ours: &'a [String],
+    },
+    Rewritten,
+    /// The client's key.
+    Accept(&'a str),
+    Page {
+        head_only: bool,
+        path: &'a str,
+    },
+    File {
+        head_only: bool,
+        path: &'a str,
+    },
+    Refused(&'a Response),
+}
+
+impl std::fmt::Display for Step<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Step::Version => write!(f, "ok  HTTP/1.1 (§4.1: at least 1.1)"),
+            Step::Method(method) => write!(f, "ok  method {method} (§4.1)"),
+            Step::Static(method) => write!(
+                f,
+                "ok  a plain {method} (no Upgrade) with --static: a file, then close"
+            ),
+            Step::Path { path, only, rooms } => match (only, rooms) {
+                (Some(only), false) => write!(f, "ok  path {path} is --path {only}"),
+                (Some(only), true) => write!(
+                    f,
+                    "ok  path {path} is under --path {only}: the room {path} (--rooms)"
+                ),
+                (None, false) => write!(f, "ok  path {path} (every path may upgrade: no --path)"),
+                (None, true) => write!(f, "ok  path {path}: the room {path} (--rooms, no --path)"),
+            },
+            Step::Page {
+                head_only: false,
+                path,
+            } => write!(
+                f,
+                "-- a plain GET {path} (no Upgrade): the teaching page, then close"
+            ),
+            Step::Page {
+                head_only: true,
+                path,
+            } => write!(
+                f,
+                "-- HEAD {path}: the teaching page's headers without the page, then close"
+            ),
+            Step::File { head_only, path } => write!(
+                f,
+                "-- {} {path}: answered from the --static directory, then close",
+                if head_only { "HEAD" } else { "GET" }
+            ),
+            // The answer as sent (`check_narrated` ends the last line).
+            Step::Refused(r) => {
+                let answer = http_lines("->", "answer", &r.to_bytes());
+                let answer = answer.strip_suffix('\n').unwrap_or(&answer);
+                write!(f, "!! refused: {}\n{answer}", r.body.trim_end())
+            }
+            _ => self.upgrade(f),
+        }
+    }
+}
+
+impl Step<'_> {
+    /// The checks of an upgrade (http/handshake.rs).
+    fn upgrade(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Step::Upgrade(ref v) => write!(
+                f,
+                "ok  Upgrade: {v} has the token \"websocket\" (§4.2.1 item 3)"
+            ),
+            Step::Connection(ref v) => write!(
+                f,
+                "ok  Connection: {v} has the token \"Upgrade\" (§4.2.1 item 4; a list, any case)"
+            ),
+            Step::Host {
+                host,
+                listed: false,
+            } => write!(f, "ok  Host: {host} (§4.2.1 item 2)"),
+            Step::Host { host, listed: true } => write!(
+                f,
+                "ok  Host: {host} (§4.2.1 item 2), a name in --allow-host"
+            ),
+            Step::WsVersion => write!(f, "ok  Sec-WebSocket-Version: 13 (§4.2.1 item 6)"),
+            Step::Key(k) => write!(
+                f,
+                "ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)"
+            ),
+            Step::NoOrigin => write!(
+                f,
+                "ok  no Origin header: not a browser, nothing to check (§10.2)"
+            ),
+            Step::Origin {
+                origin,
+                host,
+                listed: false,
+            } => write!(
+                f,
+                "ok  Origin: {origin} is this server's own origin (Host {host}, §10.2)"
+            ),
+            Step::Origin { origin, .. } => write!(
+                f,
+                "ok  Origin: {origin} is same-origin or allowed by --allow-origin (§10.2)"
+            ),
+            Step::Protocol { list, chosen, ours } => write!(
+                f,
+                "ok  Sec-WebSocket-Protocol: {list} offered; answered {chosen:?}, the first of --protocol {} the client offered (§4.2.2 item 5.5: the server's order)",
+                ours.join(",")
+            ),
+            Step::NoProtocol { list, ours } => {
+                let ours = match ours {
+                    [] => "no --protocol".to_string(),
+                    _ => format!("--protocol {}", ours.join(",")),
+                };
+                write!(
+                    f,
+                    "--  Sec-WebSocket-Protocol: {list} offered; none is in {ours}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
+                )
+            }
+            Step::Rewritten => write!(
+                f,
+                "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so"
+            ),
+            Step::Accept(key) => f.write_str(accept_steps(key).trim_end()),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
