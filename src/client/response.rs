@@ -125,14 +125,6 @@ pub(crate) fn timed_out(limit: Duration) -> Response {
     )
 }
 
-/// For a client that speaks plain text to the TLS port; sent unencrypted.
-pub(crate) fn not_tls() -> Response {
-    Response::new(
-        400,
-        "This port speaks TLS: use https:// or wss:// instead of http:// or ws://.",
-    )
-}
-
 /// `503` for a client admission turns away (admission.rs): `why`, and when to retry.
 pub(crate) fn unavailable(why: &str) -> Response {
     Response::new(503, format!("{why}; try again shortly.")).header("Retry-After", "1")

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::host;
-use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single, step, values};
+use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single, step};
+use crate::layers::files::FileRequest;
 use crate::layers::teach::trace::Step;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
@@ -26,17 +27,9 @@ pub(crate) enum Verdict {
     /// the teaching page (`page.rs`), then close. `path` is the one asked for.
     Page { head_only: bool, path: &'static str },
     /// `static_dir` is set and this is a plain `GET` or `HEAD` (no upgrade): answer it
-    /// from the directory (`files.rs`), then close. `if_modified_since` is that header
-    /// when the request has it exactly once and has no `If-None-Match` (RFC 9110
-    /// §13.1.3: then it must be ignored; a repeated one is not a valid date). `not_found`
-    /// is the answer instead of a 404: the 426 of the WebSocket endpoint, when `path` is
-    /// `--path` and no file is there.
-    File {
-        head_only: bool,
-        path: String,
-        if_modified_since: Option<String>,
-        not_found: Option<Response>,
-    },
+    /// from the directory (`files.rs`), then close; if `path` is `--path` and no file is
+    /// there, with the WebSocket endpoint's 426.
+    File(FileRequest),
     /// Anything else: send the answer and close.
     Refuse(Refusal),
 }
@@ -74,11 +67,9 @@ pub(crate) fn check_narrated(head: &[u8], config: &Config) -> (Verdict, String) 
         // check_steps ended with the Sec-WebSocket-Accept computation.
         Verdict::Upgrade(_) => None,
         &Verdict::Page { head_only, path } => Some(Step::Page { head_only, path }),
-        Verdict::File {
-            head_only, path, ..
-        } => Some(Step::File {
-            head_only: *head_only,
-            path,
+        Verdict::File(file) => Some(Step::File {
+            head_only: file.head_only,
+            path: &file.path,
         }),
         Verdict::Refuse(no) => Some(Step::Refused(&no.response)),
     };
@@ -202,30 +193,15 @@ fn plain(
             .path
             .as_ref()
             .is_some_and(|only| path_allowed(path, only, config.rooms));
-        return Some(Verdict::File {
-            head_only,
-            path: path.to_string(),
-            if_modified_since: if_modified_since(headers),
-            not_found: is_endpoint.then(|| endpoint_426(path)),
-        });
+        let not_found = is_endpoint.then(|| endpoint_426(path));
+        return Some(Verdict::File(FileRequest::new(
+            headers, head_only, path, not_found,
+        )));
     }
     (path == "/").then_some(Verdict::Page {
         head_only,
         path: "/",
     })
-}
-
-/// RFC 9110 §13.1.3: If-Modified-Since is ignored when If-None-Match is present, and a
-/// repeated one is not a valid date.
-fn if_modified_since(headers: &[httparse::Header<'_>]) -> Option<String> {
-    if values(headers, "If-None-Match").next().is_some() {
-        return None;
-    }
-    let mut v = values(headers, "If-Modified-Since");
-    match (v.next(), v.next()) {
-        (Some(one), None) => Some(one.to_string()),
-        _ => None,
-    }
 }
 
 /// `--path`: a path that may not upgrade is a 404 that names the endpoint.
@@ -393,41 +369,27 @@ pub(crate) mod tests {
         let req = |method: &str, path: &str, extra: &str| {
             format!("{method} {path} HTTP/1.1\r\nHost: h\r\n{extra}\r\n").into_bytes()
         };
-        let date = "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
-        match check(&req("GET", "/a.txt?x=1", date), &cfg) {
-            Verdict::File {
+        // What files.rs reads of the headers, its tests check (FileRequest::new).
+        match check(&req("GET", "/a.txt?x=1", ""), &cfg) {
+            Verdict::File(FileRequest {
                 head_only: false,
                 path,
-                if_modified_since,
                 not_found: None,
-            } => {
-                assert_eq!(path, "/a.txt");
-                assert_eq!(
-                    if_modified_since.as_deref(),
-                    Some("Sun, 06 Nov 1994 08:49:37 GMT")
-                );
-            }
+                ..
+            }) => assert_eq!(path, "/a.txt"),
             other => panic!("{other:?}"),
         }
-        // RFC 9110 §13.1.3: ignored with If-None-Match, and when repeated.
-        for extra in [
-            format!("{date}If-None-Match: \"x\"\r\n"),
-            format!("{date}{date}"),
-        ] {
-            match check(&req("HEAD", "/a.txt", &extra), &cfg) {
-                Verdict::File {
-                    head_only: true,
-                    if_modified_since: None,
-                    ..
-                } => {}
-                other => panic!("{extra:?}: {other:?}"),
-            }
+        match check(&req("HEAD", "/a.txt", ""), &cfg) {
+            Verdict::File(FileRequest {
+                head_only: true, ..
+            }) => {}
+            other => panic!("{other:?}"),
         }
         // The endpoint: a file if there is one, else its 426.
         match check(&req("GET", "/echo", ""), &cfg) {
-            Verdict::File {
+            Verdict::File(FileRequest {
                 not_found: Some(r), ..
-            } => assert_eq!(r.status, 426),
+            }) => assert_eq!(r.status, 426),
             other => panic!("{other:?}"),
         }
         // The page's own path, and upgrades, are not the directory's.
@@ -604,7 +566,7 @@ pub(crate) mod tests {
             }
             // Only with `static_dir`, which these properties do not set; files.rs has its
             // own tests of what it answers.
-            Verdict::File { .. } => 200,
+            Verdict::File(_) => 200,
         }
     }
 
@@ -749,7 +711,7 @@ pub(crate) mod tests {
             match check(&u.render("GET", "1.1", None), &Config::default()) {
                 Verdict::Upgrade(up) => prop_assert_eq!(up.path, u.path),
                 Verdict::Page { .. } => prop_assert!(false, "a valid upgrade got the page"),
-                Verdict::File { .. } => prop_assert!(false, "a valid upgrade got a file"),
+                Verdict::File(_) => prop_assert!(false, "a valid upgrade got a file"),
                 Verdict::Refuse(Refusal { response, .. }) => {
                     prop_assert!(false, "refused {}: {}", response.status, response.body)
                 }

@@ -9,13 +9,12 @@ use log::{debug, info, warn};
 
 use crate::client::head::{self, Head, HeadError};
 use crate::client::outbox::Client;
-use crate::client::response::{
-    self, DRAIN_FOR, DRAIN_MAX, Plain, respond_and_close, shut_and_drain,
-};
+use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
 use crate::http::route::{self, Verdict};
-use crate::layers::files::{self, FileRequest};
+use crate::layers::files;
 use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::{answer, page, trace};
+use crate::layers::tls;
 use crate::shared::Shared;
 use crate::util::escape;
 use crate::util::warnings;
@@ -71,26 +70,15 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
             });
         }
         Verdict::Page { head_only, path } => answer_page(&plain, head_only, path),
-        Verdict::File {
-            head_only,
-            path,
-            if_modified_since,
-            not_found,
-        } => {
-            let file = FileRequest {
-                head_only,
-                path: &path,
-                if_modified_since: if_modified_since.as_deref(),
-                not_found,
-            };
+        Verdict::File(file) => {
             // `static_dir` is set, or there is no such verdict: bind opened it.
             let served = shared
                 .layers
                 .files
                 .as_ref()
-                .is_some_and(|f| files::serve(f, &plain, file));
+                .is_some_and(|f| files::serve(f, &plain, &file));
             if !served {
-                answer_page(&plain, head_only, &path);
+                answer_page(&plain, file.head_only, &file.path);
             }
         }
         Verdict::Refuse(no) => refuse(shared, client, request, &no.response, no.note),
@@ -137,12 +125,9 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
             None
         }
         Err(HeadError::Io(e)) => {
-            if crate::layers::tls::is_not_tls(&e) {
-                // Someone typed http:// or ws:// for a wss:// server: say so in plain text,
-                // the only language that client understands.
+            if tls::is_not_tls(&e) {
                 info!("{tag} {peer}: plain text on the TLS port; answered 400");
-                let _ = io::Write::write_all(&mut client.socket(), &response::not_tls().to_bytes());
-                shut_and_drain(client.socket(), DRAIN_FOR, DRAIN_MAX);
+                tls::answer_plain_text(client.socket());
                 return None;
             }
             if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {

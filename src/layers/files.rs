@@ -638,12 +638,44 @@ fn rfc850_year(yy: u32, now: u64) -> u32 {
 }
 
 /// A plain GET or HEAD with `static_dir` set (http/route.rs `Verdict::File`).
-pub(crate) struct FileRequest<'a> {
+#[derive(Debug)]
+pub(crate) struct FileRequest {
     pub(crate) head_only: bool,
-    pub(crate) path: &'a str,
-    pub(crate) if_modified_since: Option<&'a str>,
+    pub(crate) path: String,
+    /// That header, when the request has it exactly once and has no `If-None-Match`
+    /// (RFC 9110 §13.1.3: then it must be ignored; a repeated one is not a valid date).
+    pub(crate) if_modified_since: Option<String>,
     /// The WebSocket endpoint's 426, when there is no file at its path.
     pub(crate) not_found: Option<Response>,
+}
+
+impl FileRequest {
+    /// A request for `path`, with the `headers` it came with.
+    pub(crate) fn new(
+        headers: &[httparse::Header<'_>],
+        head_only: bool,
+        path: &str,
+        not_found: Option<Response>,
+    ) -> FileRequest {
+        let named = |name: &'static str| {
+            (headers.iter()).filter(move |h| h.name.eq_ignore_ascii_case(name))
+        };
+        let mut dates = named("If-Modified-Since");
+        let if_modified_since = match (dates.next(), dates.next()) {
+            (Some(one), None) if named("If-None-Match").next().is_none() => {
+                // Not UTF-8: read as U+FFFD, as every header value is (http/handshake.rs).
+                let value = std::str::from_utf8(one.value).unwrap_or("\u{fffd}");
+                Some(value.trim().to_string())
+            }
+            _ => None,
+        };
+        FileRequest {
+            head_only,
+            path: path.to_string(),
+            if_modified_since,
+            not_found,
+        }
+    }
 }
 
 /// `static_dir`: answers from the directory, on this connection's thread, so
@@ -653,15 +685,16 @@ pub(crate) struct FileRequest<'a> {
 /// usual close: close_notify, half-close, a short drain. One info line per answer.
 /// `false`: no file is there and the teaching page is (`Answer::Fallback`), for the
 /// caller to answer.
-pub(crate) fn serve(files: &Files, req: &Plain<'_>, request: FileRequest<'_>) -> bool {
+pub(crate) fn serve(files: &Files, req: &Plain<'_>, request: &FileRequest) -> bool {
     let (client, tag) = (req.client, req.tag);
     let (id, peer) = (client.id(), client.peer_addr());
     let method = if request.head_only { "HEAD" } else { "GET" };
-    let path = request.path;
-    let (status, answer, body) = match files.answer(method, path, request.if_modified_since) {
+    let path = &request.path;
+    let since = request.if_modified_since.as_deref();
+    let (status, answer, body) = match files.answer(method, path, since) {
         Answer::Fallback => return false,
         Answer::Reply { status: 404, .. } if request.not_found.is_some() => {
-            let Some(mut endpoint) = request.not_found else {
+            let Some(mut endpoint) = request.not_found.clone() else {
                 return true;
             };
             if request.head_only {
@@ -1444,5 +1477,22 @@ mod tests {
         let in_2090 = days_from_civil(2090, 6, 1) as u64 * 86_400;
         assert_eq!(rfc850_year(30, in_2090), 2030);
         assert_eq!(rfc850_year(99, in_2090), 2099);
+    }
+
+    #[test]
+    fn if_modified_since_is_read_once_and_only_without_if_none_match() {
+        let header = |name, value: &'static str| httparse::Header {
+            name,
+            value: value.as_bytes(),
+        };
+        let since = |headers: &[httparse::Header<'_>]| {
+            FileRequest::new(headers, false, "/a.txt", None).if_modified_since
+        };
+        let once = header("if-modified-since", " Sun, 06 Nov 1994 08:49:37 GMT ");
+        assert_eq!(since(&[once]).as_deref(), Some(RFC_DATE));
+        // RFC 9110 §13.1.3: ignored with If-None-Match, and when repeated.
+        assert_eq!(since(&[once, header("If-None-Match", "\"x\"")]), None);
+        assert_eq!(since(&[once, once]), None);
+        assert_eq!(since(&[]), None);
     }
 }

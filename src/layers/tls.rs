@@ -18,6 +18,7 @@ use rustls::ServerConnection;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::client::response::{DRAIN_FOR, DRAIN_MAX, Response, shut_and_drain};
 use crate::client::transport::Encryption;
 use crate::error::Error;
 
@@ -81,6 +82,17 @@ impl std::error::Error for NotTls {}
 
 pub(crate) fn is_not_tls(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<NotTls>())
+}
+
+/// Someone typed http:// or ws:// for a wss:// server: say so in plain text, the only
+/// language that client understands, then the usual half-close and drain.
+pub(crate) fn answer_plain_text(mut socket: &TcpStream) {
+    let answer = Response::new(
+        400,
+        "This port speaks TLS: use https:// or wss:// instead of http:// or ws://.",
+    );
+    let _ = socket.write_all(&answer.to_bytes());
+    shut_and_drain(socket, DRAIN_FOR, DRAIN_MAX);
 }
 
 /// One client's TLS session.

@@ -4,6 +4,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::client::response::{Plain, Response};
+
 /// Never made: no `static_dir` in this build.
 #[derive(Debug)]
 pub(crate) enum Files {}
@@ -20,19 +22,32 @@ impl Files {
     }
 }
 
-/// As files.rs's; never made in this build.
+/// As files.rs's; made, never served, in this build.
 #[allow(dead_code)]
-pub(crate) struct FileRequest<'a> {
+#[derive(Debug)]
+pub(crate) struct FileRequest {
     pub(crate) head_only: bool,
-    pub(crate) path: &'a str,
-    pub(crate) if_modified_since: Option<&'a str>,
-    pub(crate) not_found: Option<crate::client::response::Response>,
+    pub(crate) path: String,
+    pub(crate) if_modified_since: Option<String>,
+    pub(crate) not_found: Option<Response>,
 }
 
-pub(crate) fn serve(
-    files: &Files,
-    _req: &crate::client::response::Plain<'_>,
-    _request: FileRequest<'_>,
-) -> bool {
+impl FileRequest {
+    pub(crate) fn new(
+        _headers: &[httparse::Header<'_>],
+        head_only: bool,
+        path: &str,
+        not_found: Option<Response>,
+    ) -> FileRequest {
+        FileRequest {
+            head_only,
+            path: path.to_string(),
+            if_modified_since: None,
+            not_found,
+        }
+    }
+}
+
+pub(crate) fn serve(files: &Files, _req: &Plain<'_>, _request: &FileRequest) -> bool {
     match *files {}
 }

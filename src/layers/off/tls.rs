@@ -24,6 +24,9 @@ pub(crate) fn is_not_tls(_e: &io::Error) -> bool {
     false
 }
 
+/// Never called: no plain text is ever on a TLS port in this build.
+pub(crate) fn answer_plain_text(_socket: &std::net::TcpStream) {}
+
 /// Never called: no certificate, so no session, in this build.
 pub(crate) fn session(config: &Arc<ServerConfig>) -> io::Result<Box<dyn Encryption>> {
     match **config {}
