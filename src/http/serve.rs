@@ -162,7 +162,6 @@ fn check(
     let (verdict, steps) = route::check_narrated(request, cfg);
     trace::request(&sink, request, cfg, &steps);
     if let Some(record) = &record {
-        // Only upgrades are kept: not page loads, not refusals.
         match &verdict {
             Verdict::Upgrade(_) => record.show(),
             _ => record.discard(),

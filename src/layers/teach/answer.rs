@@ -21,6 +21,9 @@ pub(crate) fn plain(
     host_ok: impl Fn() -> bool,
     open: wire::Open,
 ) -> bool {
+    if !names_a_path(req.head) {
+        return false;
+    }
     if let Some(route) = inspect::route(req.head).filter(|_| host_ok()) {
         answer_inspector(req, inspector, route);
         return true;
@@ -30,6 +33,16 @@ pub(crate) fn plain(
         return true;
     }
     false
+}
+
+/// Whether the request line names one of the layer's paths anywhere: every other
+/// request (an echo, a file) goes on after this one look, and only these are read
+/// further (inspect.rs and framelab.rs `route`).
+fn names_a_path(head: &[u8]) -> bool {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    [inspect::VIEW_PATH, inspect::POLL_PATH, framelab::PATH]
+        .iter()
+        .any(|path| line.windows(path.len()).any(|w| w == path.as_bytes()))
 }
 
 /// The inspector's routes: the projector view, and the polls of a page.
@@ -103,4 +116,33 @@ fn answer_lab(req: &Plain<'_>, lab: &framelab::Lab<'_>, open: wire::Open) {
         );
     }
     respond_and_close(client.transport(), &answer, DRAIN_FOR);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_requests_for_the_layers_paths_are_read_further() {
+        for line in [
+            "GET /inspect HTTP/1.1",
+            "HEAD /.inspect?since=3 HTTP/1.1",
+            "GET /.framelab?bytes=81 HTTP/1.1",
+        ] {
+            let head = format!("{line}\r\nHost: h\r\n\r\n");
+            let head = head.as_bytes();
+            assert!(names_a_path(head), "{line}");
+            assert!(inspect::route(head).is_some() || framelab::route(head).is_some());
+        }
+        // Only the request line counts.
+        for head in [
+            "GET / HTTP/1.1",
+            "GET /echo HTTP/1.1\r\nReferer: http://h/inspect",
+        ] {
+            assert!(
+                !names_a_path(format!("{head}\r\n\r\n").as_bytes()),
+                "{head}"
+            );
+        }
+    }
 }
