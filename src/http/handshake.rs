@@ -3,7 +3,7 @@
 
 use crate::client::response::Response;
 use crate::config::Config;
-use crate::layers::teach::trace::Step;
+use crate::layers::teach::step::Step;
 use crate::util::escape;
 
 /// A valid WebSocket upgrade of `path`: hand the head to tungstenite's handshake.

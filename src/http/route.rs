@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::host;
 use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single, step};
 use crate::layers::files::FileRequest;
-use crate::layers::teach::trace::Step;
+use crate::layers::teach::step::Step;
 
 /// At most this many header lines; more get `431`, like a head over the size cap.
 const MAX_HEADERS: usize = 64;

@@ -32,10 +32,10 @@ use std::time::Duration;
 use sha1::{Digest, Sha1};
 
 use crate::client::outbox::Watch;
-use crate::client::response::Response;
 use crate::config::Config;
 use crate::frame::{self, Header};
 use crate::layers::teach::inspect::Recorder;
+use crate::layers::teach::step::Step;
 use crate::tune::{Piece, Scanner};
 use crate::util::escape;
 
@@ -530,60 +530,6 @@ pub(crate) fn accept_steps(key: &str) -> String {
          == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
         hex.join(" ")
     )
-}
-
-/// A check of the request that passed (`ok`), a remark (`--`), the `Sec-WebSocket-Accept`
-/// computation (`==`), or how a plain request ends: the lines of http/route.rs's and
-/// http/handshake.rs's narration (`check_narrated`), each written by `Display`.
-#[derive(Debug)]
-pub(crate) enum Step<'a> {
-    Version,
-    Method(&'a str),
-    /// A plain request (its method) with `--static`.
-    Static(&'a str),
-    Path {
-        path: &'a str,
-        only: Option<&'a str>,
-        rooms: bool,
-    },
-    /// The values of `Upgrade`, of `Connection`, joined.
-    Upgrade(String),
-    Connection(String),
-    Host {
-        host: &'a str,
-        listed: bool,
-    },
-    WsVersion,
-    Key(&'a str),
-    NoOrigin,
-    Origin {
-        origin: &'a str,
-        host: &'a str,
-        listed: bool,
-    },
-    /// The offered subprotocols (escaped), the one chosen, and the server's list.
-    Protocol {
-        list: &'a str,
-        chosen: &'a str,
-        ours: &'a [String],
-    },
-    /// None of those offered is in the server's list.
-    NoProtocol {
-        list: &'a str,
-        ours: &'a [String],
-    },
-    Rewritten,
-    /// The client's key.
-    Accept(&'a str),
-    Page {
-        head_only: bool,
-        path: &'a str,
-    },
-    File {
-        head_only: bool,
-        path: &'a str,
-    },
-    Refused(&'a Response),
 }
 
 impl std::fmt::Display for Step<'_> {

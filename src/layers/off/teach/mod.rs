@@ -6,6 +6,10 @@ pub(crate) mod inspect;
 pub(crate) mod page;
 pub(crate) mod trace;
 
+// The narrated steps of the HTTP checks: the layer's own file, the same in every build.
+#[path = "../../teach/step.rs"]
+pub(crate) mod step;
+
 // The frame lab's seam with ws/lab.rs: the layer's own file, the same in every build.
 #[path = "../../teach/wire.rs"]
 pub(crate) mod wire;

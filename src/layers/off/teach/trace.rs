@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::client::outbox::Watch;
-use crate::client::response::Response;
 use crate::config::Config;
 use crate::layers::teach::inspect::Recorder;
+use crate::layers::teach::step::Step;
 
 /// As trace.rs's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,54 +51,7 @@ pub(crate) fn http_lines(_mark: &str, _title: &str, _bytes: &[u8]) -> String {
     String::new()
 }
 
-/// As trace.rs's: the same steps, written as nothing (no connection is traced here).
-#[allow(dead_code)]
-#[derive(Debug)]
-pub(crate) enum Step<'a> {
-    Version,
-    Method(&'a str),
-    Static(&'a str),
-    Path {
-        path: &'a str,
-        only: Option<&'a str>,
-        rooms: bool,
-    },
-    Upgrade(String),
-    Connection(String),
-    Host {
-        host: &'a str,
-        listed: bool,
-    },
-    WsVersion,
-    Key(&'a str),
-    NoOrigin,
-    Origin {
-        origin: &'a str,
-        host: &'a str,
-        listed: bool,
-    },
-    Protocol {
-        list: &'a str,
-        chosen: &'a str,
-        ours: &'a [String],
-    },
-    NoProtocol {
-        list: &'a str,
-        ours: &'a [String],
-    },
-    Rewritten,
-    Accept(&'a str),
-    Page {
-        head_only: bool,
-        path: &'a str,
-    },
-    File {
-        head_only: bool,
-        path: &'a str,
-    },
-    Refused(&'a Response),
-}
-
+/// No step is written in this build (no connection is traced).
 impl std::fmt::Display for Step<'_> {
     fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         Ok(())
