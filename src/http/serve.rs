@@ -155,7 +155,7 @@ fn check(
     let (id, peer) = (client.id(), client.peer_addr());
     // The inspector: a record only for a connection that brought a token (or every one,
     // for the projector view); otherwise `None`, and nothing below allocates for it.
-    let record = shared.layers.inspect.recorder(id, peer, request);
+    let record = answer::recorder(&shared.layers.inspect, cfg, id, peer, request);
     let Some(sink) = trace::Sink::new(id, traced, record.clone()) else {
         return (route::check(request, cfg), None, None);
     };

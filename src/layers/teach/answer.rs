@@ -3,10 +3,14 @@
 //! frame lab's. http/serve.rs hands every request here first; what is not the layer's
 //! goes on to the routing step.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use log::{debug, info};
 
 use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
-use crate::layers::teach::inspect::{self, Inspector};
+use crate::config::Config;
+use crate::layers::teach::inspect::{self, Inspector, Recorder};
 use crate::layers::teach::{framelab, page, trace, wire};
 use crate::util::escape;
 
@@ -39,10 +43,29 @@ pub(crate) fn plain(
 /// request (an echo, a file) goes on after this one look, and only these are read
 /// further (inspect.rs and framelab.rs `route`).
 fn names_a_path(head: &[u8]) -> bool {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     [inspect::VIEW_PATH, inspect::POLL_PATH, framelab::PATH]
         .iter()
-        .any(|path| line.windows(path.len()).any(|w| w == path.as_bytes()))
+        .any(|path| in_request_line(head, path))
+}
+
+/// The inspector's record of a connection (inspect.rs `Inspector::recorder`), asked for
+/// only if there can be one: the projector view is on, or the request line has the
+/// token's name in it. Otherwise this is the layer's one look at the request.
+pub(crate) fn recorder(
+    inspector: &Arc<Inspector>,
+    config: &Config,
+    id: u64,
+    peer: SocketAddr,
+    head: &[u8],
+) -> Option<Recorder> {
+    let asked = config.inspect || in_request_line(head, inspect::TOKEN_PARAM);
+    asked.then(|| inspector.recorder(id, peer, head)).flatten()
+}
+
+/// Whether `text` is anywhere in the request line of `head`.
+fn in_request_line(head: &[u8], text: &str) -> bool {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    line.windows(text.len()).any(|w| w == text.as_bytes())
 }
 
 /// The inspector's routes: the projector view, and the polls of a page.
@@ -134,6 +157,16 @@ mod tests {
             assert!(names_a_path(head), "{line}");
             assert!(inspect::route(head).is_some() || framelab::route(head).is_some());
         }
+        // The token's name, as inspect.rs reads it: in the request line only.
+        let token = inspect::TOKEN_PARAM;
+        assert!(in_request_line(
+            b"GET /?inspect_token=ab HTTP/1.1\r\n",
+            token
+        ));
+        assert!(!in_request_line(
+            b"GET / HTTP/1.1\r\nX: inspect_token\r\n",
+            token
+        ));
         // Only the request line counts.
         for head in [
             "GET / HTTP/1.1",

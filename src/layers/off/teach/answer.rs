@@ -2,7 +2,8 @@
 //! layer's.
 
 use crate::client::response::Plain;
-use crate::layers::teach::inspect::Inspector;
+use crate::config::Config;
+use crate::layers::teach::inspect::{Inspector, Recorder};
 
 pub(crate) fn plain(
     _req: &Plain<'_>,
@@ -11,4 +12,14 @@ pub(crate) fn plain(
     _open: crate::layers::teach::wire::Open,
 ) -> bool {
     false
+}
+
+pub(crate) fn recorder(
+    _inspector: &std::sync::Arc<Inspector>,
+    _config: &Config,
+    _id: u64,
+    _peer: std::net::SocketAddr,
+    _head: &[u8],
+) -> Option<Recorder> {
+    None
 }

@@ -1,9 +1,6 @@
 //! Stand-in for inspect.rs in a build without the `teach` layer: no inspector, no
 //! records; its paths are like any other (`bind` refuses `inspect` in such a build).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 /// As inspect.rs's.
 pub(crate) const VIEW_PATH: &str = "/inspect";
 
@@ -15,15 +12,6 @@ pub(crate) struct Inspector {
 impl Inspector {
     pub(crate) fn new(_projector: bool) -> Inspector {
         Inspector { _none: () }
-    }
-
-    pub(crate) fn recorder(
-        self: &Arc<Self>,
-        _id: u64,
-        _peer: SocketAddr,
-        _head: &[u8],
-    ) -> Option<Recorder> {
-        None
     }
 
     pub(crate) fn stop(&self) {}
