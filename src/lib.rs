@@ -202,10 +202,14 @@ mod room;
 // One client: its outbox, its socket or TLS, the head read from it, the answers to it.
 mod client;
 
+// The defences against hostile clients (client text escaped, warnings rationed):
+// skip them on a first reading.
+mod guard;
+
 // The optimisations, behind one small interface: skip them on a first reading.
 mod tune;
 
-// Locks, escaping, secrets, warnings, queues; the settings, the errors, the frame codec,
+// Locks, secrets, queues; the settings, the errors, the frame codec,
 // Host names.
 mod util;
 

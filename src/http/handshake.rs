@@ -4,7 +4,7 @@
 
 use crate::client::response::Response;
 use crate::config::Config;
-use crate::util::escape;
+use crate::guard::escape;
 
 /// A valid WebSocket upgrade: hand the head to tungstenite's handshake.
 #[derive(Debug)]

@@ -14,13 +14,13 @@ use crate::client::outbox::Client;
 use crate::client::response::{
     self, DRAIN_FOR, DRAIN_MAX, Plain, respond_and_close, shut_and_drain,
 };
+use crate::guard::escape;
+use crate::guard::warnings;
 use crate::http::route::{self, Verdict};
 use crate::layers::files::{self, FileRequest};
 use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::{answer, page, trace};
 use crate::shared::Shared;
-use crate::util::escape;
-use crate::util::warnings;
 use crate::ws::connection::Upgrade;
 
 /// One connection's request: answered here, or `Some` upgrade for connection.rs. Not

@@ -33,7 +33,7 @@ use crate::client::outbox::Client;
 use crate::client::registry::Registry;
 use crate::config::Config;
 use crate::config::format_size;
-use crate::util::escape;
+use crate::guard::escape;
 use crate::util::lock::lock;
 use crate::util::spool::LINES;
 

@@ -34,8 +34,8 @@ use sha1::{Digest, Sha1};
 use crate::client::outbox::Watch;
 use crate::config::Config;
 use crate::frame::{self, Header, Piece, Scanner};
+use crate::guard::escape;
 use crate::layers::teach::inspect::Recorder;
-use crate::util::escape;
 
 /// How much of each connection the trace shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
