@@ -129,7 +129,7 @@
 //! 4. and each writer thread (`room/writer.rs` `run`) writes its own member's frames. A
 //!    full backlog makes the broadcast wait (the room's `Bell`), and a member that stops
 //!    reading is cut with 1008 (`Backlog::check_stall`, with what the kernel says in
-//!    `client/tcp.rs`).
+//!    `guard/tcp.rs`).
 //!
 //! **One refused request.**
 //! 1. `http/serve.rs` `serve` reads the head as for an echo;
@@ -163,11 +163,13 @@
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
 //! (`client/handle.rs`: a small trait, and why) reaches the shared state and its shutdown
 //! (`server/running.rs`); `server/signals.rs` turns Ctrl-C into its `shutdown`. What
-//! every thread shares is in `shared.rs`; `util/lock.rs` and
-//! `client/transport.rs` hold the one way to take a lock and to retry or classify a socket
-//! call. The README's "Layout" section counts the core.
+//! every thread shares is in `shared.rs`; `util/lock.rs`, `client/transport.rs` and
+//! `util/io.rs` hold the one way to take a lock, to retry a socket call and to classify
+//! its failure. `guard/` holds the defences against hostile clients and can be skipped
+//! too (guard/mod.rs says what each one may be read as). The README's "Layout" section
+//! counts the core.
 
-// `unsafe` only in client/tcp.rs and tune/ (a few libc calls, each measured:
+// `unsafe` only in guard/tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf,
 // docs/embedded.md), in layers/beneath.rs (openat and openat2, which std lacks: static
 // files that no rename can lead out of their directory, docs/security.md), and in

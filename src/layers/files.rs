@@ -49,8 +49,9 @@ use log::info;
 use crate::client::response::{
     DRAIN_FOR, DRAIN_MAX, Plain, Response, respond_and_close, shut_and_drain,
 };
-use crate::client::transport::{Transport, write_failure};
+use crate::client::transport::Transport;
 use crate::guard::escape;
+use crate::guard::floor::write_failure;
 use crate::layers::beneath;
 use crate::layers::teach::trace;
 

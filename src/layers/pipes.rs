@@ -234,7 +234,7 @@ fn deliver(client: &Client, frame: &[u8], deadline: Instant) {
     let Err(e) = queue_until(client, frame, deadline) else {
         return;
     };
-    let why = if crate::client::transport::is_stalled(&e) {
+    let why = if crate::guard::floor::is_stalled(&e) {
         " within `write_timeout` of the line"
     } else {
         ""

@@ -15,13 +15,14 @@ use tungstenite::{Message, WebSocket};
 use crate::client::head::{self, Head};
 use crate::client::outbox::Client;
 use crate::client::response::{self, DRAIN_FOR, respond_and_close, shut_and_drain};
-use crate::client::transport::{is_stalled, is_timeout};
 use crate::config::Config;
 use crate::frame;
 use crate::guard::escape;
+use crate::guard::floor::is_stalled;
 use crate::layers::teach::inspect::Recorder;
 use crate::room::broadcast::{Place, Room};
 use crate::shared::Shared;
+use crate::util::io::is_timeout;
 use crate::ws::stream::Stream;
 use crate::{guard::warnings, layers::teach::trace, tune, util::secrets};
 
