@@ -91,7 +91,8 @@
 //! hop, each naming the file (under `src/`) and the function it runs (tests/layout.rs
 //! checks that each one exists). Each file's own comment says why it does what it does;
 //! `tune/` holds the optimisations and can be skipped (tune/mod.rs says what each one
-//! may be read as), and so can the optional layers (layers/mod.rs lists them).
+//! may be read as), and so can `guard/`, the defences against hostile clients (guard/mod.rs
+//! says the same), and the optional layers (layers/mod.rs lists them).
 //!
 //! **One echo.**
 //! 1. `server/accept.rs` `Server::run` accepts the TCP connection;
@@ -165,9 +166,7 @@
 //! (`server/running.rs`); `server/signals.rs` turns Ctrl-C into its `shutdown`. What
 //! every thread shares is in `shared.rs`; `util/lock.rs`, `client/transport.rs` and
 //! `util/io.rs` hold the one way to take a lock, to retry a socket call and to classify
-//! its failure. `guard/` holds the defences against hostile clients and can be skipped
-//! too (guard/mod.rs says what each one may be read as). The README's "Layout" section
-//! counts the core.
+//! its failure. The README's "Layout" section counts the core.
 
 // `unsafe` only in guard/tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf,
@@ -204,8 +203,8 @@ mod room;
 // One client: its outbox, its socket or TLS, the head read from it, the answers to it.
 mod client;
 
-// The defences against hostile clients (client text escaped, warnings rationed):
-// skip them on a first reading.
+// The defences against hostile clients (client text escaped, warnings rationed, the
+// write floor), behind what each may be read as: skip them on a first reading.
 mod guard;
 
 // The optimisations, behind one small interface: skip them on a first reading.
