@@ -91,7 +91,8 @@
 //! hop, each naming the file (under `src/`) and the function it runs (tests/layout.rs
 //! checks that each one exists). Each file's own comment says why it does what it does;
 //! `tune/` holds the optimisations and can be skipped (tune/mod.rs says what each one
-//! may be read as), and so can the optional layers (layers/mod.rs lists them).
+//! may be read as), and so can `guard/`, the defences against hostile clients (guard/mod.rs
+//! says the same), and the optional layers (layers/mod.rs lists them).
 //!
 //! **One echo.**
 //! 1. `server/accept.rs` `Server::run` accepts the TCP connection;
@@ -129,7 +130,7 @@
 //! 4. and each writer thread (`room/writer.rs` `run`) writes its own member's frames. A
 //!    full backlog makes the broadcast wait (the room's `Bell`), and a member that stops
 //!    reading is cut with 1008 (`Backlog::check_stall`, with what the kernel says in
-//!    `client/tcp.rs`).
+//!    `guard/tcp.rs`).
 //!
 //! **One refused request.**
 //! 1. `http/serve.rs` `serve` reads the head as for an echo;
@@ -163,11 +164,11 @@
 //! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
 //! (`client/handle.rs`: a small trait, and why) reaches the shared state and its shutdown
 //! (`server/running.rs`); `server/signals.rs` turns Ctrl-C into its `shutdown`. What
-//! every thread shares is in `shared.rs`; `util/lock.rs` and
-//! `client/transport.rs` hold the one way to take a lock and to retry or classify a socket
-//! call. The README's "Layout" section counts the core.
+//! every thread shares is in `shared.rs`; `util/lock.rs`, `client/transport.rs` and
+//! `util/io.rs` hold the one way to take a lock, to retry a socket call and to classify
+//! its failure. The README's "Layout" section counts the core.
 
-// `unsafe` only in client/tcp.rs and tune/ (a few libc calls, each measured:
+// `unsafe` only in guard/tcp.rs and tune/ (a few libc calls, each measured:
 // docs/performance.md; tune/heap.rs also mallopt, getrlimit and sysconf,
 // docs/embedded.md), in layers/beneath.rs (openat and openat2, which std lacks: static
 // files that no rename can lead out of their directory, docs/security.md), and in
@@ -202,10 +203,14 @@ mod room;
 // One client: its outbox, its socket or TLS, the head read from it, the answers to it.
 mod client;
 
+// The defences against hostile clients (client text escaped, warnings rationed, the
+// write floor), behind what each may be read as: skip them on a first reading.
+mod guard;
+
 // The optimisations, behind one small interface: skip them on a first reading.
 mod tune;
 
-// Locks, escaping, secrets, warnings, queues; the settings, the errors, the frame codec,
+// Locks, secrets, queues; the settings, the errors, the frame codec,
 // Host names.
 mod util;
 

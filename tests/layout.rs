@@ -87,9 +87,9 @@ fn a_missing_name_is_found() {
 /// The parts of `src/`, from the top of the call graph down (lib.rs lists them in this
 /// order, and each folder's mod.rs says what it may call): a file may name only its own
 /// part and the parts below it.
-const PARTS: [&str; 14] = [
-    "server", "http", "ws", "shared", "handler", "layers", "room", "client", "tune", "util",
-    "config", "error", "frame", "host",
+const PARTS: [&str; 15] = [
+    "server", "http", "ws", "shared", "handler", "layers", "room", "client", "guard", "tune",
+    "util", "config", "error", "frame", "host",
 ];
 
 /// Every `crate::part` a source text names before its tests, as (part, line number).

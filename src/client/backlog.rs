@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::client::tcp::Progress;
 use crate::config::{format_duration, format_size};
+use crate::guard::tcp::Progress;
 use crate::util::lock::{lock, wait_until};
 
 /// What the backlog counts for each queued frame besides its bytes: the queue's entry
@@ -41,8 +41,8 @@ pub(crate) const BATCH: usize = 64;
 /// takes more still depends on its send buffer: Linux wakes a blocked writer only once
 /// half of it is free, which is why the kernel's acknowledgements count there too.) Off
 /// Linux that count is the room's only sign that a member still reads (see
-/// [`Backlog::check_stall`]). The unit of the write floor, too (transport.rs).
-pub(crate) const CHUNK: usize = crate::client::transport::WRITE_CHUNK;
+/// [`Backlog::check_stall`]). The unit of the write floor, too (guard/floor.rs).
+pub(crate) const CHUNK: usize = crate::guard::floor::WRITE_CHUNK;
 
 /// Frames waiting for one client's writer thread. Lives in the client's outbox, under
 /// its lock.

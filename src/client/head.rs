@@ -10,7 +10,7 @@ use std::io;
 use std::time::Instant;
 
 use crate::client::transport::Transport;
-use crate::client::transport::is_timeout;
+use crate::util::io::is_timeout;
 
 /// Why no complete request head could be read.
 #[derive(Debug)]

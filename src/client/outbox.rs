@@ -344,7 +344,7 @@ impl Client {
         std::mem::take(&mut out.pending).capacity()
     }
 
-    /// Writes everything queued, under the write floor (transport.rs).
+    /// Writes everything queued, under the write floor (guard/floor.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
         self.write_out(&mut out)
@@ -391,7 +391,7 @@ impl Client {
         }
         self.transport.write_all_until(bytes, until).map_err(|e| {
             out.broken = true;
-            crate::client::transport::write_failure(e)
+            crate::guard::floor::write_failure(e)
         })
     }
 

@@ -3,8 +3,8 @@
 
 use crate::client::response::Response;
 use crate::config::Config;
+use crate::guard::escape;
 use crate::layers::teach::step::Step;
-use crate::util::escape;
 
 /// A valid WebSocket upgrade of `path`: hand the head to tungstenite's handshake.
 #[derive(Debug)]

@@ -10,14 +10,14 @@ use log::{debug, info, warn};
 use crate::client::head::{self, Head, HeadError};
 use crate::client::outbox::Client;
 use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
+use crate::guard::escape;
+use crate::guard::warnings;
 use crate::http::route::{self, Verdict};
 use crate::layers::files;
 use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::{answer, page, trace};
 use crate::layers::tls;
 use crate::shared::Shared;
-use crate::util::escape;
-use crate::util::warnings;
 use crate::ws::connection::Upgrade;
 
 /// One connection's request: answered here, or `Some` upgrade for connection.rs. Not

@@ -49,10 +49,11 @@ use log::info;
 use crate::client::response::{
     DRAIN_FOR, DRAIN_MAX, Plain, Response, respond_and_close, shut_and_drain,
 };
-use crate::client::transport::{Transport, write_failure};
+use crate::client::transport::Transport;
+use crate::guard::escape;
+use crate::guard::floor::write_failure;
 use crate::layers::beneath;
 use crate::layers::teach::trace;
-use crate::util::escape;
 
 /// The copy buffer of [`Body::send`]: the most memory one file answer holds, whatever
 /// the file's size. 16 KiB is a TLS record's worth of plaintext (RFC 8446 §5.1) and

@@ -33,7 +33,7 @@ use crate::client::outbox::Client;
 use crate::client::registry::Registry;
 use crate::config::Config;
 use crate::config::format_size;
-use crate::util::escape;
+use crate::guard::escape;
 use crate::util::lock::lock;
 use crate::util::spool::LINES;
 
@@ -234,7 +234,7 @@ fn deliver(client: &Client, frame: &[u8], deadline: Instant) {
     let Err(e) = queue_until(client, frame, deadline) else {
         return;
     };
-    let why = if crate::client::transport::is_stalled(&e) {
+    let why = if crate::guard::floor::is_stalled(&e) {
         " within `write_timeout` of the line"
     } else {
         ""

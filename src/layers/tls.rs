@@ -5,7 +5,7 @@
 //! So the session sits behind a mutex that is never held across a blocking socket read:
 //! ciphertext is read from the socket first, then fed to the session under the lock.
 //! Writes encrypt and send under the lock, to a writer the caller gives (the socket under
-//! the write floor: transport.rs `Paced`), which bounds how long.
+//! the write floor: guard/floor.rs `Paced`), which bounds how long.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -240,7 +240,7 @@ impl Tls {
     fn write_all_to(&self, out: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
         let conn = &mut self.lock().conn;
         while !bytes.is_empty() {
-            let piece = &bytes[..bytes.len().min(crate::client::transport::WRITE_CHUNK)];
+            let piece = &bytes[..bytes.len().min(crate::guard::floor::WRITE_CHUNK)];
             let n = conn.writer().write(piece)?;
             bytes = &bytes[n..];
             if n == 0 && !conn.wants_write() {

@@ -365,7 +365,7 @@ impl Client {
             return Stalled::Until(now); // gone: the caller's next offer says so
         }
         match out.backlog.as_mut() {
-            Some(b) => b.check_stall(now, timeout, || crate::client::tcp::progress(self.socket())),
+            Some(b) => b.check_stall(now, timeout, || crate::guard::tcp::progress(self.socket())),
             None => Stalled::Until(now),
         }
     }
@@ -411,7 +411,7 @@ mod tests {
         let mut buf = [0u8; 64 * 1024];
         match peer.read(&mut buf) {
             Ok(n) => into.extend_from_slice(&buf[..n]),
-            Err(e) if crate::client::transport::is_timeout(&e) => {}
+            Err(e) if crate::util::io::is_timeout(&e) => {}
             Err(e) => panic!("reading the peer: {e}"),
         }
     }

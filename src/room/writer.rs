@@ -24,8 +24,8 @@ use log::debug;
 
 use crate::client::backlog::{BATCH, Backlog, Bell, CHUNK};
 use crate::client::outbox::{Client, Outbox};
-use crate::client::transport::is_timeout;
 use crate::config::format_duration;
+use crate::util::io::is_timeout;
 use crate::util::lock::{wait, wait_until};
 
 /// The writer only holds a few frame pointers: a small stack is plenty.
@@ -228,7 +228,7 @@ fn fail(client: &Client, e: &io::Error, write_timeout: Duration) {
 
 /// Writes whole frames with `writev` calls of at most [`CHUNK`] bytes, counting what
 /// each call wrote in `written`. The member may keep them waiting at most the write
-/// timeout per 16 KiB it takes (the write floor, transport.rs `Pace`); `deadline` bounds
+/// timeout per 16 KiB it takes (the write floor, guard/floor.rs `Pace`); `deadline` bounds
 /// the total.
 fn write_frames(
     client: &Client,

@@ -11,7 +11,7 @@
 //! goes to the writer thread as before (`Client::offer`, outbox.rs). Measured in
 //! docs/performance.md. Elsewhere than Linux every frame goes through the writer.
 //!
-//! The write floor (transport.rs `Pace`) uses the same to try every write first: what fits
+//! The write floor (guard/floor.rs `Pace`) uses the same to try every write first: what fits
 //! goes without the system calls that bound a write that must wait (setting
 //! `SO_SNDTIMEO`, asking the kernel how much the client took).
 

@@ -131,7 +131,7 @@ mod tests {
     use super::*;
     use crate::client::head::Head;
     use crate::client::outbox::Client;
-    use crate::client::transport::is_timeout;
+    use crate::util::io::is_timeout;
     use crate::ws::stream::Stream;
     use std::io::Write;
     use std::sync::Arc;

@@ -2,9 +2,7 @@
 //! `--trace` on a projector, the page on `/`, and the log. A browser sends every cookie
 //! of the host to every port (RFC 6265 §8.5), so a teacher's `localhost` cookies from
 //! other dev servers arrive here too; tokens often ride in the query string, since a
-//! browser's WebSocket cannot set headers. Of the crate's own, it calls only escape.rs.
-
-use crate::util::escape;
+//! browser's WebSocket cannot set headers. It calls nothing else of the crate.
 
 /// Request headers whose values are credentials, by name (lower case). A browser sends
 /// every cookie of the host to every port (RFC 6265 §8.5: cookies do not isolate by
@@ -28,22 +26,6 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         ]
         .iter()
         .any(|w| name.contains(w))
-}
-
-/// Headers for the debug log, as `name: "value"` pairs: credentials hidden, as on the
-/// trace and the page; the rest as sent, escaped.
-pub(crate) fn shown_headers(headers: &tungstenite::http::HeaderMap) -> String {
-    let shown: Vec<String> = headers
-        .iter()
-        .map(|(name, value)| {
-            if is_secret_name(name.as_str()) {
-                format!("{name}: <hidden>")
-            } else {
-                format!("{name}: \"{}\"", escape::client(value.as_bytes()))
-            }
-        })
-        .collect();
-    shown.join(", ")
 }
 
 /// The request head with credential values replaced by `<hidden: N bytes>`: the

@@ -15,15 +15,16 @@ use tungstenite::{Message, WebSocket};
 use crate::client::head::{self, Head};
 use crate::client::outbox::Client;
 use crate::client::response::{self, DRAIN_FOR, respond_and_close, shut_and_drain};
-use crate::client::transport::{is_stalled, is_timeout};
 use crate::config::Config;
 use crate::frame;
+use crate::guard::escape;
+use crate::guard::floor::is_stalled;
 use crate::layers::teach::inspect::Recorder;
 use crate::room::broadcast::{Place, Room};
 use crate::shared::Shared;
-use crate::util::escape;
+use crate::util::io::is_timeout;
 use crate::ws::stream::Stream;
-use crate::{layers::teach::trace, tune, util::secrets, util::warnings};
+use crate::{guard::warnings, layers::teach::trace, tune, util::secrets};
 
 /// Whether a request tinyws accepted was refused by tungstenite's handshake (see
 /// `handshake`).
@@ -219,12 +220,12 @@ fn answer_101(
         debug!(
             "{tag} {peer}: handshake request {} [{}]",
             escape::client(&secrets::redact_target(&req.uri().to_string())),
-            secrets::shown_headers(req.headers())
+            escape::shown_headers(req.headers())
         );
         debug!(
             "{tag} {peer}: handshake response {} [{}]",
             resp.status(),
-            secrets::shown_headers(resp.headers())
+            escape::shown_headers(resp.headers())
         );
     }
     Ok(resp)

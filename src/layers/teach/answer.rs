@@ -10,9 +10,9 @@ use log::{debug, info};
 
 use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
 use crate::config::Config;
+use crate::guard::escape;
 use crate::layers::teach::inspect::{self, Inspector, Recorder};
 use crate::layers::teach::{framelab, page, trace, wire};
-use crate::util::escape;
 
 /// Answers `req` if it is one of the layer's, and says whether it was. `host_ok`: the
 /// request's Host is valid (and one of `allow_hosts`); asked only for the layer's paths,

@@ -209,7 +209,7 @@ impl Record {
 /// The machine of a peer, as the log's warnings count it (warnings.rs): IPv4 whether it
 /// came over IPv4 or IPv6, for IPv6 its /64 network.
 fn machine(peer: SocketAddr) -> IpAddr {
-    crate::util::warnings::machine(peer.ip())
+    crate::guard::warnings::machine(peer.ip())
 }
 
 /// `text` as a JSON string of at most [`BLOCK_BYTES`]: past that, cut, and a note says

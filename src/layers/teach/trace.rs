@@ -34,10 +34,10 @@ use sha1::{Digest, Sha1};
 use crate::client::outbox::Watch;
 use crate::config::Config;
 use crate::frame::{self, Header};
+use crate::guard::escape;
 use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::step::Step;
 use crate::tune::{Piece, Scanner};
-use crate::util::escape;
 
 /// How much of each connection the trace shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,6 +110,22 @@ pub(crate) fn guard(text: &str) -> Escaped<'_> {
     }
 }
 
+/// Headers for the debug log, as `name: "value"` pairs: credentials hidden, as on the
+/// trace and the page; the rest as sent, escaped.
+pub(crate) fn shown_headers(headers: &tungstenite::http::HeaderMap) -> String {
+    let shown: Vec<String> = headers
+        .iter()
+        .map(|(name, value)| {
+            if crate::util::secrets::is_secret_name(name.as_str()) {
+                format!("{name}: <hidden>")
+            } else {
+                format!("{name}: \"{}\"", client(value.as_bytes()))
+            }
+        })
+        .collect();
+    shown.join(", ")
+}
+
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for chunk in self.bytes.utf8_chunks() {
