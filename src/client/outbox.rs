@@ -68,8 +68,9 @@ pub(crate) struct Outbox {
 
 /// An observer of what is written to a client: the core's one hook for the teaching
 /// layer's trace and inspector (trace.rs `Frames`). Attached once, where an upgrade
-/// begins (connection.rs `handshake`), beside the stream's observer of what the client
-/// sends; a connection nobody watches never formats a byte.
+/// begins (connection.rs `handshake`, through trace.rs `Observers::attach`), beside the
+/// stream's observer of what the client sends; a connection nobody watches never
+/// formats a byte.
 pub(crate) trait Watch: Send + std::fmt::Debug {
     /// `bytes` about to be written: frames once `upgraded`, else an HTTP answer (the `101`).
     fn wrote(&mut self, bytes: &[u8], upgraded: bool);
@@ -286,12 +287,6 @@ impl Client {
         if self.going_away.load(Ordering::Acquire) {
             self.close(1001, GOING_AWAY);
         }
-    }
-
-    /// `--trace` or the inspector: from now on, `watch` sees everything written to this
-    /// client.
-    pub(crate) fn watch(&self, watch: Box<dyn Watch>) {
-        self.outbox().watch = Some(watch);
     }
 
     pub(crate) fn is_upgraded(&self) -> bool {
