@@ -90,9 +90,8 @@ impl Shared {
     }
 
     /// Connection `id` has delivered its whole request head: it no longer counts as
-    /// waiting (admission.rs). `false` if it was pushed out meanwhile: end it quietly.
+    /// waiting (guard/slots.rs). `false` if it was pushed out meanwhile: end it quietly.
     pub(crate) fn head_received(&self, id: u64) -> bool {
-        let mut reg = self.registry();
-        reg.stop_waiting(id).is_some() || !reg.pushed_out.contains(&id)
+        self.registry().waiting.head_received(id)
     }
 }
