@@ -24,6 +24,7 @@ use crate::client::backlog::Backlog;
 use crate::client::handle::ServerHandle;
 use crate::client::transport::Transport;
 use crate::frame;
+use crate::tune;
 use crate::util::lock::lock;
 
 /// A connected client, shared between its connection thread and the rest of the server.
@@ -328,17 +329,6 @@ impl Client {
         Ok(())
     }
 
-    /// Frees the outbox's buffer if nothing waits in it (the connection has gone quiet):
-    /// it keeps the size of the largest burst of replies, up to 64 KiB. Returns the bytes
-    /// freed.
-    pub(crate) fn release_idle(&self) -> usize {
-        let mut out = self.outbox();
-        if !out.pending.is_empty() {
-            return 0;
-        }
-        std::mem::take(&mut out.pending).capacity()
-    }
-
     /// Writes everything queued, under the write floor (guard/floor.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
@@ -369,12 +359,9 @@ impl Client {
         if let Some(watch) = out.watch.as_mut() {
             watch.wrote(&out.pending, self.is_upgraded());
         }
-        let mut pending = std::mem::take(&mut out.pending);
+        let pending = std::mem::take(&mut out.pending);
         let result = self.write_now(out, &pending, until);
-        pending.clear();
-        if pending.capacity() <= KEEP_MAX {
-            out.pending = pending; // but do not keep a large reply's buffer while idle
-        }
+        tune::keep(&mut out.pending, pending); // for the next burst of replies
         result
     }
 
@@ -448,10 +435,6 @@ impl Client {
         self.write_out(out).is_ok()
     }
 }
-
-/// The largest outbox buffer kept between bursts (it is freed once the connection is
-/// quiet: tune/quiet.rs); a larger reply's buffer is freed at once.
-const KEEP_MAX: usize = 64 * 1024;
 
 /// The reason of the close 1001 on shutdown.
 pub(crate) const GOING_AWAY: &str = "server shutting down";
