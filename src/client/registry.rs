@@ -12,8 +12,12 @@ use crate::guard::slots::{Waiter, Waiting};
 /// know about them.
 #[derive(Default)]
 pub(crate) struct Registry {
-    /// Every connection that has a thread, from accept to close.
-    pub(crate) clients: Clients,
+    /// Every connection that has a thread, from accept to close, sorted by id: ids only
+    /// grow and admission adds each new one at the end under the registry's lock, so
+    /// [`Self::remove`] finds one by binary search. (Not a `HashMap`: the same lookups,
+    /// with the table's growth and hashing code in the binary for a list of at most
+    /// `max_connections`.)
+    pub(crate) clients: Vec<Arc<Client>>,
     /// Those that have not delivered a whole request head yet, and those pushed out of
     /// them to make room, whose threads are ending.
     pub(crate) waiting: Waiting<Arc<Client>>,
@@ -22,6 +26,14 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// Connection `id`'s thread ended: it leaves the registry.
+    pub(crate) fn remove(&mut self, id: u64) {
+        if let Ok(i) = self.clients.binary_search_by_key(&id, |c| c.id()) {
+            self.clients.remove(i);
+        }
+        self.waiting.ended(id);
+    }
+
     /// Connections that hold a slot: all but those already pushed out.
     pub(crate) fn live(&self) -> usize {
         self.clients.len() - self.waiting.pushed_out()
@@ -54,39 +66,6 @@ impl Waiter for Arc<Client> {
 
     fn name(&self) -> String {
         format!("#{} {}", self.id(), self.peer_addr())
-    }
-}
-
-/// Every connection that has a thread, sorted by id: ids only grow and admission adds
-/// each new one at the end under the registry's lock, so [`Clients::remove`] finds one
-/// by binary search. (Not a `HashMap`: the same lookups, with the table's growth and
-/// hashing code in the binary for a list of at most `max_connections`.)
-#[derive(Default)]
-pub(crate) struct Clients(Vec<Arc<Client>>);
-
-impl Clients {
-    /// Adds `client`, whose id is above every one held.
-    pub(crate) fn push(&mut self, client: Arc<Client>) {
-        debug_assert!(self.0.last().is_none_or(|last| last.id() < client.id()));
-        self.0.push(client);
-    }
-
-    /// Removes connection `id`, if it is there.
-    pub(crate) fn remove(&mut self, id: u64) -> Option<Arc<Client>> {
-        let i = self.0.binary_search_by_key(&id, |c| c.id()).ok()?;
-        Some(self.0.remove(i))
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Arc<Client>> {
-        self.0.iter()
     }
 }
 
@@ -136,19 +115,19 @@ mod tests {
     /// Connections end in any order; each removal takes that one, and only once.
     #[test]
     fn clients_are_removed_by_id_in_any_order() {
-        let mut clients = Clients::default();
+        let mut reg = Registry::default();
         let mut peers = Vec::new();
         for id in [2, 5, 9, 12] {
             let (client, peer) = Client::over_loopback_as(id, None);
-            clients.push(Arc::new(client));
+            reg.clients.push(Arc::new(client));
             peers.push(peer);
         }
-        assert_eq!(clients.remove(9).map(|c| c.id()), Some(9));
-        assert!(clients.remove(9).is_none(), "not removed twice");
-        assert!(clients.remove(3).is_none(), "never there");
-        assert_eq!(clients.remove(2).map(|c| c.id()), Some(2));
-        let left: Vec<u64> = clients.iter().map(|c| c.id()).collect();
-        assert_eq!(left, [5, 12]);
-        assert_eq!(clients.len(), 2);
+        let ids = |reg: &Registry| reg.clients.iter().map(|c| c.id()).collect::<Vec<_>>();
+        reg.remove(9);
+        assert_eq!(ids(&reg), [2, 5, 12]);
+        reg.remove(9); // not removed twice
+        reg.remove(3); // never there
+        reg.remove(2);
+        assert_eq!(ids(&reg), [5, 12]);
     }
 }

@@ -1,6 +1,6 @@
-//! Admission: who gets a slot when a connection arrives, who is pushed out to make room,
-//! and the `503` for the rest. Runs on the accept loop, so nothing here waits for a
-//! client.
+//! Admission: who gets a slot when a connection arrives (room is made by pushing out a
+//! socket that sends nothing: guard/slots.rs), and the `503` for the rest. Runs on the
+//! accept loop, so nothing here waits for a client.
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -31,8 +31,7 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut reg = self.shared.registry();
-        reg.clients.remove(self.id);
-        reg.waiting.ended(self.id);
+        reg.remove(self.id);
         drop(reg);
         // Only shutdown waits for this (a syscall saved per connection otherwise). It
         // sets `stopping` before it looks at the registry, under the lock we just used.
