@@ -20,7 +20,7 @@ pub(crate) struct Registry {
     pub(crate) clients: Vec<Arc<Client>>,
     /// Those that have not delivered a whole request head yet, and those pushed out of
     /// them to make room, whose threads are ending.
-    pub(crate) waiting: Waiting<Arc<Client>>,
+    pub(crate) waiting: Waiting,
     pub(crate) rejecters: usize,
     pub(crate) next_id: u64,
 }
@@ -55,7 +55,7 @@ impl Registry {
 }
 
 /// A client as the push-out rule sees it.
-impl Waiter for Arc<Client> {
+impl Waiter for Client {
     fn is_silent(&self) -> bool {
         self.transport().is_silent()
     }

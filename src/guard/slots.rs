@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
@@ -31,7 +32,7 @@ const MAX_PUSHED_OUT: usize = 64;
 
 /// A connection waiting for its request head, as the push-out rule sees it (the
 /// registry's clients).
-pub(crate) trait Waiter {
+pub(crate) trait Waiter: Send + Sync {
     /// Whether it has sent nothing yet (tcp.rs `has_input`, and any TLS byte).
     fn is_silent(&self) -> bool;
     /// Closes it: its thread's read returns at once (end of stream), and it ends quietly.
@@ -42,12 +43,13 @@ pub(crate) trait Waiter {
 
 /// The connections of one server still waiting for their request head, and those pushed
 /// out of the list whose threads are ending.
-pub(crate) struct Waiting<C> {
+#[derive(Default)]
+pub(crate) struct Waiting {
     /// As (id, when accepted, client), oldest first. Sorted by id, since ids only grow
     /// and admission adds each new one at the back under the registry's lock:
     /// [`Self::stop`] finds one by binary search (a `BTreeMap` keeps the same order in a
     /// larger binary).
-    list: VecDeque<(u64, Instant, C)>,
+    list: VecDeque<(u64, Instant, Arc<dyn Waiter>)>,
     /// Pushed out to make room; their threads are ending. At most [`MAX_PUSHED_OUT`]: a
     /// list is as quick to search as a set, and smaller.
     pushed_out: Vec<u64>,
@@ -56,21 +58,10 @@ pub(crate) struct Waiting<C> {
     warned_at: Option<Instant>,
 }
 
-impl<C> Default for Waiting<C> {
-    fn default() -> Self {
-        Waiting {
-            list: VecDeque::new(),
-            pushed_out: Vec::new(),
-            pushed_since_warn: 0,
-            warned_at: None,
-        }
-    }
-}
-
-impl<C: Waiter> Waiting<C> {
+impl Waiting {
     /// Connection `id`, accepted `at`, waits for its request head (its id is above every
     /// one held).
-    pub(crate) fn push(&mut self, id: u64, at: Instant, client: C) {
+    pub(crate) fn push(&mut self, id: u64, at: Instant, client: Arc<dyn Waiter>) {
         self.list.push_back((id, at, client));
     }
 
@@ -92,7 +83,7 @@ impl<C: Waiter> Waiting<C> {
     }
 
     /// Connection `id` is no longer waiting for its request head; it, if it was.
-    fn stop(&mut self, id: u64) -> Option<C> {
+    fn stop(&mut self, id: u64) -> Option<Arc<dyn Waiter>> {
         let i = self.list.binary_search_by_key(&id, |w| w.0).ok()?;
         // Moves the entries on the shorter side: most leave in about the order they came.
         self.list.remove(i).map(|(_, _, client)| client)
@@ -148,11 +139,11 @@ impl<C: Waiter> Waiting<C> {
     /// waiting for its request head, to make room; only among those accepted before
     /// `before`, if given. Returns it, or `None` if there is none (or too many pushed out
     /// are still ending).
-    fn push_out_oldest(&mut self, before: Option<Instant>) -> Option<C> {
+    fn push_out_oldest(&mut self, before: Option<Instant>) -> Option<Arc<dyn Waiter>> {
         if self.pushed_out.len() >= MAX_PUSHED_OUT {
             return None;
         }
-        let old = |(_, at, _): &&(u64, Instant, C)| before.is_none_or(|b| *at <= b);
+        let old = |(_, at, _): &&(u64, Instant, Arc<dyn Waiter>)| before.is_none_or(|b| *at <= b);
         // Look at a few of the oldest only: this runs on the accept loop.
         let id = self
             .list
@@ -187,7 +178,7 @@ mod tests {
         }
     }
 
-    fn ids(w: &Waiting<Fake>) -> Vec<u64> {
+    fn ids(w: &Waiting) -> Vec<u64> {
         w.list.iter().map(|e| e.0).collect()
     }
 
@@ -196,7 +187,7 @@ mod tests {
     fn the_oldest_still_waiting_is_pushed_out() {
         let mut w = Waiting::default();
         for id in 1..=4 {
-            w.push(id, Instant::now(), Fake(false));
+            w.push(id, Instant::now(), Arc::new(Fake(false)));
         }
         assert!(w.head_received(3));
         assert!(w.stop(3).is_none(), "not waiting twice");
@@ -216,8 +207,8 @@ mod tests {
         let peer = "127.0.0.1:1".parse().unwrap();
         let now = Instant::now();
         let mut w = Waiting::default();
-        w.push(1, now, Fake(false));
-        w.push(2, now, Fake(true));
+        w.push(1, now, Arc::new(Fake(false)));
+        w.push(2, now, Arc::new(Fake(true)));
         w.make_room(2, 2, 2, peer, now);
         assert_eq!(ids(&w), [1]);
         // 1 slot of 2 held, waiting for its head: the waiting half is full, but the
