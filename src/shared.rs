@@ -8,7 +8,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::client::handle::ServerHandle;
 use crate::client::outbox::Client;
 use crate::client::registry::Registry;
-use crate::client::transport::Transport;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::layers::Layers;
@@ -54,26 +53,18 @@ impl Shared {
         lock(&self.registry)
     }
 
-    /// A client for a new socket, with its own TLS session when the server speaks TLS.
+    /// A client for a new socket, with its own TLS session when the server speaks TLS
+    /// (`None` if that cannot start: tls.rs says so).
     pub(crate) fn new_client(
         self: &Arc<Self>,
         id: u64,
         peer: SocketAddr,
         socket: TcpStream,
     ) -> Option<Client> {
-        let transport = Transport::new(socket);
+        let transport = crate::layers::tls::transport(self.layers.tls.as_ref(), socket, peer)?;
         // The handler's way back to the server (Client::server); the shared state is its
         // Control (server/running.rs).
         let server = ServerHandle::new(self.clone());
-        if let Some(config) = &self.layers.tls {
-            return match crate::layers::tls::session(config) {
-                Ok(tls) => Some(Client::new(id, peer, transport.with_tls(tls), server)),
-                Err(e) => {
-                    log::warn!("{peer}: cannot start a TLS session ({e}); closed");
-                    None
-                }
-            };
-        }
         Some(Client::new(id, peer, transport, server))
     }
 
@@ -90,9 +81,8 @@ impl Shared {
     }
 
     /// Connection `id` has delivered its whole request head: it no longer counts as
-    /// waiting (admission.rs). `false` if it was pushed out meanwhile: end it quietly.
+    /// waiting (guard/slots.rs). `false` if it was pushed out meanwhile: end it quietly.
     pub(crate) fn head_received(&self, id: u64) -> bool {
-        let mut reg = self.registry();
-        reg.stop_waiting(id).is_some() || !reg.pushed_out.contains(&id)
+        self.registry().waiting.head_received(id)
     }
 }

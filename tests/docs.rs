@@ -327,8 +327,8 @@ fn captures() -> BTreeMap<&'static str, String> {
     drop(t);
 
     // At the cap: one WebSocket client holds the only slot. (A connection that has not
-    // sent its request head would be pushed out to make room instead: server/admission.rs
-    // `push_out`.)
+    // sent its request head would be pushed out to make room instead: guard/slots.rs
+    // `make_room`.)
     let mut t = Traced::start(&["--max-connections", "1"]);
     let hold = open(t.addr, CLI_REQUEST);
     t.take(1, "->   ␍␊");

@@ -24,6 +24,7 @@ use crate::client::backlog::Backlog;
 use crate::client::handle::ServerHandle;
 use crate::client::transport::Transport;
 use crate::frame;
+use crate::tune;
 use crate::util::lock::lock;
 
 /// A connected client, shared between its connection thread and the rest of the server.
@@ -68,8 +69,9 @@ pub(crate) struct Outbox {
 
 /// An observer of what is written to a client: the core's one hook for the teaching
 /// layer's trace and inspector (trace.rs `Frames`). Attached once, where an upgrade
-/// begins (connection.rs `handshake`), beside the stream's observer of what the client
-/// sends; a connection nobody watches never formats a byte.
+/// begins (connection.rs `handshake`, through trace.rs `Observers::attach`), beside the
+/// stream's observer of what the client sends; a connection nobody watches never
+/// formats a byte.
 pub(crate) trait Watch: Send + std::fmt::Debug {
     /// `bytes` about to be written: frames once `upgraded`, else an HTTP answer (the `101`).
     fn wrote(&mut self, bytes: &[u8], upgraded: bool);
@@ -288,12 +290,6 @@ impl Client {
         }
     }
 
-    /// `--trace` or the inspector: from now on, `watch` sees everything written to this
-    /// client.
-    pub(crate) fn watch(&self, watch: Box<dyn Watch>) {
-        self.outbox().watch = Some(watch);
-    }
-
     pub(crate) fn is_upgraded(&self) -> bool {
         self.upgraded.load(Ordering::Acquire)
     }
@@ -333,17 +329,6 @@ impl Client {
         Ok(())
     }
 
-    /// Frees the outbox's buffer if nothing waits in it (the connection has gone quiet):
-    /// it keeps the size of the largest burst of replies, up to 64 KiB. Returns the bytes
-    /// freed.
-    pub(crate) fn release_idle(&self) -> usize {
-        let mut out = self.outbox();
-        if !out.pending.is_empty() {
-            return 0;
-        }
-        std::mem::take(&mut out.pending).capacity()
-    }
-
     /// Writes everything queued, under the write floor (guard/floor.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
@@ -374,12 +359,9 @@ impl Client {
         if let Some(watch) = out.watch.as_mut() {
             watch.wrote(&out.pending, self.is_upgraded());
         }
-        let mut pending = std::mem::take(&mut out.pending);
+        let pending = std::mem::take(&mut out.pending);
         let result = self.write_now(out, &pending, until);
-        pending.clear();
-        if pending.capacity() <= KEEP_MAX {
-            out.pending = pending; // but do not keep a large reply's buffer while idle
-        }
+        tune::keep(&mut out.pending, pending); // for the next burst of replies
         result
     }
 
@@ -453,10 +435,6 @@ impl Client {
         self.write_out(out).is_ok()
     }
 }
-
-/// The largest outbox buffer kept between bursts (it is freed once the connection is
-/// quiet: tune/quiet.rs); a larger reply's buffer is freed at once.
-const KEEP_MAX: usize = 64 * 1024;
 
 /// The reason of the close 1001 on shutdown.
 pub(crate) const GOING_AWAY: &str = "server shutting down";

@@ -1,43 +1,42 @@
 //! The registry of one server's connections: every connection that has a thread, those
-//! still waiting for their request head, and the rules admission (admission.rs) applies
-//! to them.
+//! still waiting for their request head (guard/slots.rs), and the rule admission
+//! (admission.rs) refuses by.
 
-use std::collections::VecDeque;
 use std::net::Shutdown;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::client::outbox::Client;
-
-/// Connections pushed out to make room (admission.rs) whose threads have not ended yet:
-/// at most this many at once, so a flood of new connections cannot pile up threads.
-const MAX_PUSHED_OUT: usize = 64;
+use crate::guard::slots::{Waiter, Waiting};
 
 /// Every connection of one server, from accept to close, and what admission needs to
 /// know about them.
 #[derive(Default)]
 pub(crate) struct Registry {
-    /// Every connection that has a thread, from accept to close.
-    pub(crate) clients: Clients,
-    /// Those that have not delivered a whole request head yet, as (id, when accepted,
-    /// client), oldest first. Sorted by id, since ids only grow and admission adds each
-    /// new one at the back under the same lock: [`Self::stop_waiting`] finds one by binary
-    /// search (a `BTreeMap` keeps the same order in a larger binary).
-    pub(crate) waiting: VecDeque<(u64, Instant, Arc<Client>)>,
-    /// Pushed out of `waiting` to make room; their threads are ending. At most
-    /// [`MAX_PUSHED_OUT`]: a list is as quick to search as a set, and smaller.
-    pub(crate) pushed_out: Vec<u64>,
-    /// Pushed out since the last warning, and when that was.
-    pub(crate) pushed_since_warn: u64,
-    pub(crate) warned_at: Option<Instant>,
+    /// Every connection that has a thread, from accept to close, sorted by id: ids only
+    /// grow and admission adds each new one at the end under the registry's lock, so
+    /// [`Self::remove`] finds one by binary search. (Not a `HashMap`: the same lookups,
+    /// with the table's growth and hashing code in the binary for a list of at most
+    /// `max_connections`.)
+    pub(crate) clients: Vec<Arc<Client>>,
+    /// Those that have not delivered a whole request head yet, and those pushed out of
+    /// them to make room, whose threads are ending.
+    pub(crate) waiting: Waiting,
     pub(crate) rejecters: usize,
     pub(crate) next_id: u64,
 }
 
 impl Registry {
+    /// Connection `id`'s thread ended: it leaves the registry.
+    pub(crate) fn remove(&mut self, id: u64) {
+        if let Ok(i) = self.clients.binary_search_by_key(&id, |c| c.id()) {
+            self.clients.remove(i);
+        }
+        self.waiting.ended(id);
+    }
+
     /// Connections that hold a slot: all but those already pushed out.
     pub(crate) fn live(&self) -> usize {
-        self.clients.len() - self.pushed_out.len()
+        self.clients.len() - self.waiting.pushed_out()
     }
 
     /// Whether a new connection must be refused, after any push-out: the memory budget
@@ -53,71 +52,20 @@ impl Registry {
             None
         }
     }
-
-    /// Connection `id` is no longer waiting for its request head; it, if it was.
-    pub(crate) fn stop_waiting(&mut self, id: u64) -> Option<Arc<Client>> {
-        let i = self.waiting.binary_search_by_key(&id, |w| w.0).ok()?;
-        // Moves the entries on the shorter side: most leave in about the order they came.
-        self.waiting.remove(i).map(|(_, _, client)| client)
-    }
-
-    /// Closes the oldest connection that has sent nothing yet, or else the oldest still
-    /// waiting for its request head, to make room; only among those accepted before
-    /// `before`, if given. Returns it, or `None` if there is none (or too many pushed out
-    /// are still ending).
-    pub(crate) fn push_out_oldest(&mut self, before: Option<Instant>) -> Option<Arc<Client>> {
-        if self.pushed_out.len() >= MAX_PUSHED_OUT {
-            return None;
-        }
-        let old = |(_, at, _): &&(u64, Instant, Arc<Client>)| before.is_none_or(|b| *at <= b);
-        // Look at a few of the oldest only: this runs on the accept loop.
-        let id = self
-            .waiting
-            .iter()
-            .take(32)
-            .filter(old)
-            .find(|(_, _, c)| c.transport().is_silent())
-            .or_else(|| self.waiting.front().filter(old))
-            .map(|(id, _, _)| *id)?;
-        let victim = self.stop_waiting(id)?;
-        self.pushed_out.push(id);
-        // Its thread's read returns at once (end of stream), and it ends quietly.
-        let _ = victim.socket().shutdown(Shutdown::Both);
-        self.pushed_since_warn += 1;
-        Some(victim)
-    }
 }
 
-/// Every connection that has a thread, sorted by id: ids only grow and admission adds
-/// each new one at the end under the registry's lock, so [`Clients::remove`] finds one
-/// by binary search. (Not a `HashMap`: the same lookups, with the table's growth and
-/// hashing code in the binary for a list of at most `max_connections`.)
-#[derive(Default)]
-pub(crate) struct Clients(Vec<Arc<Client>>);
-
-impl Clients {
-    /// Adds `client`, whose id is above every one held.
-    pub(crate) fn push(&mut self, client: Arc<Client>) {
-        debug_assert!(self.0.last().is_none_or(|last| last.id() < client.id()));
-        self.0.push(client);
+/// A client as the push-out rule sees it.
+impl Waiter for Client {
+    fn is_silent(&self) -> bool {
+        self.transport().is_silent()
     }
 
-    /// Removes connection `id`, if it is there.
-    pub(crate) fn remove(&mut self, id: u64) -> Option<Arc<Client>> {
-        let i = self.0.binary_search_by_key(&id, |c| c.id()).ok()?;
-        Some(self.0.remove(i))
+    fn cut(&self) {
+        let _ = self.socket().shutdown(Shutdown::Both);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Arc<Client>> {
-        self.0.iter()
+    fn name(&self) -> String {
+        format!("#{} {}", self.id(), self.peer_addr())
     }
 }
 
@@ -145,7 +93,16 @@ mod tests {
             reg.clients.push(Arc::new(client));
             peers.push(peer);
         }
-        reg.pushed_out.push(3); // still ending: its thread is there
+        // Pushed out, still ending: its thread is there.
+        let third = reg.clients.iter().last().unwrap().clone();
+        reg.waiting.push(3, std::time::Instant::now(), third);
+        reg.waiting.make_room(
+            3,
+            3,
+            3,
+            "127.0.0.1:1".parse().unwrap(),
+            std::time::Instant::now(),
+        );
         assert_eq!(reg.live(), 2);
         // Memory fits 3 of --max-connections 10: three threads exist, refuse.
         assert_eq!(reg.refusal(10, 3), Some(Refusal::Memory));
@@ -158,40 +115,19 @@ mod tests {
     /// Connections end in any order; each removal takes that one, and only once.
     #[test]
     fn clients_are_removed_by_id_in_any_order() {
-        let mut clients = Clients::default();
+        let mut reg = Registry::default();
         let mut peers = Vec::new();
         for id in [2, 5, 9, 12] {
             let (client, peer) = Client::over_loopback_as(id, None);
-            clients.push(Arc::new(client));
+            reg.clients.push(Arc::new(client));
             peers.push(peer);
         }
-        assert_eq!(clients.remove(9).map(|c| c.id()), Some(9));
-        assert!(clients.remove(9).is_none(), "not removed twice");
-        assert!(clients.remove(3).is_none(), "never there");
-        assert_eq!(clients.remove(2).map(|c| c.id()), Some(2));
-        let left: Vec<u64> = clients.iter().map(|c| c.id()).collect();
-        assert_eq!(left, [5, 12]);
-        assert_eq!(clients.len(), 2);
-    }
-
-    /// Connections stop waiting in any order; the oldest still waiting is pushed out.
-    #[test]
-    fn the_oldest_still_waiting_is_pushed_out() {
-        let mut reg = Registry::default();
-        let mut peers = Vec::new();
-        for id in 1..=4 {
-            let (client, peer) = Client::over_loopback_as(id, None);
-            let client = Arc::new(client);
-            reg.clients.push(client.clone());
-            reg.waiting.push_back((id, Instant::now(), client));
-            peers.push(peer);
-        }
-        assert!(reg.stop_waiting(3).is_some());
-        assert!(reg.stop_waiting(3).is_none(), "not waiting twice");
-        assert!(reg.stop_waiting(1).is_some());
-        assert!(reg.push_out_oldest(None).is_some());
-        assert_eq!(reg.pushed_out, [2]);
-        let left: Vec<u64> = reg.waiting.iter().map(|w| w.0).collect();
-        assert_eq!(left, [4]);
+        let ids = |reg: &Registry| reg.clients.iter().map(|c| c.id()).collect::<Vec<_>>();
+        reg.remove(9);
+        assert_eq!(ids(&reg), [2, 5, 12]);
+        reg.remove(9); // not removed twice
+        reg.remove(3); // never there
+        reg.remove(2);
+        assert_eq!(ids(&reg), [5, 12]);
     }
 }

@@ -55,6 +55,8 @@ impl Transport {
     }
 
     /// Serve this connection over TLS (`wss://`, HTTPS).
+    // Only the `tls` layer calls it: unused without it.
+    #[allow(dead_code)]
     pub(crate) fn with_tls(mut self, tls: Box<dyn Encryption>) -> Transport {
         self.tls = Some(tls);
         self

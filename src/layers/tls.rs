@@ -8,7 +8,7 @@
 //! the write floor: guard/floor.rs `Paced`), which bounds how long.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -19,7 +19,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::client::response::{DRAIN_FOR, DRAIN_MAX, Response, shut_and_drain};
-use crate::client::transport::Encryption;
+use crate::client::transport::{Encryption, Transport};
 use crate::error::Error;
 
 /// The first byte of a TLS handshake record (RFC 8446 §5.1, content type 22).
@@ -152,9 +152,25 @@ impl Session {
     }
 }
 
-/// A TLS session for one new connection, for its transport.
-pub(crate) fn session(config: &Arc<ServerConfig>) -> io::Result<Box<dyn Encryption>> {
-    Ok(Box::new(Tls::new(config)?))
+/// The transport of a new connection from `peer`: the socket, in a TLS session of its
+/// own when the server speaks TLS (`config`); `None`, said at warn, if the session
+/// cannot start.
+pub(crate) fn transport(
+    config: Option<&Arc<ServerConfig>>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) -> Option<Transport> {
+    let transport = Transport::new(socket);
+    let Some(config) = config else {
+        return Some(transport);
+    };
+    match Tls::new(config) {
+        Ok(tls) => Some(transport.with_tls(Box::new(tls))),
+        Err(e) => {
+            log::warn!("{peer}: cannot start a TLS session ({e}); closed");
+            None
+        }
+    }
 }
 
 impl Tls {

@@ -1,6 +1,6 @@
-//! Admission: who gets a slot when a connection arrives, who is pushed out to make room,
-//! and the `503` for the rest. Runs on the accept loop, so nothing here waits for a
-//! client.
+//! Admission: who gets a slot when a connection arrives (room is made by pushing out a
+//! socket that sends nothing: guard/slots.rs), and the `503` for the rest. Runs on the
+//! accept loop, so nothing here waits for a client.
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::warn;
 
 use crate::client::head::read_head;
-use crate::client::registry::{Refusal, Registry};
+use crate::client::registry::Refusal;
 use crate::client::response::{self, Response, respond_and_close};
 use crate::http;
 use crate::shared::Shared;
@@ -22,14 +22,6 @@ use crate::ws::connection;
 pub(crate) const MAX_REJECTERS: usize = 8;
 pub(crate) const REJECTER_STACK: usize = crate::config::HELPER_STACK;
 
-/// At most one warning about pushed-out connections per this long.
-const PUSH_OUT_WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// While slots are free, a connection waiting for its request head is pushed out only
-/// once it has waited this long (see [`admit`]): a phone's TLS handshake on a poor link
-/// takes a few hundred milliseconds, a socket hoarded to lock clients out much longer.
-const PUSH_OUT_GRACE: Duration = Duration::from_secs(1);
-
 /// Removes a connection from the registry when its thread ends, even by a panic.
 struct Registered {
     shared: Arc<Shared>,
@@ -39,9 +31,7 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut reg = self.shared.registry();
-        reg.clients.remove(self.id);
-        reg.stop_waiting(self.id);
-        reg.pushed_out.retain(|&id| id != self.id);
+        reg.remove(self.id);
         drop(reg);
         // Only shutdown waits for this (a syscall saved per connection otherwise). It
         // sets `stopping` before it looks at the registry, under the lock we just used.
@@ -51,14 +41,9 @@ impl Drop for Registered {
     }
 }
 
-/// Admission. A connection holds a slot of `--max-connections` from its accept; until it
-/// has sent a whole request head it is *waiting*, and about half the slots may be
-/// waiting. When all the slots are taken, a new connection pushes out the oldest waiting
-/// one that has sent nothing yet (else the oldest waiting one); when only the waiting
-/// half is, it pushes out one that has waited at least [`PUSH_OUT_GRACE`], and is let in
-/// anyway if none has (slots are free: a reconnect storm of slow phones is not pushed
-/// out). So sockets that never send (or trickle) cannot lock new clients out, they only
-/// push each other out. `503` when every slot holds a connection past its request head,
+/// Admission. A connection holds a slot of `--max-connections` from its accept, and
+/// waits for its request head (one that sends nothing may be pushed out to make room:
+/// guard/slots.rs). `503` when every slot holds a connection past its request head,
 /// or when the memory budget has no room for one more thread: there every connection
 /// counts, the pushed-out ones still ending included (their threads are still there).
 pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
@@ -67,15 +52,9 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     // The slots: --max-connections, or fewer when that many would not fit the memory
     // limit (budget.rs; the startup warning said which flag to lower).
     let cap = max.min(shared.fit);
-    let waiting_cap = (cap / 2).max(1);
     let now = Instant::now();
-    let full = reg.live() >= cap;
-    if full || reg.waiting.len() >= waiting_cap {
-        let before = (!full).then(|| now.checked_sub(PUSH_OUT_GRACE)).flatten();
-        if full || before.is_some() {
-            push_out(&mut reg, peer, before, cap, max, waiting_cap, now);
-        }
-    }
+    let live = reg.live();
+    reg.waiting.make_room(live, cap, max, peer, now);
     let refusal = match reg.refusal(max, shared.fit) {
         Some(Refusal::Memory) => Some((
             format!(
@@ -109,7 +88,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     };
     let client = Arc::new(client);
     reg.clients.push(client.clone());
-    reg.waiting.push_back((id, now, client.clone()));
+    reg.waiting.push(id, now, client.clone());
     drop(reg);
 
     let guard = Registered {
@@ -134,44 +113,6 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         );
         let why = "The server cannot start a thread for another connection right now";
         busy_without_reading(shared, fallback.socket(), &response::unavailable(why));
-    }
-}
-
-/// Pushes out the oldest waiting connection (accepted before `before`, if given) to make
-/// room for `peer`, and says so: at `debug` each time, at `warn` at most once per
-/// [`PUSH_OUT_WARN_EVERY`], naming the limit that made room short.
-fn push_out(
-    reg: &mut Registry,
-    peer: SocketAddr,
-    before: Option<Instant>,
-    cap: usize,
-    max: usize,
-    waiting_cap: usize,
-    now: Instant,
-) {
-    let Some(victim) = reg.push_out_oldest(before) else {
-        return;
-    };
-    debug!(
-        "#{} {}: closed before its request head, to make room for {peer} ({cap} slots: at most {waiting_cap} may wait for a request head)",
-        victim.id(),
-        victim.peer_addr()
-    );
-    if reg
-        .warned_at
-        .is_none_or(|t| now.duration_since(t) >= PUSH_OUT_WARN_EVERY)
-    {
-        let limit = if cap == max {
-            "`max_connections`"
-        } else {
-            "the connections that fit the memory limit, see the memory budget line at startup"
-        };
-        warn!(
-            "{} connection(s) that had not sent a request were closed to make room for new ones: {waiting_cap} were waiting for a request head (half of the {cap} slots, {limit}); many sockets that send nothing may be an attack (docs/security.md)",
-            reg.pushed_since_warn
-        );
-        reg.pushed_since_warn = 0;
-        reg.warned_at = Some(now);
     }
 }
 

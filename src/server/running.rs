@@ -166,7 +166,7 @@ pub(crate) fn shutdown_clients(shared: &Shared) -> Stopped {
     let prefix = &shared.prefix;
     // Inspector polls wait on the records, not the socket: end their waits now.
     shared.layers.inspect.stop();
-    let clients: Vec<Arc<Client>> = shared.registry().clients.iter().cloned().collect();
+    let clients: Vec<Arc<Client>> = shared.registry().clients.to_vec();
     let mut stopped = Stopped {
         connections: clients.len(),
         cut: 0,

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | [`Reads`] (reads.rs) | "read from the socket into `out`" | system calls on large messages; the idle read buffer |
 //! | [`Quiet`] (quiet.rs) | "the read timeout is the keepalive timer" | memory a quiet connection no longer needs |
+//! | [`keep`], [`release_idle`] (quiet.rs) | "drop the buffer"; nothing | an allocation per burst of replies, and the outbox's buffer while quiet |
 //! | [`send_now`] (nowait.rs) | "could not send now" (`WouldBlock`) | a writer-thread wake-up per small broadcast; the write floor's system calls when a write fits |
 //! | [`Threads`] (threads.rs) | "run this on a new thread" | thread start-up on a burst of connections |
 //! | [`bound_arenas`] (heap.rs) | nothing | address space under `ulimit -v`, on 32-bit boards |
@@ -35,7 +36,7 @@ mod threads;
 
 pub(crate) use heap::{Arenas, address_space_limit, bound_arenas, glibc_cores};
 pub(crate) use nowait::{DIRECT_MAX, send_now, send_now_vectored};
-pub(crate) use quiet::{Quiet, Quiets};
+pub(crate) use quiet::{Quiet, Quiets, keep, release_idle};
 pub(crate) use reads::{IDLE_READ, Reads};
 pub(crate) use scan::{Piece, Scanner};
 pub(crate) use threads::{MAX_SPARE, Threads};

@@ -37,6 +37,30 @@ pub(crate) trait Quiets: Sized {
 /// How long a connection must be quiet before it gives back what it used.
 pub(crate) const SHRINK_AFTER: Duration = Duration::from_secs(1);
 
+/// The largest outbox buffer kept between bursts (it is freed once the connection is
+/// quiet: [`release_idle`]); a larger reply's buffer is freed at once.
+const KEEP_MAX: usize = 64 * 1024;
+
+/// After the outbox wrote out its buffer `buf`: puts it back, emptied, in its place
+/// `slot` for the next burst of replies, unless it is larger than [`KEEP_MAX`] (the
+/// plain way: drop it, and allocate again for the next burst).
+pub(crate) fn keep(slot: &mut Vec<u8>, mut buf: Vec<u8>) {
+    buf.clear();
+    if buf.capacity() <= KEEP_MAX {
+        *slot = buf; // but do not keep a large reply's buffer while idle
+    }
+}
+
+/// Frees the outbox's buffer `buf` if nothing waits in it (the connection has gone
+/// quiet): it keeps the size of the largest burst of replies, up to [`KEEP_MAX`].
+/// Returns the bytes freed.
+pub(crate) fn release_idle(buf: &mut Vec<u8>) -> usize {
+    if !buf.is_empty() {
+        return 0;
+    }
+    std::mem::take(buf).capacity()
+}
+
 /// The read timeout of a connection's socket: the keepalive interval, or the shorter
 /// [`SHRINK_AFTER`] while giving back memory is due.
 pub(crate) struct Quiet {

@@ -39,19 +39,16 @@ pub(crate) struct Upgrade {
     pub(crate) rewritten: Option<Vec<u8>>,
     /// The subprotocol chosen for the `101`.
     pub(crate) protocol: Option<String>,
-    /// `--trace` or the inspector: where the frames are narrated.
+    /// `--trace` or the inspector: where the frames are narrated (`trace::Observers`).
     pub(crate) sink: Option<trace::Sink>,
     pub(crate) record: Option<Recorder>,
 }
 
 /// A WebSocket's life after the routing step: `open`, `serve`, `finish`.
-pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
-    let record = upgrade.record.clone();
-    let Some((mut ws, member)) = open(shared, &client, upgrade) else {
-        // An upgrade that failed after its checks: its record says so (inspect.rs).
-        if let Some(record) = record {
-            record.end("-- ended before the WebSocket opened".into());
-        }
+pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, mut upgrade: Upgrade) {
+    let observers = trace::Observers::new(upgrade.sink.take(), upgrade.record.take());
+    let Some((mut ws, member)) = open(shared, &client, upgrade, &observers) else {
+        observers.not_opened();
         return;
     };
     let end = match catch_unwind(AssertUnwindSafe(|| {
@@ -69,7 +66,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, upgrade: Upgrade) {
             }
         }
     };
-    finish(shared, &client, member, end, record.as_ref());
+    finish(shared, &client, member, end, &observers);
 }
 
 /// Everything from an accepted upgrade to an open WebSocket: tungstenite's handshake
@@ -82,20 +79,18 @@ fn open<'s>(
     shared: &'s Arc<Shared>,
     client: &Arc<Client>,
     upgrade: Upgrade,
+    observers: &trace::Observers,
 ) -> Option<(WebSocket<Stream>, Option<Place<'s>>)> {
     let tag = shared.tag(client.id());
     let peer = client.peer_addr();
-    let record = upgrade.record.clone();
     let path = upgrade.path.clone();
     let protocol = upgrade.protocol.clone();
-    let ws = handshake(shared, client, upgrade)?;
+    let ws = handshake(shared, client, upgrade, observers)?;
     if let Err(e) = client.upgrade(path, protocol) {
         info!("{tag} {peer}: handshake failed: sending the 101: {e}");
         return None;
     }
-    if let Some(record) = &record {
-        record.upgraded();
-    }
+    observers.upgraded();
     let member = join(shared, client)?;
     // Read before the "opened" line: whoever sees that line and then starts a shutdown
     // (a test, a script) finds this connection among those the shutdown closes.
@@ -121,7 +116,12 @@ fn open<'s>(
 
 /// tungstenite's handshake over the stream that replays the head; its `101` waits in the
 /// outbox until `Client::upgrade` sends it.
-fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<WebSocket<Stream>> {
+fn handshake(
+    shared: &Shared,
+    client: &Arc<Client>,
+    upgrade: Upgrade,
+    observers: &trace::Observers,
+) -> Option<WebSocket<Stream>> {
     let cfg = &shared.config;
     let tag = shared.tag(client.id());
     let peer = client.peer_addr();
@@ -129,7 +129,6 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
         head,
         rewritten,
         protocol,
-        sink,
         ..
     } = upgrade;
     let ws_config = limits(cfg);
@@ -144,11 +143,7 @@ fn handshake(shared: &Shared, client: &Arc<Client>, upgrade: Upgrade) -> Option<
     };
     // The observers (`--trace`, the inspector) attach here, before the first byte of
     // the `101`: one for what is written to the client, one for what it sends.
-    let watch_reads = sink.map(|sink| {
-        let detail = trace::Detail::of(cfg);
-        client.watch(Box::new(trace::Frames::new(sink.clone(), "->", detail)));
-        trace::Frames::new(sink, "<-", detail)
-    });
+    let watch_reads = observers.attach(client, cfg);
     let stream = Stream::new(
         client.clone(),
         head,
@@ -268,12 +263,10 @@ fn finish(
     client: &Client,
     member: Option<Place<'_>>,
     end: End,
-    record: Option<&Recorder>,
+    observers: &trace::Observers,
 ) {
-    let cfg = &shared.config;
     let peer = client.peer_addr();
-    let id = client.id();
-    let tag = shared.tag(id);
+    let tag = shared.tag(client.id());
     // Always, also after a panic: the handler may keep state per client. Still a member
     // here, so a broadcast from on_close ("alice left") reaches the rest of the room.
     if catch_unwind(AssertUnwindSafe(|| shared.handler.on_close(client))).is_err() {
@@ -293,12 +286,7 @@ fn finish(
         shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
     let end = client.dropped_reason().map_or(end, End::Stalled);
-    if trace::follows(cfg, id, peer) {
-        trace::emit(id, &format!("-- {end}"));
-    }
-    if let Some(record) = record {
-        record.end(format!("-- {end}"));
-    }
+    observers.ended(&end);
     match &end {
         End::Failed { .. } => match warnings::from(peer.ip()) {
             Some(tail) => warn!("{tag} {peer}: {end}{tail}"),

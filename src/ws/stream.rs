@@ -122,7 +122,7 @@ impl tune::Quiets for Stream {
     }
 
     fn release_idle(&self) -> usize {
-        self.client.release_idle()
+        tune::release_idle(&mut self.client.outbox().pending)
     }
 
     fn stand_in(&self) -> Stream {

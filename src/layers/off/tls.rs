@@ -1,12 +1,13 @@
-//! Stand-in for tls.rs in a build without the `tls` layer: the same names, never
-//! reached (`bind` refuses `tls_cert` and `tls_key` in such a build: layers/mod.rs), so the
-//! transport is the plain socket.
+//! Stand-in for tls.rs in a build without the `tls` layer: the same names, and but for
+//! [`transport`] (the plain socket) never reached (`bind` refuses `tls_cert` and
+//! `tls_key` in such a build: layers/mod.rs).
 
 use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::client::transport::Encryption;
+use crate::client::transport::Transport;
 use crate::error::Error;
 
 /// Never made: no certificate in this build.
@@ -25,9 +26,13 @@ pub(crate) fn is_not_tls(_e: &io::Error) -> bool {
 }
 
 /// Never called: no plain text is ever on a TLS port in this build.
-pub(crate) fn answer_plain_text(_socket: &std::net::TcpStream) {}
+pub(crate) fn answer_plain_text(_socket: &TcpStream) {}
 
-/// Never called: no certificate, so no session, in this build.
-pub(crate) fn session(config: &Arc<ServerConfig>) -> io::Result<Box<dyn Encryption>> {
-    match **config {}
+/// The plain socket: no certificate, so no session, in this build.
+pub(crate) fn transport(
+    _config: Option<&Arc<ServerConfig>>,
+    socket: TcpStream,
+    _peer: SocketAddr,
+) -> Option<Transport> {
+    Some(Transport::new(socket))
 }

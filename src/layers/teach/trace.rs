@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 
-use crate::client::outbox::Watch;
+use crate::client::outbox::{Client, Watch};
 use crate::config::Config;
 use crate::frame::{self, Header};
 use crate::guard::escape;
@@ -156,6 +156,59 @@ fn visible(block: &str) -> String {
         push_visible(&mut out, line);
     }
     out
+}
+
+/// A connection's observers from its upgrade to its end (`--trace`, the inspector's
+/// record), as the routing step made them (http/serve.rs): connection.rs tells them
+/// what happens, and a connection nobody watches formats nothing.
+pub(crate) struct Observers {
+    sink: Option<Sink>,
+    /// The inspector's record (the sink narrates to it too).
+    record: Option<Recorder>,
+}
+
+impl Observers {
+    pub(crate) fn new(sink: Option<Sink>, record: Option<Recorder>) -> Observers {
+        Observers { sink, record }
+    }
+
+    /// Before the first byte of the `101`: attaches to `client` the observer of what is
+    /// written to it, and returns the one of what it sends, for the stream.
+    pub(crate) fn attach(&self, client: &Client, config: &Config) -> Option<Frames> {
+        let sink = self.sink.as_ref()?;
+        let detail = Detail::of(config);
+        client.outbox().watch = Some(Box::new(Frames::new(sink.clone(), "->", detail)));
+        Some(Frames::new(sink.clone(), "<-", detail))
+    }
+
+    /// The `101` is out.
+    pub(crate) fn upgraded(&self) {
+        if let Some(record) = &self.record {
+            record.upgraded();
+        }
+    }
+
+    /// The upgrade failed after its checks: the record says so.
+    pub(crate) fn not_opened(&self) {
+        if let Some(record) = &self.record {
+            record.end("-- ended before the WebSocket opened".into());
+        }
+    }
+
+    /// The connection is over: `end` says how, as its log line does.
+    pub(crate) fn ended(&self, end: &dyn std::fmt::Display) {
+        let stdout = self.sink.as_ref().filter(|sink| sink.stdout);
+        if stdout.is_none() && self.record.is_none() {
+            return;
+        }
+        let line = format!("-- {end}");
+        if let Some(sink) = stdout {
+            emit(sink.id, &line);
+        }
+        if let Some(record) = &self.record {
+            record.end(line);
+        }
+    }
 }
 
 /// `line` with every character that could act on a terminal written as an escape.

@@ -26,14 +26,6 @@ impl Recorder {
         match *self {}
     }
 
-    pub(crate) fn upgraded(&self) {
-        match *self {}
-    }
-
-    pub(crate) fn end(&self, _line: String) {
-        match *self {}
-    }
-
     pub(crate) fn discard(&self) {
         match *self {}
     }

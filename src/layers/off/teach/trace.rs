@@ -4,22 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::client::outbox::Watch;
+use crate::client::outbox::Client;
 use crate::config::Config;
 use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::step::Step;
-
-/// As trace.rs's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Detail {
-    Full,
-}
-
-impl Detail {
-    pub(crate) fn of(_config: &Config) -> Detail {
-        Detail::Full
-    }
-}
 
 /// No connection is traced in this build.
 pub(crate) fn follows(_config: &Config, _id: u64, _peer: SocketAddr) -> bool {
@@ -39,6 +27,25 @@ impl Sink {
     pub(crate) fn new(_id: u64, _stdout: bool, _record: Option<Recorder>) -> Option<Sink> {
         None
     }
+}
+
+/// As trace.rs's: nobody observes a connection in this build.
+pub(crate) struct Observers;
+
+impl Observers {
+    pub(crate) fn new(_sink: Option<Sink>, _record: Option<Recorder>) -> Observers {
+        Observers
+    }
+
+    pub(crate) fn attach(&self, _client: &Client, _config: &Config) -> Option<Frames> {
+        None
+    }
+
+    pub(crate) fn upgraded(&self) {}
+
+    pub(crate) fn not_opened(&self) {}
+
+    pub(crate) fn ended(&self, _end: &dyn std::fmt::Display) {}
 }
 
 pub(crate) fn drain(_limit: Duration) -> bool {
@@ -62,18 +69,10 @@ pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _steps: &str
 
 /// Never made, like [`Sink`].
 #[derive(Debug)]
-pub(crate) struct Frames {
-    _sink: Sink,
-}
+pub(crate) enum Frames {}
 
 impl Frames {
-    pub(crate) fn new(sink: Sink, _mark: &'static str, _detail: Detail) -> Frames {
-        Frames { _sink: sink }
+    pub(crate) fn feed(&mut self, _bytes: &[u8]) {
+        match *self {}
     }
-
-    pub(crate) fn feed(&mut self, _bytes: &[u8]) {}
-}
-
-impl Watch for Frames {
-    fn wrote(&mut self, _bytes: &[u8], _upgraded: bool) {}
 }
