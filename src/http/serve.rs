@@ -156,11 +156,11 @@ fn check(
     // The inspector: a record only for a connection that brought a token (or every one,
     // for the projector view); otherwise `None`, and nothing below allocates for it.
     let record = answer::recorder(&shared.layers.inspect, cfg, id, peer, request);
+    let verdict = route::check(request, cfg);
     let Some(sink) = trace::Sink::new(id, traced, record.clone()) else {
-        return (route::check(request, cfg), None, None);
+        return (verdict, None, None);
     };
-    let (verdict, steps) = route::check_narrated(request, cfg);
-    trace::request(&sink, request, cfg, &steps);
+    trace::request(&sink, request, cfg, &verdict.end());
     if let Some(record) = &record {
         match &verdict {
             Verdict::Upgrade(_) => record.show(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::client::outbox::Watch;
 use crate::config::Config;
 use crate::layers::teach::inspect::Recorder;
-use crate::layers::teach::step::Step;
+use crate::layers::teach::step::End;
 
 /// As trace.rs's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +51,7 @@ pub(crate) fn http_lines(_mark: &str, _title: &str, _bytes: &[u8]) -> String {
     String::new()
 }
 
-/// No step is written in this build (no connection is traced).
-impl std::fmt::Display for Step<'_> {
-    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Ok(())
-    }
-}
-
-pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _steps: &str) {}
+pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _end: &End<'_>) {}
 
 /// Never made, like [`Sink`].
 #[derive(Debug)]
