@@ -1,7 +1,6 @@
 //! Where every connection thread starts ([`serve`]): a plain request is answered here
 //! (http/mod.rs says in what order), an upgrade goes back to ws/connection.rs.
 
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,19 +123,10 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
             debug!("{tag} {peer}: closed before sending a request");
             None
         }
+        // The TLS layer's own failures are its to answer and log.
+        Err(HeadError::Io(e)) if tls::read_failed(tag, client, &e) => None,
         Err(HeadError::Io(e)) => {
-            if tls::is_not_tls(&e) {
-                info!("{tag} {peer}: plain text on the TLS port; answered 400");
-                tls::answer_plain_text(client.socket());
-                return None;
-            }
-            if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {
-                // Worth an operator's eye: often a client that does not trust the
-                // certificate (it sends an alert and gives up).
-                info!("{tag} {peer}: TLS handshake failed: {e}");
-            } else {
-                debug!("{tag} {peer}: reading the request failed: {e}");
-            }
+            debug!("{tag} {peer}: reading the request failed: {e}");
             None
         }
     }
