@@ -268,7 +268,7 @@ fn length_bits(h: &Header) -> u8 {
 fn opcode_name(op: u8) -> &'static str {
     // RFC 6455 §5.2 (data frames) and §5.5 (control frames).
     match op {
-        frame::CONTINUATION => "continuation",
+        0x0 => "continuation",
         frame::TEXT => "text",
         frame::BINARY => "binary",
         frame::CLOSE => "close",
