@@ -130,19 +130,15 @@ fn check_origin(
     let Some(origin) = single(headers, "Origin", Check::Origin)? else {
         return Ok(());
     };
-    let raw = raw_value(headers, "Origin").unwrap_or(origin.as_bytes());
+    // The value as sent (`single` read it as UTF-8), trimmed.
+    let raw = (headers.iter())
+        .find(|h| h.name.eq_ignore_ascii_case("Origin"))
+        .map_or(origin.as_bytes(), |h| h.value.trim_ascii());
     // Not UTF-8: read as U+FFFD, which an --allow-origin of "\u{fffd}" would match.
     if std::str::from_utf8(raw).is_err() || !origin_allowed(origin, host, &config.allow_origins) {
         return Err(refused_origin(raw, host));
     }
     Ok(())
-}
-
-/// The first value of the header `name`, trimmed, as the bytes sent.
-fn raw_value<'h>(headers: &'h [httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
-    (headers.iter())
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.trim_ascii())
 }
 
 /// `403` for an Origin that is not allowed (`origin`: as sent, escaped wherever shown),

@@ -132,8 +132,8 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
     }
 }
 
-/// The routing step (route.rs), narrated when traced, and the inspector's record of an
-/// upgrade: only upgrades are kept, not page loads or refusals. The connection's
+/// The routing step (route.rs), narrated when traced or recorded for the inspector
+/// (trace.rs `request`, which keeps the record of an upgrade only). The connection's
 /// observers (`trace::Sink`) go with an upgrade to connection.rs, which attaches them.
 fn check(
     shared: &Shared,
@@ -151,12 +151,6 @@ fn check(
         return (verdict, None, None);
     };
     trace::request(&sink, request, cfg, &verdict.end());
-    if let Some(record) = &record {
-        match &verdict {
-            Verdict::Upgrade(_) => record.show(),
-            _ => record.discard(),
-        }
-    }
     (verdict, Some(sink), record)
 }
 

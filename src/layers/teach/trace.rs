@@ -202,7 +202,8 @@ fn text_prefix(payload: &[u8], len: u64) -> (&[u8], bool) {
 }
 
 /// The routing step narrated: the request head as received, then each check that
-/// passed and how it ended (narrate.rs), and a refusal's answer as sent.
+/// passed and how it ended (narrate.rs), and a refusal's answer as sent. The inspector
+/// keeps the record of an upgrade only, not of a page load or a refusal.
 pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, end: &End<'_>) {
     // Credentials hidden on stdout unless `--trace-secrets`, and always in the record,
     // which goes to a browser, maybe a projector's: redacted once for both.
@@ -232,6 +233,12 @@ pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, end: &End<'_>) 
         steps.push_str(&http_lines("->", "answer", &response.to_bytes()));
     }
     sink.emit(&steps);
+    if let Some(record) = &sink.record {
+        match end {
+            End::Upgrade { .. } => record.show(),
+            _ => record.discard(),
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

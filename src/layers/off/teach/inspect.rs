@@ -22,19 +22,11 @@ impl Inspector {
 pub(crate) enum Recorder {}
 
 impl Recorder {
-    pub(crate) fn show(&self) {
-        match *self {}
-    }
-
     pub(crate) fn upgraded(&self) {
         match *self {}
     }
 
     pub(crate) fn end(&self, _line: String) {
-        match *self {}
-    }
-
-    pub(crate) fn discard(&self) {
         match *self {}
     }
 }
