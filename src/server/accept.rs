@@ -47,22 +47,15 @@ impl Server {
         // First, while a program that binds before starting threads has only this one:
         // glibc's arenas would otherwise reserve 64 MiB of address space each (tune/heap.rs).
         let arenas = tune::bound_arenas();
-        let budget = budget::plan(
-            &config,
-            arenas,
-            writer::WRITER_STACK,
-            &[
-                (MAX_SPARE, config.stack_size),
-                (MAX_REJECTERS, REJECTER_STACK),
-                (1, SIGNAL_STACK),
-                // --stdin's reader and --stdout's writer (pipes.rs, spool.rs).
-                (
-                    usize::from(config.stdin),
-                    crate::layers::pipes::READER_STACK,
-                ),
-                (usize::from(config.stdout), crate::util::spool::WRITER_STACK),
-            ],
-        );
+        let [stdin, stdout] = crate::layers::threads(&config);
+        let threads = [
+            (MAX_SPARE, config.stack_size),
+            (MAX_REJECTERS, REJECTER_STACK),
+            (1, SIGNAL_STACK),
+            stdin,
+            stdout,
+        ];
+        let budget = budget::plan(&config, arenas, writer::WRITER_STACK, &threads);
         let layers = Layers::open(&config)?;
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
