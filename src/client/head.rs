@@ -5,7 +5,8 @@
 //! (or `curl`) deserves an answer, so tinyws reads the head itself first, checks it
 //! (handshake.rs), and only hands a request it has accepted to tungstenite's handshake
 //! (RFC 6455 §4.2.1), which reads the same bytes again (stream.rs replays them). The
-//! checks, and the trace that narrates them, read a header's values with [`values`].
+//! checks, and the trace that narrates them, read a header's values with [`values`] and
+//! [`list`].
 
 use std::io;
 use std::time::Instant;
@@ -114,6 +115,18 @@ pub(crate) fn values<'h>(
         .iter()
         .filter(move |h| h.name.eq_ignore_ascii_case(name))
         .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
+}
+
+/// The elements of the comma list in every header called `name` (a list may come on
+/// several lines, RFC 9110 §5.3), trimmed; empty ones are skipped (§5.6.1).
+pub(crate) fn list<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> impl Iterator<Item = &'h str> {
+    values(headers, name)
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The checks of an upgrade, after route.rs's (RFC 6455 §4.2.1, §4.2.2, §4.4): is it
 //! valid, may its Origin connect, which subprotocol does the `101` name?
 
-use crate::client::head::values;
+use crate::client::head::{list, values};
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::guard::escape;
@@ -173,26 +173,22 @@ fn refused_origin(origin: &[u8], host: &str) -> Refusal {
 /// Whether a header called `name` has `token` in its comma list, in any case (RFC 9110
 /// §7.8 `Upgrade`, §7.6.1 `Connection`).
 pub(crate) fn has_token(headers: &[httparse::Header<'_>], name: &'static str, token: &str) -> bool {
-    values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    list(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// The subprotocol for the `101` (RFC 6455 §4.2.2 /subprotocol/): the first of the
 /// server's `protocols` (its order of preference) that the client offered in
-/// `Sec-WebSocket-Protocol`, a comma list that may come on several lines (§11.3.4).
+/// `Sec-WebSocket-Protocol`, a comma list (§11.3.4).
 /// Compared exactly: RFC 6455 gives subprotocol names no case rule (unlike `Upgrade`
 /// and `Connection`, §4.2.1), the client fails a connection whose answer it did not
 /// offer (§4.1), and browsers compare byte for byte; so the answer is always a name the
-/// client sent. Empty list elements are skipped (RFC 9110 §5.6.1). The second value is
-/// the log note when the client offered names and none was chosen.
+/// client sent. The second value is the log note when the client offered names and none
+/// was chosen.
 fn choose_protocol(
     headers: &[httparse::Header<'_>],
     protocols: &[String],
 ) -> (Option<String>, Option<String>) {
-    let offered: Vec<&str> = values(headers, "Sec-WebSocket-Protocol")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
+    let offered: Vec<&str> = list(headers, "Sec-WebSocket-Protocol").collect();
     if offered.is_empty() {
         return (None, None);
     }

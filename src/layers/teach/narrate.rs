@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use sha1::{Digest, Sha1};
 
-use crate::client::head::values;
+use crate::client::head::{list, values};
 use crate::config::Config;
 use crate::guard::escape;
 use crate::host;
@@ -137,11 +137,7 @@ fn protocol_step(
     chosen: Option<&str>,
     ours: &[String],
 ) -> Option<String> {
-    let offered: Vec<&str> = values(headers, "Sec-WebSocket-Protocol")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
+    let offered: Vec<&str> = list(headers, "Sec-WebSocket-Protocol").collect();
     if offered.is_empty() {
         return None;
     }
