@@ -13,7 +13,6 @@ use crate::guard::escape;
 use crate::guard::warnings;
 use crate::http::route::{self, Verdict};
 use crate::layers::files;
-use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::{answer, page, trace};
 use crate::layers::tls;
 use crate::shared::Shared;
@@ -53,7 +52,10 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     ) {
         return None;
     }
-    let (verdict, sink, record) = check(shared, client, request, traced);
+    let verdict = route::check(request, cfg);
+    // --trace and the inspector: their observers go with an upgrade to connection.rs,
+    // which attaches them.
+    let (sink, record) = answer::observe(&plain, &shared.layers.inspect, &verdict.end());
     match verdict {
         Verdict::Upgrade(up) => {
             if let Some(note) = up.note {
@@ -130,28 +132,6 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
             None
         }
     }
-}
-
-/// The routing step (route.rs), narrated when traced or recorded for the inspector
-/// (trace.rs `request`, which keeps the record of an upgrade only). The connection's
-/// observers (`trace::Sink`) go with an upgrade to connection.rs, which attaches them.
-fn check(
-    shared: &Shared,
-    client: &Client,
-    request: &[u8],
-    traced: bool,
-) -> (Verdict, Option<trace::Sink>, Option<Recorder>) {
-    let cfg = &shared.config;
-    let (id, peer) = (client.id(), client.peer_addr());
-    // The inspector: a record only for a connection that brought a token (or every one,
-    // for the projector view); otherwise `None`, and nothing below allocates for it.
-    let record = answer::recorder(&shared.layers.inspect, cfg, id, peer, request);
-    let verdict = route::check(request, cfg);
-    let Some(sink) = trace::Sink::new(id, traced, record.clone()) else {
-        return (verdict, None, None);
-    };
-    trace::request(&sink, request, cfg, &verdict.end());
-    (verdict, Some(sink), record)
 }
 
 /// A refusal: one info line with the request line (credentials hidden), and the

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use crate::client::outbox::Watch;
 use crate::config::Config;
-use crate::layers::teach::inspect::Recorder;
-use crate::layers::teach::step::End;
 
 /// As trace.rs's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,17 +26,11 @@ pub(crate) fn follows(_config: &Config, _id: u64, _peer: SocketAddr) -> bool {
 
 pub(crate) fn emit(_id: u64, _block: &str) {}
 
-/// Never made (`new` gives `None`): there is nowhere to narrate to.
+/// Never made (answer.rs `observe` gives `None`): there is nowhere to narrate to.
 #[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub(crate) struct Sink {
     _none: (),
-}
-
-impl Sink {
-    pub(crate) fn new(_id: u64, _stdout: bool, _record: Option<Recorder>) -> Option<Sink> {
-        None
-    }
 }
 
 pub(crate) fn drain(_limit: Duration) -> bool {
@@ -50,8 +42,6 @@ pub(crate) fn drain(_limit: Duration) -> bool {
 pub(crate) fn http_lines(_mark: &str, _title: &str, _bytes: &[u8]) -> String {
     String::new()
 }
-
-pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _end: &End<'_>) {}
 
 /// Never made, like [`Sink`].
 #[derive(Debug)]
