@@ -72,13 +72,7 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
         }
         Verdict::Page { head_only, path } => answer_page(&plain, head_only, path),
         Verdict::File(file) => {
-            // `static_dir` is set, or there is no such verdict: bind opened it.
-            let served = shared
-                .layers
-                .files
-                .as_ref()
-                .is_some_and(|f| files::serve(f, &plain, &file));
-            if !served {
+            if !files::serve(shared.layers.files.as_ref(), &plain, &file) {
                 answer_page(&plain, file.head_only, &file.path);
             }
         }

@@ -685,8 +685,12 @@ impl FileRequest {
 /// in http/serve.rs `serve`: a client that reads less than 16 KiB per write timeout is cut. Then the
 /// usual close: close_notify, half-close, a short drain. One info line per answer.
 /// `false`: no file is there and the teaching page is (`Answer::Fallback`), for the
-/// caller to answer.
-pub(crate) fn serve(files: &Files, req: &Plain<'_>, request: &FileRequest) -> bool {
+/// caller to answer. `files`: the directory bind opened (`None` only without
+/// `static_dir`, and then there is no such request).
+pub(crate) fn serve(files: Option<&Files>, req: &Plain<'_>, request: &FileRequest) -> bool {
+    let Some(files) = files else {
+        return false;
+    };
     let (client, tag) = (req.client, req.tag);
     let (id, peer) = (client.id(), client.peer_addr());
     let method = if request.head_only { "HEAD" } else { "GET" };

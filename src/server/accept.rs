@@ -38,10 +38,13 @@ impl Server {
         config.validate().map_err(Error::InvalidConfig)?;
         // A setting of a layer this build left out (layers/mod.rs).
         crate::layers::refused(&config).map_err(Error::InvalidConfig)?;
+        let prefix = config
+            .name
+            .as_ref()
+            .map_or(String::new(), |name| format!("{name}: "));
         // A frame limit above the message limit means the message limit (config.rs).
         if let Some(line) = config.clamp_note() {
-            let name = config.name.as_deref().map(|n| format!("{n}: "));
-            info!("{}{line}", name.unwrap_or_default());
+            info!("{prefix}{line}");
         }
         let config = config.effective();
         // First, while a program that binds before starting threads has only this one:
@@ -60,15 +63,11 @@ impl Server {
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
-        let config_stack = config.stack_size;
-        let prefix = config
-            .name
-            .as_ref()
-            .map_or(String::new(), |name| format!("{name}: "));
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 room: Arc::new(Room::new(&config)),
+                threads: Threads::new(config.stack_size),
                 layers,
                 config,
                 handler: Box::new(handler),
@@ -76,7 +75,6 @@ impl Server {
                 registry: Arc::new(Mutex::new(Registry::default())),
                 changed: Condvar::new(),
                 local_addr,
-                threads: Threads::new(config_stack),
                 fit: budget.fit,
                 budget_warning: budget.warning,
                 prefix,
