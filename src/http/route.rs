@@ -127,7 +127,7 @@ fn parse<'h, 'b: 'h>(req: &mut httparse::Request<'h, 'b>, head: &'b [u8]) -> Res
 fn check_request_line(method: &str, version: u8) -> Result<(), Refusal> {
     if version != 1 {
         return Err(refuse(
-            Check::Head,
+            Check::Http,
             Response::new(
                 505,
                 "WebSocket needs HTTP/1.1 (RFC 6455 §4.1); this request used HTTP/1.0.",
@@ -201,16 +201,10 @@ fn check_path(path: &str, config: &Config) -> Result<(), Refusal> {
 }
 
 /// Whether [`check`] refuses `head` for its `Host` (RFC 9112 §3.2, `allow_hosts`), or
-/// cannot read the head at all (then `check` says why). The routes answered before
-/// `check` (the inspector's) ask this first, so that no route answers without it.
+/// cannot read the head at all. The routes answered before `check` (the inspector's)
+/// ask this first, so that no route answers without it.
 pub(crate) fn host_refused(head: &[u8], config: &Config) -> bool {
-    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let (Ok(()), Some(target), Some(version)) = (parse(&mut req, head), req.path, req.version)
-    else {
-        return true;
-    };
-    host_of(req.headers, target, version, config).is_err()
+    matches!(check(head, config), Verdict::Refuse(no) if no.by == Check::Head)
 }
 
 /// The host a request is for, checked before anything is routed (the page, a file, a

@@ -35,7 +35,7 @@ pub(crate) fn steps(head: &[u8], config: &Config, end: &End<'_>) -> String {
     };
     let passed = |check: Check| refused_by.is_none_or(|by| check < by);
     let mut steps = Vec::new();
-    if passed(Check::Head) {
+    if passed(Check::Http) {
         steps.push("ok  HTTP/1.1 (§4.1: at least 1.1)".to_string());
     }
     if passed(Check::Method) {

@@ -9,8 +9,10 @@ use crate::client::response::Response;
 /// made it; every check before it passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Check {
-    /// The head can be read, its Host is valid (and allowed), it is HTTP/1.1.
+    /// The head can be read, and its Host is valid (and allowed).
     Head,
+    /// HTTP/1.1.
+    Http,
     Method,
     /// The target is a path (or an absolute URL), one that may upgrade (`--path`).
     Path,
