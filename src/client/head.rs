@@ -14,6 +14,10 @@ use std::time::Instant;
 use crate::client::transport::Transport;
 use crate::util::io::is_timeout;
 
+/// At most this many header lines; more get `431` (http/route.rs), like a head over the
+/// size cap.
+pub(crate) const MAX_HEADERS: usize = 64;
+
 /// Why no complete request head could be read.
 #[derive(Debug)]
 pub(crate) enum HeadError {

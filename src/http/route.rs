@@ -1,15 +1,13 @@
 //! The routing step: the HTTP checks every request passes, and what it asks for (a
 //! [`Verdict`]). http/mod.rs says where it sits.
 
+use crate::client::head::MAX_HEADERS;
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::host::{self, split_target};
 use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single};
 use crate::layers::files::FileRequest;
 use crate::layers::teach::step::{Check, End};
-
-/// At most this many header lines; more get `431`, like a head over the size cap.
-const MAX_HEADERS: usize = 64;
 
 /// Where the teaching page always is, besides `/`: with `static_dir`, `/` may be the
 /// directory's `index.html`. files.rs never serves a name starting with a dot, so no

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use sha1::{Digest, Sha1};
 
-use crate::client::head::{list, values};
+use crate::client::head::{MAX_HEADERS, list, values};
 use crate::config::Config;
 use crate::guard::escape;
 use crate::host;
@@ -17,7 +17,7 @@ use crate::layers::teach::step::{Check, End};
 /// Each check that passed, a line each (`ok`, `--` a remark, `==` the
 /// `Sec-WebSocket-Accept` computation), then a line for how the request ended.
 pub(crate) fn steps(head: &[u8], config: &Config, end: &End<'_>) -> String {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     // A head that cannot be read was refused by `Check::Head`: nothing passed.
     let _ = req.parse(head);
