@@ -30,13 +30,7 @@ use std::sync::Arc;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-/// The longest header: 2 bytes, 8 of extended length, 4 of mask.
-pub(crate) const MAX_HEADER: usize = 14;
-
 /// Opcodes (§5.2); data frames are below 0x8, control frames from it on (§5.5).
-// Only the `teach` layer uses it: a build without that layer leaves it unused.
-#[allow(dead_code)]
-pub(crate) const CONTINUATION: u8 = 0x0;
 pub(crate) const TEXT: u8 = 0x1;
 pub(crate) const BINARY: u8 = 0x2;
 pub(crate) const CLOSE: u8 = 0x8;
@@ -56,13 +50,6 @@ pub(crate) struct Header {
     pub(crate) len: u64,
     /// The header's own length in bytes (2 to 14).
     pub(crate) size: usize,
-}
-
-impl Header {
-    /// Whether it is a control frame (close, ping, pong, reserved 0xB-0xF: §5.5).
-    pub(crate) fn is_control(&self) -> bool {
-        self.opcode & 0x8 != 0
-    }
 }
 
 /// The full header length, known from its second byte.

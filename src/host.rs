@@ -1,5 +1,6 @@
 //! The `Host` header: is it a valid host, which name does it give, and is that a name
-//! this server answers to (`allow_hosts`)?
+//! this server answers to (`allow_hosts`)? And the request target's path and host
+//! ([`split_target`]), which the checks and the trace both read.
 //!
 //! Why a list of names at all: DNS rebinding. A page on `evil.example` is served by its
 //! owner, then the owner's DNS answers `evil.example` with the address of a tinyws on the
@@ -126,6 +127,35 @@ pub(crate) fn is_allowed(value: &str, allowed: &[String]) -> bool {
     allowed
         .iter()
         .any(|e| entry(e).is_ok_and(|allowed| allowed == name))
+}
+
+/// The path of a request target (without query), and its authority if it is in
+/// absolute form (RFC 9112 §3.2.2: `GET http://host:port/echo HTTP/1.1`, which a server
+/// must accept). `None` for anything else (`*`, `host:port`, other schemes).
+pub(crate) fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
+    fn path_of(t: &str) -> Option<&str> {
+        let p = t.split(['?', '#']).next().unwrap_or("");
+        p.starts_with('/').then_some(p)
+    }
+    if target.starts_with('/') {
+        return Some((path_of(target)?, None));
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(end);
+    if authority.is_empty() {
+        return None;
+    }
+    // An empty path is `/` (RFC 9110 §4.2.3).
+    let path = if rest.starts_with('/') {
+        path_of(rest)?
+    } else {
+        "/"
+    };
+    Some((path, Some(authority)))
 }
 
 #[cfg(test)]

@@ -4,13 +4,19 @@
 //! tungstenite alone closes the socket silently on a request it cannot upgrade. A person
 //! (or `curl`) deserves an answer, so tinyws reads the head itself first, checks it
 //! (handshake.rs), and only hands a request it has accepted to tungstenite's handshake
-//! (RFC 6455 §4.2.1), which reads the same bytes again (stream.rs replays them).
+//! (RFC 6455 §4.2.1), which reads the same bytes again (stream.rs replays them). The
+//! checks, and the trace that narrates them, read a header's values with [`values`] and
+//! [`list`].
 
 use std::io;
 use std::time::Instant;
 
 use crate::client::transport::Transport;
 use crate::util::io::is_timeout;
+
+/// At most this many header lines; more get `431` (http/route.rs), like a head over the
+/// size cap.
+pub(crate) const MAX_HEADERS: usize = 64;
 
 /// Why no complete request head could be read.
 #[derive(Debug)]
@@ -102,6 +108,29 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
             && (buf[i - 1] == b'\n' || (i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n'));
         blank.then_some(i + 1)
     })
+}
+
+/// The values of every header called `name`, trimmed; non-UTF-8 values read as U+FFFD.
+pub(crate) fn values<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> impl Iterator<Item = &'h str> {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
+}
+
+/// The elements of the comma list in every header called `name` (a list may come on
+/// several lines, RFC 9110 §5.3), trimmed; empty ones are skipped (§5.6.1).
+pub(crate) fn list<'h>(
+    headers: &'h [httparse::Header<'h>],
+    name: &'static str,
+) -> impl Iterator<Item = &'h str> {
+    values(headers, name)
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The checks of an upgrade, after route.rs's (RFC 6455 §4.2.1, §4.2.2, §4.4): is it
 //! valid, may its Origin connect, which subprotocol does the `101` name?
 
+use crate::client::head::{list, values};
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::guard::escape;
-use crate::layers::teach::step::Step;
+use crate::layers::teach::step::Check;
 
 /// A valid WebSocket upgrade of `path`: hand the head to tungstenite's handshake.
 #[derive(Debug)]
@@ -19,24 +20,27 @@ pub(crate) struct Upgrade {
     pub(crate) note: Option<String>,
 }
 
-/// A request to refuse: send `response` and close. `note` goes to the log when set, to
-/// tell the operator how to change the outcome.
+/// A request to refuse: send `response` and close. `by`: the check that refused it (for
+/// the trace, which narrates the checks before it as passed). `note` goes to the log
+/// when set, to tell the operator how to change the outcome.
 #[derive(Debug)]
 pub(crate) struct Refusal {
     pub(crate) response: Response,
+    pub(crate) by: Check,
     pub(crate) note: Option<String>,
 }
 
-pub(crate) fn refuse(response: Response) -> Refusal {
+pub(crate) fn refuse(by: Check, response: Response) -> Refusal {
     Refusal {
         response,
+        by,
         note: None,
     }
 }
 
 /// The checks of an upgrade request whose request line, Host and path route.rs has
 /// accepted (RFC 6455 §4.2.1 items 3 to 6, §10.2 for the Origin). `host` is the host the
-/// request is for; `steps` lists each check that passed, when tracing.
+/// request is for.
 pub(crate) fn check_upgrade(
     head: &[u8],
     headers: &[httparse::Header<'_>],
@@ -44,42 +48,36 @@ pub(crate) fn check_upgrade(
     target: &str,
     host: &str,
     config: &Config,
-    steps: &mut Option<Vec<String>>,
 ) -> Result<Upgrade, Refusal> {
     // tungstenite reads the target as an `http::Uri`, which refuses a few characters
     // httparse lets through: `<`, `>` and the backtick in the path, `"`, `<` and `>` in
     // the query. They must be percent-encoded (RFC 3986 §2.1; browsers do): refused
     // here, with an answer that says so, like every other malformed request.
     if let Err(e) = target.parse::<tungstenite::http::Uri>() {
-        return Err(refuse(Response::new(
-            400,
-            format!(
-                "The request target is not a valid URI ({e}); percent-encode characters such as <, > and the backtick (RFC 3986 §2.1)."
+        return Err(refuse(
+            Check::Upgrade,
+            Response::new(
+                400,
+                format!(
+                    "The request target is not a valid URI ({e}); percent-encode characters such as <, > and the backtick (RFC 3986 §2.1)."
+                ),
             ),
-        )));
+        ));
     }
-    step(steps, || Step::Upgrade(joined(headers, "Upgrade")));
     if !has_token(headers, "Connection", "upgrade") {
-        return Err(refuse(Response::new(
-            400,
-            "A WebSocket handshake needs the header Connection: Upgrade (RFC 6455 §4.2.1).",
-        )));
+        return Err(refuse(
+            Check::Connection,
+            Response::new(
+                400,
+                "A WebSocket handshake needs the header Connection: Upgrade (RFC 6455 §4.2.1).",
+            ),
+        ));
     }
-    step(steps, || Step::Connection(joined(headers, "Connection")));
-    step(steps, || Step::Host {
-        host,
-        listed: !config.allow_hosts.is_empty(),
-    });
-    check_version(headers, steps)?;
-    let key = check_key(headers, steps)?;
-    check_origin(headers, host, config, steps)?;
-    let (protocol, note) = choose_protocol(headers, &config.protocols, steps);
+    check_version(headers)?;
+    check_key(headers)?;
+    check_origin(headers, host, config)?;
+    let (protocol, note) = choose_protocol(headers, &config.protocols);
     let rewritten = for_tungstenite(head, headers);
-    if rewritten.is_some() {
-        step(steps, || Step::Rewritten);
-    }
-    // All checks passed: for --trace, how the answer's Sec-WebSocket-Accept is made.
-    step(steps, || Step::Accept(key));
     Ok(Upgrade {
         path: path.to_string(),
         rewritten,
@@ -89,16 +87,11 @@ pub(crate) fn check_upgrade(
 }
 
 /// §4.4: a version we do not speak gets 426 and the list of versions we do.
-fn check_version(
-    headers: &[httparse::Header<'_>],
-    steps: &mut Option<Vec<String>>,
-) -> Result<(), Refusal> {
-    match single(headers, "Sec-WebSocket-Version")? {
-        Some("13") => {
-            step(steps, || Step::WsVersion);
-            Ok(())
-        }
+fn check_version(headers: &[httparse::Header<'_>]) -> Result<(), Refusal> {
+    match single(headers, "Sec-WebSocket-Version", Check::Version)? {
+        Some("13") => Ok(()),
         v => Err(refuse(
+            Check::Version,
             Response::new(
                 426,
                 format!(
@@ -115,24 +108,16 @@ fn check_version(
 }
 
 /// §4.2.1 item 5: the client's key, 16 bytes in base64.
-fn check_key<'h>(
-    headers: &'h [httparse::Header<'h>],
-    steps: &mut Option<Vec<String>>,
-) -> Result<&'h str, Refusal> {
-    match single(headers, "Sec-WebSocket-Key")? {
-        Some(k) if is_valid_key(k) => {
-            step(steps, || Step::Key(k));
-            Ok(k)
-        }
-        Some(_) => Err(refuse(Response::new(
+fn check_key(headers: &[httparse::Header<'_>]) -> Result<(), Refusal> {
+    let answer = match single(headers, "Sec-WebSocket-Key", Check::Key)? {
+        Some(k) if is_valid_key(k) => return Ok(()),
+        Some(_) => Response::new(
             400,
             "Sec-WebSocket-Key must be 16 random bytes in base64 (24 characters, RFC 6455 §4.1).",
-        ))),
-        None => Err(refuse(Response::new(
-            400,
-            "The Sec-WebSocket-Key header is missing.",
-        ))),
-    }
+        ),
+        None => Response::new(400, "The Sec-WebSocket-Key header is missing."),
+    };
+    Err(refuse(Check::Key, answer))
 }
 
 /// §10.2: a browser's request carries its page's Origin; only the server's own origin
@@ -141,30 +126,19 @@ fn check_origin(
     headers: &[httparse::Header<'_>],
     host: &str,
     config: &Config,
-    steps: &mut Option<Vec<String>>,
 ) -> Result<(), Refusal> {
-    let Some(origin) = single(headers, "Origin")? else {
-        step(steps, || Step::NoOrigin);
+    let Some(origin) = single(headers, "Origin", Check::Origin)? else {
         return Ok(());
     };
-    let raw = raw_value(headers, "Origin").unwrap_or(origin.as_bytes());
+    // The value as sent (`single` read it as UTF-8), trimmed.
+    let raw = (headers.iter())
+        .find(|h| h.name.eq_ignore_ascii_case("Origin"))
+        .map_or(origin.as_bytes(), |h| h.value.trim_ascii());
     // Not UTF-8: read as U+FFFD, which an --allow-origin of "\u{fffd}" would match.
     if std::str::from_utf8(raw).is_err() || !origin_allowed(origin, host, &config.allow_origins) {
         return Err(refused_origin(raw, host));
     }
-    step(steps, || Step::Origin {
-        origin,
-        host,
-        listed: !config.allow_origins.is_empty(),
-    });
     Ok(())
-}
-
-/// The first value of the header `name`, trimmed, as the bytes sent.
-fn raw_value<'h>(headers: &'h [httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
-    (headers.iter())
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.trim_ascii())
 }
 
 /// `403` for an Origin that is not allowed (`origin`: as sent, escaped wherever shown),
@@ -191,6 +165,7 @@ fn refused_origin(origin: &[u8], host: &str) -> Refusal {
                 String::from_utf8_lossy(origin)
             ),
         ),
+        by: Check::Origin,
         note: Some(note),
     }
 }
@@ -198,59 +173,30 @@ fn refused_origin(origin: &[u8], host: &str) -> Refusal {
 /// Whether a header called `name` has `token` in its comma list, in any case (RFC 9110
 /// §7.8 `Upgrade`, §7.6.1 `Connection`).
 pub(crate) fn has_token(headers: &[httparse::Header<'_>], name: &'static str, token: &str) -> bool {
-    values(headers, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
-/// Adds a line to `steps` when tracing; the step is only made and written then.
-pub(crate) fn step<'a>(steps: &mut Option<Vec<String>>, step: impl FnOnce() -> Step<'a>) {
-    if let Some(steps) = steps {
-        steps.push(step().to_string());
-    }
-}
-
-/// The values of every header called `name`, joined by `, ` (for the trace).
-fn joined(headers: &[httparse::Header<'_>], name: &'static str) -> String {
-    values(headers, name).collect::<Vec<_>>().join(", ")
+    list(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// The subprotocol for the `101` (RFC 6455 §4.2.2 /subprotocol/): the first of the
 /// server's `protocols` (its order of preference) that the client offered in
-/// `Sec-WebSocket-Protocol`, a comma list that may come on several lines (§11.3.4).
+/// `Sec-WebSocket-Protocol`, a comma list (§11.3.4).
 /// Compared exactly: RFC 6455 gives subprotocol names no case rule (unlike `Upgrade`
 /// and `Connection`, §4.2.1), the client fails a connection whose answer it did not
 /// offer (§4.1), and browsers compare byte for byte; so the answer is always a name the
-/// client sent. Empty list elements are skipped (RFC 9110 §5.6.1). The second value is
-/// the log note when the client offered names and none was chosen.
+/// client sent. The second value is the log note when the client offered names and none
+/// was chosen.
 fn choose_protocol(
     headers: &[httparse::Header<'_>],
     protocols: &[String],
-    steps: &mut Option<Vec<String>>,
 ) -> (Option<String>, Option<String>) {
-    let offered: Vec<&str> = values(headers, "Sec-WebSocket-Protocol")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
+    let offered: Vec<&str> = list(headers, "Sec-WebSocket-Protocol").collect();
     if offered.is_empty() {
-        // Nothing to narrate: most clients offer none (no step, so the usual trace stays
-        // as short as the lesson shows it).
         return (None, None);
     }
-    // For the log (and the trace): client text, escaped.
-    let list = escape::client(&offered.join(", ")).to_string();
-    let chosen = protocols.iter().find(|p| offered.contains(&p.as_str()));
-    if let Some(chosen) = chosen {
-        step(steps, || Step::Protocol {
-            list: &list,
-            chosen,
-            ours: protocols,
-        });
+    if let Some(chosen) = protocols.iter().find(|p| offered.contains(&p.as_str())) {
         return (Some(chosen.clone()), None);
     }
-    step(steps, || Step::NoProtocol {
-        list: &list,
-        ours: protocols,
-    });
+    // For the log: client text, escaped.
+    let list = escape::client(&offered.join(", ")).to_string();
     let ours = if protocols.is_empty() {
         "none".to_string()
     } else {
@@ -303,29 +249,19 @@ fn for_tungstenite(head: &[u8], headers: &[httparse::Header<'_>]) -> Option<Vec<
     Some(out)
 }
 
-/// The values of every header called `name`, trimmed; non-UTF-8 values read as U+FFFD.
-pub(crate) fn values<'h>(
-    headers: &'h [httparse::Header<'h>],
-    name: &'static str,
-) -> impl Iterator<Item = &'h str> {
-    headers
-        .iter()
-        .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
-}
-
-/// The value of a header that may appear at most once.
+/// The value of a header that may appear at most once; more is refused by the check `by`.
 pub(crate) fn single<'h>(
     headers: &'h [httparse::Header<'h>],
     name: &'static str,
+    by: Check,
 ) -> Result<Option<&'h str>, Refusal> {
     let mut it = values(headers, name);
     let first = it.next();
     if it.next().is_some() {
-        return Err(refuse(Response::new(
-            400,
-            format!("The {name} header appears more than once."),
-        )));
+        return Err(refuse(
+            by,
+            Response::new(400, format!("The {name} header appears more than once.")),
+        ));
     }
     Ok(first)
 }
@@ -391,7 +327,7 @@ pub(crate) mod tests {
             })
             .collect();
         let ours: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
-        let (protocol, note) = choose_protocol(&headers, &ours, &mut None);
+        let (protocol, note) = choose_protocol(&headers, &ours);
         (protocol, note.is_some())
     }
 

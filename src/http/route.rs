@@ -1,17 +1,13 @@
 //! The routing step: the HTTP checks every request passes, and what it asks for (a
 //! [`Verdict`]). http/mod.rs says where it sits.
 
-use std::fmt::Write as _;
-
+use crate::client::head::MAX_HEADERS;
 use crate::client::response::Response;
 use crate::config::Config;
-use crate::host;
-use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single, step};
+use crate::host::{self, split_target};
+use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single};
 use crate::layers::files::FileRequest;
-use crate::layers::teach::step::Step;
-
-/// At most this many header lines; more get `431`, like a head over the size cap.
-const MAX_HEADERS: usize = 64;
+use crate::layers::teach::step::{Check, End};
 
 /// Where the teaching page always is, besides `/`: with `static_dir`, `/` may be the
 /// directory's `index.html`. files.rs never serves a name starting with a dot, so no
@@ -36,57 +32,40 @@ pub(crate) enum Verdict {
 
 /// Decides what to do with a complete request head (RFC 6455 §4.2.1, §4.2.2, §4.4).
 pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
-    check_steps(head, config, &mut None)
-}
-
-/// [`check`], also listing every check that passed in `steps` when it is `Some` (for
-/// `--trace`).
-pub(crate) fn check_steps(
-    head: &[u8],
-    config: &Config,
-    steps: &mut Option<Vec<String>>,
-) -> Verdict {
     let mut head_request = false;
-    match decide(head, config, steps, &mut head_request) {
+    match decide(head, config, &mut head_request) {
         Ok(verdict) => verdict,
         // RFC 9110 §9.3.2: HEAD gets the header fields GET would, without the content.
-        Err(Refusal { response, note }) if head_request => Verdict::Refuse(Refusal {
-            response: response.for_head(),
-            note,
-        }),
+        Err(mut no) if head_request => {
+            no.response = no.response.for_head();
+            Verdict::Refuse(no)
+        }
         Err(refusal) => Verdict::Refuse(refusal),
     }
 }
 
-/// [`check_steps`] for the trace and the inspector (trace.rs `request`): the verdict,
-/// and each check that passed followed by how the request ends, a line each.
-pub(crate) fn check_narrated(head: &[u8], config: &Config) -> (Verdict, String) {
-    let mut steps = Some(Vec::new());
-    let verdict = check_steps(head, config, &mut steps);
-    let end = match &verdict {
-        // check_steps ended with the Sec-WebSocket-Accept computation.
-        Verdict::Upgrade(_) => None,
-        &Verdict::Page { head_only, path } => Some(Step::Page { head_only, path }),
-        Verdict::File(file) => Some(Step::File {
-            head_only: file.head_only,
-            path: &file.path,
-        }),
-        Verdict::Refuse(no) => Some(Step::Refused(&no.response)),
-    };
-    let mut s = steps.unwrap_or_default().join("\n");
-    s.push('\n');
-    if let Some(end) = end {
-        let _ = writeln!(s, "{end}");
+impl Verdict {
+    /// How the routing step ended, for the teaching layer to narrate (step.rs).
+    pub(crate) fn end(&self) -> End<'_> {
+        match self {
+            Verdict::Upgrade(up) => End::Upgrade {
+                protocol: up.protocol.as_deref(),
+                rewritten: up.rewritten.is_some(),
+            },
+            &Verdict::Page { head_only, path } => End::Page { head_only, path },
+            Verdict::File(file) => End::File {
+                head_only: file.head_only,
+                path: &file.path,
+            },
+            Verdict::Refuse(no) => End::Refused {
+                by: no.by,
+                response: &no.response,
+            },
+        }
     }
-    (verdict, s)
 }
 
-fn decide(
-    head: &[u8],
-    config: &Config,
-    steps: &mut Option<Vec<String>>,
-    head_request: &mut bool,
-) -> Result<Verdict, Refusal> {
+fn decide(head: &[u8], config: &Config, head_request: &mut bool) -> Result<Verdict, Refusal> {
     // On the heap, not the stack: 2 KiB of header slots on the stack would touch one
     // more stack page, which stays resident for the connection's whole life
     // (docs/performance.md, memory per idle connection).
@@ -95,69 +74,67 @@ fn decide(
     parse(&mut req, head)?;
     // httparse only returns Complete with all three set.
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return Err(refuse(Response::new(400, "The request line is malformed.")));
+        let line = Response::new(400, "The request line is malformed.");
+        return Err(refuse(Check::Head, line));
     };
     *head_request = method == "HEAD";
     let headers = req.headers;
     let host = host_of(headers, target, version, config)?;
-    check_request_line(method, version, steps)?;
+    check_request_line(method, version)?;
     let Some((path, authority)) = split_target(target) else {
-        return Err(refuse(Response::new(
-            400,
-            "The request target must be a path starting with '/' (or an absolute http:// URL).",
-        )));
+        return Err(refuse(
+            Check::Path,
+            Response::new(
+                400,
+                "The request target must be a path starting with '/' (or an absolute http:// URL).",
+            ),
+        ));
     };
     let wants_upgrade = !*head_request && has_token(headers, "Upgrade", "websocket");
-    if !wants_upgrade && let Some(plain) = plain(headers, method, path, config, steps) {
+    if !wants_upgrade && let Some(plain) = plain(headers, method, path, config) {
         return Ok(plain);
     }
-    check_path(path, config, steps)?;
+    check_path(path, config)?;
     // A GET without `Upgrade: websocket` is a plain page request.
     if !wants_upgrade {
-        return Err(refuse(endpoint_426(path)));
+        return Err(refuse(Check::Upgrade, endpoint_426(path)));
     }
     // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host and the
     // Host header is ignored (but still required, §3.2: checked in `host_of`).
     let host = authority.unwrap_or(host);
-    handshake::check_upgrade(head, headers, path, target, host, config, steps).map(Verdict::Upgrade)
+    handshake::check_upgrade(head, headers, path, target, host, config).map(Verdict::Upgrade)
 }
 
 /// Parses the request head (httparse), or says why it cannot be read.
 fn parse<'h, 'b: 'h>(req: &mut httparse::Request<'h, 'b>, head: &'b [u8]) -> Result<(), Refusal> {
-    match req.parse(head) {
-        Ok(httparse::Status::Complete(_)) => Ok(()),
-        Ok(httparse::Status::Partial) => Err(refuse(Response::new(
-            400,
-            "The request head is incomplete.",
-        ))),
-        Err(httparse::Error::TooManyHeaders) => Err(refuse(Response::new(
+    let answer = match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => return Ok(()),
+        Ok(httparse::Status::Partial) => Response::new(400, "The request head is incomplete."),
+        Err(httparse::Error::TooManyHeaders) => Response::new(
             431,
             format!("The request has more than {MAX_HEADERS} header lines."),
-        ))),
-        Err(e) => Err(refuse(Response::new(
-            400,
-            format!("The request head is malformed ({e})."),
-        ))),
-    }
+        ),
+        Err(e) => Response::new(400, format!("The request head is malformed ({e}).")),
+    };
+    Err(refuse(Check::Head, answer))
 }
 
 /// RFC 6455 §4.1: the opening handshake is an HTTP/1.1 GET; RFC 9110 §9.1: every
 /// general-purpose server supports GET and HEAD. A HEAD is answered as the GET would be,
 /// without an upgrade (§7.8: a server may ignore Upgrade).
-fn check_request_line(
-    method: &str,
-    version: u8,
-    steps: &mut Option<Vec<String>>,
-) -> Result<(), Refusal> {
+fn check_request_line(method: &str, version: u8) -> Result<(), Refusal> {
     if version != 1 {
-        return Err(refuse(Response::new(
-            505,
-            "WebSocket needs HTTP/1.1 (RFC 6455 §4.1); this request used HTTP/1.0.",
-        )));
+        return Err(refuse(
+            Check::Http,
+            Response::new(
+                505,
+                "WebSocket needs HTTP/1.1 (RFC 6455 §4.1); this request used HTTP/1.0.",
+            ),
+        ));
     }
-    step(steps, || Step::Version);
     if method != "GET" && method != "HEAD" {
         return Err(refuse(
+            Check::Method,
             Response::new(
                 405,
                 format!("Method {method} is not allowed here; a WebSocket handshake is a GET."),
@@ -165,7 +142,6 @@ fn check_request_line(
             .header("Allow", "GET, HEAD"),
         ));
     }
-    step(steps, || Step::Method(method));
     Ok(())
 }
 
@@ -178,7 +154,6 @@ fn plain(
     method: &str,
     path: &str,
     config: &Config,
-    steps: &mut Option<Vec<String>>,
 ) -> Option<Verdict> {
     let head_only = method == "HEAD";
     if path == PAGE_PATH {
@@ -188,7 +163,6 @@ fn plain(
         });
     }
     if config.static_dir.is_some() {
-        step(steps, || Step::Static(method));
         let is_endpoint = config
             .path
             .as_ref()
@@ -205,7 +179,7 @@ fn plain(
 }
 
 /// `--path`: a path that may not upgrade is a 404 that names the endpoint.
-fn check_path(path: &str, config: &Config, steps: &mut Option<Vec<String>>) -> Result<(), Refusal> {
+fn check_path(path: &str, config: &Config) -> Result<(), Refusal> {
     if let Some(only) = config
         .path
         .as_ref()
@@ -219,27 +193,16 @@ fn check_path(path: &str, config: &Config, steps: &mut Option<Vec<String>>) -> R
         } else {
             format!("Nothing is served at {path}; the WebSocket endpoint is {only}.")
         };
-        return Err(refuse(Response::new(404, body)));
+        return Err(refuse(Check::Path, Response::new(404, body)));
     }
-    step(steps, || Step::Path {
-        path,
-        only: config.path.as_deref(),
-        rooms: config.rooms,
-    });
     Ok(())
 }
 
 /// Whether [`check`] refuses `head` for its `Host` (RFC 9112 §3.2, `allow_hosts`), or
-/// cannot read the head at all (then `check` says why). The routes answered before
-/// `check` (the inspector's) ask this first, so that no route answers without it.
+/// cannot read the head at all. The routes answered before `check` (the inspector's)
+/// ask this first, so that no route answers without it.
 pub(crate) fn host_refused(head: &[u8], config: &Config) -> bool {
-    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let (Ok(()), Some(target), Some(version)) = (parse(&mut req, head), req.path, req.version)
-    else {
-        return true;
-    };
-    host_of(req.headers, target, version, config).is_err()
+    matches!(check(head, config), Verdict::Refuse(no) if no.by == Check::Head)
 }
 
 /// The host a request is for, checked before anything is routed (the page, a file, a
@@ -254,28 +217,20 @@ fn host_of<'h>(
     version: u8,
     config: &Config,
 ) -> Result<&'h str, Refusal> {
-    let value = match single(headers, "Host")? {
+    let bad = |body| Err(refuse(Check::Head, Response::new(400, body)));
+    let value = match single(headers, "Host", Check::Head)? {
         Some(value) if host::name(value).is_some() => value,
         Some(_) => {
-            return Err(refuse(Response::new(
-                400,
-                "The Host header is not a valid host name or address (RFC 9112 §3.2).",
-            )));
+            return bad("The Host header is not a valid host name or address (RFC 9112 §3.2).");
         }
         None if version == 0 => "",
-        None => {
-            return Err(refuse(Response::new(
-                400,
-                "The Host header is missing (RFC 9112 §3.2).",
-            )));
-        }
+        None => return bad("The Host header is missing (RFC 9112 §3.2)."),
     };
     let authority = split_target(target).and_then(|(_, authority)| authority);
     if authority.is_some_and(|a| host::name(a).is_none()) {
-        return Err(refuse(Response::new(
-            400,
+        return bad(
             "The request target's host is not a valid host name or address (RFC 9110 §4.2.1).",
-        )));
+        );
     }
     if !config.allow_hosts.is_empty()
         && let Some(other) = [Some(value), authority]
@@ -283,7 +238,7 @@ fn host_of<'h>(
             .flatten()
             .find(|v| !host::is_allowed(v, &config.allow_hosts))
     {
-        return Err(refuse(misdirected(other)));
+        return Err(refuse(Check::Head, misdirected(other)));
     }
     Ok(value)
 }
@@ -326,35 +281,6 @@ fn path_allowed(path: &str, only: &str, rooms: bool) -> bool {
         && path
             .strip_prefix(only)
             .is_some_and(|rest| only.ends_with('/') || rest.starts_with('/'))
-}
-
-/// The path of a request target (without query), and its authority if it is in
-/// absolute form (RFC 9112 §3.2.2: `GET http://host:port/echo HTTP/1.1`, which a server
-/// must accept). `None` for anything else (`*`, `host:port`, other schemes).
-fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
-    fn path_of(t: &str) -> Option<&str> {
-        let p = t.split(['?', '#']).next().unwrap_or("");
-        p.starts_with('/').then_some(p)
-    }
-    if target.starts_with('/') {
-        return Some((path_of(target)?, None));
-    }
-    let (scheme, rest) = target.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return None;
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, rest) = rest.split_at(end);
-    if authority.is_empty() {
-        return None;
-    }
-    // An empty path is `/` (RFC 9110 §4.2.3).
-    let path = if rest.starts_with('/') {
-        path_of(rest)?
-    } else {
-        "/"
-    };
-    Some((path, Some(authority)))
 }
 
 #[cfg(test)]

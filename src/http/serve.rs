@@ -1,7 +1,6 @@
 //! Where every connection thread starts ([`serve`]): a plain request is answered here
 //! (http/mod.rs says in what order), an upgrade goes back to ws/connection.rs.
 
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,6 @@ use crate::guard::escape;
 use crate::guard::warnings;
 use crate::http::route::{self, Verdict};
 use crate::layers::files;
-use crate::layers::teach::inspect::Recorder;
 use crate::layers::teach::{answer, page, trace};
 use crate::layers::tls;
 use crate::shared::Shared;
@@ -54,7 +52,10 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     ) {
         return None;
     }
-    let (verdict, sink, record) = check(shared, client, request, traced);
+    let verdict = route::check(request, cfg);
+    // --trace and the inspector: their observers go with an upgrade to connection.rs,
+    // which attaches them.
+    let observers = answer::observe(&plain, &shared.layers.inspect, &verdict.end());
     match verdict {
         Verdict::Upgrade(up) => {
             if let Some(note) = up.note {
@@ -65,19 +66,12 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
                 path: up.path,
                 rewritten: up.rewritten,
                 protocol: up.protocol,
-                sink,
-                record,
+                observers,
             });
         }
         Verdict::Page { head_only, path } => answer_page(&plain, head_only, path),
         Verdict::File(file) => {
-            // `static_dir` is set, or there is no such verdict: bind opened it.
-            let served = shared
-                .layers
-                .files
-                .as_ref()
-                .is_some_and(|f| files::serve(f, &plain, &file));
-            if !served {
+            if !files::serve(shared.layers.files.as_ref(), &plain, &file) {
                 answer_page(&plain, file.head_only, &file.path);
             }
         }
@@ -124,50 +118,13 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
             debug!("{tag} {peer}: closed before sending a request");
             None
         }
+        // The TLS layer's own failures are its to answer and log.
+        Err(HeadError::Io(e)) if tls::read_failed(tag, client, &e) => None,
         Err(HeadError::Io(e)) => {
-            if tls::is_not_tls(&e) {
-                info!("{tag} {peer}: plain text on the TLS port; answered 400");
-                tls::answer_plain_text(client.socket());
-                return None;
-            }
-            if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {
-                // Worth an operator's eye: often a client that does not trust the
-                // certificate (it sends an alert and gives up).
-                info!("{tag} {peer}: TLS handshake failed: {e}");
-            } else {
-                debug!("{tag} {peer}: reading the request failed: {e}");
-            }
+            debug!("{tag} {peer}: reading the request failed: {e}");
             None
         }
     }
-}
-
-/// The routing step (route.rs), narrated when traced, and the inspector's record of an
-/// upgrade: only upgrades are kept, not page loads or refusals. The connection's
-/// observers (`trace::Sink`) go with an upgrade to connection.rs, which attaches them.
-fn check(
-    shared: &Shared,
-    client: &Client,
-    request: &[u8],
-    traced: bool,
-) -> (Verdict, Option<trace::Sink>, Option<Recorder>) {
-    let cfg = &shared.config;
-    let (id, peer) = (client.id(), client.peer_addr());
-    // The inspector: a record only for a connection that brought a token (or every one,
-    // for the projector view); otherwise `None`, and nothing below allocates for it.
-    let record = answer::recorder(&shared.layers.inspect, cfg, id, peer, request);
-    let Some(sink) = trace::Sink::new(id, traced, record.clone()) else {
-        return (route::check(request, cfg), None, None);
-    };
-    let (verdict, steps) = route::check_narrated(request, cfg);
-    trace::request(&sink, request, cfg, &steps);
-    if let Some(record) = &record {
-        match &verdict {
-            Verdict::Upgrade(_) => record.show(),
-            _ => record.discard(),
-        }
-    }
-    (verdict, Some(sink), record)
 }
 
 /// A refusal: one info line with the request line (credentials hidden), and the

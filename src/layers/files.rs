@@ -46,6 +46,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::info;
 
+use crate::client::head::values;
 use crate::client::response::{
     DRAIN_FOR, DRAIN_MAX, Plain, Response, respond_and_close, shut_and_drain,
 };
@@ -658,15 +659,10 @@ impl FileRequest {
         path: &str,
         not_found: Option<Response>,
     ) -> FileRequest {
-        let named = |name: &'static str| {
-            (headers.iter()).filter(move |h| h.name.eq_ignore_ascii_case(name))
-        };
-        let mut dates = named("If-Modified-Since");
+        let mut dates = values(headers, "If-Modified-Since");
         let if_modified_since = match (dates.next(), dates.next()) {
-            (Some(one), None) if named("If-None-Match").next().is_none() => {
-                // Not UTF-8: read as U+FFFD, as every header value is (http/handshake.rs).
-                let value = std::str::from_utf8(one.value).unwrap_or("\u{fffd}");
-                Some(value.trim().to_string())
+            (Some(one), None) if values(headers, "If-None-Match").next().is_none() => {
+                Some(one.to_string())
             }
             _ => None,
         };
@@ -685,8 +681,12 @@ impl FileRequest {
 /// in http/serve.rs `serve`: a client that reads less than 16 KiB per write timeout is cut. Then the
 /// usual close: close_notify, half-close, a short drain. One info line per answer.
 /// `false`: no file is there and the teaching page is (`Answer::Fallback`), for the
-/// caller to answer.
-pub(crate) fn serve(files: &Files, req: &Plain<'_>, request: &FileRequest) -> bool {
+/// caller to answer. `files`: the directory bind opened (`None` only without
+/// `static_dir`, and then there is no such request).
+pub(crate) fn serve(files: Option<&Files>, req: &Plain<'_>, request: &FileRequest) -> bool {
+    let Some(files) = files else {
+        return false;
+    };
     let (client, tag) = (req.client, req.tag);
     let (id, peer) = (client.id(), client.peer_addr());
     let method = if request.head_only { "HEAD" } else { "GET" };

@@ -133,6 +133,15 @@ impl Layers {
     }
 }
 
+/// The threads the layers start, as (how many, stack size), for the memory budget
+/// (server/budget.rs): `--stdin`'s reader and `--stdout`'s writer (pipes.rs, spool.rs).
+pub(crate) fn threads(config: &Config) -> [(usize, usize); 2] {
+    [
+        (usize::from(config.stdin), pipes::READER_STACK),
+        (usize::from(config.stdout), crate::util::spool::WRITER_STACK),
+    ]
+}
+
 /// One optional layer.
 pub(crate) struct Layer {
     /// The cargo feature that builds it.

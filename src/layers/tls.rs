@@ -18,6 +18,10 @@ use rustls::ServerConnection;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use log::info;
+
+use crate::client::handle::Tag;
+use crate::client::outbox::Client;
 use crate::client::response::{DRAIN_FOR, DRAIN_MAX, Response, shut_and_drain};
 use crate::client::transport::{Encryption, Transport};
 use crate::error::Error;
@@ -80,13 +84,27 @@ impl std::fmt::Display for NotTls {
 
 impl std::error::Error for NotTls {}
 
-pub(crate) fn is_not_tls(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<NotTls>())
+/// A failure to read the request head (http/serve.rs `read_head`) that is TLS's own,
+/// answered and logged here: plain text on the TLS port, or a failed handshake. `false`
+/// for any other, which the caller logs.
+pub(crate) fn read_failed(tag: Tag<'_>, client: &Client, e: &io::Error) -> bool {
+    let peer = client.peer_addr();
+    if e.get_ref().is_some_and(|inner| inner.is::<NotTls>()) {
+        info!("{tag} {peer}: plain text on the TLS port; answered 400");
+        answer_plain_text(client.socket());
+    } else if client.transport().is_tls() && e.kind() == io::ErrorKind::InvalidData {
+        // Worth an operator's eye: often a client that does not trust the
+        // certificate (it sends an alert and gives up).
+        info!("{tag} {peer}: TLS handshake failed: {e}");
+    } else {
+        return false;
+    }
+    true
 }
 
 /// Someone typed http:// or ws:// for a wss:// server: say so in plain text, the only
 /// language that client understands, then the usual half-close and drain.
-pub(crate) fn answer_plain_text(mut socket: &TcpStream) {
+fn answer_plain_text(mut socket: &TcpStream) {
     let answer = Response::new(
         400,
         "This port speaks TLS: use https:// or wss:// instead of http:// or ws://.",

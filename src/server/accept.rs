@@ -38,44 +38,36 @@ impl Server {
         config.validate().map_err(Error::InvalidConfig)?;
         // A setting of a layer this build left out (layers/mod.rs).
         crate::layers::refused(&config).map_err(Error::InvalidConfig)?;
+        let prefix = config
+            .name
+            .as_ref()
+            .map_or(String::new(), |name| format!("{name}: "));
         // A frame limit above the message limit means the message limit (config.rs).
         if let Some(line) = config.clamp_note() {
-            let name = config.name.as_deref().map(|n| format!("{n}: "));
-            info!("{}{line}", name.unwrap_or_default());
+            info!("{prefix}{line}");
         }
         let config = config.effective();
         // First, while a program that binds before starting threads has only this one:
         // glibc's arenas would otherwise reserve 64 MiB of address space each (tune/heap.rs).
         let arenas = tune::bound_arenas();
-        let budget = budget::plan(
-            &config,
-            arenas,
-            writer::WRITER_STACK,
-            &[
-                (MAX_SPARE, config.stack_size),
-                (MAX_REJECTERS, REJECTER_STACK),
-                (1, SIGNAL_STACK),
-                // --stdin's reader and --stdout's writer (pipes.rs, spool.rs).
-                (
-                    usize::from(config.stdin),
-                    crate::layers::pipes::READER_STACK,
-                ),
-                (usize::from(config.stdout), crate::util::spool::WRITER_STACK),
-            ],
-        );
+        let [stdin, stdout] = crate::layers::threads(&config);
+        let threads = [
+            (MAX_SPARE, config.stack_size),
+            (MAX_REJECTERS, REJECTER_STACK),
+            (1, SIGNAL_STACK),
+            stdin,
+            stdout,
+        ];
+        let budget = budget::plan(&config, arenas, writer::WRITER_STACK, &threads);
         let layers = Layers::open(&config)?;
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = TcpListener::bind(addr).map_err(|e| Error::from_bind(addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| Error::Listen(addr, e))?;
-        let config_stack = config.stack_size;
-        let prefix = config
-            .name
-            .as_ref()
-            .map_or(String::new(), |name| format!("{name}: "));
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 room: Arc::new(Room::new(&config)),
+                threads: Threads::new(config.stack_size),
                 layers,
                 config,
                 handler: Box::new(handler),
@@ -83,7 +75,6 @@ impl Server {
                 registry: Arc::new(Mutex::new(Registry::default())),
                 changed: Condvar::new(),
                 local_addr,
-                threads: Threads::new(config_stack),
                 fit: budget.fit,
                 budget_warning: budget.warning,
                 prefix,

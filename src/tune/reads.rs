@@ -155,7 +155,9 @@ impl Edge {
                 self.largest = self
                     .largest
                     .max(usize::try_from(h.len).unwrap_or(usize::MAX));
-                if !h.is_control() {
+                // §5.5: control frames (close, ping, pong, reserved 0xB-0xF) have the
+                // opcode's high bit set.
+                if h.opcode & 0x8 == 0 {
                     // A data frame (text, binary, continuation) opens or ends a message;
                     // control frames may come between its fragments and change nothing.
                     self.fragmented = !h.fin;

@@ -2,7 +2,10 @@
 //! trace, which prints the frames it finds). To the core this is nothing: it only
 //! watches bytes go by, using the frame codec's [`parse`].
 
-use crate::frame::{Header, MAX_HEADER, parse};
+use crate::frame::{Header, parse};
+
+/// The longest frame header (RFC 6455 §5.2): 2 bytes, 8 of extended length, 4 of mask.
+const MAX_HEADER: usize = 14;
 
 /// What [`Scanner::next`] found in the bytes.
 #[derive(Debug, PartialEq, Eq)]

@@ -19,7 +19,6 @@ use crate::config::Config;
 use crate::frame;
 use crate::guard::escape;
 use crate::guard::floor::is_stalled;
-use crate::layers::teach::inspect::Recorder;
 use crate::room::broadcast::{Place, Room};
 use crate::shared::Shared;
 use crate::util::io::is_timeout;
@@ -39,14 +38,13 @@ pub(crate) struct Upgrade {
     pub(crate) rewritten: Option<Vec<u8>>,
     /// The subprotocol chosen for the `101`.
     pub(crate) protocol: Option<String>,
-    /// `--trace` or the inspector: where the frames are narrated (`trace::Observers`).
-    pub(crate) sink: Option<trace::Sink>,
-    pub(crate) record: Option<Recorder>,
+    /// `--trace` or the inspector: where the frames are narrated.
+    pub(crate) observers: trace::Observers,
 }
 
 /// A WebSocket's life after the routing step: `open`, `serve`, `finish`.
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, mut upgrade: Upgrade) {
-    let observers = trace::Observers::new(upgrade.sink.take(), upgrade.record.take());
+    let observers = std::mem::take(&mut upgrade.observers);
     let Some((mut ws, member)) = open(shared, &client, upgrade, &observers) else {
         observers.not_opened();
         return;

@@ -7,6 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::client::handle::Tag;
+use crate::client::outbox::Client;
 use crate::client::transport::Transport;
 use crate::error::Error;
 
@@ -20,13 +22,10 @@ pub(crate) fn load(_cert: &Path, _key: &Path) -> Result<Arc<ServerConfig>, Error
     ))
 }
 
-/// Plain text on a TLS port: never, without TLS.
-pub(crate) fn is_not_tls(_e: &io::Error) -> bool {
+/// No failure is TLS's in this build.
+pub(crate) fn read_failed(_tag: Tag<'_>, _client: &Client, _e: &io::Error) -> bool {
     false
 }
-
-/// Never called: no plain text is ever on a TLS port in this build.
-pub(crate) fn answer_plain_text(_socket: &TcpStream) {}
 
 /// The plain socket: no certificate, so no session, in this build.
 pub(crate) fn transport(

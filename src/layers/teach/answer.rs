@@ -3,15 +3,14 @@
 //! frame lab's. http/serve.rs hands every request here first; what is not the layer's
 //! goes on to the routing step.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use log::{debug, info};
 
 use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
-use crate::config::Config;
 use crate::guard::escape;
-use crate::layers::teach::inspect::{self, Inspector, Recorder};
+use crate::layers::teach::inspect::{self, Inspector};
+use crate::layers::teach::step::End;
 use crate::layers::teach::{framelab, page, trace, wire};
 
 /// Answers `req` if it is one of the layer's, and says whether it was. `host_ok`: the
@@ -48,18 +47,26 @@ fn names_a_path(head: &[u8]) -> bool {
         .any(|path| in_request_line(head, path))
 }
 
-/// The inspector's record of a connection (inspect.rs `Inspector::recorder`), asked for
-/// only if there can be one: the projector view is on, or the request line has the
-/// token's name in it. Otherwise this is the layer's one look at the request.
-pub(crate) fn recorder(
+/// The observers of a connection whose request the routing step checked (`end`: how it
+/// ended), which narrate the request and then, if it upgrades, its frames: the trace
+/// (`req.traced`) and the inspector's record. A record is asked for (inspect.rs
+/// `Inspector::recorder`) only if there can be one: the projector view is on, or the
+/// request line has the token's name in it; otherwise this is the layer's one look at
+/// the request, and nothing is formatted.
+pub(crate) fn observe(
+    req: &Plain<'_>,
     inspector: &Arc<Inspector>,
-    config: &Config,
-    id: u64,
-    peer: SocketAddr,
-    head: &[u8],
-) -> Option<Recorder> {
+    end: &End<'_>,
+) -> trace::Observers {
+    let (config, head) = (req.config, req.head);
+    let (id, peer) = (req.client.id(), req.client.peer_addr());
     let asked = config.inspect || in_request_line(head, inspect::TOKEN_PARAM);
-    asked.then(|| inspector.recorder(id, peer, head)).flatten()
+    let record = asked.then(|| inspector.recorder(id, peer, head)).flatten();
+    let Some(sink) = trace::Sink::new(id, req.traced, record.clone()) else {
+        return trace::Observers::default();
+    };
+    trace::request(&sink, head, config, end);
+    trace::Observers::new(Some(sink), record)
 }
 
 /// Whether `text` is anywhere in the request line of `head`.

@@ -1,55 +1,42 @@
-//! The steps `--trace` narrates of the HTTP checks, named by http/route.rs and
-//! http/handshake.rs. Compiled in every build (the stand-in mounts this same file), since
-//! the checks name their steps whether or not the layer is there to write them.
+//! The seam between the HTTP checks (http/route.rs, http/handshake.rs) and their
+//! narration (narrate.rs): which check refused a request, and how the routing step
+//! ended. Compiled in every build (the stand-in mounts this same file), since a refusal
+//! names its check whether or not the layer is there to narrate it.
 
 use crate::client::response::Response;
 
-/// A check of the request that passed (`ok`), a remark (`--`), the `Sec-WebSocket-Accept`
-/// computation (`==`), or how a plain request ends: the lines of http/route.rs's and
-/// http/handshake.rs's narration (`check_narrated`), each written by `Display` in
-/// trace.rs (in layers/off/teach/trace.rs: as nothing).
-// Read only by that `Display`: a build without the layer never reads the fields.
+/// The checks of a request, in the order they are made. A refusal names the one that
+/// made it; every check before it passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Check {
+    /// The head can be read, and its Host is valid (and allowed).
+    Head,
+    /// HTTP/1.1.
+    Http,
+    Method,
+    /// The target is a path (or an absolute URL), one that may upgrade (`--path`).
+    Path,
+    /// `Upgrade: websocket`, with a target tungstenite can read.
+    Upgrade,
+    Connection,
+    /// `Sec-WebSocket-Version`.
+    Version,
+    /// `Sec-WebSocket-Key`.
+    Key,
+    Origin,
+}
+
+/// How the routing step ended (http/route.rs `Verdict::end`), for narrate.rs.
+// Read only by the layer: a build without it never reads the fields.
 #[allow(dead_code)]
 #[derive(Debug)]
-pub(crate) enum Step<'a> {
-    Version,
-    Method(&'a str),
-    /// A plain request (its method) with `--static`.
-    Static(&'a str),
-    Path {
-        path: &'a str,
-        only: Option<&'a str>,
-        rooms: bool,
+pub(crate) enum End<'a> {
+    /// Every check passed: the subprotocol chosen, and whether tungstenite is handed a
+    /// rewritten head.
+    Upgrade {
+        protocol: Option<&'a str>,
+        rewritten: bool,
     },
-    /// The values of `Upgrade`, of `Connection`, joined.
-    Upgrade(String),
-    Connection(String),
-    Host {
-        host: &'a str,
-        listed: bool,
-    },
-    WsVersion,
-    Key(&'a str),
-    NoOrigin,
-    Origin {
-        origin: &'a str,
-        host: &'a str,
-        listed: bool,
-    },
-    /// The offered subprotocols (escaped), the one chosen, and the server's list.
-    Protocol {
-        list: &'a str,
-        chosen: &'a str,
-        ours: &'a [String],
-    },
-    /// None of those offered is in the server's list.
-    NoProtocol {
-        list: &'a str,
-        ours: &'a [String],
-    },
-    Rewritten,
-    /// The client's key.
-    Accept(&'a str),
     Page {
         head_only: bool,
         path: &'a str,
@@ -58,5 +45,8 @@ pub(crate) enum Step<'a> {
         head_only: bool,
         path: &'a str,
     },
-    Refused(&'a Response),
+    Refused {
+        by: Check,
+        response: &'a Response,
+    },
 }

@@ -29,14 +29,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use sha1::{Digest, Sha1};
-
 use crate::client::outbox::{Client, Watch};
 use crate::config::Config;
 use crate::frame::{self, Header};
 use crate::guard::escape;
 use crate::layers::teach::inspect::Recorder;
-use crate::layers::teach::step::Step;
+use crate::layers::teach::narrate;
+use crate::layers::teach::step::End;
 use crate::tune::{Piece, Scanner};
 
 /// How much of each connection the trace shows.
@@ -161,6 +160,7 @@ fn visible(block: &str) -> String {
 /// A connection's observers from its upgrade to its end (`--trace`, the inspector's
 /// record), as the routing step made them (http/serve.rs): connection.rs tells them
 /// what happens, and a connection nobody watches formats nothing.
+#[derive(Default)]
 pub(crate) struct Observers {
     sink: Option<Sink>,
     /// The inspector's record (the sink narrates to it too).
@@ -255,9 +255,10 @@ fn text_prefix(payload: &[u8], len: u64) -> (&[u8], bool) {
     (shown, len > shown.len() as u64)
 }
 
-/// The routing step narrated: the request head as received, then `steps`, each check
-/// that passed and how it ended (http/route.rs `check_steps` and `check_narrated`).
-pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, steps: &str) {
+/// The routing step narrated: the request head as received, then each check that
+/// passed and how it ended (narrate.rs), and a refusal's answer as sent. The inspector
+/// keeps the record of an upgrade only, not of a page load or a refusal.
+pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, end: &End<'_>) {
     // Credentials hidden on stdout unless `--trace-secrets`, and always in the record,
     // which goes to a browser, maybe a projector's: redacted once for both.
     let hide = sink.record.is_some() || (sink.stdout && !config.trace_secrets);
@@ -281,7 +282,17 @@ pub(crate) fn request(sink: &Sink, head: &[u8], config: &Config, steps: &str) {
     if sink.record.is_some() {
         sink.to_record(&hidden_head(": your inspect_token too)"));
     }
-    sink.emit(steps);
+    let mut steps = narrate::steps(head, config, end);
+    if let End::Refused { response, .. } = end {
+        steps.push_str(&http_lines("->", "answer", &response.to_bytes()));
+    }
+    sink.emit(&steps);
+    if let Some(record) = &sink.record {
+        match end {
+            End::Upgrade { .. } => record.show(),
+            _ => record.discard(),
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -318,7 +329,7 @@ fn length_bits(h: &Header) -> u8 {
 fn opcode_name(op: u8) -> &'static str {
     // RFC 6455 §5.2 (data frames) and §5.5 (control frames).
     match op {
-        frame::CONTINUATION => "continuation",
+        0x0 => "continuation",
         frame::TEXT => "text",
         frame::BINARY => "binary",
         frame::CLOSE => "close",
@@ -559,170 +570,9 @@ impl Frames {
     }
 }
 
-/// RFC 6455 §1.3: the GUID appended to the client's key.
-const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// The `Sec-WebSocket-Accept` value for `key` (RFC 6455 §4.2.2 item 5.4; tungstenite
-/// computes the one the `101` carries), with its steps: the key
-/// with the GUID appended, and its SHA-1 digest, which is sent in base64.
-fn accept(key: &str) -> (String, [u8; 20], String) {
-    let joined = format!("{key}{GUID}");
-    let digest: [u8; 20] = Sha1::digest(joined.as_bytes()).into();
-    let accept = data_encoding::BASE64.encode(&digest);
-    (joined, digest, accept)
-}
-
-/// [`accept`] step by step, as `--trace` shows it: http/handshake.rs's last step.
-pub(crate) fn accept_steps(key: &str) -> String {
-    let (joined, digest, accept) = accept(key);
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "== key            {key}\n\
-         == key + GUID     {joined}\n\
-         == SHA-1 (hex)    {}\n\
-         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
-        hex.join(" ")
-    )
-}
-
-impl std::fmt::Display for Step<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            Step::Version => write!(f, "ok  HTTP/1.1 (§4.1: at least 1.1)"),
-            Step::Method(method) => write!(f, "ok  method {method} (§4.1)"),
-            Step::Static(method) => write!(
-                f,
-                "ok  a plain {method} (no Upgrade) with --static: a file, then close"
-            ),
-            Step::Path { path, only, rooms } => match (only, rooms) {
-                (Some(only), false) => write!(f, "ok  path {path} is --path {only}"),
-                (Some(only), true) => write!(
-                    f,
-                    "ok  path {path} is under --path {only}: the room {path} (--rooms)"
-                ),
-                (None, false) => write!(f, "ok  path {path} (every path may upgrade: no --path)"),
-                (None, true) => write!(f, "ok  path {path}: the room {path} (--rooms, no --path)"),
-            },
-            Step::Page {
-                head_only: false,
-                path,
-            } => write!(
-                f,
-                "-- a plain GET {path} (no Upgrade): the teaching page, then close"
-            ),
-            Step::Page {
-                head_only: true,
-                path,
-            } => write!(
-                f,
-                "-- HEAD {path}: the teaching page's headers without the page, then close"
-            ),
-            Step::File { head_only, path } => write!(
-                f,
-                "-- {} {path}: answered from the --static directory, then close",
-                if head_only { "HEAD" } else { "GET" }
-            ),
-            // The answer as sent (`check_narrated` ends the last line).
-            Step::Refused(r) => {
-                let answer = http_lines("->", "answer", &r.to_bytes());
-                let answer = answer.strip_suffix('\n').unwrap_or(&answer);
-                write!(f, "!! refused: {}\n{answer}", r.body.trim_end())
-            }
-            _ => self.upgrade(f),
-        }
-    }
-}
-
-impl Step<'_> {
-    /// The checks of an upgrade (http/handshake.rs).
-    fn upgrade(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            Step::Upgrade(ref v) => write!(
-                f,
-                "ok  Upgrade: {v} has the token \"websocket\" (§4.2.1 item 3)"
-            ),
-            Step::Connection(ref v) => write!(
-                f,
-                "ok  Connection: {v} has the token \"Upgrade\" (§4.2.1 item 4; a list, any case)"
-            ),
-            Step::Host {
-                host,
-                listed: false,
-            } => write!(f, "ok  Host: {host} (§4.2.1 item 2)"),
-            Step::Host { host, listed: true } => write!(
-                f,
-                "ok  Host: {host} (§4.2.1 item 2), a name in --allow-host"
-            ),
-            Step::WsVersion => write!(f, "ok  Sec-WebSocket-Version: 13 (§4.2.1 item 6)"),
-            Step::Key(k) => write!(
-                f,
-                "ok  Sec-WebSocket-Key: {k} (24 base64 characters = 16 bytes, §4.2.1 item 5)"
-            ),
-            Step::NoOrigin => write!(
-                f,
-                "ok  no Origin header: not a browser, nothing to check (§10.2)"
-            ),
-            Step::Origin {
-                origin,
-                host,
-                listed: false,
-            } => write!(
-                f,
-                "ok  Origin: {origin} is this server's own origin (Host {host}, §10.2)"
-            ),
-            Step::Origin { origin, .. } => write!(
-                f,
-                "ok  Origin: {origin} is same-origin or allowed by --allow-origin (§10.2)"
-            ),
-            Step::Protocol { list, chosen, ours } => write!(
-                f,
-                "ok  Sec-WebSocket-Protocol: {list} offered; answered {chosen:?}, the first of --protocol {} the client offered (§4.2.2 item 5.5: the server's order)",
-                ours.join(",")
-            ),
-            Step::NoProtocol { list, ours } => {
-                let ours = match ours {
-                    [] => "no --protocol".to_string(),
-                    _ => format!("--protocol {}", ours.join(",")),
-                };
-                write!(
-                    f,
-                    "--  Sec-WebSocket-Protocol: {list} offered; none is in {ours}: the 101 has no Sec-WebSocket-Protocol (§4.2.2: null), and a browser then fails the connection"
-                )
-            }
-            Step::Rewritten => write!(
-                f,
-                "--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so"
-            ),
-            Step::Accept(key) => f.write_str(accept_steps(key).trim_end()),
-            _ => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// RFC 6455 §1.3's example key and accept value.
-    #[test]
-    fn accept_of_the_rfc_sample_key() {
-        let (joined, digest, value) = accept("dGhlIHNhbXBsZSBub25jZQ==");
-        assert_eq!(
-            joined,
-            "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        );
-        assert_eq!(
-            digest,
-            [
-                0xb3, 0x7a, 0x4f, 0x2c, 0xc0, 0x62, 0x4f, 0x16, 0x90, 0xf6, 0x46, 0x06, 0xcf, 0x38,
-                0x59, 0x45, 0xb2, 0xbe, 0xc4, 0xea
-            ]
-        );
-        assert_eq!(value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
-        assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
-        assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
-    }
 
     fn stdout_sink() -> Sink {
         Sink::new(0, true, None).unwrap()

@@ -2,8 +2,9 @@
 //! layer's.
 
 use crate::client::response::Plain;
-use crate::config::Config;
-use crate::layers::teach::inspect::{Inspector, Recorder};
+use crate::layers::teach::inspect::Inspector;
+use crate::layers::teach::step::End;
+use crate::layers::teach::trace::Observers;
 
 pub(crate) fn plain(
     _req: &Plain<'_>,
@@ -14,12 +15,11 @@ pub(crate) fn plain(
     false
 }
 
-pub(crate) fn recorder(
+/// No observers in this build.
+pub(crate) fn observe(
+    _req: &Plain<'_>,
     _inspector: &std::sync::Arc<Inspector>,
-    _config: &Config,
-    _id: u64,
-    _peer: std::net::SocketAddr,
-    _head: &[u8],
-) -> Option<Recorder> {
-    None
+    _end: &End<'_>,
+) -> Observers {
+    Observers
 }

@@ -16,17 +16,3 @@ impl Inspector {
 
     pub(crate) fn stop(&self) {}
 }
-
-/// Never made: no records in this build.
-#[derive(Debug, Clone)]
-pub(crate) enum Recorder {}
-
-impl Recorder {
-    pub(crate) fn show(&self) {
-        match *self {}
-    }
-
-    pub(crate) fn discard(&self) {
-        match *self {}
-    }
-}

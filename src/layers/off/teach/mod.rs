@@ -6,7 +6,8 @@ pub(crate) mod inspect;
 pub(crate) mod page;
 pub(crate) mod trace;
 
-// The narrated steps of the HTTP checks: the layer's own file, the same in every build.
+// The seam of the HTTP checks with their narration: the layer's own file, the same in
+// every build.
 #[path = "../../teach/step.rs"]
 pub(crate) mod step;
 

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use crate::client::outbox::Client;
 use crate::config::Config;
-use crate::layers::teach::inspect::Recorder;
-use crate::layers::teach::step::Step;
 
 /// No connection is traced in this build.
 pub(crate) fn follows(_config: &Config, _id: u64, _peer: SocketAddr) -> bool {
@@ -16,27 +14,11 @@ pub(crate) fn follows(_config: &Config, _id: u64, _peer: SocketAddr) -> bool {
 
 pub(crate) fn emit(_id: u64, _block: &str) {}
 
-/// Never made (`new` gives `None`): there is nowhere to narrate to.
-#[allow(dead_code)]
-#[derive(Debug, Clone)]
-pub(crate) struct Sink {
-    _none: (),
-}
-
-impl Sink {
-    pub(crate) fn new(_id: u64, _stdout: bool, _record: Option<Recorder>) -> Option<Sink> {
-        None
-    }
-}
-
 /// As trace.rs's: nobody observes a connection in this build.
+#[derive(Default)]
 pub(crate) struct Observers;
 
 impl Observers {
-    pub(crate) fn new(_sink: Option<Sink>, _record: Option<Recorder>) -> Observers {
-        Observers
-    }
-
     pub(crate) fn attach(&self, _client: &Client, _config: &Config) -> Option<Frames> {
         None
     }
@@ -58,16 +40,7 @@ pub(crate) fn http_lines(_mark: &str, _title: &str, _bytes: &[u8]) -> String {
     String::new()
 }
 
-/// No step is written in this build (no connection is traced).
-impl std::fmt::Display for Step<'_> {
-    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Ok(())
-    }
-}
-
-pub(crate) fn request(_sink: &Sink, _head: &[u8], _config: &Config, _steps: &str) {}
-
-/// Never made, like [`Sink`].
+/// Never made: there is nowhere to narrate to.
 #[derive(Debug)]
 pub(crate) enum Frames {}
 
