@@ -100,7 +100,7 @@ impl Layers {
         registry: &Arc<Mutex<Registry>>,
         page: &str,
     ) {
-        let prefix = server.prefix();
+        let prefix = server.control.prefix();
         if config.inspect {
             info!(
                 "{prefix}inspect: the projector view is on at {}://{}{}: every connection's handshake and frames, live, to anyone who opens it (`inspect`)",
