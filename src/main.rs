@@ -195,20 +195,8 @@ impl Flags {
             .ping_timeout(self.ping_timeout.unwrap_or(d.ping_timeout))
             .write_timeout(self.write_timeout.unwrap_or(d.write_timeout))
             .shutdown_timeout(self.shutdown_timeout.unwrap_or(d.shutdown_timeout))
-            .allow_origins(
-                self.allow_origin
-                    .iter()
-                    .flat_map(|o| o.split(','))
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty()),
-            )
-            .allow_hosts(
-                self.allow_host
-                    .iter()
-                    .flat_map(|h| h.split(','))
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty()),
-            )
+            .allow_origins(items(&self.allow_origin))
+            .allow_hosts(items(&self.allow_host))
             // Asking for a kind of trace is asking for the trace.
             .trace(self.trace || self.trace_quiet || self.trace_only.is_some())
             .trace_secrets(self.trace_secrets)
@@ -219,13 +207,7 @@ impl Flags {
             .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout))
             .stdin(self.stdin)
             .stdout(self.stdout)
-            .protocols(
-                self.protocol
-                    .iter()
-                    .flat_map(|p| p.split(','))
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty()),
-            )
+            .protocols(items(&self.protocol))
             .rooms(self.rooms);
         // The settings that are off unless given (their setters take a value, not `None`).
         config.path = self.path;
@@ -236,6 +218,15 @@ impl Flags {
         config.static_dir = self.static_dir;
         config
     }
+}
+
+/// The values of a repeatable flag, each of which may be a comma list.
+fn items(values: &[String]) -> impl Iterator<Item = &str> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// The flag that sets a `Config` field: the one place that maps one to the other. argh
