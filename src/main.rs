@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -265,23 +266,12 @@ fn with_flags(message: &str) -> String {
             && quoted
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
-        match after {
-            Some(after) if is_field => {
-                out.push_str(&format!("{quoted} ({})", flag_for(quoted)));
-                out.push_str(after);
-            }
-            Some(after) => {
-                out.push('`');
-                out.push_str(quoted);
-                out.push('`');
-                out.push_str(after);
-            }
+        let _ = match after {
+            Some(after) if is_field => write!(out, "{quoted} ({}){after}", flag_for(quoted)),
+            Some(after) => write!(out, "`{quoted}`{after}"),
             // An unpaired backtick: keep the text as it was.
-            None => {
-                out.push('`');
-                out.push_str(quoted);
-            }
-        }
+            None => write!(out, "`{quoted}"),
+        };
     }
     out
 }
