@@ -347,96 +347,55 @@ impl Config {
     }
 }
 
+/// A chainable setter named like its field, which it sets to the argument, or to `Some`
+/// of it for an optional field (`setter!(name: Some(String))`).
+macro_rules! setter {
+    ($field:ident: Some($ty:ty)) => {
+        #[doc = concat!("Sets [`", stringify!($field), "`](Self#structfield.", stringify!($field), ") (wraps it in `Some`).")]
+        pub fn $field(mut self, $field: impl Into<$ty>) -> Self {
+            self.$field = Some($field.into());
+            self
+        }
+    };
+    ($field:ident: $ty:ty) => {
+        #[doc = concat!("Sets [`", stringify!($field), "`](Self#structfield.", stringify!($field), ").")]
+        pub fn $field(mut self, $field: $ty) -> Self {
+            self.$field = $field;
+            self
+        }
+    };
+}
+
 impl Config {
-    /// Sets [`bind`](Self#structfield.bind).
-    pub fn bind(mut self, bind: IpAddr) -> Self {
-        self.bind = bind;
-        self
-    }
-
-    /// Sets [`port`](Self#structfield.port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
-
-    /// Sets [`path`](Self#structfield.path) (wraps it in `Some`).
-    pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = Some(path.into());
-        self
-    }
-
-    /// Sets [`max_connections`](Self#structfield.max_connections).
-    pub fn max_connections(mut self, max_connections: usize) -> Self {
-        self.max_connections = max_connections;
-        self
-    }
-
-    /// Sets [`max_message_size`](Self#structfield.max_message_size).
-    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
-        self.max_message_size = max_message_size;
-        self
-    }
-
-    /// Sets [`max_frame_size`](Self#structfield.max_frame_size).
-    pub fn max_frame_size(mut self, max_frame_size: usize) -> Self {
-        self.max_frame_size = max_frame_size;
-        self
-    }
-
-    /// Sets [`max_head_size`](Self#structfield.max_head_size).
-    pub fn max_head_size(mut self, max_head_size: usize) -> Self {
-        self.max_head_size = max_head_size;
-        self
-    }
-
-    /// Sets [`read_buffer_size`](Self#structfield.read_buffer_size).
-    pub fn read_buffer_size(mut self, read_buffer_size: usize) -> Self {
-        self.read_buffer_size = read_buffer_size;
-        self
-    }
-
-    /// Sets [`write_buffer_size`](Self#structfield.write_buffer_size).
-    pub fn write_buffer_size(mut self, write_buffer_size: usize) -> Self {
-        self.write_buffer_size = write_buffer_size;
-        self
-    }
-
-    /// Sets [`stack_size`](Self#structfield.stack_size).
-    pub fn stack_size(mut self, stack_size: usize) -> Self {
-        self.stack_size = stack_size;
-        self
-    }
-
-    /// Sets [`handshake_timeout`](Self#structfield.handshake_timeout).
-    pub fn handshake_timeout(mut self, handshake_timeout: Duration) -> Self {
-        self.handshake_timeout = handshake_timeout;
-        self
-    }
-
-    /// Sets [`ping_interval`](Self#structfield.ping_interval).
-    pub fn ping_interval(mut self, ping_interval: Duration) -> Self {
-        self.ping_interval = ping_interval;
-        self
-    }
-
-    /// Sets [`ping_timeout`](Self#structfield.ping_timeout).
-    pub fn ping_timeout(mut self, ping_timeout: Duration) -> Self {
-        self.ping_timeout = ping_timeout;
-        self
-    }
-
-    /// Sets [`write_timeout`](Self#structfield.write_timeout).
-    pub fn write_timeout(mut self, write_timeout: Duration) -> Self {
-        self.write_timeout = write_timeout;
-        self
-    }
-
-    /// Sets [`shutdown_timeout`](Self#structfield.shutdown_timeout).
-    pub fn shutdown_timeout(mut self, shutdown_timeout: Duration) -> Self {
-        self.shutdown_timeout = shutdown_timeout;
-        self
-    }
+    setter!(bind: IpAddr);
+    setter!(port: u16);
+    setter!(path: Some(String));
+    setter!(max_connections: usize);
+    setter!(max_message_size: usize);
+    setter!(max_frame_size: usize);
+    setter!(max_head_size: usize);
+    setter!(read_buffer_size: usize);
+    setter!(write_buffer_size: usize);
+    setter!(stack_size: usize);
+    setter!(handshake_timeout: Duration);
+    setter!(ping_interval: Duration);
+    setter!(ping_timeout: Duration);
+    setter!(write_timeout: Duration);
+    setter!(shutdown_timeout: Duration);
+    setter!(tls_cert: Some(PathBuf));
+    setter!(tls_key: Some(PathBuf));
+    setter!(trace: bool);
+    setter!(trace_secrets: bool);
+    setter!(trace_quiet: bool);
+    setter!(trace_only: Some(String));
+    setter!(inspect: bool);
+    setter!(broadcast: bool);
+    setter!(max_backlog: usize);
+    setter!(stall_timeout: Duration);
+    setter!(name: Some(String));
+    setter!(static_dir: Some(PathBuf));
+    setter!(stdin: bool);
+    setter!(stdout: bool);
 
     /// Sets [`allow_origins`](Self#structfield.allow_origins), replacing the list.
     pub fn allow_origins(mut self, origins: impl IntoIterator<Item = impl Into<String>>) -> Self {
@@ -447,90 +406,6 @@ impl Config {
     /// Sets [`allow_hosts`](Self#structfield.allow_hosts), replacing the list.
     pub fn allow_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.allow_hosts = hosts.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets [`tls_cert`](Self#structfield.tls_cert) (wraps it in `Some`).
-    pub fn tls_cert(mut self, tls_cert: impl Into<PathBuf>) -> Self {
-        self.tls_cert = Some(tls_cert.into());
-        self
-    }
-
-    /// Sets [`tls_key`](Self#structfield.tls_key) (wraps it in `Some`).
-    pub fn tls_key(mut self, tls_key: impl Into<PathBuf>) -> Self {
-        self.tls_key = Some(tls_key.into());
-        self
-    }
-
-    /// Sets [`trace`](Self#structfield.trace).
-    pub fn trace(mut self, trace: bool) -> Self {
-        self.trace = trace;
-        self
-    }
-
-    /// Sets [`trace_secrets`](Self#structfield.trace_secrets).
-    pub fn trace_secrets(mut self, trace_secrets: bool) -> Self {
-        self.trace_secrets = trace_secrets;
-        self
-    }
-
-    /// Sets [`trace_quiet`](Self#structfield.trace_quiet).
-    pub fn trace_quiet(mut self, trace_quiet: bool) -> Self {
-        self.trace_quiet = trace_quiet;
-        self
-    }
-
-    /// Sets [`trace_only`](Self#structfield.trace_only) (wraps it in `Some`).
-    pub fn trace_only(mut self, trace_only: impl Into<String>) -> Self {
-        self.trace_only = Some(trace_only.into());
-        self
-    }
-
-    /// Sets [`inspect`](Self#structfield.inspect).
-    pub fn inspect(mut self, inspect: bool) -> Self {
-        self.inspect = inspect;
-        self
-    }
-
-    /// Sets [`broadcast`](Self#structfield.broadcast).
-    pub fn broadcast(mut self, broadcast: bool) -> Self {
-        self.broadcast = broadcast;
-        self
-    }
-
-    /// Sets [`max_backlog`](Self#structfield.max_backlog).
-    pub fn max_backlog(mut self, max_backlog: usize) -> Self {
-        self.max_backlog = max_backlog;
-        self
-    }
-
-    /// Sets [`stall_timeout`](Self#structfield.stall_timeout).
-    pub fn stall_timeout(mut self, stall_timeout: Duration) -> Self {
-        self.stall_timeout = stall_timeout;
-        self
-    }
-
-    /// Sets [`name`](Self#structfield.name) (wraps it in `Some`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Sets [`static_dir`](Self#structfield.static_dir) (wraps it in `Some`).
-    pub fn static_dir(mut self, static_dir: impl Into<PathBuf>) -> Self {
-        self.static_dir = Some(static_dir.into());
-        self
-    }
-
-    /// Sets [`stdin`](Self#structfield.stdin).
-    pub fn stdin(mut self, stdin: bool) -> Self {
-        self.stdin = stdin;
-        self
-    }
-
-    /// Sets [`stdout`](Self#structfield.stdout).
-    pub fn stdout(mut self, stdout: bool) -> Self {
-        self.stdout = stdout;
         self
     }
 

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -195,20 +196,8 @@ impl Flags {
             .ping_timeout(self.ping_timeout.unwrap_or(d.ping_timeout))
             .write_timeout(self.write_timeout.unwrap_or(d.write_timeout))
             .shutdown_timeout(self.shutdown_timeout.unwrap_or(d.shutdown_timeout))
-            .allow_origins(
-                self.allow_origin
-                    .iter()
-                    .flat_map(|o| o.split(','))
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty()),
-            )
-            .allow_hosts(
-                self.allow_host
-                    .iter()
-                    .flat_map(|h| h.split(','))
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty()),
-            )
+            .allow_origins(items(&self.allow_origin))
+            .allow_hosts(items(&self.allow_host))
             // Asking for a kind of trace is asking for the trace.
             .trace(self.trace || self.trace_quiet || self.trace_only.is_some())
             .trace_secrets(self.trace_secrets)
@@ -219,13 +208,7 @@ impl Flags {
             .stall_timeout(self.stall_timeout.unwrap_or(d.stall_timeout))
             .stdin(self.stdin)
             .stdout(self.stdout)
-            .protocols(
-                self.protocol
-                    .iter()
-                    .flat_map(|p| p.split(','))
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty()),
-            )
+            .protocols(items(&self.protocol))
             .rooms(self.rooms);
         // The settings that are off unless given (their setters take a value, not `None`).
         config.path = self.path;
@@ -236,6 +219,15 @@ impl Flags {
         config.static_dir = self.static_dir;
         config
     }
+}
+
+/// The values of a repeatable flag, each of which may be a comma list.
+fn items(values: &[String]) -> impl Iterator<Item = &str> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// The flag that sets a `Config` field: the one place that maps one to the other. argh
@@ -274,23 +266,12 @@ fn with_flags(message: &str) -> String {
             && quoted
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
-        match after {
-            Some(after) if is_field => {
-                out.push_str(&format!("{quoted} ({})", flag_for(quoted)));
-                out.push_str(after);
-            }
-            Some(after) => {
-                out.push('`');
-                out.push_str(quoted);
-                out.push('`');
-                out.push_str(after);
-            }
+        let _ = match after {
+            Some(after) if is_field => write!(out, "{quoted} ({}){after}", flag_for(quoted)),
+            Some(after) => write!(out, "`{quoted}`{after}"),
             // An unpaired backtick: keep the text as it was.
-            None => {
-                out.push('`');
-                out.push_str(quoted);
-            }
-        }
+            None => write!(out, "`{quoted}"),
+        };
     }
     out
 }

@@ -75,11 +75,6 @@ impl ServerHandle {
         Arc::ptr_eq(&self.control, &other.control)
     }
 
-    /// What the server's own log lines start with: `name: `, or nothing.
-    pub(crate) fn prefix(&self) -> &str {
-        self.control.prefix()
-    }
-
     /// Stops accepting, sends close 1001 ("going away", RFC 6455 §7.4.1) to every client,
     /// and lets `run` return. Safe to call more than once, from any thread, a handler's
     /// included (it does not wait for the clients to go).

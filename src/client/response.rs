@@ -105,35 +105,12 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-pub(crate) fn too_large(max: usize) -> Response {
-    Response::new(
-        431,
-        format!(
-            "The request head is larger than this server accepts ({}).",
-            crate::config::format_size(max)
-        ),
-    )
-}
-
-pub(crate) fn timed_out(limit: Duration) -> Response {
-    Response::new(
-        408,
-        format!(
-            "The request head did not arrive within {}.",
-            crate::config::format_duration(limit)
-        ),
-    )
-}
-
 /// `503` for a client admission turns away (admission.rs): `why`, and when to retry.
 pub(crate) fn unavailable(why: &str) -> Response {
     Response::new(503, format!("{why}; try again shortly.")).header("Retry-After", "1")
 }
 
-/// Sends `response` and closes without resetting: after the response, the write side is
-/// shut and what the client still sends is read and dropped for a short, bounded time.
-/// Closing with unread input makes the kernel send RST, and the client may then lose the
-/// response before reading it.
+/// Sends `response` and closes without resetting the connection ([`shut_and_drain`]).
 pub(crate) fn respond_and_close(transport: &Transport, response: &Response, linger: Duration) {
     respond(transport, response);
     close(transport, linger);

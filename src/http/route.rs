@@ -248,16 +248,11 @@ fn host_of<'h>(
 /// server (a rebound DNS name, say), and the log tells the two apart. The log line
 /// carries this body, so the client's value is quoted escaped here, in one place.
 fn misdirected(host: &str) -> Response {
-    if host.is_empty() {
-        return Response::new(
-            421,
-            "This server answers only to the names it was given (--allow-host), and the request names none.",
-        );
-    }
-    Response::new(
-        421,
-        format!("The host {host:?} is not a name this server answers to (--allow-host)."),
-    )
+    let body = match host {
+        "" => "This server answers only to the names it was given (--allow-host), and the request names none.".to_string(),
+        _ => format!("The host {host:?} is not a name this server answers to (--allow-host)."),
+    };
+    Response::new(421, body)
 }
 
 /// A plain GET of a WebSocket endpoint. RFC 9110 §15.5.22: 426 tells the client which

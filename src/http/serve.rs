@@ -8,7 +8,7 @@ use log::{debug, info, warn};
 
 use crate::client::head::{self, Head, HeadError};
 use crate::client::outbox::Client;
-use crate::client::response::{self, DRAIN_FOR, Plain, respond_and_close};
+use crate::client::response::{DRAIN_FOR, Plain, Response, respond_and_close};
 use crate::guard::escape;
 use crate::guard::warnings;
 use crate::http::route::{self, Verdict};
@@ -99,17 +99,17 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
                 "{tag} {peer}: request head over {} bytes; answered 431",
                 cfg.max_head_size
             );
-            let answer = response::too_large(cfg.max_head_size);
-            respond_and_close(client.transport(), &answer, DRAIN_FOR);
+            let max = crate::config::format_size(cfg.max_head_size);
+            let body = format!("The request head is larger than this server accepts ({max}).");
+            respond_and_close(client.transport(), &Response::new(431, body), DRAIN_FOR);
             None
         }
         Err(HeadError::TimedOut { partial }) => {
-            info!(
-                "{tag} {peer}: no complete request head within {}; closed",
-                crate::config::format_duration(cfg.handshake_timeout)
-            );
+            let limit = crate::config::format_duration(cfg.handshake_timeout);
+            info!("{tag} {peer}: no complete request head within {limit}; closed");
             if partial {
-                let answer = response::timed_out(cfg.handshake_timeout);
+                let body = format!("The request head did not arrive within {limit}.");
+                let answer = Response::new(408, body);
                 respond_and_close(client.transport(), &answer, Duration::ZERO);
             }
             None
@@ -133,7 +133,7 @@ fn refuse(
     shared: &Shared,
     client: &Client,
     request: &[u8],
-    response: &response::Response,
+    response: &Response,
     note: Option<String>,
 ) {
     let (id, peer) = (client.id(), client.peer_addr());

@@ -150,34 +150,21 @@ enum Found {
 impl Files {
     /// Serves `dir`. Fails, saying so, if it does not exist or is not a directory.
     pub(crate) fn new(dir: &Path) -> io::Result<Files> {
-        let root = fs::canonicalize(dir).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "`static_dir` {}: {e}; give the directory whose files to serve",
-                    dir.display()
-                ),
-            )
-        })?;
+        let refused = |kind, why: String| {
+            io::Error::new(kind, format!("`static_dir` {}{why}", dir.display()))
+        };
+        let serve = "give the directory whose files to serve";
+        let root =
+            fs::canonicalize(dir).map_err(|e| refused(e.kind(), format!(": {e}; {serve}")))?;
         if !root.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "`static_dir` {} is not a directory; give the directory whose files to serve",
-                    dir.display()
-                ),
-            ));
+            let why = format!(" is not a directory; {serve}");
+            return Err(refused(io::ErrorKind::InvalidInput, why));
         }
         // Readable: a directory this process may not list is usually one it may not
         // read files from either, and every request would get a 404 without a word.
         if let Err(e) = fs::read_dir(&root) {
-            return Err(io::Error::new(
-                e.kind(),
-                format!(
-                    "`static_dir` {} cannot be read: {e}; give a directory this user may read",
-                    dir.display()
-                ),
-            ));
+            let why = format!(" cannot be read: {e}; give a directory this user may read");
+            return Err(refused(e.kind(), why));
         }
         Ok(Files { root })
     }

@@ -100,7 +100,7 @@ impl Layers {
         registry: &Arc<Mutex<Registry>>,
         page: &str,
     ) {
-        let prefix = server.prefix();
+        let prefix = server.control.prefix();
         if config.inspect {
             info!(
                 "{prefix}inspect: the projector view is on at {}://{}{}: every connection's handshake and frames, live, to anyone who opens it (`inspect`)",
@@ -210,13 +210,9 @@ pub fn built() -> String {
     }
 }
 
-/// The error for a setting whose layer this build does not have: it names the
-/// setting and the feature to build with.
-pub(crate) fn refused(config: &Config) -> Result<(), String> {
-    refused_by(&LAYERS, config)
-}
-
-fn refused_by(layers: &[Layer], config: &Config) -> Result<(), String> {
+/// The error for a setting whose layer (of `layers`: [`LAYERS`]) this build does not
+/// have: it names the setting and the feature to build with.
+pub(crate) fn refused(layers: &[Layer], config: &Config) -> Result<(), String> {
     for layer in layers.iter().filter(|l| !l.built) {
         if let Some(field) = (layer.set)(config) {
             return Err(format!(
@@ -247,18 +243,18 @@ mod tests {
     #[test]
     fn a_setting_of_a_layer_not_built_names_the_feature_to_build_with() {
         let none = unbuilt();
-        assert_eq!(refused_by(&none, &Config::default()), Ok(()));
-        let e = refused_by(&none, &Config::default().static_dir("www")).unwrap_err();
+        assert_eq!(refused(&none, &Config::default()), Ok(()));
+        let e = refused(&none, &Config::default().static_dir("www")).unwrap_err();
         assert_eq!(
             e,
             "`static_dir` needs the layer \"static\", which this tinyws was built without; rebuild it with `cargo build --release --features static`"
         );
-        let e = refused_by(&none, &Config::default().stdout(true)).unwrap_err();
+        let e = refused(&none, &Config::default().stdout(true)).unwrap_err();
         assert!(e.starts_with("`stdout` needs the layer \"pipes\""), "{e}");
         let tls = Config::default().tls_cert("c.pem").tls_key("k.pem");
-        let e = refused_by(&none, &tls).unwrap_err();
+        let e = refused(&none, &tls).unwrap_err();
         assert!(e.contains("--features tls"), "{e}");
         // Built: nothing to refuse.
-        assert_eq!(refused_by(&LAYERS[..0], &tls), Ok(()));
+        assert_eq!(refused(&LAYERS[..0], &tls), Ok(()));
     }
 }

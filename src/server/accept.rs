@@ -37,7 +37,7 @@ impl Server {
     pub fn bind(config: Config, handler: impl Handler) -> Result<Server, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
         // A setting of a layer this build left out (layers/mod.rs).
-        crate::layers::refused(&config).map_err(Error::InvalidConfig)?;
+        crate::layers::refused(&crate::layers::LAYERS, &config).map_err(Error::InvalidConfig)?;
         let prefix = config
             .name
             .as_ref()

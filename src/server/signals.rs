@@ -132,7 +132,7 @@ fn arrived(signal: Arrived) {
     {
         log::info!(
             "{}{}: shutting down (send it again to exit at once)",
-            w.handle.prefix(),
+            w.handle.control.prefix(),
             signal.name()
         );
         w.signalled = true;

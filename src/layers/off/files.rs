@@ -28,7 +28,6 @@ impl Files {
 pub(crate) struct FileRequest {
     pub(crate) head_only: bool,
     pub(crate) path: String,
-    pub(crate) if_modified_since: Option<String>,
     pub(crate) not_found: Option<Response>,
 }
 
@@ -42,7 +41,6 @@ impl FileRequest {
         FileRequest {
             head_only,
             path: path.to_string(),
-            if_modified_since: None,
             not_found,
         }
     }

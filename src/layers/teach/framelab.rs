@@ -53,15 +53,8 @@ pub(crate) struct Lab<'h> {
 /// Whether `head` asks for the lab. An upgrade of the same path is not the lab's: it
 /// goes the way of every upgrade.
 pub(crate) fn route(head: &[u8]) -> Option<Lab<'_>> {
-    let line = head.split(|&b| b == b'\n').next()?;
-    let mut parts = std::str::from_utf8(line).ok()?.split(' ');
-    let (method, target) = (parts.next()?, parts.next()?);
+    let (head_only, target) = inspect::get_or_head(head)?;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return None,
-    };
     (path == PATH && !inspect::asks_to_upgrade(head)).then_some(Lab { query, head_only })
 }
 

@@ -323,8 +323,8 @@ impl Inspector {
         peer: SocketAddr,
         head: &[u8],
     ) -> Option<Recorder> {
-        let mut token = target_of(head)
-            .and_then(|t| param(t, TOKEN_PARAM))
+        let mut token = request_line(head)
+            .and_then(|(_, target)| param(target, TOKEN_PARAM))
             .and_then(parse_token);
         if token.is_none() && !self.projector {
             return None;
@@ -442,15 +442,7 @@ pub(crate) enum Route<'h> {
 }
 
 pub(crate) fn route(head: &[u8]) -> Option<Route<'_>> {
-    let line_end = head.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(&head[..line_end]).ok()?.trim_end();
-    let mut parts = line.split(' ');
-    let (method, target) = (parts.next()?, parts.next()?);
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return None,
-    };
+    let (head_only, target) = get_or_head(head)?;
     let path = target.split(['?', '#']).next().unwrap_or("");
     if path != VIEW_PATH && path != POLL_PATH {
         return None;
@@ -476,11 +468,21 @@ fn not_found(why: &str) -> Response {
     Response::new(404, why).header("Cache-Control", "no-store")
 }
 
-/// The request target of a head (`/echo?inspect_token=…`).
-fn target_of(head: &[u8]) -> Option<&str> {
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let line = std::str::from_utf8(&head[..line_end]).ok()?;
-    line.split(' ').nth(1)
+/// The method and target of a head's request line (`GET /echo?inspect_token=…`).
+fn request_line(head: &[u8]) -> Option<(&str, &str)> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let mut parts = std::str::from_utf8(line).ok()?.split(' ');
+    Some((parts.next()?, parts.next()?))
+}
+
+/// The target of a `GET` or `HEAD` (the layer's own routes answer no other method), and
+/// whether it is a `HEAD`.
+pub(crate) fn get_or_head(head: &[u8]) -> Option<(bool, &str)> {
+    match request_line(head)? {
+        ("GET", target) => Some((false, target)),
+        ("HEAD", target) => Some((true, target)),
+        _ => None,
+    }
 }
 
 /// The value of query parameter `name` in `target` (`""` for `?all`).

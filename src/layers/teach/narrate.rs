@@ -117,7 +117,7 @@ fn upgrade_steps(
     if rewritten {
         steps.push("--  tungstenite takes only `Upgrade: websocket` and `Connection: Upgrade` on one line each: its copy of the head has them so".to_string());
     }
-    steps.push(accept_steps(key).trim_end().to_string());
+    steps.push(accept_steps(key));
 }
 
 fn path_step(path: &str, config: &Config) -> String {
@@ -163,14 +163,12 @@ fn protocol_step(
 fn end_line(end: &End<'_>) -> Option<String> {
     Some(match *end {
         End::Upgrade { .. } => return None,
-        End::Page {
-            head_only: false,
-            path,
-        } => format!("-- a plain GET {path} (no Upgrade): the teaching page, then close"),
-        End::Page {
-            head_only: true,
-            path,
-        } => format!("-- HEAD {path}: the teaching page's headers without the page, then close"),
+        End::Page { head_only, path } if head_only => {
+            format!("-- HEAD {path}: the teaching page's headers without the page, then close")
+        }
+        End::Page { path, .. } => {
+            format!("-- a plain GET {path} (no Upgrade): the teaching page, then close")
+        }
         End::File { head_only, path } => format!(
             "-- {} {path}: answered from the --static directory, then close",
             if head_only { "HEAD" } else { "GET" }
@@ -188,26 +186,20 @@ fn joined(headers: &[httparse::Header<'_>], name: &'static str) -> String {
 /// RFC 6455 §1.3: the GUID appended to the client's key.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// The `Sec-WebSocket-Accept` value for `key` (RFC 6455 §4.2.2 item 5.4; tungstenite
-/// computes the one the `101` carries), with its steps: the key
-/// with the GUID appended, and its SHA-1 digest, which is sent in base64.
-fn accept(key: &str) -> (String, [u8; 20], String) {
-    let joined = format!("{key}{GUID}");
-    let digest: [u8; 20] = Sha1::digest(joined.as_bytes()).into();
-    let accept = data_encoding::BASE64.encode(&digest);
-    (joined, digest, accept)
-}
-
-/// [`accept`] step by step, as `--trace` shows it: an upgrade's last step.
+/// The `Sec-WebSocket-Accept` value for `key` step by step, as `--trace` shows it (an
+/// upgrade's last step; tungstenite computes the one the `101` carries): the key with
+/// the GUID appended, its SHA-1 digest, and that in base64 (RFC 6455 §4.2.2 item 5.4).
 fn accept_steps(key: &str) -> String {
-    let (joined, digest, accept) = accept(key);
+    let joined = format!("{key}{GUID}");
+    let digest = Sha1::digest(joined.as_bytes());
     let hex: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "== key            {key}\n\
          == key + GUID     {joined}\n\
          == SHA-1 (hex)    {}\n\
-         == base64(SHA-1)  {accept}  -> Sec-WebSocket-Accept\n",
-        hex.join(" ")
+         == base64(SHA-1)  {}  -> Sec-WebSocket-Accept",
+        hex.join(" "),
+        data_encoding::BASE64.encode(&digest)
     )
 }
 
@@ -223,22 +215,10 @@ mod tests {
     /// RFC 6455 §1.3's example key and accept value.
     #[test]
     fn accept_of_the_rfc_sample_key() {
-        let (joined, digest, value) = accept("dGhlIHNhbXBsZSBub25jZQ==");
-        assert_eq!(
-            joined,
-            "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        );
-        assert_eq!(
-            digest,
-            [
-                0xb3, 0x7a, 0x4f, 0x2c, 0xc0, 0x62, 0x4f, 0x16, 0x90, 0xf6, 0x46, 0x06, 0xcf, 0x38,
-                0x59, 0x45, 0xb2, 0xbe, 0xc4, 0xea
-            ]
-        );
-        assert_eq!(value, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         let steps = accept_steps("dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(steps.contains("dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11\n"));
         assert!(steps.contains("b3 7a 4f 2c c0 62 4f 16 90 f6 46 06 cf 38 59 45 b2 be c4 ea"));
-        assert!(steps.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
+        assert!(steps.ends_with("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  -> Sec-WebSocket-Accept"));
     }
 
     #[test]
