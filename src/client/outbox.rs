@@ -197,12 +197,12 @@ impl Client {
             }
             Some(_) => {
                 // In the backlog's order: anything pending first (nothing, normally).
-                let _ = self.write_out(&mut out);
+                let _ = self.write_out_until(&mut out, None);
                 self.enqueue(&mut out, frame)
             }
             None => {
                 out.pending.extend_from_slice(&frame);
-                self.write_out(&mut out).is_ok()
+                self.write_out_until(&mut out, None).is_ok()
             }
         }
     }
@@ -248,7 +248,7 @@ impl Client {
     /// 1001, or neither; never a 101 and then a silent end.
     pub(crate) fn upgrade(&self, path: String, protocol: Option<String>) -> io::Result<()> {
         let mut out = self.outbox();
-        self.write_out(&mut out)?;
+        self.write_out_until(&mut out, None)?;
         if let Some(protocol) = protocol {
             let _ = self.protocol.set(protocol);
         }
@@ -324,7 +324,7 @@ impl Client {
         }
         out.pending.extend_from_slice(bytes);
         if out.pending.len() >= threshold || out.backlog.is_some() {
-            self.write_out(&mut out)?;
+            self.write_out_until(&mut out, None)?;
         }
         Ok(())
     }
@@ -332,11 +332,7 @@ impl Client {
     /// Writes everything queued, under the write floor (guard/floor.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
-        self.write_out(&mut out)
-    }
-
-    fn write_out(&self, out: &mut Outbox) -> io::Result<()> {
-        self.write_out_until(out, None)
+        self.write_out_until(&mut out, None)
     }
 
     /// Writes out everything queued (in broadcast mode, to the backlog), never waiting
@@ -432,7 +428,7 @@ impl Client {
         }
         out.pending.extend_from_slice(&frame::close(code, reason));
         out.closed = true;
-        self.write_out(out).is_ok()
+        self.write_out_until(out, None).is_ok()
     }
 }
 
