@@ -335,18 +335,15 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> En
     let mut awaiting_pong = false;
     let mut close: Option<(u16, String)> = None;
     loop {
-        let result = match ws.read() {
-            Ok(msg) => {
-                if awaiting_pong {
-                    // Any frame proves the peer is alive, not only the pong.
-                    awaiting_pong = false;
-                    let _ = client.socket().set_read_timeout(keepalive);
-                }
-                quiet.message_read(ws);
-                receive(ws, shared, &client, room, msg, &mut close)
+        let result = ws.read().and_then(|msg| {
+            if awaiting_pong {
+                // Any frame proves the peer is alive, not only the pong.
+                awaiting_pong = false;
+                let _ = client.socket().set_read_timeout(keepalive);
             }
-            Err(e) => Err(e),
-        };
+            quiet.message_read(ws);
+            receive(ws, shared, &client, room, msg, &mut close)
+        });
         let Err(e) = result else { continue };
         if let tungstenite::Error::Io(io) = &e
             && is_timeout(io)
@@ -435,20 +432,11 @@ fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -
         tungstenite::Error::Io(io) if is_stalled(&io) => End::Stalled(io.to_string()),
         tungstenite::Error::Io(io) => End::Vanished(io.to_string()),
         other => {
+            // Failing the connection (RFC 6455 §7.1.7): `finish` drains what the client
+            // still sends for at most `DRAIN_FOR`, and does not wait for its close reply.
             let (code, why) = frame::failure(&other);
-            fail(client, code, &why)
+            let sent = client.close(code, &why);
+            End::Failed { code, sent, why }
         }
-    }
-}
-
-/// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
-/// connection is closed, without waiting for the client's close reply (only draining its
-/// input for at most `DRAIN_FOR`).
-fn fail(client: &Client, code: u16, why: &str) -> End {
-    let sent = client.close(code, why);
-    End::Failed {
-        code,
-        sent,
-        why: why.to_string(),
     }
 }
