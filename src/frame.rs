@@ -27,6 +27,7 @@
 
 use std::sync::Arc;
 
+use tungstenite::Message;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -88,6 +89,16 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Header> {
         len,
         size,
     })
+}
+
+/// The opcode and payload of a text or binary message, the only ones tinyws sends
+/// outside tungstenite: control frames belong to one connection (RFC 6455 §5.5).
+pub(crate) fn data(message: &Message) -> Option<(u8, &[u8])> {
+    match message {
+        Message::Text(t) => Some((TEXT, t.as_bytes())),
+        Message::Binary(b) => Some((BINARY, b)),
+        _ => None,
+    }
 }
 
 /// One unmasked, unfragmented server frame (§5.2; servers never mask, §5.1), built once

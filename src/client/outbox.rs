@@ -165,13 +165,9 @@ impl Client {
     /// wait for room in the backlog: a client that has more than twice `max_backlog`
     /// waiting is closed with 1008, as for a flood of pings.
     pub fn send(&self, message: Message) -> bool {
-        let (opcode, payload): (u8, &[u8]) = match &message {
-            Message::Text(t) => (frame::TEXT, t.as_bytes()),
-            Message::Binary(b) => (frame::BINARY, b),
-            other => {
-                self.unsendable(other);
-                return false;
-            }
+        let Some((opcode, payload)) = frame::data(&message) else {
+            self.unsendable(&message);
+            return false;
         };
         if !self.is_upgraded() {
             return false; // before the 101, bytes on the wire are HTTP
@@ -385,21 +381,22 @@ impl Client {
             return false;
         };
         let queued = backlog.push(frames.clone(), closing);
-        if backlog.take_waiter() {
+        self.wake_writer(out, queued.then_some(&frames));
+        queued
+    }
+
+    /// Broadcast mode, after the backlog took `frames`, or (`None`) evicted the client
+    /// instead and now ends with its close 1008: wakes the writer if it sleeps, and shows
+    /// the watch what the writer will send, where it is queued.
+    pub(crate) fn wake_writer(&self, out: &mut Outbox, frames: Option<&[u8]>) {
+        if out.backlog.as_mut().is_some_and(Backlog::take_waiter) {
             self.wake.notify_one();
         }
+        out.closed |= frames.is_none();
         if let Some(watch) = out.watch.as_mut() {
-            if queued {
-                watch.wrote(&frames, true);
-            } else {
-                // Dropped with the rest of the backlog: what goes out instead is the close.
-                watch.wrote(&crate::client::backlog::eviction_close(), true);
-            }
+            let close = crate::client::backlog::eviction_close();
+            watch.wrote(frames.unwrap_or(&close), true);
         }
-        if !queued {
-            out.closed = true; // the backlog now ends with its 1008 close frame
-        }
-        queued
     }
 
     /// Whether a close frame was queued for this client (by either side) or it failed:

@@ -77,10 +77,8 @@ impl Room {
     /// is closed with 1008 meanwhile. `from`: the member that sent it, if any; a member
     /// the server is closing has nothing more to say to the room.
     pub(crate) fn broadcast(&self, message: &Message, from: Option<&Client>) -> usize {
-        let (opcode, payload): (u8, &[u8]) = match message {
-            Message::Text(t) => (frame::TEXT, t.as_bytes()),
-            Message::Binary(b) => (frame::BINARY, b),
-            _ => return 0, // control frames belong to one connection (RFC 6455 §5.5)
+        let Some((opcode, payload)) = frame::data(message) else {
+            return 0;
         };
         let frame = frame::encode(opcode, payload);
         if frame.len() + ENTRY_COST > self.max_backlog {
@@ -336,9 +334,7 @@ impl Client {
                 Ok(n) => {
                     // The socket took the start of the frame: the writer sends the rest.
                     backlog.push_rest(Arc::from(&frame[n..]));
-                    if backlog.take_waiter() {
-                        self.wake.notify_one();
-                    }
+                    self.wake_writer(&mut out, Some(frame));
                     return Offer::Queued;
                 }
                 // Full, or an error the writer thread will meet again and report.
@@ -348,12 +344,7 @@ impl Client {
         if !backlog.push_shared(frame) {
             return Offer::Full;
         }
-        if backlog.take_waiter() {
-            self.wake.notify_one();
-        }
-        if let Some(watch) = out.watch.as_mut() {
-            watch.wrote(frame, true);
-        }
+        self.wake_writer(&mut out, Some(frame));
         Offer::Queued
     }
 
@@ -381,13 +372,7 @@ impl Client {
             return;
         };
         backlog.evict_stuck(waited);
-        if backlog.take_waiter() {
-            self.wake.notify_one();
-        }
-        out.closed = true; // the backlog now ends with its 1008 close frame
-        if let Some(watch) = out.watch.as_mut() {
-            watch.wrote(&crate::client::backlog::eviction_close(), true);
-        }
+        self.wake_writer(&mut out, None);
     }
 
     /// Broadcast mode: the room makes this client's messages wait at `now`. Returns whether
