@@ -217,81 +217,53 @@ impl Drop for Turn<'_> {
 }
 
 /// A client's place in broadcast mode: its membership of the one room, or of the room
-/// of its path. Dropping it leaves the room (and lets its writer finish), then gives the
-/// seat back, which removes the room if it was the last.
+/// of its path, and its writer thread. Dropping it leaves the room first (nothing new is
+/// queued), then lets the writer finish (see [`Writer`]), then gives the seat back, which
+/// removes the room if it was the last.
 pub(crate) struct Place<'a> {
-    // Fields drop in this order: the member leaves before the seat is given back.
-    member: Member,
+    room: Arc<Room>,
+    id: u64,
+    // Fields drop in this order, after `drop` has left the room.
+    _writer: Writer,
     /// With `--rooms`: the seat in the room of its path (rooms.rs), given back on drop.
-    _seat: Option<Box<dyn Send + 'a>>,
+    _seat: Box<dyn Send + 'a>,
 }
 
 impl<'a> Place<'a> {
-    /// Plain broadcast mode: a member of the server's one room.
+    /// Plain broadcast mode: a member of the server's one room, with no seat.
     pub(crate) fn in_room(
         room: &Arc<Room>,
         client: &Arc<Client>,
         config: &Config,
     ) -> io::Result<Place<'a>> {
-        Ok(Place {
-            member: Member::join(room, client, config)?,
-            _seat: None,
-        })
+        Self::with_seat(room, client, config, Box::new(()))
     }
 
-    /// Rooms mode: a member of `room`, holding `seat` (rooms.rs) until it leaves; on
-    /// failure the seat is given back at once.
-    // Only the `rooms` layer calls it: a build without that layer leaves it unused.
-    #[allow(dead_code)]
+    /// Rooms mode: starts the client's writer, then adds it to `room`, holding `seat`
+    /// (rooms.rs) until it leaves; on failure the seat is given back at once.
     pub(crate) fn with_seat(
         room: &Arc<Room>,
         client: &Arc<Client>,
         config: &Config,
         seat: Box<dyn Send + 'a>,
     ) -> io::Result<Place<'a>> {
+        let writer = Writer::start(client, config.max_backlog, config.write_timeout, &room.bell)?;
+        room.members().list.push(client.clone());
         Ok(Place {
-            member: Member::join(room, client, config)?,
-            _seat: Some(seat),
+            room: room.clone(),
+            id: client.id(),
+            _writer: writer,
+            _seat: seat,
         })
     }
 
     /// Where this client's messages go.
     pub(crate) fn room(&self) -> &Room {
-        self.member.room()
-    }
-}
-
-/// A client's place in the room and its writer thread. Dropping it leaves the room
-/// first (nothing new is queued), then lets the writer finish (see [`Writer`]).
-pub(crate) struct Member {
-    room: Arc<Room>,
-    id: u64,
-    _writer: Writer,
-}
-
-impl Member {
-    /// Starts the client's writer, then adds it to the room.
-    pub(crate) fn join(
-        room: &Arc<Room>,
-        client: &Arc<Client>,
-        config: &Config,
-    ) -> io::Result<Self> {
-        let writer = Writer::start(client, config.max_backlog, config.write_timeout, &room.bell)?;
-        room.members().list.push(client.clone());
-        Ok(Member {
-            room: room.clone(),
-            id: client.id(),
-            _writer: writer,
-        })
-    }
-
-    /// The room this member is in: where its messages go.
-    pub(crate) fn room(&self) -> &Room {
         &self.room
     }
 }
 
-impl Drop for Member {
+impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.room.members().list.retain(|c| c.id() != self.id);
     }
