@@ -374,12 +374,6 @@ impl Backlog {
         self.written.clone()
     }
 
-    /// Whether the first queued frame is the rest of one partly in the socket already.
-    #[cfg(test)]
-    pub(crate) fn has_partial_head(&self) -> bool {
-        self.partial_head
-    }
-
     /// The frames still queued, in order (to write them inline after all).
     pub(crate) fn into_frames(self) -> VecDeque<Arc<[u8]>> {
         self.frames
@@ -390,6 +384,14 @@ impl Backlog {
 /// §7.4.1: 1008).
 pub(crate) fn eviction_close() -> Vec<u8> {
     crate::frame::close(1008, "not reading")
+}
+
+#[cfg(test)]
+impl Backlog {
+    /// Whether the first queued frame is the rest of one partly in the socket already.
+    pub(crate) fn has_partial_head(&self) -> bool {
+        self.partial_head
+    }
 }
 
 #[cfg(test)]
