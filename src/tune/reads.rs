@@ -53,6 +53,16 @@ impl Reads {
         }
     }
 
+    /// Serves `bytes[from..]` (what the client sent right behind its request head) before
+    /// the socket; they stay until read, like a bulk read's.
+    pub(crate) fn preload(&mut self, bytes: Vec<u8>, from: usize) {
+        if from < bytes.len() {
+            self.end = bytes.len();
+            self.pos = from;
+            self.buf = bytes;
+        }
+    }
+
     /// Bytes of a bulk read wait here: the next read does not touch the socket.
     pub(crate) fn has_buffered(&self) -> bool {
         self.pos < self.end

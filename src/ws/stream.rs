@@ -25,8 +25,8 @@ use crate::tune;
 
 pub(crate) struct Stream {
     client: Arc<Client>,
-    /// The request head and what followed it, not yet handed to tungstenite:
-    /// `replay[pos..]`, and during the handshake only up to `head_end`.
+    /// The request head and what followed it: during the handshake `replay[pos..head_end]`
+    /// is handed to tungstenite, then the rest goes to `reads`.
     replay: Vec<u8>,
     pos: usize,
     head_end: usize,
@@ -65,38 +65,25 @@ impl Stream {
         }
     }
 
-    /// After the handshake: let the bytes that followed the head through.
+    /// After the handshake: the bytes that followed the head come next, before the socket.
     pub(crate) fn end_handshake(&mut self) {
         self.handshake = false;
-        self.release_replay();
-    }
-
-    fn release_replay(&mut self) {
-        if self.pos >= self.replay.len() && !self.replay.is_empty() {
-            self.replay = Vec::new();
-            self.pos = 0;
-            self.head_end = 0; // all of it was served
-        }
+        self.reads
+            .preload(std::mem::take(&mut self.replay), self.pos);
     }
 
     pub(crate) fn client(&self) -> &Arc<Client> {
         &self.client
     }
 
-    /// Hands over what the stream serves next from memory, if anything.
+    /// During the handshake: hands over what is left of the head, if anything.
     fn replayed(&mut self, out: &mut [u8]) -> Option<usize> {
-        let end = if self.handshake {
-            self.head_end
-        } else {
-            self.replay.len()
-        };
-        if self.pos >= end {
+        if !self.handshake || self.pos >= self.head_end {
             return None;
         }
-        let n = out.len().min(end - self.pos);
+        let n = out.len().min(self.head_end - self.pos);
         out[..n].copy_from_slice(&self.replay[self.pos..self.pos + n]);
         self.pos += n;
-        self.release_replay();
         Some(n)
     }
 
