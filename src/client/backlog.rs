@@ -4,16 +4,12 @@
 //! In broadcast mode every frame for a client (broadcasts, pongs, keepalive pings, close
 //! frames) is queued in its [`Backlog`] under the outbox lock, and the client's writer
 //! thread (writer.rs) writes them in order. The backlog is bounded (`max_backlog`), and
-//! the room respects the bound by waiting, not by dropping: a broadcast that does not fit
-//! in a member's backlog waits until the member's writer has taken frames (room/broadcast.rs), so
-//! the sender is slowed down to what the members read, and a member that keeps reading
-//! gets every message, as long as it makes progress within each `stall_timeout`
-//! ([`Backlog::check_stall`] says what counts). The writer rings the room's [`Bell`] when
-//! it takes frames from a backlog a sender is waiting for. A member that makes no
-//! progress for `stall_timeout` (or twice its retransmission timeout, if longer) while
-//! the room waits for it is stuck: its queued frames are dropped at once and replaced by
-//! a close frame 1008 (RFC 6455 §7.4.1, "policy violation": no more specific code fits
-//! "stopped reading"). The member's own frames (pongs, keepalive pings) never wait; only
+//! the room respects the bound by waiting, not by dropping (room/broadcast.rs says how,
+//! with the [`Bell`]). A member that makes no progress ([`Backlog::check_stall`] says
+//! what counts) for `stall_timeout` (or twice its retransmission timeout, if longer)
+//! while the room waits for it is stuck: its queued frames are dropped at once and
+//! replaced by a close frame 1008 (RFC 6455 §7.4.1, "policy violation": no more specific
+//! code fits "stopped reading"). The member's own frames (pongs, keepalive pings) never wait; only
 //! a member that queues more than twice the bound of them without reading (a flood of
 //! pings) is closed for it, the same way. If even the close cannot be written within the
 //! write timeout, the TCP connection is cut.

@@ -7,11 +7,10 @@
 //! itself with a blocking write (a client that stops reading would then block the
 //! sender, and the whole room behind it). So in broadcast mode a small writer thread,
 //! asleep on a condition variable until there is something to send, writes the frames
-//! queued in the client's backlog (backlog.rs), in order. The one exception: a small
-//! broadcast for a member with nothing queued and an idle writer goes straight into the
-//! socket buffer from the broadcasting thread, with a send that never blocks
-//! (`tune/nowait.rs`), under the same lock; what does not fit is queued first. So frames
-//! never interleave on the wire, and nothing overtakes what was queued before it.
+//! queued in the client's backlog (backlog.rs), in order. The one exception, a small
+//! frame sent straight from the broadcasting thread (`tune/nowait.rs`), happens under the
+//! same lock, only while nothing is queued: frames never interleave on the wire, and
+//! nothing overtakes what was queued before it.
 
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
