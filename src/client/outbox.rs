@@ -59,9 +59,8 @@ pub(crate) struct Outbox {
     pub(crate) closed: bool,
     /// A write failed or timed out, possibly mid-frame: nothing more may be written.
     pub(crate) broken: bool,
-    /// `--trace` and the inspector: sees every byte written, as HTTP before the
-    /// upgrade, as frames after ([`Watch`]). Boxed: a connection that is neither traced
-    /// nor inspected pays one pointer for it.
+    /// `--trace` and the inspector ([`Watch`]). Boxed: a connection that is neither
+    /// traced nor inspected pays one pointer for it.
     pub(crate) watch: Option<Box<dyn Watch>>,
     /// Broadcast mode: frames wait here for the writer thread instead of being written.
     pub(crate) backlog: Option<Backlog>,
