@@ -53,14 +53,11 @@ impl Reads {
         }
     }
 
-    /// Serves `bytes[from..]` (what the client sent right behind its request head) before
-    /// the socket; they stay until read, like a bulk read's.
-    pub(crate) fn preload(&mut self, bytes: Vec<u8>, from: usize) {
-        if from < bytes.len() {
-            self.end = bytes.len();
-            self.pos = from;
-            self.buf = bytes;
-        }
+    /// Serves `bytes` (what the client sent right behind its request head) before the
+    /// socket, as if a bulk read had brought them.
+    pub(crate) fn preload(&mut self, bytes: Vec<u8>) {
+        self.end = bytes.len();
+        self.buf = bytes;
     }
 
     /// Bytes of a bulk read wait here: the next read does not touch the socket.

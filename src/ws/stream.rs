@@ -25,11 +25,9 @@ use crate::tune;
 
 pub(crate) struct Stream {
     client: Arc<Client>,
-    /// The request head and what followed it: during the handshake `replay[pos..head_end]`
-    /// is handed to tungstenite, then the rest goes to `reads`.
+    /// The request head, handed to tungstenite during the handshake: `replay[pos..]`.
     replay: Vec<u8>,
     pos: usize,
-    head_end: usize,
     handshake: bool,
     /// Bytes were queued since the last flush.
     dirty: bool,
@@ -42,8 +40,7 @@ pub(crate) struct Stream {
 
 impl Stream {
     /// `head` is the request head and what followed it, `bulk` the largest read
-    /// (`read_buffer_size`), `threshold` the outgoing bytes that force a write
-    /// (`write_buffer_size`).
+    /// (`read_buffer_size`).
     pub(crate) fn new(
         client: Arc<Client>,
         head: Head,
@@ -51,25 +48,26 @@ impl Stream {
         threshold: usize,
         trace: Option<trace::Frames>,
     ) -> Stream {
-        let trace = trace.map(Box::new);
+        let mut replay = head.buf;
+        let mut reads = tune::Reads::new(bulk);
+        // What the client sent right behind its head: after the handshake, before the socket.
+        reads.preload(replay.split_off(head.len));
         Stream {
             client,
-            head_end: head.len,
-            replay: head.buf,
+            replay,
             pos: 0,
             handshake: true,
             dirty: false,
             threshold,
-            trace,
-            reads: tune::Reads::new(bulk),
+            trace: trace.map(Box::new),
+            reads,
         }
     }
 
-    /// After the handshake: the bytes that followed the head come next, before the socket.
+    /// After the handshake, which has read all of the head.
     pub(crate) fn end_handshake(&mut self) {
         self.handshake = false;
-        self.reads
-            .preload(std::mem::take(&mut self.replay), self.pos);
+        self.replay = Vec::new();
     }
 
     pub(crate) fn client(&self) -> &Arc<Client> {
@@ -78,10 +76,10 @@ impl Stream {
 
     /// During the handshake: hands over what is left of the head, if anything.
     fn replayed(&mut self, out: &mut [u8]) -> Option<usize> {
-        if !self.handshake || self.pos >= self.head_end {
+        if self.pos >= self.replay.len() {
             return None;
         }
-        let n = out.len().min(self.head_end - self.pos);
+        let n = out.len().min(self.replay.len() - self.pos);
         out[..n].copy_from_slice(&self.replay[self.pos..self.pos + n]);
         self.pos += n;
         Some(n)
