@@ -25,9 +25,8 @@ use crate::tune;
 
 pub(crate) struct Stream {
     client: Arc<Client>,
-    /// The request head, handed to tungstenite during the handshake: `replay[pos..]`.
+    /// What tungstenite has not read yet of the request head (during the handshake).
     replay: Vec<u8>,
-    pos: usize,
     handshake: bool,
     /// Bytes were queued since the last flush.
     dirty: bool,
@@ -55,7 +54,6 @@ impl Stream {
         Stream {
             client,
             replay,
-            pos: 0,
             handshake: true,
             dirty: false,
             threshold,
@@ -72,17 +70,6 @@ impl Stream {
 
     pub(crate) fn client(&self) -> &Arc<Client> {
         &self.client
-    }
-
-    /// During the handshake: hands over what is left of the head, if anything.
-    fn replayed(&mut self, out: &mut [u8]) -> Option<usize> {
-        if self.pos >= self.replay.len() {
-            return None;
-        }
-        let n = out.len().min(self.replay.len() - self.pos);
-        out[..n].copy_from_slice(&self.replay[self.pos..self.pos + n]);
-        self.pos += n;
-        Some(n)
     }
 
     /// About to block waiting for the client: send what we owe it first (the deferred
@@ -117,29 +104,30 @@ impl tune::Quiets for Stream {
 
 impl Read for Stream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = match self.replayed(out) {
-            Some(n) => n,
-            // The head is all this stream gives before the handshake ends: "nothing more
-            // yet", as a non-blocking socket says. A connection never gets here
-            // (tungstenite stops reading once it has parsed the head), and reading the
-            // socket would put its bytes before the early ones; the frame lab's stream,
-            // all head, does (lab.rs).
-            None if self.handshake => return Err(io::ErrorKind::WouldBlock.into()),
-            None => {
-                if !self.reads.has_buffered() {
-                    self.before_waiting()?;
-                }
-                let transport = self.client.transport();
-                self.reads.read(out, |buf| transport.read(buf))?
+        if self.handshake {
+            if self.replay.is_empty() {
+                // The head is all this stream gives before the handshake ends: "nothing
+                // more yet", as a non-blocking socket says. A connection never gets here
+                // (tungstenite stops reading once it has parsed the head), and reading the
+                // socket would put its bytes before the early ones; the frame lab's
+                // stream, all head, does (lab.rs).
+                return Err(io::ErrorKind::WouldBlock.into());
             }
-        };
-        if !self.handshake {
-            // Frames, whichever way they came.
-            if let Some(trace) = self.trace.as_mut() {
-                trace.feed(&out[..n]);
-            }
-            self.reads.handed(&out[..n]);
+            let n = out.len().min(self.replay.len());
+            out[..n].copy_from_slice(&self.replay[..n]);
+            self.replay.drain(..n);
+            return Ok(n);
         }
+        if !self.reads.has_buffered() {
+            self.before_waiting()?;
+        }
+        let transport = self.client.transport();
+        let n = self.reads.read(out, |buf| transport.read(buf))?;
+        // Frames, the early ones included.
+        if let Some(trace) = self.trace.as_mut() {
+            trace.feed(&out[..n]);
+        }
+        self.reads.handed(&out[..n]);
         Ok(n)
     }
 }
