@@ -231,11 +231,6 @@ impl Client {
         self.protocol.get().map(String::as_str)
     }
 
-    pub(crate) fn set_upgraded(&self, path: String) {
-        let _ = self.path.set(path);
-        self.upgraded.store(true, Ordering::Release);
-    }
-
     /// The end of the opening handshake: sends the `101` that tungstenite queued (the
     /// stream holds it back, stream.rs) and marks the client upgraded, both under the outbox
     /// lock. Shutdown decides under the same lock whether a client gets a close frame or
@@ -247,7 +242,8 @@ impl Client {
         if let Some(protocol) = protocol {
             let _ = self.protocol.set(protocol);
         }
-        self.set_upgraded(path);
+        let _ = self.path.set(path);
+        self.upgraded.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -438,6 +434,12 @@ fn already_failed() -> io::Error {
 
 #[cfg(test)]
 impl Client {
+    /// For unit tests: the client completed its handshake on `path`.
+    pub(crate) fn set_upgraded(&self, path: String) {
+        let _ = self.path.set(path);
+        self.upgraded.store(true, Ordering::Release);
+    }
+
     /// For unit tests: a client (id 1) over a real loopback connection with this read
     /// timeout, and the peer's end of it.
     pub(crate) fn over_loopback(read_timeout: Option<std::time::Duration>) -> (Client, TcpStream) {
