@@ -51,7 +51,8 @@ pub(crate) struct Backlog {
     /// that keeps up must not be evicted for that. That batch was within the limit when
     /// it was taken, so a client holds at most about twice the limit.
     queued: usize,
-    limit: usize,
+    /// The bound: `max_backlog`.
+    pub(crate) limit: usize,
     /// The writer is asleep on the condition variable and needs a notification.
     waiting: bool,
     /// The writer took frames and has not come back for more: it may be mid-write.
@@ -60,10 +61,12 @@ pub(crate) struct Backlog {
     /// (a direct send that did not fit, see `tune/nowait.rs`): it must be written, even when
     /// the member is evicted, or the close 1008 would land inside a frame.
     partial_head: bool,
-    /// The connection thread is done: finish the close frame, if one is queued, and exit.
-    finishing: bool,
-    /// The member was evicted (stuck, or a ping flood): the backlog is a close 1008.
-    evicted: bool,
+    /// The connection thread is done with this client, which is leaving the room: the
+    /// writer finishes the close frame, if one is queued, and exits.
+    pub(crate) finishing: bool,
+    /// The member was evicted (stuck, or a ping flood): the backlog is a close 1008 (or
+    /// it is already written).
+    pub(crate) evicted: bool,
     /// Why the server dropped this client, for the connection's log line.
     pub(crate) dropped: Option<String>,
     /// A broadcast waits for this backlog to have room: ring `bell` when frames leave.
@@ -169,11 +172,6 @@ impl Backlog {
         }
     }
 
-    /// The bound: `max_backlog`.
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Queues whole frames of the member's own (pongs, pings, the close), which never
     /// wait. Unless `force` (a close frame must always get through), a push that would
     /// pass twice the limit (only a member that floods pings and reads nothing gets
@@ -276,11 +274,6 @@ impl Backlog {
         self.partial_head = true;
     }
 
-    /// The connection thread is done with this client: it is leaving the room.
-    pub(crate) fn is_finishing(&self) -> bool {
-        self.finishing
-    }
-
     /// Nothing is queued and the writer is not writing: a frame written to the socket now
     /// overtakes nothing (tune/nowait.rs).
     pub(crate) fn is_idle(&self) -> bool {
@@ -348,12 +341,7 @@ impl Backlog {
         self.frames.is_empty()
     }
 
-    /// Whether it is the close 1008 of an eviction (or already written).
-    pub(crate) fn is_evicted(&self) -> bool {
-        self.evicted
-    }
-
-    /// The connection thread is done with the client ([`is_finishing`](Self::is_finishing)).
+    /// The connection thread is done with the client (`finishing`).
     pub(crate) fn finish(&mut self) {
         self.finishing = true;
         self.unpace();

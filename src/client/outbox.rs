@@ -177,9 +177,9 @@ impl Client {
             return false;
         }
         match out.backlog.as_ref() {
-            Some(b) if b.is_finishing() => false,
-            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit() => {
-                let limit = b.limit();
+            Some(b) if b.finishing => false,
+            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit => {
+                let limit = b.limit;
                 drop(out);
                 log::warn!(
                     "#{} {}: a message of {} bytes for this client is larger than `max_backlog` ({}); not sent",

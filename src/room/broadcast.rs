@@ -297,7 +297,7 @@ impl Client {
         let Some(backlog) = out.backlog.as_mut() else {
             return Offer::Gone;
         };
-        if backlog.is_finishing() {
+        if backlog.finishing {
             return Offer::Gone;
         }
         if direct && backlog.is_idle() {

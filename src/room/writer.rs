@@ -128,13 +128,13 @@ fn run(client: &Client, write_timeout: Duration) {
             };
             b.written_batch();
             if !b.is_empty() {
-                if b.is_finishing() && !closed {
+                if b.finishing && !closed {
                     // The client is gone without a close handshake: nobody will read it.
                     b.clear();
                     break Next::Exit;
                 }
                 b.take(&mut batch);
-                if b.is_finishing() && drain_until.is_none() {
+                if b.finishing && drain_until.is_none() {
                     drain_until = Some(Instant::now() + write_timeout);
                 }
                 break Next::Write;
@@ -142,13 +142,13 @@ fn run(client: &Client, write_timeout: Duration) {
             if closed {
                 // The close frame is the last frame ever queued, and it is written:
                 // nothing may follow it (RFC 6455 §5.5.1).
-                break if b.is_evicted() && !b.is_finishing() {
+                break if b.evicted && !b.finishing {
                     Next::Linger
                 } else {
                     Next::Exit
                 };
             }
-            if b.is_finishing() {
+            if b.finishing {
                 break Next::Exit;
             }
             b.sleep();
@@ -195,7 +195,7 @@ fn wait_finishing(
             return true;
         };
         b.sleep(); // the connection thread's end must wake us
-        b.is_finishing()
+        b.finishing
     });
     finished
 }
