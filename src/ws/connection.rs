@@ -205,18 +205,16 @@ fn answer_101(
     if let Some(value) = protocol.and_then(|p| tungstenite::http::HeaderValue::from_str(p).ok()) {
         resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
     }
-    if log::log_enabled!(log::Level::Debug) {
-        debug!(
-            "{tag} {peer}: handshake request {} [{}]",
-            escape::client(&secrets::redact_target(&req.uri().to_string())),
-            escape::shown_headers(req.headers())
-        );
-        debug!(
-            "{tag} {peer}: handshake response {} [{}]",
-            resp.status(),
-            escape::shown_headers(resp.headers())
-        );
-    }
+    debug!(
+        "{tag} {peer}: handshake request {} [{}]",
+        escape::client(&secrets::redact_target(&req.uri().to_string())),
+        escape::shown_headers(req.headers())
+    );
+    debug!(
+        "{tag} {peer}: handshake response {} [{}]",
+        resp.status(),
+        escape::shown_headers(resp.headers())
+    );
     Ok(resp)
 }
 
