@@ -294,12 +294,9 @@ impl Client {
         // a wake-up. The outbox lock keeps the writer from starting meanwhile.
         let direct =
             frame.len() <= tune::DIRECT_MAX && !self.transport().is_tls() && out.watch.is_none();
-        let Some(backlog) = out.backlog.as_mut() else {
+        let Some(backlog) = out.backlog.as_mut().filter(|b| !b.finishing) else {
             return Offer::Gone;
         };
-        if backlog.finishing {
-            return Offer::Gone;
-        }
         if direct && backlog.is_idle() {
             match tune::send_now(self.socket(), frame) {
                 Ok(n) if n == frame.len() => return Offer::Queued,
@@ -324,12 +321,12 @@ impl Client {
     /// reading? Asks the kernel for its progress only when `timeout` has passed.
     pub(crate) fn check_stall(&self, now: Instant, timeout: Duration) -> Stalled {
         let mut out = self.outbox();
-        if out.closed || out.broken {
-            return Stalled::Until(now); // gone: the caller's next offer says so
-        }
+        let gone = out.closed || out.broken;
         match out.backlog.as_mut() {
-            Some(b) => b.check_stall(now, timeout, || crate::guard::tcp::progress(self.socket())),
-            None => Stalled::Until(now),
+            Some(b) if !gone => {
+                b.check_stall(now, timeout, || crate::guard::tcp::progress(self.socket()))
+            }
+            _ => Stalled::Until(now), // gone: the caller's next offer says so
         }
     }
 
@@ -340,11 +337,10 @@ impl Client {
         if out.closed || out.broken {
             return;
         }
-        let Some(backlog) = out.backlog.as_mut() else {
-            return;
-        };
-        backlog.evict_stuck(waited);
-        self.wake_writer(&mut out, None);
+        if let Some(backlog) = out.backlog.as_mut() {
+            backlog.evict_stuck(waited);
+            self.wake_writer(&mut out, None);
+        }
     }
 
     /// Broadcast mode: the room makes this client's messages wait at `now`. Returns whether
