@@ -27,14 +27,18 @@
 
 use std::sync::Arc;
 
+use tungstenite::Message;
 use tungstenite::protocol::frame::FrameHeader;
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::OpCode;
 
 /// Opcodes (§5.2); data frames are below 0x8, control frames from it on (§5.5).
 pub(crate) const TEXT: u8 = 0x1;
 pub(crate) const BINARY: u8 = 0x2;
 pub(crate) const CLOSE: u8 = 0x8;
+// Only the `teach` layer names these: a build without that layer leaves them unused.
+#[allow(dead_code)]
 pub(crate) const PING: u8 = 0x9;
+#[allow(dead_code)]
 pub(crate) const PONG: u8 = 0xa;
 
 /// A frame header as it was on the wire.
@@ -90,20 +94,22 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Header> {
     })
 }
 
+/// The opcode and payload of a text or binary message, the only ones tinyws sends
+/// outside tungstenite: control frames belong to one connection (RFC 6455 §5.5).
+pub(crate) fn data(message: &Message) -> Option<(u8, &[u8])> {
+    match message {
+        Message::Text(t) => Some((TEXT, t.as_bytes())),
+        Message::Binary(b) => Some((BINARY, b)),
+        _ => None,
+    }
+}
+
 /// One unmasked, unfragmented server frame (§5.2; servers never mask, §5.1), built once
 /// and shared by every member of the room. `opcode` is [`TEXT`], [`BINARY`] or a
 /// control opcode.
 pub(crate) fn encode(opcode: u8, payload: &[u8]) -> Arc<[u8]> {
-    let opcode = match opcode {
-        TEXT => OpCode::Data(Data::Text),
-        BINARY => OpCode::Data(Data::Binary),
-        CLOSE => OpCode::Control(Control::Close),
-        PING => OpCode::Control(Control::Ping),
-        PONG => OpCode::Control(Control::Pong),
-        other => OpCode::from(other),
-    };
     let header = FrameHeader {
-        opcode,
+        opcode: OpCode::from(opcode),
         ..FrameHeader::default()
     };
     let len = payload.len() as u64;

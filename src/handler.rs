@@ -41,9 +41,8 @@ use crate::client::outbox::Client;
 ///
 /// # Replying to the sender only, and reaching the server
 ///
-/// [`Client::send`] sends to this client only, in both modes (a `/help` text, "nickname
-/// taken"); [`Client::server`] is the server's [`ServerHandle`](crate::ServerHandle):
-/// count the members, announce a join from [`on_open`](Handler::on_open), or shut down.
+/// [`Client::send`] answers the sender only, in both modes; [`Client::server`] reaches
+/// the server's [`ServerHandle`](crate::ServerHandle):
 ///
 /// ```no_run
 /// use tinyws::{Client, Config, Message, Server};

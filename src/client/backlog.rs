@@ -4,16 +4,12 @@
 //! In broadcast mode every frame for a client (broadcasts, pongs, keepalive pings, close
 //! frames) is queued in its [`Backlog`] under the outbox lock, and the client's writer
 //! thread (writer.rs) writes them in order. The backlog is bounded (`max_backlog`), and
-//! the room respects the bound by waiting, not by dropping: a broadcast that does not fit
-//! in a member's backlog waits until the member's writer has taken frames (room/broadcast.rs), so
-//! the sender is slowed down to what the members read, and a member that keeps reading
-//! gets every message, as long as it makes progress within each `stall_timeout`
-//! ([`Backlog::check_stall`] says what counts). The writer rings the room's [`Bell`] when
-//! it takes frames from a backlog a sender is waiting for. A member that makes no
-//! progress for `stall_timeout` (or twice its retransmission timeout, if longer) while
-//! the room waits for it is stuck: its queued frames are dropped at once and replaced by
-//! a close frame 1008 (RFC 6455 §7.4.1, "policy violation": no more specific code fits
-//! "stopped reading"). The member's own frames (pongs, keepalive pings) never wait; only
+//! the room respects the bound by waiting, not by dropping (room/broadcast.rs says how,
+//! with the [`Bell`]). A member that makes no progress ([`Backlog::check_stall`] says
+//! what counts) for `stall_timeout` (or twice its retransmission timeout, if longer)
+//! while the room waits for it is stuck: its queued frames are dropped at once and
+//! replaced by a close frame 1008 (RFC 6455 §7.4.1, "policy violation": no more specific
+//! code fits "stopped reading"). The member's own frames (pongs, keepalive pings) never wait; only
 //! a member that queues more than twice the bound of them without reading (a flood of
 //! pings) is closed for it, the same way. If even the close cannot be written within the
 //! write timeout, the TCP connection is cut.
@@ -55,7 +51,8 @@ pub(crate) struct Backlog {
     /// that keeps up must not be evicted for that. That batch was within the limit when
     /// it was taken, so a client holds at most about twice the limit.
     queued: usize,
-    limit: usize,
+    /// The bound: `max_backlog`.
+    pub(crate) limit: usize,
     /// The writer is asleep on the condition variable and needs a notification.
     waiting: bool,
     /// The writer took frames and has not come back for more: it may be mid-write.
@@ -64,10 +61,12 @@ pub(crate) struct Backlog {
     /// (a direct send that did not fit, see `tune/nowait.rs`): it must be written, even when
     /// the member is evicted, or the close 1008 would land inside a frame.
     partial_head: bool,
-    /// The connection thread is done: finish the close frame, if one is queued, and exit.
-    finishing: bool,
-    /// The member was evicted (stuck, or a ping flood): the backlog is a close 1008.
-    evicted: bool,
+    /// The connection thread is done with this client, which is leaving the room: the
+    /// writer finishes the close frame, if one is queued, and exits.
+    pub(crate) finishing: bool,
+    /// The member was evicted (stuck, or a ping flood): the backlog is a close 1008 (or
+    /// it is already written).
+    pub(crate) evicted: bool,
     /// Why the server dropped this client, for the connection's log line.
     pub(crate) dropped: Option<String>,
     /// A broadcast waits for this backlog to have room: ring `bell` when frames leave.
@@ -173,11 +172,6 @@ impl Backlog {
         }
     }
 
-    /// The bound: `max_backlog`.
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Queues whole frames of the member's own (pongs, pings, the close), which never
     /// wait. Unless `force` (a close frame must always get through), a push that would
     /// pass twice the limit (only a member that floods pings and reads nothing gets
@@ -280,11 +274,6 @@ impl Backlog {
         self.partial_head = true;
     }
 
-    /// The connection thread is done with this client: it is leaving the room.
-    pub(crate) fn is_finishing(&self) -> bool {
-        self.finishing
-    }
-
     /// Nothing is queued and the writer is not writing: a frame written to the socket now
     /// overtakes nothing (tune/nowait.rs).
     pub(crate) fn is_idle(&self) -> bool {
@@ -352,12 +341,7 @@ impl Backlog {
         self.frames.is_empty()
     }
 
-    /// Whether it is the close 1008 of an eviction (or already written).
-    pub(crate) fn is_evicted(&self) -> bool {
-        self.evicted
-    }
-
-    /// The connection thread is done with the client ([`is_finishing`](Self::is_finishing)).
+    /// The connection thread is done with the client (`finishing`).
     pub(crate) fn finish(&mut self) {
         self.finishing = true;
         self.unpace();
@@ -374,12 +358,6 @@ impl Backlog {
         self.written.clone()
     }
 
-    /// Whether the first queued frame is the rest of one partly in the socket already.
-    #[cfg(test)]
-    pub(crate) fn has_partial_head(&self) -> bool {
-        self.partial_head
-    }
-
     /// The frames still queued, in order (to write them inline after all).
     pub(crate) fn into_frames(self) -> VecDeque<Arc<[u8]>> {
         self.frames
@@ -390,6 +368,14 @@ impl Backlog {
 /// §7.4.1: 1008).
 pub(crate) fn eviction_close() -> Vec<u8> {
     crate::frame::close(1008, "not reading")
+}
+
+#[cfg(test)]
+impl Backlog {
+    /// Whether the first queued frame is the rest of one partly in the socket already.
+    pub(crate) fn has_partial_head(&self) -> bool {
+        self.partial_head
+    }
 }
 
 #[cfg(test)]

@@ -59,9 +59,8 @@ pub(crate) struct Outbox {
     pub(crate) closed: bool,
     /// A write failed or timed out, possibly mid-frame: nothing more may be written.
     pub(crate) broken: bool,
-    /// `--trace` and the inspector: sees every byte written, as HTTP before the
-    /// upgrade, as frames after ([`Watch`]). Boxed: a connection that is neither traced
-    /// nor inspected pays one pointer for it.
+    /// `--trace` and the inspector ([`Watch`]). Boxed: a connection that is neither
+    /// traced nor inspected pays one pointer for it.
     pub(crate) watch: Option<Box<dyn Watch>>,
     /// Broadcast mode: frames wait here for the writer thread instead of being written.
     pub(crate) backlog: Option<Backlog>,
@@ -165,13 +164,9 @@ impl Client {
     /// wait for room in the backlog: a client that has more than twice `max_backlog`
     /// waiting is closed with 1008, as for a flood of pings.
     pub fn send(&self, message: Message) -> bool {
-        let (opcode, payload): (u8, &[u8]) = match &message {
-            Message::Text(t) => (frame::TEXT, t.as_bytes()),
-            Message::Binary(b) => (frame::BINARY, b),
-            other => {
-                self.unsendable(other);
-                return false;
-            }
+        let Some((opcode, payload)) = frame::data(&message) else {
+            self.unsendable(&message);
+            return false;
         };
         if !self.is_upgraded() {
             return false; // before the 101, bytes on the wire are HTTP
@@ -182,9 +177,9 @@ impl Client {
             return false;
         }
         match out.backlog.as_ref() {
-            Some(b) if b.is_finishing() => false,
-            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit() => {
-                let limit = b.limit();
+            Some(b) if b.finishing => false,
+            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit => {
+                let limit = b.limit;
                 drop(out);
                 log::warn!(
                     "#{} {}: a message of {} bytes for this client is larger than `max_backlog` ({}); not sent",
@@ -197,12 +192,12 @@ impl Client {
             }
             Some(_) => {
                 // In the backlog's order: anything pending first (nothing, normally).
-                let _ = self.write_out(&mut out);
+                let _ = self.write_out_until(&mut out, None);
                 self.enqueue(&mut out, frame)
             }
             None => {
                 out.pending.extend_from_slice(&frame);
-                self.write_out(&mut out).is_ok()
+                self.write_out_until(&mut out, None).is_ok()
             }
         }
     }
@@ -236,11 +231,6 @@ impl Client {
         self.protocol.get().map(String::as_str)
     }
 
-    pub(crate) fn set_upgraded(&self, path: String) {
-        let _ = self.path.set(path);
-        self.upgraded.store(true, Ordering::Release);
-    }
-
     /// The end of the opening handshake: sends the `101` that tungstenite queued (the
     /// stream holds it back, stream.rs) and marks the client upgraded, both under the outbox
     /// lock. Shutdown decides under the same lock whether a client gets a close frame or
@@ -248,11 +238,12 @@ impl Client {
     /// 1001, or neither; never a 101 and then a silent end.
     pub(crate) fn upgrade(&self, path: String, protocol: Option<String>) -> io::Result<()> {
         let mut out = self.outbox();
-        self.write_out(&mut out)?;
+        self.write_out_until(&mut out, None)?;
         if let Some(protocol) = protocol {
             let _ = self.protocol.set(protocol);
         }
-        self.set_upgraded(path);
+        let _ = self.path.set(path);
+        self.upgraded.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -324,7 +315,7 @@ impl Client {
         }
         out.pending.extend_from_slice(bytes);
         if out.pending.len() >= threshold || out.backlog.is_some() {
-            self.write_out(&mut out)?;
+            self.write_out_until(&mut out, None)?;
         }
         Ok(())
     }
@@ -332,11 +323,7 @@ impl Client {
     /// Writes everything queued, under the write floor (guard/floor.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.outbox();
-        self.write_out(&mut out)
-    }
-
-    fn write_out(&self, out: &mut Outbox) -> io::Result<()> {
-        self.write_out_until(out, None)
+        self.write_out_until(&mut out, None)
     }
 
     /// Writes out everything queued (in broadcast mode, to the backlog), never waiting
@@ -389,21 +376,22 @@ impl Client {
             return false;
         };
         let queued = backlog.push(frames.clone(), closing);
-        if backlog.take_waiter() {
+        self.wake_writer(out, queued.then_some(&frames));
+        queued
+    }
+
+    /// Broadcast mode, after the backlog took `frames`, or (`None`) evicted the client
+    /// instead and now ends with its close 1008: wakes the writer if it sleeps, and shows
+    /// the watch what the writer will send, where it is queued.
+    pub(crate) fn wake_writer(&self, out: &mut Outbox, frames: Option<&[u8]>) {
+        if out.backlog.as_mut().is_some_and(Backlog::take_waiter) {
             self.wake.notify_one();
         }
+        out.closed |= frames.is_none();
         if let Some(watch) = out.watch.as_mut() {
-            if queued {
-                watch.wrote(&frames, true);
-            } else {
-                // Dropped with the rest of the backlog: what goes out instead is the close.
-                watch.wrote(&crate::client::backlog::eviction_close(), true);
-            }
+            let close = crate::client::backlog::eviction_close();
+            watch.wrote(frames.unwrap_or(&close), true);
         }
-        if !queued {
-            out.closed = true; // the backlog now ends with its 1008 close frame
-        }
-        queued
     }
 
     /// Whether a close frame was queued for this client (by either side) or it failed:
@@ -432,7 +420,7 @@ impl Client {
         }
         out.pending.extend_from_slice(&frame::close(code, reason));
         out.closed = true;
-        self.write_out(out).is_ok()
+        self.write_out_until(out, None).is_ok()
     }
 }
 
@@ -446,6 +434,12 @@ fn already_failed() -> io::Error {
 
 #[cfg(test)]
 impl Client {
+    /// For unit tests: the client completed its handshake on `path`.
+    pub(crate) fn set_upgraded(&self, path: String) {
+        let _ = self.path.set(path);
+        self.upgraded.store(true, Ordering::Release);
+    }
+
     /// For unit tests: a client (id 1) over a real loopback connection with this read
     /// timeout, and the peer's end of it.
     pub(crate) fn over_loopback(read_timeout: Option<std::time::Duration>) -> (Client, TcpStream) {

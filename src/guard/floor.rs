@@ -154,40 +154,6 @@ impl Pace {
         }
     }
 
-    /// One `write` of `buf`. What fits in the socket's buffer now goes at once, in one
-    /// call, without waiting (on Linux: tune/nowait.rs); otherwise at most
-    /// [`WRITE_CHUNK`] bytes, waiting at most what is left of the timeout (and never
-    /// past `until`), and `TimedOut` once nothing is left.
-    pub(crate) fn write(
-        &self,
-        socket: &TcpStream,
-        buf: &[u8],
-        until: Option<Instant>,
-    ) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if let Some(sent) = at_once(crate::tune::send_now(socket, buf)) {
-            return sent;
-        }
-        let buf = &buf[..buf.len().min(WRITE_CHUNK)];
-        self.wait_for(socket, until, || (&*socket).write(buf))
-    }
-
-    /// One `writev` of `bufs`, which should hold at most [`WRITE_CHUNK`] bytes: like
-    /// [`write`](Self::write).
-    pub(crate) fn write_vectored(
-        &self,
-        socket: &TcpStream,
-        bufs: &[IoSlice<'_>],
-        until: Option<Instant>,
-    ) -> io::Result<usize> {
-        if let Some(sent) = at_once(crate::tune::send_now_vectored(socket, bufs)) {
-            return sent;
-        }
-        self.wait_for(socket, until, || (&*socket).write_vectored(bufs))
-    }
-
     /// Runs a blocking write `call` with `SO_SNDTIMEO` set to what is left of the
     /// timeout, counting the time it took and what the client took meanwhile. A signal
     /// ends a call early (see transport.rs `retry`): then it is called again with what is
@@ -259,22 +225,40 @@ impl<'a> Paced<'a> {
     }
 
     /// One `writev` of `bufs` (at most [`WRITE_CHUNK`] bytes in all): the broadcast
-    /// writer's batches of frames.
+    /// writer's batches of frames. Like [`write`](Self::write).
     pub(crate) fn write_gathered(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.pace.write_vectored(self.socket, bufs, self.until)
+        if let Some(sent) = at_once(crate::tune::send_now_vectored(self.socket, bufs)) {
+            return sent;
+        }
+        let socket = self.socket;
+        self.pace
+            .wait_for(socket, self.until, || (&*socket).write_vectored(bufs))
     }
 }
 
 impl Write for Paced<'_> {
+    /// One `write` of `buf`. What fits in the socket's buffer now goes at once, in one
+    /// call, without waiting (on Linux: tune/nowait.rs); otherwise at most
+    /// [`WRITE_CHUNK`] bytes, waiting at most what is left of the timeout (and never
+    /// past `until`), and `TimedOut` once nothing is left.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pace.write(self.socket, buf, self.until)
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(sent) = at_once(crate::tune::send_now(self.socket, buf)) {
+            return sent;
+        }
+        let buf = &buf[..buf.len().min(WRITE_CHUNK)];
+        let socket = self.socket;
+        self.pace
+            .wait_for(socket, self.until, || (&*socket).write(buf))
     }
 
     /// rustls hands over all its records at once: they go one (of at most 16 KiB) per
     /// call, each counted as it is taken.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match bufs.iter().find(|b| !b.is_empty()) {
-            Some(buf) => self.pace.write(self.socket, buf, self.until),
+            Some(buf) => self.write(buf),
             None => Ok(0),
         }
     }

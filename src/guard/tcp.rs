@@ -43,7 +43,7 @@ pub(crate) struct Progress {
 /// The peer's progress on `socket`, or `None` where the kernel does not say (not Linux,
 /// or a kernel older than 4.6): then only the writer thread's own progress counts.
 pub(crate) fn progress(socket: &TcpStream) -> Option<Progress> {
-    imp::progress(socket)
+    info::progress(socket)
 }
 
 #[cfg(all(target_os = "linux", any(target_env = "gnu", target_env = "musl")))]
@@ -105,7 +105,6 @@ mod info {
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod imp {
-    pub(super) use super::info::progress;
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
 
@@ -129,8 +128,6 @@ mod imp {
 #[cfg(not(target_os = "linux"))]
 mod imp {
     use std::net::TcpStream;
-
-    pub(super) use super::info::progress;
 
     pub(super) fn has_input(_: &TcpStream) -> bool {
         false

@@ -77,10 +77,8 @@ impl Room {
     /// is closed with 1008 meanwhile. `from`: the member that sent it, if any; a member
     /// the server is closing has nothing more to say to the room.
     pub(crate) fn broadcast(&self, message: &Message, from: Option<&Client>) -> usize {
-        let (opcode, payload): (u8, &[u8]) = match message {
-            Message::Text(t) => (frame::TEXT, t.as_bytes()),
-            Message::Binary(b) => (frame::BINARY, b),
-            _ => return 0, // control frames belong to one connection (RFC 6455 §5.5)
+        let Some((opcode, payload)) = frame::data(message) else {
+            return 0;
         };
         let frame = frame::encode(opcode, payload);
         if frame.len() + ENTRY_COST > self.max_backlog {
@@ -219,81 +217,53 @@ impl Drop for Turn<'_> {
 }
 
 /// A client's place in broadcast mode: its membership of the one room, or of the room
-/// of its path. Dropping it leaves the room (and lets its writer finish), then gives the
-/// seat back, which removes the room if it was the last.
+/// of its path, and its writer thread. Dropping it leaves the room first (nothing new is
+/// queued), then lets the writer finish (see [`Writer`]), then gives the seat back, which
+/// removes the room if it was the last.
 pub(crate) struct Place<'a> {
-    // Fields drop in this order: the member leaves before the seat is given back.
-    member: Member,
+    room: Arc<Room>,
+    id: u64,
+    // Fields drop in this order, after `drop` has left the room.
+    _writer: Writer,
     /// With `--rooms`: the seat in the room of its path (rooms.rs), given back on drop.
-    _seat: Option<Box<dyn Send + 'a>>,
+    _seat: Box<dyn Send + 'a>,
 }
 
 impl<'a> Place<'a> {
-    /// Plain broadcast mode: a member of the server's one room.
+    /// Plain broadcast mode: a member of the server's one room, with no seat.
     pub(crate) fn in_room(
         room: &Arc<Room>,
         client: &Arc<Client>,
         config: &Config,
     ) -> io::Result<Place<'a>> {
-        Ok(Place {
-            member: Member::join(room, client, config)?,
-            _seat: None,
-        })
+        Self::with_seat(room, client, config, Box::new(()))
     }
 
-    /// Rooms mode: a member of `room`, holding `seat` (rooms.rs) until it leaves; on
-    /// failure the seat is given back at once.
-    // Only the `rooms` layer calls it: a build without that layer leaves it unused.
-    #[allow(dead_code)]
+    /// Rooms mode: starts the client's writer, then adds it to `room`, holding `seat`
+    /// (rooms.rs) until it leaves; on failure the seat is given back at once.
     pub(crate) fn with_seat(
         room: &Arc<Room>,
         client: &Arc<Client>,
         config: &Config,
         seat: Box<dyn Send + 'a>,
     ) -> io::Result<Place<'a>> {
+        let writer = Writer::start(client, config.max_backlog, config.write_timeout, &room.bell)?;
+        room.members().list.push(client.clone());
         Ok(Place {
-            member: Member::join(room, client, config)?,
-            _seat: Some(seat),
+            room: room.clone(),
+            id: client.id(),
+            _writer: writer,
+            _seat: seat,
         })
     }
 
     /// Where this client's messages go.
     pub(crate) fn room(&self) -> &Room {
-        self.member.room()
-    }
-}
-
-/// A client's place in the room and its writer thread. Dropping it leaves the room
-/// first (nothing new is queued), then lets the writer finish (see [`Writer`]).
-pub(crate) struct Member {
-    room: Arc<Room>,
-    id: u64,
-    _writer: Writer,
-}
-
-impl Member {
-    /// Starts the client's writer, then adds it to the room.
-    pub(crate) fn join(
-        room: &Arc<Room>,
-        client: &Arc<Client>,
-        config: &Config,
-    ) -> io::Result<Self> {
-        let writer = Writer::start(client, config.max_backlog, config.write_timeout, &room.bell)?;
-        room.members().list.push(client.clone());
-        Ok(Member {
-            room: room.clone(),
-            id: client.id(),
-            _writer: writer,
-        })
-    }
-
-    /// The room this member is in: where its messages go.
-    pub(crate) fn room(&self) -> &Room {
         &self.room
     }
 }
 
-impl Drop for Member {
+impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.room.members().list.retain(|c| c.id() != self.id);
     }
@@ -324,21 +294,16 @@ impl Client {
         // a wake-up. The outbox lock keeps the writer from starting meanwhile.
         let direct =
             frame.len() <= tune::DIRECT_MAX && !self.transport().is_tls() && out.watch.is_none();
-        let Some(backlog) = out.backlog.as_mut() else {
+        let Some(backlog) = out.backlog.as_mut().filter(|b| !b.finishing) else {
             return Offer::Gone;
         };
-        if backlog.is_finishing() {
-            return Offer::Gone;
-        }
         if direct && backlog.is_idle() {
             match tune::send_now(self.socket(), frame) {
                 Ok(n) if n == frame.len() => return Offer::Queued,
                 Ok(n) => {
                     // The socket took the start of the frame: the writer sends the rest.
                     backlog.push_rest(Arc::from(&frame[n..]));
-                    if backlog.take_waiter() {
-                        self.wake.notify_one();
-                    }
+                    self.wake_writer(&mut out, Some(frame));
                     return Offer::Queued;
                 }
                 // Full, or an error the writer thread will meet again and report.
@@ -348,12 +313,7 @@ impl Client {
         if !backlog.push_shared(frame) {
             return Offer::Full;
         }
-        if backlog.take_waiter() {
-            self.wake.notify_one();
-        }
-        if let Some(watch) = out.watch.as_mut() {
-            watch.wrote(frame, true);
-        }
+        self.wake_writer(&mut out, Some(frame));
         Offer::Queued
     }
 
@@ -361,12 +321,12 @@ impl Client {
     /// reading? Asks the kernel for its progress only when `timeout` has passed.
     pub(crate) fn check_stall(&self, now: Instant, timeout: Duration) -> Stalled {
         let mut out = self.outbox();
-        if out.closed || out.broken {
-            return Stalled::Until(now); // gone: the caller's next offer says so
-        }
+        let gone = out.closed || out.broken;
         match out.backlog.as_mut() {
-            Some(b) => b.check_stall(now, timeout, || crate::guard::tcp::progress(self.socket())),
-            None => Stalled::Until(now),
+            Some(b) if !gone => {
+                b.check_stall(now, timeout, || crate::guard::tcp::progress(self.socket()))
+            }
+            _ => Stalled::Until(now), // gone: the caller's next offer says so
         }
     }
 
@@ -377,16 +337,9 @@ impl Client {
         if out.closed || out.broken {
             return;
         }
-        let Some(backlog) = out.backlog.as_mut() else {
-            return;
-        };
-        backlog.evict_stuck(waited);
-        if backlog.take_waiter() {
-            self.wake.notify_one();
-        }
-        out.closed = true; // the backlog now ends with its 1008 close frame
-        if let Some(watch) = out.watch.as_mut() {
-            watch.wrote(&crate::client::backlog::eviction_close(), true);
+        if let Some(backlog) = out.backlog.as_mut() {
+            backlog.evict_stuck(waited);
+            self.wake_writer(&mut out, None);
         }
     }
 

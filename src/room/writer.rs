@@ -7,11 +7,10 @@
 //! itself with a blocking write (a client that stops reading would then block the
 //! sender, and the whole room behind it). So in broadcast mode a small writer thread,
 //! asleep on a condition variable until there is something to send, writes the frames
-//! queued in the client's backlog (backlog.rs), in order. The one exception: a small
-//! broadcast for a member with nothing queued and an idle writer goes straight into the
-//! socket buffer from the broadcasting thread, with a send that never blocks
-//! (`tune/nowait.rs`), under the same lock; what does not fit is queued first. So frames
-//! never interleave on the wire, and nothing overtakes what was queued before it.
+//! queued in the client's backlog (backlog.rs), in order. The one exception, a small
+//! frame sent straight from the broadcasting thread (`tune/nowait.rs`), happens under the
+//! same lock, only while nothing is queued: frames never interleave on the wire, and
+//! nothing overtakes what was queued before it.
 
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
@@ -129,13 +128,13 @@ fn run(client: &Client, write_timeout: Duration) {
             };
             b.written_batch();
             if !b.is_empty() {
-                if b.is_finishing() && !closed {
+                if b.finishing && !closed {
                     // The client is gone without a close handshake: nobody will read it.
                     b.clear();
                     break Next::Exit;
                 }
                 b.take(&mut batch);
-                if b.is_finishing() && drain_until.is_none() {
+                if b.finishing && drain_until.is_none() {
                     drain_until = Some(Instant::now() + write_timeout);
                 }
                 break Next::Write;
@@ -143,13 +142,13 @@ fn run(client: &Client, write_timeout: Duration) {
             if closed {
                 // The close frame is the last frame ever queued, and it is written:
                 // nothing may follow it (RFC 6455 §5.5.1).
-                break if b.is_evicted() && !b.is_finishing() {
+                break if b.evicted && !b.finishing {
                     Next::Linger
                 } else {
                     Next::Exit
                 };
             }
-            if b.is_finishing() {
+            if b.finishing {
                 break Next::Exit;
             }
             b.sleep();
@@ -196,7 +195,7 @@ fn wait_finishing(
             return true;
         };
         b.sleep(); // the connection thread's end must wake us
-        b.is_finishing()
+        b.finishing
     });
     finished
 }

@@ -117,17 +117,13 @@ pub(crate) fn bound_arenas() -> Arenas {
         // stays: one arena shared by every thread fragments the heap under churn (the
         // soak, waves of 5,000 clients: 13 MiB resident after each wave with the default,
         // 30 then 56 MiB with one arena).
-        if cfg!(target_pointer_width = "64") && address_space_limit().is_none() {
+        if (cfg!(target_pointer_width = "64") && address_space_limit().is_none())
+            || !only_thread()
+            || !set_arena_max(ARENAS)
+        {
             return Arenas::Default;
         }
-        if !only_thread() {
-            return Arenas::Default;
-        }
-        if set_arena_max(ARENAS) {
-            Arenas::Bounded(ARENAS)
-        } else {
-            Arenas::Default
-        }
+        Arenas::Bounded(ARENAS)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     Arenas::NotGlibc

@@ -53,6 +53,13 @@ impl Reads {
         }
     }
 
+    /// Serves `bytes` (what the client sent right behind its request head) before the
+    /// socket, as if a bulk read had brought them.
+    pub(crate) fn preload(&mut self, bytes: Vec<u8>) {
+        self.end = bytes.len();
+        self.buf = bytes;
+    }
+
     /// Bytes of a bulk read wait here: the next read does not touch the socket.
     pub(crate) fn has_buffered(&self) -> bool {
         self.pos < self.end

@@ -75,16 +75,14 @@ impl Threads {
         self.wake.notify_all();
     }
 
-    fn work(&self, mut job: Job) {
-        loop {
+    fn work(&self, first: Job) {
+        let mut next = Some(first);
+        while let Some(job) = next {
             // A panic here (a bug: handler panics are caught in connection.rs) ends this
             // thread, as it would without reuse; the count of waiting threads is only
-            // raised below, so it stays right.
+            // raised in `next_job`, so it stays right.
             job();
-            match self.next_job() {
-                Some(next) => job = next,
-                None => return,
-            }
+            next = self.next_job();
         }
     }
 

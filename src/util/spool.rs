@@ -98,7 +98,7 @@ impl Spool {
     /// caller may say so once, on another stream).
     pub(crate) fn push(&'static self, block: Vec<u8>) -> bool {
         let mut q = self.queue();
-        self.start_locked(&mut q);
+        self.start(&mut q);
         let mut first_drop = false;
         if q.bytes + block.len() > QUEUE_BYTES || !q.started {
             q.dropped_total += 1;
@@ -117,22 +117,15 @@ impl Spool {
     }
 
     /// Starts the writer thread, if it is not running.
-    fn start(&'static self) {
-        let mut q = self.queue();
-        self.start_locked(&mut q);
-    }
-
-    fn start_locked(&'static self, q: &mut Queue) {
+    fn start(&'static self, q: &mut Queue) {
         if !q.started {
-            q.started = true;
-            let spawned = std::thread::Builder::new()
+            // If it cannot start, there is nothing to tell it with: the blocks are left
+            // out, counted. (The thread waits for the lock held here.)
+            q.started = std::thread::Builder::new()
                 .name(self.name.into())
                 .stack_size(WRITER_STACK)
-                .spawn(move || self.write_forever());
-            if spawned.is_err() {
-                // Nothing to tell it with: the blocks are left out, counted.
-                q.started = false;
-            }
+                .spawn(move || self.write_forever())
+                .is_ok();
         }
     }
 
@@ -249,7 +242,7 @@ impl Stderr {
     /// [`Server::bind`](crate::Server::bind), which limits malloc's arenas only while it
     /// is the process's one thread), or counts them.
     pub fn start() {
-        STDERR.start();
+        STDERR.start(&mut STDERR.queue());
     }
 
     /// Waits, at most `limit`, until every line written so far is on stderr. Returns

@@ -9,13 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use log::{debug, info, warn};
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::{Request, Response};
-use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::client::head::{self, Head};
 use crate::client::outbox::Client;
 use crate::client::response::{self, DRAIN_FOR, respond_and_close, shut_and_drain};
-use crate::config::Config;
 use crate::frame;
 use crate::guard::escape;
 use crate::guard::floor::is_stalled;
@@ -129,7 +127,12 @@ fn handshake(
         protocol,
         ..
     } = upgrade;
-    let ws_config = limits(cfg);
+    // The frame lab's limits (`Config::limits`), but tungstenite's own buffer stays
+    // small: an idle connection keeps it. The stream reads up to read_buffer_size at
+    // once when data streams in (tune/reads.rs).
+    let ws_config = cfg
+        .limits()
+        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size));
     // tungstenite replays the head to parse it again; give it the copy it accepts.
     let head = match rewritten {
         Some(mut copy) => {
@@ -161,15 +164,17 @@ fn handshake(
                 response::Response::new(400, format!("This request cannot be upgraded ({e})."));
             // Worth a report, but once: a client that found such a corner must not be able
             // to fill the log at warn level with it.
-            if DISAGREED.swap(true, Ordering::Relaxed) {
-                debug!(
-                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400"
-                );
-            } else {
-                warn!(
-                    "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400. Please report the request head (--trace shows it); further ones are logged at debug only."
-                );
-            }
+            let (level, ask) = match DISAGREED.swap(true, Ordering::Relaxed) {
+                true => (log::Level::Debug, ""),
+                false => (
+                    log::Level::Warn,
+                    ". Please report the request head (--trace shows it); further ones are logged at debug only.",
+                ),
+            };
+            log::log!(
+                level,
+                "{tag} {peer}: tinyws accepted the request but tungstenite refused it ({e}); answered 400{ask}"
+            );
             respond_and_close(client.transport(), &response, DRAIN_FOR);
             return None;
         }
@@ -181,15 +186,6 @@ fn handshake(
     };
     ws.get_mut().end_handshake();
     Some(ws)
-}
-
-/// The settings of every connection's tungstenite `WebSocket`: those the frame lab
-/// reads with too (`Config::limits`), and a small read buffer.
-fn limits(cfg: &Config) -> WebSocketConfig {
-    // tungstenite's own buffer stays small: an idle connection keeps it. The stream
-    // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
-    cfg.limits()
-        .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size))
 }
 
 /// tungstenite's callback with the `101`: the subprotocol handshake.rs chose, and the
@@ -209,18 +205,16 @@ fn answer_101(
     if let Some(value) = protocol.and_then(|p| tungstenite::http::HeaderValue::from_str(p).ok()) {
         resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
     }
-    if log::log_enabled!(log::Level::Debug) {
-        debug!(
-            "{tag} {peer}: handshake request {} [{}]",
-            escape::client(&secrets::redact_target(&req.uri().to_string())),
-            escape::shown_headers(req.headers())
-        );
-        debug!(
-            "{tag} {peer}: handshake response {} [{}]",
-            resp.status(),
-            escape::shown_headers(resp.headers())
-        );
-    }
+    debug!(
+        "{tag} {peer}: handshake request {} [{}]",
+        escape::client(&secrets::redact_target(&req.uri().to_string())),
+        escape::shown_headers(req.headers())
+    );
+    debug!(
+        "{tag} {peer}: handshake response {} [{}]",
+        resp.status(),
+        escape::shown_headers(resp.headers())
+    );
     Ok(resp)
 }
 
@@ -297,9 +291,10 @@ fn finish(
 
 /// How a connection ended, for the log line.
 enum End {
-    /// The close handshake completed; `code` is the client's (or ours, on shutdown), and
-    /// so is `reason`: shown escaped (escape.rs), on the log line and the trace's.
-    Closed { code: Option<u16>, reason: String },
+    /// The close handshake completed: the code and reason of the client's close frame
+    /// (ours, on shutdown), if it had a code; the reason shown escaped (escape.rs), on the
+    /// log line and the trace's.
+    Closed(Option<(u16, String)>),
     /// We failed the connection with a close frame (RFC 6455 §7.1.7).
     Failed { code: u16, sent: bool, why: String },
     /// The TCP connection went away without a close frame (the 1006 case).
@@ -311,25 +306,13 @@ enum End {
 impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            End::Closed {
-                code: Some(c),
-                reason,
-            } if reason.is_empty() => write!(f, "closed, code {c}"),
-            End::Closed {
-                code: Some(c),
-                reason,
-            } => write!(f, "closed, code {c} ({})", escape::client(reason)),
-            End::Closed { code: None, .. } => write!(f, "closed, no code"),
-            End::Failed {
-                code,
-                sent: true,
-                why,
-            } => write!(f, "closed, code {code}: {why}"),
-            End::Failed {
-                code,
-                sent: false,
-                why,
-            } => {
+            End::Closed(None) => write!(f, "closed, no code"),
+            End::Closed(Some((c, reason))) if reason.is_empty() => write!(f, "closed, code {c}"),
+            End::Closed(Some((c, reason))) => {
+                write!(f, "closed, code {c} ({})", escape::client(reason))
+            }
+            End::Failed { code, sent, why } if *sent => write!(f, "closed, code {code}: {why}"),
+            End::Failed { code, why, .. } => {
                 write!(f, "dropped ({why}); close {code} could not be sent")
             }
             End::Vanished(why) => write!(f, "gone without a close frame ({why})"),
@@ -350,18 +333,15 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> En
     let mut awaiting_pong = false;
     let mut close: Option<(u16, String)> = None;
     loop {
-        let result = match ws.read() {
-            Ok(msg) => {
-                if awaiting_pong {
-                    // Any frame proves the peer is alive, not only the pong.
-                    awaiting_pong = false;
-                    let _ = client.socket().set_read_timeout(keepalive);
-                }
-                quiet.message_read(ws);
-                receive(ws, shared, &client, room, msg, &mut close)
+        let result = ws.read().and_then(|msg| {
+            if awaiting_pong {
+                // Any frame proves the peer is alive, not only the pong.
+                awaiting_pong = false;
+                let _ = client.socket().set_read_timeout(keepalive);
             }
-            Err(e) => Err(e),
-        };
+            quiet.message_read(ws);
+            receive(ws, shared, &client, room, msg, &mut close)
+        });
         let Err(e) = result else { continue };
         if let tungstenite::Error::Io(io) = &e
             && is_timeout(io)
@@ -408,17 +388,10 @@ fn receive(
                 crate::layers::pipes::record(client, &msg);
             }
             match (shared.handler.on_message(client, msg), room) {
+                (None, _) => Ok(()),
                 // Control frames are the server's to send, in both modes
                 // (RFC 6455 §5.5; handler.rs): dropped, with one warning.
-                (
-                    Some(
-                        other @ (Message::Ping(_)
-                        | Message::Pong(_)
-                        | Message::Close(_)
-                        | Message::Frame(_)),
-                    ),
-                    _,
-                ) => {
+                (Some(other), _) if !other.is_text() && !other.is_binary() => {
                     client.unsendable(&other);
                     Ok(())
                 }
@@ -430,13 +403,10 @@ fn receive(
                 // Queued in the outbox; the stream writes it before it next
                 // waits for the client (stream.rs).
                 (Some(reply), None) => ws.write(reply),
-                (None, _) => Ok(()),
             }
         }
         Message::Close(frame) => {
-            *close = Some(frame.map_or((1005, String::new()), |f| {
-                (f.code.into(), f.reason.to_string())
-            }));
+            *close = frame.map(|f| (f.code.into(), f.reason.to_string()));
             // tungstenite queued the echo of the close (§5.5.1); send it now.
             ws.flush()
         }
@@ -452,11 +422,7 @@ fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -
             // tungstenite reports the end from inside the flush that queued the close
             // reply, before flushing the stream: the reply is still in the outbox.
             let _ = client.flush();
-            let (code, reason) = close.unwrap_or((1005, String::new()));
-            End::Closed {
-                code: (code != 1005).then_some(code),
-                reason,
-            }
+            End::Closed(close)
         }
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
             End::Vanished("connection closed".into())
@@ -464,20 +430,11 @@ fn ended(e: tungstenite::Error, client: &Client, close: Option<(u16, String)>) -
         tungstenite::Error::Io(io) if is_stalled(&io) => End::Stalled(io.to_string()),
         tungstenite::Error::Io(io) => End::Vanished(io.to_string()),
         other => {
+            // Failing the connection (RFC 6455 §7.1.7): `finish` drains what the client
+            // still sends for at most `DRAIN_FOR`, and does not wait for its close reply.
             let (code, why) = frame::failure(&other);
-            fail(client, code, &why)
+            let sent = client.close(code, &why);
+            End::Failed { code, sent, why }
         }
-    }
-}
-
-/// Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then the TCP
-/// connection is closed, without waiting for the client's close reply (only draining its
-/// input for at most `DRAIN_FOR`).
-fn fail(client: &Client, code: u16, why: &str) -> End {
-    let sent = client.close(code, why);
-    End::Failed {
-        code,
-        sent,
-        why: why.to_string(),
     }
 }

@@ -25,11 +25,8 @@ use crate::tune;
 
 pub(crate) struct Stream {
     client: Arc<Client>,
-    /// The request head and what followed it, not yet handed to tungstenite:
-    /// `replay[pos..]`, and during the handshake only up to `head_end`.
+    /// What tungstenite has not read yet of the request head (during the handshake).
     replay: Vec<u8>,
-    pos: usize,
-    head_end: usize,
     handshake: bool,
     /// Bytes were queued since the last flush.
     dirty: bool,
@@ -42,8 +39,7 @@ pub(crate) struct Stream {
 
 impl Stream {
     /// `head` is the request head and what followed it, `bulk` the largest read
-    /// (`read_buffer_size`), `threshold` the outgoing bytes that force a write
-    /// (`write_buffer_size`).
+    /// (`read_buffer_size`).
     pub(crate) fn new(
         client: Arc<Client>,
         head: Head,
@@ -51,53 +47,29 @@ impl Stream {
         threshold: usize,
         trace: Option<trace::Frames>,
     ) -> Stream {
-        let trace = trace.map(Box::new);
+        let mut replay = head.buf;
+        let mut reads = tune::Reads::new(bulk);
+        // What the client sent right behind its head: after the handshake, before the socket.
+        reads.preload(replay.split_off(head.len));
         Stream {
             client,
-            head_end: head.len,
-            replay: head.buf,
-            pos: 0,
+            replay,
             handshake: true,
             dirty: false,
             threshold,
-            trace,
-            reads: tune::Reads::new(bulk),
+            trace: trace.map(Box::new),
+            reads,
         }
     }
 
-    /// After the handshake: let the bytes that followed the head through.
+    /// After the handshake, which has read all of the head.
     pub(crate) fn end_handshake(&mut self) {
         self.handshake = false;
-        self.release_replay();
-    }
-
-    fn release_replay(&mut self) {
-        if self.pos >= self.replay.len() && !self.replay.is_empty() {
-            self.replay = Vec::new();
-            self.pos = 0;
-            self.head_end = 0; // all of it was served
-        }
+        self.replay = Vec::new();
     }
 
     pub(crate) fn client(&self) -> &Arc<Client> {
         &self.client
-    }
-
-    /// Hands over what the stream serves next from memory, if anything.
-    fn replayed(&mut self, out: &mut [u8]) -> Option<usize> {
-        let end = if self.handshake {
-            self.head_end
-        } else {
-            self.replay.len()
-        };
-        if self.pos >= end {
-            return None;
-        }
-        let n = out.len().min(end - self.pos);
-        out[..n].copy_from_slice(&self.replay[self.pos..self.pos + n]);
-        self.pos += n;
-        self.release_replay();
-        Some(n)
     }
 
     /// About to block waiting for the client: send what we owe it first (the deferred
@@ -132,29 +104,30 @@ impl tune::Quiets for Stream {
 
 impl Read for Stream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = match self.replayed(out) {
-            Some(n) => n,
-            // The head is all this stream gives before the handshake ends: "nothing more
-            // yet", as a non-blocking socket says. A connection never gets here
-            // (tungstenite stops reading once it has parsed the head), and reading the
-            // socket would put its bytes before the early ones; the frame lab's stream,
-            // all head, does (lab.rs).
-            None if self.handshake => return Err(io::ErrorKind::WouldBlock.into()),
-            None => {
-                if !self.reads.has_buffered() {
-                    self.before_waiting()?;
-                }
-                let transport = self.client.transport();
-                self.reads.read(out, |buf| transport.read(buf))?
+        if self.handshake {
+            if self.replay.is_empty() {
+                // The head is all this stream gives before the handshake ends: "nothing
+                // more yet", as a non-blocking socket says. A connection never gets here
+                // (tungstenite stops reading once it has parsed the head), and reading the
+                // socket would put its bytes before the early ones; the frame lab's
+                // stream, all head, does (lab.rs).
+                return Err(io::ErrorKind::WouldBlock.into());
             }
-        };
-        if !self.handshake {
-            // Frames, whichever way they came.
-            if let Some(trace) = self.trace.as_mut() {
-                trace.feed(&out[..n]);
-            }
-            self.reads.handed(&out[..n]);
+            let n = out.len().min(self.replay.len());
+            out[..n].copy_from_slice(&self.replay[..n]);
+            self.replay.drain(..n);
+            return Ok(n);
         }
+        if !self.reads.has_buffered() {
+            self.before_waiting()?;
+        }
+        let transport = self.client.transport();
+        let n = self.reads.read(out, |buf| transport.read(buf))?;
+        // Frames, the early ones included.
+        if let Some(trace) = self.trace.as_mut() {
+            trace.feed(&out[..n]);
+        }
+        self.reads.handed(&out[..n]);
         Ok(n)
     }
 }
