@@ -150,10 +150,13 @@
 //! (`layers/files.rs` `serve`, streamed to the socket in chunks, never from outside the
 //! directory).
 //!
-//! **Observers.** `--trace` and the inspector see a connection's bytes through one hook:
-//! `ws/connection.rs` `handshake` attaches, before the `101`, a `Watch`
-//! (`client/outbox.rs`) on everything written to the client and a reader on the stream,
-//! both `layers/teach/trace.rs` `Frames`. A connection nobody watches formats nothing.
+//! **Observers.** `--trace` and the inspector see a connection through one value:
+//! `layers/teach/answer.rs` `observe` makes it from the request and the routing step's
+//! verdict (narrating the checks, `layers/teach/narrate.rs`), the upgrade carries it,
+//! and `ws/connection.rs` tells it what happens (`layers/teach/trace.rs` `Observers`).
+//! Before the `101`, `Observers::attach` hangs a `Watch` (`client/outbox.rs`) on
+//! everything written to the client and a reader on the stream, both `Frames`. A
+//! connection nobody watches formats nothing.
 //!
 //! **Pipes.** `layers/pipes.rs`: with `--stdin` one thread sends each line of standard
 //! input to the room (or to every connection in echo mode); with `--stdout` `receive`
