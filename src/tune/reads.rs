@@ -92,6 +92,11 @@ impl Reads {
         let n = out.len().min(self.end - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
+        if self.pos == self.end && self.buf.len() != self.bulk {
+            // The preloaded bytes, all handed on: a client that keeps talking never
+            // goes quiet, so they would otherwise stay for the connection's life.
+            self.release_bulk();
+        }
         Ok(n)
     }
 
@@ -198,6 +203,25 @@ mod tests {
             got.extend_from_slice(&chunk[..k]);
         }
         got
+    }
+
+    #[test]
+    fn the_bytes_behind_the_head_are_freed_once_handed_on() {
+        // A client that sends a frame every second never goes quiet: the copy of what
+        // came behind its head must not wait for release_bulk.
+        let mut reads = Reads::new(16 * 1024);
+        let early: Vec<u8> = (0..5_000).map(|i| i as u8).collect();
+        reads.preload(early.clone());
+        let mut got = Vec::new();
+        let mut chunk = [0u8; IDLE_READ];
+        while got.len() < early.len() {
+            let k = reads
+                .read(&mut chunk, |_| panic!("read the socket before the preload"))
+                .expect("read");
+            got.extend_from_slice(&chunk[..k]);
+        }
+        assert_eq!(got, early);
+        assert!(!reads.holds_bulk(), "the preloaded bytes are still held");
     }
 
     #[test]
