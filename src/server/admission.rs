@@ -1,5 +1,5 @@
 //! Admission: who gets a slot when a connection arrives (room is made by pushing out a
-//! socket that sends nothing: guard/slots.rs), and the `503` for the rest. Runs on the
+//! socket that sends nothing: client/registry.rs), and the `503` for the rest. Runs on the
 //! accept loop, so nothing here waits for a client.
 
 use std::io::Write;
@@ -43,7 +43,7 @@ impl Drop for Registered {
 
 /// Admission. A connection holds a slot of `--max-connections` from its accept, and
 /// waits for its request head (one that sends nothing may be pushed out to make room:
-/// guard/slots.rs). `503` when every slot holds a connection past its request head,
+/// client/registry.rs). `503` when every slot holds a connection past its request head,
 /// or when the memory budget has no room for one more thread: there every connection
 /// counts, the pushed-out ones still ending included (their threads are still there).
 pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
