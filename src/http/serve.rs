@@ -58,14 +58,12 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     let observers = answer::observe(&plain, &shared.layers.inspect, &verdict.end());
     match verdict {
         Verdict::Upgrade(up) => {
-            if let Some(note) = up.note {
+            if let Some(note) = &up.note {
                 info!("{} {peer}: {note}", plain.tag);
             }
             return Some(Upgrade {
                 head,
-                path: up.path,
-                rewritten: up.rewritten,
-                protocol: up.protocol,
+                checked: up,
                 observers,
             });
         }
