@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 
 use crate::client::outbox::Client;
+use crate::client::response::{Response, unavailable};
 
 /// Every connection of one server, from accept to close, and what admission needs to
 /// know about them.
@@ -55,25 +56,26 @@ impl Registry {
     /// Whether a new connection must be refused, after any push-out: the memory budget
     /// (when it is what limits, `fit < max`) counts every thread, a pushed-out one still
     /// ending included (it still holds its memory); `--max-connections` counts the slots
-    /// held, `live()`.
-    pub(crate) fn refusal(&self, max: usize, fit: usize) -> Option<Refusal> {
+    /// held, `live()`. Says why for the log, and gives the `503`.
+    pub(crate) fn refusal(&self, max: usize, fit: usize) -> Option<(String, Response)> {
         if fit < max && self.clients.len() >= fit {
-            Some(Refusal::Memory)
+            Some((
+                format!(
+                    "refused with 503, at the {fit} connections that fit the memory limit (see the memory budget line at startup)"
+                ),
+                unavailable("The server has no memory left for another connection"),
+            ))
         } else if self.live() >= max {
-            Some(Refusal::Busy)
+            Some((
+                format!(
+                    "refused with 503, at the cap of {max} connections set by `max_connections`"
+                ),
+                unavailable(&format!("The server is at its limit of {max} connections")),
+            ))
         } else {
             None
         }
     }
-}
-
-/// Why admission refuses a connection with `503`.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// Past the connections that fit the memory budget (budget.rs).
-    Memory,
-    /// At `--max-connections`, every slot past its request head.
-    Busy,
 }
 
 /// At most one warning about pushed-out connections per this long.
@@ -231,12 +233,13 @@ mod tests {
         reg.waiting
             .make_room(3, 3, 3, "127.0.0.1:1".parse().unwrap(), Instant::now());
         assert_eq!(reg.live(), 2);
+        let why = |max, fit| reg.refusal(max, fit).map(|(why, _)| why);
         // Memory fits 3 of --max-connections 10: three threads exist, refuse.
-        assert_eq!(reg.refusal(10, 3), Some(Refusal::Memory));
-        assert_eq!(reg.refusal(10, 4), None);
+        assert!(why(10, 3).is_some_and(|w| w.contains("memory limit")));
+        assert_eq!(why(10, 4), None);
         // Everything fits: only the slots count, and one is free again.
-        assert_eq!(reg.refusal(3, 3), None);
-        assert_eq!(reg.refusal(2, 2), Some(Refusal::Busy));
+        assert_eq!(why(3, 3), None);
+        assert!(why(2, 2).is_some_and(|w| w.contains("`max_connections`")));
     }
 
     /// Connections end in any order; each removal takes that one, and only once.

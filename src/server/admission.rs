@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use log::warn;
 
 use crate::client::head::read_head;
-use crate::client::registry::Refusal;
 use crate::client::response::{self, Response, respond_and_close};
 use crate::http;
 use crate::shared::Shared;
@@ -55,29 +54,13 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let now = Instant::now();
     let live = reg.live();
     reg.waiting.make_room(live, cap, max, peer, now);
-    let refusal = match reg.refusal(max, shared.fit) {
-        Some(Refusal::Memory) => Some((
-            format!(
-                "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
-                shared.fit
-            ),
-            response::unavailable("The server has no memory left for another connection"),
-        )),
-        Some(Refusal::Busy) => Some((
-            format!(
-                "{peer}: refused with 503, at the cap of {max} connections set by `max_connections`"
-            ),
-            response::unavailable(&format!("The server is at its limit of {max} connections")),
-        )),
-        None => None,
-    };
-    if let Some((why, response)) = refusal {
+    if let Some((why, response)) = reg.refusal(max, shared.fit) {
         let spare = reg.rejecters < MAX_REJECTERS;
         if spare {
             reg.rejecters += 1;
         }
         drop(reg);
-        warn!("{why}");
+        warn!("{peer}: {why}");
         reject_busy(shared, socket, peer, spare, response);
         return;
     }
