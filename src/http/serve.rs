@@ -86,9 +86,8 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
     let tag = shared.tag(id);
     let deadline = accepted + cfg.handshake_timeout;
     match head::read_head(client.transport(), cfg.max_head_size, deadline) {
-        Ok(head) if !shared.head_received(id) => {
+        Ok(_) if !shared.head_received(id) => {
             debug!("{tag} {peer}: pushed out to make room for a new connection; closed");
-            drop(head);
             None
         }
         Ok(head) => Some(head),
