@@ -121,12 +121,11 @@ pub(crate) fn entry(entry: &str) -> Result<String, String> {
 /// Whether the Host value `value` names one of `allowed` (entries as
 /// [`entry`] reads them; invalid ones match nothing, `Config::validate` refuses them).
 pub(crate) fn is_allowed(value: &str, allowed: &[String]) -> bool {
-    let Some(name) = name(value) else {
-        return false;
-    };
-    allowed
-        .iter()
-        .any(|e| entry(e).is_ok_and(|allowed| allowed == name))
+    name(value).is_some_and(|name| {
+        allowed
+            .iter()
+            .any(|e| entry(e).is_ok_and(|allowed| allowed == name))
+    })
 }
 
 /// The path of a request target (without query), and its authority if it is in
@@ -150,12 +149,7 @@ pub(crate) fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
         return None;
     }
     // An empty path is `/` (RFC 9110 §4.2.3).
-    let path = if rest.starts_with('/') {
-        path_of(rest)?
-    } else {
-        "/"
-    };
-    Some((path, Some(authority)))
+    Some((path_of(rest).unwrap_or("/"), Some(authority)))
 }
 
 #[cfg(test)]

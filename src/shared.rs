@@ -81,7 +81,7 @@ impl Shared {
     }
 
     /// Connection `id` has delivered its whole request head: it no longer counts as
-    /// waiting (guard/slots.rs). `false` if it was pushed out meanwhile: end it quietly.
+    /// waiting (client/registry.rs). `false` if it was pushed out meanwhile: end it quietly.
     pub(crate) fn head_received(&self, id: u64) -> bool {
         self.registry().waiting.head_received(id)
     }

@@ -327,7 +327,7 @@ fn captures() -> BTreeMap<&'static str, String> {
     drop(t);
 
     // At the cap: one WebSocket client holds the only slot. (A connection that has not
-    // sent its request head would be pushed out to make room instead: guard/slots.rs
+    // sent its request head would be pushed out to make room instead: client/registry.rs
     // `make_room`.)
     let mut t = Traced::start(&["--max-connections", "1"]);
     let hold = open(t.addr, CLI_REQUEST);

@@ -85,14 +85,11 @@ pub(crate) fn read_head(
                 });
             }
         }
-        if let Some(len) = find_head_end(&buf, scanned) {
-            if len > max {
-                return Err(HeadError::TooLarge);
-            }
-            return Ok(Head { buf, len });
-        }
-        if buf.len() > max {
-            return Err(HeadError::TooLarge);
+        // A head that ended past `max` is also more than `max` bytes read.
+        match find_head_end(&buf, scanned) {
+            Some(len) if len <= max => return Ok(Head { buf, len }),
+            _ if buf.len() > max => return Err(HeadError::TooLarge),
+            _ => {}
         }
         scanned = buf.len();
     }

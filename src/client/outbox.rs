@@ -322,8 +322,7 @@ impl Client {
 
     /// Writes everything queued, under the write floor (guard/floor.rs).
     pub(crate) fn flush(&self) -> io::Result<()> {
-        let mut out = self.outbox();
-        self.write_out_until(&mut out, None)
+        self.write_out_until(&mut self.outbox(), None)
     }
 
     /// Writes out everything queued (in broadcast mode, to the backlog), never waiting
@@ -410,8 +409,7 @@ impl Client {
     /// queued, unless a close frame was already sent or the connection failed. Returns
     /// whether the frame was written.
     pub(crate) fn close(&self, code: u16, reason: &str) -> bool {
-        let mut out = self.outbox();
-        Self::close_locked(self, &mut out, code, reason)
+        self.close_locked(&mut self.outbox(), code, reason)
     }
 
     fn close_locked(&self, out: &mut Outbox, code: u16, reason: &str) -> bool {

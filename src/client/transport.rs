@@ -37,8 +37,8 @@ pub(crate) struct Transport {
     socket: TcpStream,
     /// `wss://`: the TLS session every byte to and from this client passes through.
     tls: Option<Box<dyn Encryption>>,
-    /// The client has sent at least one byte (admission prefers to push out those that
-    /// have not: admission.rs).
+    /// The client has sent at least one byte (the registry pushes out those that have
+    /// not first: registry.rs).
     spoke: AtomicBool,
     /// The write floor: how long writes to this client may still wait ([`Pace`]).
     pace: Pace,

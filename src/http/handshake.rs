@@ -6,19 +6,7 @@ use crate::client::response::Response;
 use crate::config::Config;
 use crate::guard::escape;
 use crate::layers::teach::step::Check;
-
-/// A valid WebSocket upgrade of `path`: hand the head to tungstenite's handshake.
-#[derive(Debug)]
-pub(crate) struct Upgrade {
-    pub(crate) path: String,
-    /// The head to hand tungstenite instead of the client's, when tinyws accepts what
-    /// tungstenite would refuse (see [`for_tungstenite`]).
-    pub(crate) rewritten: Option<Vec<u8>>,
-    /// The subprotocol chosen for the `101` (RFC 6455 §4.2.2 /subprotocol/), if any.
-    pub(crate) protocol: Option<String>,
-    /// For the log at info: the client offered subprotocols and none was chosen.
-    pub(crate) note: Option<String>,
-}
+use crate::ws::connection::Checked;
 
 /// A request to refuse: send `response` and close. `by`: the check that refused it (for
 /// the trace, which narrates the checks before it as passed). `note` goes to the log
@@ -48,7 +36,7 @@ pub(crate) fn check_upgrade(
     target: &str,
     host: &str,
     config: &Config,
-) -> Result<Upgrade, Refusal> {
+) -> Result<Checked, Refusal> {
     // tungstenite reads the target as an `http::Uri`, which refuses a few characters
     // httparse lets through: `<`, `>` and the backtick in the path, `"`, `<` and `>` in
     // the query. They must be percent-encoded (RFC 3986 §2.1; browsers do): refused
@@ -78,7 +66,7 @@ pub(crate) fn check_upgrade(
     check_origin(headers, host, config)?;
     let (protocol, note) = choose_protocol(headers, &config.protocols);
     let rewritten = for_tungstenite(head, headers);
-    Ok(Upgrade {
+    Ok(Checked {
         path: path.to_string(),
         rewritten,
         protocol,

@@ -5,9 +5,10 @@ use crate::client::head::MAX_HEADERS;
 use crate::client::response::Response;
 use crate::config::Config;
 use crate::host::{self, split_target};
-use crate::http::handshake::{self, Refusal, Upgrade, has_token, refuse, single};
+use crate::http::handshake::{self, Refusal, has_token, refuse, single};
 use crate::layers::files::FileRequest;
 use crate::layers::teach::step::{Check, End};
+use crate::ws::connection::Checked;
 
 /// Where the teaching page always is, besides `/`: with `static_dir`, `/` may be the
 /// directory's `index.html`. files.rs never serves a name starting with a dot, so no
@@ -17,8 +18,8 @@ pub(crate) const PAGE_PATH: &str = "/.tinyws";
 /// What a checked request leads to.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// A valid WebSocket upgrade (handshake.rs says what it carries).
-    Upgrade(Upgrade),
+    /// A valid WebSocket upgrade ([`Checked`] says what it carries).
+    Upgrade(Checked),
     /// A plain `GET /` or `GET /.tinyws` ([`PAGE_PATH`]; or `HEAD`: then `head_only`):
     /// the teaching page (`page.rs`), then close. `path` is the one asked for.
     Page { head_only: bool, path: &'static str },

@@ -58,14 +58,12 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
     let observers = answer::observe(&plain, &shared.layers.inspect, &verdict.end());
     match verdict {
         Verdict::Upgrade(up) => {
-            if let Some(note) = up.note {
+            if let Some(note) = &up.note {
                 info!("{} {peer}: {note}", plain.tag);
             }
             return Some(Upgrade {
                 head,
-                path: up.path,
-                rewritten: up.rewritten,
-                protocol: up.protocol,
+                checked: up,
                 observers,
             });
         }
@@ -88,9 +86,8 @@ fn read_head(shared: &Shared, client: &Client, accepted: Instant) -> Option<Head
     let tag = shared.tag(id);
     let deadline = accepted + cfg.handshake_timeout;
     match head::read_head(client.transport(), cfg.max_head_size, deadline) {
-        Ok(head) if !shared.head_received(id) => {
+        Ok(_) if !shared.head_received(id) => {
             debug!("{tag} {peer}: pushed out to make room for a new connection; closed");
-            drop(head);
             None
         }
         Ok(head) => Some(head),

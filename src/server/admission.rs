@@ -1,5 +1,5 @@
 //! Admission: who gets a slot when a connection arrives (room is made by pushing out a
-//! socket that sends nothing: guard/slots.rs), and the `503` for the rest. Runs on the
+//! socket that sends nothing: client/registry.rs), and the `503` for the rest. Runs on the
 //! accept loop, so nothing here waits for a client.
 
 use std::io::Write;
@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use log::warn;
 
 use crate::client::head::read_head;
-use crate::client::registry::Refusal;
 use crate::client::response::{self, Response, respond_and_close};
 use crate::http;
 use crate::shared::Shared;
@@ -43,7 +42,7 @@ impl Drop for Registered {
 
 /// Admission. A connection holds a slot of `--max-connections` from its accept, and
 /// waits for its request head (one that sends nothing may be pushed out to make room:
-/// guard/slots.rs). `503` when every slot holds a connection past its request head,
+/// client/registry.rs). `503` when every slot holds a connection past its request head,
 /// or when the memory budget has no room for one more thread: there every connection
 /// counts, the pushed-out ones still ending included (their threads are still there).
 pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
@@ -55,29 +54,13 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let now = Instant::now();
     let live = reg.live();
     reg.waiting.make_room(live, cap, max, peer, now);
-    let refusal = match reg.refusal(max, shared.fit) {
-        Some(Refusal::Memory) => Some((
-            format!(
-                "{peer}: refused with 503, at the {} connections that fit the memory limit (see the memory budget line at startup)",
-                shared.fit
-            ),
-            response::unavailable("The server has no memory left for another connection"),
-        )),
-        Some(Refusal::Busy) => Some((
-            format!(
-                "{peer}: refused with 503, at the cap of {max} connections set by `max_connections`"
-            ),
-            response::unavailable(&format!("The server is at its limit of {max} connections")),
-        )),
-        None => None,
-    };
-    if let Some((why, response)) = refusal {
+    if let Some((why, response)) = reg.refusal(max, shared.fit) {
         let spare = reg.rejecters < MAX_REJECTERS;
         if spare {
             reg.rejecters += 1;
         }
         drop(reg);
-        warn!("{why}");
+        warn!("{peer}: {why}");
         reject_busy(shared, socket, peer, spare, response);
         return;
     }

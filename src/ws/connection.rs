@@ -31,13 +31,23 @@ static DISAGREED: AtomicBool = AtomicBool::new(false);
 /// behind it), the checks' results, and its observers, if any.
 pub(crate) struct Upgrade {
     pub(crate) head: Head,
-    pub(crate) path: String,
-    /// The copy of the head tungstenite accepts, if the client's differs (handshake.rs).
-    pub(crate) rewritten: Option<Vec<u8>>,
-    /// The subprotocol chosen for the `101`.
-    pub(crate) protocol: Option<String>,
+    pub(crate) checked: Checked,
     /// `--trace` or the inspector: where the frames are narrated.
     pub(crate) observers: trace::Observers,
+}
+
+/// A valid WebSocket upgrade of `path` (http/handshake.rs): hand the head to tungstenite's
+/// handshake.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub(crate) path: String,
+    /// The head to hand tungstenite instead of the client's, when tinyws accepts what
+    /// tungstenite would refuse (handshake.rs `for_tungstenite`).
+    pub(crate) rewritten: Option<Vec<u8>>,
+    /// The subprotocol chosen for the `101` (RFC 6455 §4.2.2 /subprotocol/), if any.
+    pub(crate) protocol: Option<String>,
+    /// For the log at info: the client offered subprotocols and none was chosen.
+    pub(crate) note: Option<String>,
 }
 
 /// A WebSocket's life after the routing step: `open`, `serve`, `finish`.
@@ -79,8 +89,8 @@ fn open<'s>(
 ) -> Option<(WebSocket<Stream>, Option<Place<'s>>)> {
     let tag = shared.tag(client.id());
     let peer = client.peer_addr();
-    let path = upgrade.path.clone();
-    let protocol = upgrade.protocol.clone();
+    let path = upgrade.checked.path.clone();
+    let protocol = upgrade.checked.protocol.clone();
     let ws = handshake(shared, client, upgrade, observers)?;
     if let Err(e) = client.upgrade(path, protocol) {
         info!("{tag} {peer}: handshake failed: sending the 101: {e}");
@@ -121,12 +131,7 @@ fn handshake(
     let cfg = &shared.config;
     let tag = shared.tag(client.id());
     let peer = client.peer_addr();
-    let Upgrade {
-        head,
-        rewritten,
-        protocol,
-        ..
-    } = upgrade;
+    let Upgrade { head, checked, .. } = upgrade;
     // The frame lab's limits (`Config::limits`), but tungstenite's own buffer stays
     // small: an idle connection keeps it. The stream reads up to read_buffer_size at
     // once when data streams in (tune/reads.rs).
@@ -134,7 +139,7 @@ fn handshake(
         .limits()
         .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size));
     // tungstenite replays the head to parse it again; give it the copy it accepts.
-    let head = match rewritten {
+    let head = match checked.rewritten {
         Some(mut copy) => {
             let len = copy.len();
             copy.extend_from_slice(&head.buf[head.len..]); // early frames stay behind it
@@ -153,8 +158,9 @@ fn handshake(
         watch_reads,
     );
     #[allow(clippy::result_large_err)] // the signature is tungstenite's Callback
-    let callback =
-        |req: &Request, resp: Response| answer_101(shared, client, protocol.as_deref(), req, resp);
+    let callback = |req: &Request, resp: Response| {
+        answer_101(shared, client, checked.protocol.as_deref(), req, resp)
+    };
     let mut ws = match tungstenite::accept_hdr_with_config(stream, callback, Some(ws_config)) {
         Ok(ws) => ws,
         Err(tungstenite::HandshakeError::Failure(e)) if !matches!(e, tungstenite::Error::Io(_)) => {

@@ -25,9 +25,9 @@ use crate::tune;
 
 pub(crate) struct Stream {
     client: Arc<Client>,
-    /// What tungstenite has not read yet of the request head (during the handshake).
-    replay: Vec<u8>,
-    handshake: bool,
+    /// What tungstenite has not read yet of the request head; `None` once the
+    /// handshake is over.
+    replay: Option<Vec<u8>>,
     /// Bytes were queued since the last flush.
     dirty: bool,
     /// Outgoing bytes that force a write (`write_buffer_size`).
@@ -53,8 +53,7 @@ impl Stream {
         reads.preload(replay.split_off(head.len));
         Stream {
             client,
-            replay,
-            handshake: true,
+            replay: Some(replay),
             dirty: false,
             threshold,
             trace: trace.map(Box::new),
@@ -64,8 +63,7 @@ impl Stream {
 
     /// After the handshake, which has read all of the head.
     pub(crate) fn end_handshake(&mut self) {
-        self.handshake = false;
-        self.replay = Vec::new();
+        self.replay = None;
     }
 
     pub(crate) fn client(&self) -> &Arc<Client> {
@@ -104,8 +102,8 @@ impl tune::Quiets for Stream {
 
 impl Read for Stream {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.handshake {
-            if self.replay.is_empty() {
+        if let Some(replay) = self.replay.as_mut() {
+            if replay.is_empty() {
                 // The head is all this stream gives before the handshake ends: "nothing
                 // more yet", as a non-blocking socket says. A connection never gets here
                 // (tungstenite stops reading once it has parsed the head), and reading the
@@ -113,9 +111,9 @@ impl Read for Stream {
                 // stream, all head, does (lab.rs).
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let n = out.len().min(self.replay.len());
-            out[..n].copy_from_slice(&self.replay[..n]);
-            self.replay.drain(..n);
+            let n = out.len().min(replay.len());
+            out[..n].copy_from_slice(&replay[..n]);
+            replay.drain(..n);
             return Ok(n);
         }
         if !self.reads.has_buffered() {
@@ -137,7 +135,7 @@ impl Write for Stream {
         self.reads.wrote(buf.len());
         // During the handshake the 101 only waits in the outbox: `Client::upgrade` sends
         // it, under the lock that shutdown decides under (outbox.rs).
-        let threshold = if self.handshake {
+        let threshold = if self.replay.is_some() {
             usize::MAX
         } else {
             self.threshold
@@ -148,7 +146,7 @@ impl Write for Stream {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.handshake {
+        if self.replay.is_some() {
             return Ok(()); // see `write`
         }
         self.dirty = false;
