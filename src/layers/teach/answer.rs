@@ -62,11 +62,11 @@ pub(crate) fn observe(
     let (id, peer) = (req.client.id(), req.client.peer_addr());
     let asked = config.inspect || in_request_line(head, inspect::TOKEN_PARAM);
     let record = asked.then(|| inspector.recorder(id, peer, head)).flatten();
-    let Some(sink) = trace::Sink::new(id, req.traced, record.clone()) else {
+    let Some(sink) = trace::Sink::new(id, req.traced, record) else {
         return trace::Observers::default();
     };
     trace::request(&sink, head, config, end);
-    trace::Observers::new(Some(sink), record)
+    trace::Observers::new(sink)
 }
 
 /// Whether `text` is anywhere in the request line of `head`.

@@ -158,18 +158,21 @@ fn visible(block: &str) -> String {
 }
 
 /// A connection's observers from its upgrade to its end (`--trace`, the inspector's
-/// record), as the routing step made them (http/serve.rs): connection.rs tells them
-/// what happens, and a connection nobody watches formats nothing.
+/// record, both reached through the sink), as the routing step made them
+/// (http/serve.rs): connection.rs tells them what happens, and a connection nobody
+/// watches formats nothing.
 #[derive(Default)]
 pub(crate) struct Observers {
     sink: Option<Sink>,
-    /// The inspector's record (the sink narrates to it too).
-    record: Option<Recorder>,
 }
 
 impl Observers {
-    pub(crate) fn new(sink: Option<Sink>, record: Option<Recorder>) -> Observers {
-        Observers { sink, record }
+    pub(crate) fn new(sink: Sink) -> Observers {
+        Observers { sink: Some(sink) }
+    }
+
+    fn record(&self) -> Option<&Recorder> {
+        self.sink.as_ref()?.record.as_ref()
     }
 
     /// Before the first byte of the `101`: attaches to `client` the observer of what is
@@ -183,29 +186,28 @@ impl Observers {
 
     /// The `101` is out.
     pub(crate) fn upgraded(&self) {
-        if let Some(record) = &self.record {
+        if let Some(record) = self.record() {
             record.upgraded();
         }
     }
 
     /// The upgrade failed after its checks: the record says so.
     pub(crate) fn not_opened(&self) {
-        if let Some(record) = &self.record {
+        if let Some(record) = self.record() {
             record.end("-- ended before the WebSocket opened".into());
         }
     }
 
     /// The connection is over: `end` says how, as its log line does.
     pub(crate) fn ended(&self, end: &dyn std::fmt::Display) {
-        let stdout = self.sink.as_ref().filter(|sink| sink.stdout);
-        if stdout.is_none() && self.record.is_none() {
+        let Some(sink) = &self.sink else {
             return;
-        }
+        };
         let line = format!("-- {end}");
-        if let Some(sink) = stdout {
+        if sink.stdout {
             emit(sink.id, &line);
         }
-        if let Some(record) = &self.record {
+        if let Some(record) = &sink.record {
             record.end(line);
         }
     }
