@@ -40,6 +40,18 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// A new connection, accepted `at`, enters the registry, waiting for its request
+    /// head. Its id is above every one held (see `clients`).
+    pub(crate) fn add(&mut self, at: Instant, client: &Arc<Client>) {
+        debug_assert!(
+            self.clients
+                .last()
+                .is_none_or(|last| last.id() < client.id())
+        );
+        self.clients.push(client.clone());
+        self.waiting.push(client.id(), at, client.clone());
+    }
+
     /// Connection `id`'s thread ended: it leaves the registry.
     pub(crate) fn remove(&mut self, id: u64) {
         if let Ok(i) = self.clients.binary_search_by_key(&id, |c| c.id()) {

@@ -70,8 +70,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
         return;
     };
     let client = Arc::new(client);
-    reg.clients.push(client.clone());
-    reg.waiting.push(id, now, client.clone());
+    reg.add(now, &client);
     drop(reg);
 
     let guard = Registered {
