@@ -388,8 +388,10 @@ impl Client {
         }
         out.closed |= frames.is_none();
         if let Some(watch) = out.watch.as_mut() {
-            let close = crate::client::backlog::eviction_close();
-            watch.wrote(frames.unwrap_or(&close), true);
+            match frames {
+                Some(frames) => watch.wrote(frames, true),
+                None => watch.wrote(&crate::client::backlog::eviction_close(), true),
+            }
         }
     }
 
