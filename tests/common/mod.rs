@@ -97,6 +97,7 @@ pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => panic!("reading until close failed after {} bytes: {e}", out.len()),
         }
     }
@@ -119,11 +120,18 @@ pub fn upgrade_request(path: &str, extra: &str) -> String {
 
 /// Reads one HTTP response head (through the blank line), byte by byte so nothing after
 /// it is consumed.
+///
+/// Like `read_to_end`, a read interrupted by a signal is tried again, as `read_exact`
+/// does: a socket read with a timeout returns EINTR when the process is stopped and
+/// continued (signal(7)), which a loaded CI machine does.
 pub fn read_head(s: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = s.read(&mut b).expect("reading the response head");
+        let n = match s.read(&mut b) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            n => n.expect("reading the response head"),
+        };
         assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
         head.push(b[0]);
     }
