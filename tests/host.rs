@@ -126,14 +126,18 @@ fn request(route: &Route, version: &str, target_prefix: &str, host_lines: &str) 
     )
 }
 
-/// Every `Host` RFC 9112 §3.2 says is a 400: none, two, empty, and invalid ones.
-const BAD_HOSTS: [&str; 6] = [
+/// Every `Host` RFC 9112 §3.2 says is a 400: none, two, empty, and invalid ones. Only
+/// spaces and tabs around a value are whitespace (RFC 9110 §5.6.3): a name followed by a
+/// no-break space or an ideographic space (U+3000) is an invalid name, not `localhost`.
+const BAD_HOSTS: [&str; 8] = [
     "",
     "Host: localhost\r\nHost: localhost\r\n",
     "Host: \r\n",
     "Host: user@localhost\r\n",
     "Host: localhost:80x\r\n",
     "Host: local host\r\n",
+    "Host: localhost\u{a0}\r\n",
+    "Host: \u{3000}localhost\r\n",
 ];
 
 #[test]

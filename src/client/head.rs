@@ -115,7 +115,7 @@ pub(crate) fn values<'h>(
     headers
         .iter()
         .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| std::str::from_utf8(h.value).unwrap_or("\u{fffd}").trim())
+        .map(|h| trim(std::str::from_utf8(h.value).unwrap_or("\u{fffd}")))
 }
 
 /// The elements of the comma list in every header called `name` (a list may come on
@@ -126,8 +126,14 @@ pub(crate) fn list<'h>(
 ) -> impl Iterator<Item = &'h str> {
     values(headers, name)
         .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .map(trim)
         .filter(|t| !t.is_empty())
+}
+
+/// Strips the whitespace HTTP allows around a value: spaces and tabs only (RFC 9110
+/// §5.6.3), not all of Unicode's, so `a` followed by U+00A0 is not read as `a`.
+fn trim(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
 #[cfg(test)]
@@ -138,6 +144,27 @@ mod tests {
     use std::io::Write;
     use std::net::{Shutdown, TcpListener, TcpStream};
     use std::time::Duration;
+
+    /// Optional whitespace is spaces and tabs (RFC 9110 §5.6.3): other Unicode spaces
+    /// stay part of the value, where the checks refuse them.
+    #[test]
+    fn values_and_lists_trim_spaces_and_tabs_only() {
+        let table: [(&[u8], &[&str], &[&str]); 6] = [
+            (b" a \t", &["a"], &["a"]),
+            (b"\ta, b ,,c", &["a, b ,,c"], &["a", "b", "c"]),
+            ("a\u{a0}".as_bytes(), &["a\u{a0}"], &["a\u{a0}"]),
+            ("\u{3000}a".as_bytes(), &["\u{3000}a"], &["\u{3000}a"]),
+            ("a,\u{2003}".as_bytes(), &["a,\u{2003}"], &["a", "\u{2003}"]),
+            (b"\xff", &["\u{fffd}"], &["\u{fffd}"]),
+        ];
+        for (value, want_values, want_list) in table {
+            let headers = [httparse::Header { name: "X", value }];
+            let got: Vec<_> = values(&headers, "x").collect();
+            assert_eq!(got, want_values, "values of {value:?}");
+            let got: Vec<_> = list(&headers, "x").collect();
+            assert_eq!(got, want_list, "list of {value:?}");
+        }
+    }
 
     #[test]
     fn head_end_accepts_crlf_and_lf() {
