@@ -155,7 +155,11 @@ pub(crate) fn contains_close(mut bytes: &[u8]) -> bool {
 pub(crate) fn failure(e: &tungstenite::Error) -> (u16, String) {
     match e {
         tungstenite::Error::Protocol(p) => (1002, p.to_string()),
-        tungstenite::Error::Utf8(_) => (1007, "invalid UTF-8 in a text message".into()),
+        // tungstenite's error does not say which of the two it was.
+        tungstenite::Error::Utf8(_) => (
+            1007,
+            "invalid UTF-8 in a text message or close reason".into(),
+        ),
         tungstenite::Error::Capacity(c) => (1009, c.to_string()),
         other => (1011, other.to_string()),
     }

@@ -180,7 +180,7 @@ mod lab {
             (
                 "bad UTF-8 across fragments",
                 frames(&[(0x01, &[0xe4]), (0x80, &[0x41])]),
-                r#""code":1007,"name":"invalid payload data","reason":"invalid UTF-8 in a text message","section":"§8.1""#,
+                r#""code":1007,"name":"invalid payload data","reason":"invalid UTF-8 in a text message or close reason","section":"§8.1""#,
             ),
             (
                 "a message over max_message_size",

@@ -88,6 +88,28 @@ fn invalid_utf8_is_1007() {
     }
 }
 
+/// The 1007's reason names both places invalid UTF-8 can be (RFC 6455 §5.5.1, §8.1): it
+/// is sent for a close reason too, where "a text message" alone would send a student
+/// looking in the wrong frame.
+#[test]
+fn the_1007_reason_names_the_close_reason_too() {
+    let server = start(config());
+    for bytes in [
+        frame(true, 0x8, &[0x03, 0xe8, 0xff, 0xfe]),
+        frame(true, 0x1, &[b'a', 0x80]),
+    ] {
+        let mut s = upgraded(server.addr);
+        s.write_all(&bytes).unwrap();
+        assert_eq!(
+            read_frame(&mut s),
+            (
+                0x88,
+                close_payload(1007, "invalid UTF-8 in a text message or close reason")
+            )
+        );
+    }
+}
+
 #[test]
 fn valid_utf8_split_inside_a_character_across_fragments_is_fine() {
     let server = start(config());
