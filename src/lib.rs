@@ -94,6 +94,25 @@
 //! may be read as), and so can `guard/`, the defences against hostile clients (guard/mod.rs
 //! says the same), and the optional layers (layers/mod.rs lists them).
 //!
+//! **The protocol (RFC 6455), and where each step happens.**
+//! - The client asks for an upgrade: an HTTP `GET` with `Upgrade: websocket`,
+//!   `Connection: Upgrade`, a random `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`
+//!   (§4.1). `http/route.rs` `check` and `http/handshake.rs` `check_upgrade` check it
+//!   (§4.2.1).
+//! - The server proves it read the key: `Sec-WebSocket-Accept` is the base64 of the SHA-1
+//!   of the key followed by a fixed GUID (§4.2.2). tungstenite computes it in its
+//!   handshake, which `ws/connection.rs` `handshake` runs; with `--trace`,
+//!   `layers/teach/narrate.rs` `accept_steps` shows each step.
+//! - `101 Switching Protocols` (`ws/connection.rs` `answer_101` adds the subprotocol):
+//!   from here on the bytes on the connection are frames, not HTTP.
+//! - Frames (§5.2, drawn in `frame.rs`): the client masks every frame it sends, the
+//!   server never does (§5.3). tungstenite unmasks as it reads; with `--trace`,
+//!   `layers/teach/trace.rs` `unmasked` shows the bytes before and after.
+//! - Ping and pong (§5.5.2, §5.5.3): tungstenite answers a ping itself; a client quiet
+//!   for the keepalive interval gets a ping from `ws/connection.rs` `read_loop`.
+//! - Close (§5.5.1, §7): whoever receives a close frame echoes it, and the server then
+//!   closes TCP first (§7.1.1): hop 9 of the echo below.
+//!
 //! **One echo.**
 //! 1. `server/accept.rs` `Server::run` accepts the TCP connection;
 //! 2. `server/admission.rs` `admit` gives it a slot in the registry
@@ -108,14 +127,16 @@
 //! 6. `ws/connection.rs` `run`: `open` calls `handshake`, which runs tungstenite's
 //!    handshake over a `ws/stream.rs` `Stream`, which replays the head; the `101` waits in the client's
 //!    outbox (`client/outbox.rs`) until `Client::upgrade` sends it.
-//! 7. `ws/connection.rs` `serve` loops: tungstenite reads a frame through
+//! 7. `ws/connection.rs` `read_loop` loops: tungstenite reads a frame through
 //!    `Stream::read`; `receive` hands the message to the [`Handler`] (`handler.rs`
 //!    `Echo`), and `ws.write` queues the reply in the outbox (`Stream::write`,
 //!    `Client::queue`);
 //! 8. the stream writes it out (`Client::flush`, `client/transport.rs`
-//!    `Transport::write_all`) just before it next waits for the client.
-//! 9. A close frame from the client is answered the same way (`receive`), and `finish`
-//!    logs how the connection ended (`End`).
+//!    `Transport::write_all_until`) just before it next waits for the client.
+//! 9. A close frame from the client: `receive` records it, tungstenite queues its echo
+//!    (RFC 6455 §5.5.1) and reports the end, `ended` sends the echo (`Client::flush`),
+//!    and `finish` logs how the connection ended (`End`). Dropping the last
+//!    `Arc<Client>` then closes the TCP connection: the server closes first (§7.1.1).
 //!
 //! **One broadcast.**
 //! 1. In broadcast mode `open` also calls `join`: `room/broadcast.rs` `Place::in_room`
@@ -163,9 +184,11 @@
 //! hands each text message to it before the handler, and it queues the line for stdout
 //! (`util/spool.rs`).
 //!
-//! A handler's [`Client::send`] takes the same way as a reply: the outbox in echo mode,
-//! the member's backlog in broadcast mode (`Client::enqueue`). [`ServerHandle`]
-//! (`client/handle.rs`: a small trait, and why) reaches the shared state and its shutdown
+//! A handler's [`Client::send`] goes through the same outbox as a reply, but in echo mode
+//! it is written at once (a reply waits until the stream next waits for the client); in
+//! broadcast mode it goes to the member's backlog (`Client::enqueue`). [`ServerHandle`]
+//! (`client/handle.rs`: a struct over the small `Control` trait, and why) reaches the
+//! shared state and its shutdown
 //! (`server/running.rs`); `server/signals.rs` turns Ctrl-C into its `shutdown`. What
 //! every thread shares is in `shared.rs`; `util/lock.rs`, `client/transport.rs` and
 //! `util/io.rs` hold the one way to take a lock, to retry a socket call and to classify

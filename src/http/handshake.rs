@@ -26,9 +26,10 @@ pub(crate) fn refuse(by: Check, response: Response) -> Refusal {
     }
 }
 
-/// The checks of an upgrade request whose request line, Host and path route.rs has
-/// accepted (RFC 6455 §4.2.1 items 3 to 6, §10.2 for the Origin). `host` is the host the
-/// request is for.
+/// The checks of an upgrade request whose request line, Host, path and `Upgrade` route.rs
+/// has accepted (RFC 6455 §4.2.1 items 1 to 3): items 4 to 6 (`Connection`, the key, the
+/// version), the Origin (item 7, §10.2) and the subprotocol (item 8, §4.2.2). `host` is
+/// the host the request is for.
 pub(crate) fn check_upgrade(
     head: &[u8],
     headers: &[httparse::Header<'_>],

@@ -31,7 +31,8 @@ pub(crate) enum Verdict {
     Refuse(Refusal),
 }
 
-/// Decides what to do with a complete request head (RFC 6455 §4.2.1, §4.2.2, §4.4).
+/// Decides what to do with a complete request head (RFC 6455 §4.2.1; §4.4 for a
+/// version it does not speak).
 pub(crate) fn check(head: &[u8], config: &Config) -> Verdict {
     let mut head_request = false;
     match decide(head, config, &mut head_request) {
@@ -96,7 +97,8 @@ fn decide(head: &[u8], config: &Config, head_request: &mut bool) -> Result<Verdi
         return Ok(plain);
     }
     check_path(path, config)?;
-    // A GET without `Upgrade: websocket` is a plain page request.
+    // A GET without `Upgrade: websocket` that no plain answer took is for the
+    // WebSocket endpoint: 426, which says how to connect.
     if !wants_upgrade {
         return Err(refuse(Check::Upgrade, endpoint_426(path)));
     }

@@ -11,10 +11,13 @@
 //! | item | read it as | what it saves |
 //! |---|---|---|
 //! | [`Reads`] (reads.rs) | "read from the socket into `out`" | system calls on large messages; the idle read buffer |
+//! | `Reads::preload`, `has_buffered` | "read these bytes first"; "no bytes wait" | (the early frames behind the head, replayed; replies flushed just before a read that would block) |
+//! | [`IDLE_READ`] | tungstenite's read buffer size | the memory an idle connection's tungstenite keeps |
 //! | [`Quiet`] (quiet.rs) | "the read timeout is the keepalive timer" | memory a quiet connection no longer needs |
+//! | `Quiet::timed_out` | `false`: "the keepalive interval passed" | (a timeout that only gave memory back is read again) |
 //! | [`keep`], [`release_idle`] (quiet.rs) | "drop the buffer"; nothing | an allocation per burst of replies, and the outbox's buffer while quiet |
 //! | [`send_now`] (nowait.rs) | "could not send now" (`WouldBlock`) | a writer-thread wake-up per small broadcast; the write floor's system calls when a write fits |
-//! | [`Threads`] (threads.rs) | "run this on a new thread" | thread start-up on a burst of connections |
+//! | [`Threads`] (threads.rs), [`MAX_SPARE`] | "run this on a new thread"; how many may wait | thread start-up on a burst of connections |
 //! | [`bound_arenas`] (heap.rs) | nothing | address space under `ulimit -v`, on 32-bit boards |
 //! | stack.rs, used by [`Quiet`] | nothing | stack pages the handshake touched |
 //! | [`Scanner`] (scan.rs), used by [`Reads`] and the trace | nothing | nothing itself: it finds the frame edges [`Reads`] needs |

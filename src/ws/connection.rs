@@ -50,7 +50,7 @@ pub(crate) struct Checked {
     pub(crate) note: Option<String>,
 }
 
-/// A WebSocket's life after the routing step: `open`, `serve`, `finish`.
+/// A WebSocket's life after the routing step: `open`, `read_loop`, `finish`.
 pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, mut upgrade: Upgrade) {
     let observers = std::mem::take(&mut upgrade.observers);
     let Some((mut ws, member)) = open(shared, &client, upgrade, &observers) else {
@@ -59,7 +59,7 @@ pub(crate) fn run(shared: &Arc<Shared>, client: Arc<Client>, mut upgrade: Upgrad
     };
     let end = match catch_unwind(AssertUnwindSafe(|| {
         shared.handler.on_open(&client);
-        serve(&mut ws, shared, member.as_ref().map(Place::room))
+        read_loop(&mut ws, shared, member.as_ref().map(Place::room))
     })) {
         Ok(end) => end,
         Err(_) => {
@@ -132,8 +132,8 @@ fn handshake(
     let tag = shared.tag(client.id());
     let peer = client.peer_addr();
     let Upgrade { head, checked, .. } = upgrade;
-    // The frame lab's limits (`Config::limits`), but tungstenite's own buffer stays
-    // small: an idle connection keeps it. The stream reads up to read_buffer_size at
+    // Every connection's limits (`Config::limits`, which the frame lab shares), but
+    // tungstenite's own buffer stays small: an idle connection keeps it. The stream reads up to read_buffer_size at
     // once when data streams in (tune/reads.rs).
     let ws_config = cfg
         .limits()
@@ -253,8 +253,9 @@ fn join<'s>(shared: &'s Shared, client: &Arc<Client>) -> Option<Option<Place<'s>
 }
 
 /// After the read loop: the handler's `on_close`, leaving the room, the drain after a
-/// failure, and the log line that says how the connection ended. Not inlined, like
-/// `open`.
+/// failure, and the log line that says how the connection ended. The TCP connection
+/// closes when the last `Arc<Client>` is dropped, right after: the server closes first
+/// (RFC 6455 §7.1.1). Not inlined, like `open`.
 #[inline(never)]
 fn finish(
     shared: &Shared,
@@ -298,8 +299,8 @@ fn finish(
 /// How a connection ended, for the log line.
 enum End {
     /// The close handshake completed: the code and reason of the client's close frame
-    /// (ours, on shutdown), if it had a code; the reason shown escaped (escape.rs), on the
-    /// log line and the trace's.
+    /// (on shutdown, its answer to our 1001), if it had a code; the reason shown escaped
+    /// (escape.rs), on the log line and the trace's.
     Closed(Option<(u16, String)>),
     /// We failed the connection with a close frame (RFC 6455 §7.1.7).
     Failed { code: u16, sent: bool, why: String },
@@ -329,7 +330,7 @@ impl fmt::Display for End {
 
 /// The read → reply loop. Returns when the connection is over.
 /// `room`: broadcast mode, the client's room.
-fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> End {
+fn read_loop(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> End {
     let cfg = &shared.config;
     let client = ws.get_ref().client().clone();
     let keepalive = (!cfg.ping_interval.is_zero()).then_some(cfg.ping_interval);
@@ -377,8 +378,8 @@ fn serve(ws: &mut WebSocket<Stream>, shared: &Shared, room: Option<&Room>) -> En
 }
 
 /// One message read: a text or binary one goes to the handler, and its reply to the
-/// client (echo) or the room (broadcast); a close is answered (tungstenite queued the
-/// echo of its frame). Pings are answered by tungstenite itself.
+/// client (echo) or the room (broadcast); a close is recorded, and its echo (which
+/// tungstenite queued) is sent by `ended`. Pings are answered by tungstenite itself.
 fn receive(
     ws: &mut WebSocket<Stream>,
     shared: &Shared,
@@ -413,7 +414,9 @@ fn receive(
         }
         Message::Close(frame) => {
             *close = frame.map(|f| (f.code.into(), f.reason.to_string()));
-            // tungstenite queued the echo of the close (§5.5.1); send it now.
+            // tungstenite queued the echo of the close (§5.5.1). This flush hands it to
+            // the outbox and reports the end (`ConnectionClosed`) without flushing the
+            // stream: `ended` sends it.
             ws.flush()
         }
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),

@@ -5,8 +5,8 @@
 //! memory.
 //!
 //! Called by server/admission.rs with the upgrade http/ accepted (http/serve.rs builds the
-//! `Upgrade`); may call the shared
-//! state and the handler, layers/ (the trace, the pipes), room/, client/ and below.
+//! `Upgrade`; http/ also names its types); may call the shared state and the handler,
+//! layers/ (the trace, the pipes), room/, client/ and below.
 
 pub(crate) mod connection;
 pub(crate) mod lab;
