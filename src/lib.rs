@@ -113,6 +113,12 @@
 //! - Close (§5.5.1, §7): whoever receives a close frame echoes it, and the server then
 //!   closes TCP first (§7.1.1): hop 9 of the echo below.
 //!
+//! Words tinyws uses for its own parts: the *request head* is the HTTP request up to its
+//! empty line; a *slot* is one of `--max-connections`; a client's *outbox* is the one
+//! door every byte bound for it goes through (`client/outbox.rs`); the *stream* is what
+//! tungstenite reads and writes: first the head again (*replayed*, as tinyws read it
+//! already to check it), then the socket.
+//!
 //! **One echo.**
 //! 1. `server/accept.rs` `Server::run` accepts the TCP connection;
 //! 2. `server/admission.rs` `admit` gives it a slot in the registry

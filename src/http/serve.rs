@@ -43,7 +43,9 @@ pub(crate) fn serve(shared: &Shared, client: &Arc<Client>, accepted: Instant) ->
         traced,
     };
     // The teaching layer's own requests (the inspector's, the frame lab's). Only with a
-    // valid Host (and one of `allow_hosts`): else `check` refuses them below.
+    // valid Host (and one of `allow_hosts`): else `check` refuses them below. For an
+    // echo, read it as `false`; `observe` below, as "nobody watches" unless --trace or
+    // the inspector asks.
     if answer::plain(
         &plain,
         &shared.layers.inspect,

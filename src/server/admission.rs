@@ -53,6 +53,9 @@ pub(crate) fn admit(shared: &Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     let cap = max.min(shared.fit);
     let now = Instant::now();
     let live = reg.live();
+    // Read it as nothing while slots are free and fewer than half wait for a request
+    // head; else the oldest still waiting (one that sent nothing first) is pushed out to
+    // make room for this one (client/registry.rs says when and why).
     reg.waiting.make_room(live, cap, max, peer, now);
     if let Some((why, response)) = reg.refusal(max, shared.fit) {
         let spare = reg.rejecters < MAX_REJECTERS;
