@@ -239,7 +239,7 @@ fn open_page(exe: &Path, page_url: &str) -> (Browser, Page) {
     let stream = TcpStream::connect_timeout(&ws_addr, TIMEOUT).expect("connect to CDP");
     stream.set_read_timeout(Some(BROWSER_TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    let (ws, _) = tungstenite::client(target.as_str(), stream).expect("CDP handshake");
+    let (ws, _) = tungstenite::client(target.as_str(), Patient(stream)).expect("CDP handshake");
     (browser, Page { ws, next_id: 0 })
 }
 
@@ -321,7 +321,9 @@ fn cdp_connect(url: &str) -> Ws {
     let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect to CDP");
     stream.set_read_timeout(Some(BROWSER_TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    tungstenite::client(url, stream).expect("CDP handshake").0
+    tungstenite::client(url, Patient(stream))
+        .expect("CDP handshake")
+        .0
 }
 
 /// Sends one CDP command and returns its answer (the whole JSON text).

@@ -148,11 +148,56 @@ pub fn upgraded(addr: SocketAddr) -> TcpStream {
 }
 
 /// A tungstenite client.
-pub type Ws = tungstenite::WebSocket<TcpStream>;
+pub type Ws = tungstenite::WebSocket<Patient>;
+
+/// A socket whose reads and writes are tried again when a signal interrupts them, as
+/// `read_exact` does (see `read_head`). tungstenite hands the EINTR back as an error,
+/// which a test would take for the server's fault.
+pub struct Patient(pub TcpStream);
+
+impl Patient {
+    fn again<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+        loop {
+            match call() {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                done => return done,
+            }
+        }
+    }
+}
+
+impl Read for Patient {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Patient::again(|| self.0.read(buf))
+    }
+}
+
+impl Write for Patient {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Patient::again(|| self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Patient::again(|| self.0.flush())
+    }
+}
+
+impl std::ops::Deref for Patient {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Patient {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.0
+    }
+}
 
 pub fn ws(addr: SocketAddr, path: &str) -> Ws {
     let (ws, resp) =
-        tungstenite::client(format!("ws://{addr}{path}"), tcp(addr)).expect("handshake");
+        tungstenite::client(format!("ws://{addr}{path}"), Patient(tcp(addr))).expect("handshake");
     assert_eq!(resp.status(), 101);
     ws
 }
