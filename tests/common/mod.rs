@@ -93,11 +93,10 @@ pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match s.read(&mut buf) {
+        match retried(|| s.read(&mut buf)) {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => panic!("reading until close failed after {} bytes: {e}", out.len()),
         }
     }
@@ -118,20 +117,26 @@ pub fn upgrade_request(path: &str, extra: &str) -> String {
     )
 }
 
+/// Runs a socket call again while a signal interrupts it, as `read_exact` does: a
+/// socket call with a timeout returns EINTR after a signal or when the process is stopped
+/// and continued (signal(7)), which a loaded CI machine does. (The server's own is
+/// client/transport.rs `retry`.)
+pub fn retried<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
+    }
+}
+
 /// Reads one HTTP response head (through the blank line), byte by byte so nothing after
 /// it is consumed.
-///
-/// Like `read_to_end`, a read interrupted by a signal is tried again, as `read_exact`
-/// does: a socket read with a timeout returns EINTR when the process is stopped and
-/// continued (signal(7)), which a loaded CI machine does.
 pub fn read_head(s: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = match s.read(&mut b) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            n => n.expect("reading the response head"),
-        };
+        let n = retried(|| s.read(&mut b)).expect("reading the response head");
         assert_eq!(n, 1, "closed after {:?}", String::from_utf8_lossy(&head));
         head.push(b[0]);
     }
@@ -150,35 +155,23 @@ pub fn upgraded(addr: SocketAddr) -> TcpStream {
 /// A tungstenite client.
 pub type Ws = tungstenite::WebSocket<Patient>;
 
-/// A socket whose reads and writes are tried again when a signal interrupts them, as
-/// `read_exact` does (see `read_head`). tungstenite hands the EINTR back as an error,
-/// which a test would take for the server's fault.
+/// A socket whose reads and writes are [`retried`]: tungstenite hands an EINTR back as
+/// an error, which a test would take for the server's fault.
 pub struct Patient(pub TcpStream);
-
-impl Patient {
-    fn again<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
-        loop {
-            match call() {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                done => return done,
-            }
-        }
-    }
-}
 
 impl Read for Patient {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        Patient::again(|| self.0.read(buf))
+        retried(|| self.0.read(buf))
     }
 }
 
 impl Write for Patient {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        Patient::again(|| self.0.write(buf))
+        retried(|| self.0.write(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Patient::again(|| self.0.flush())
+        retried(|| self.0.flush())
     }
 }
 
