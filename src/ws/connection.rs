@@ -133,8 +133,8 @@ fn handshake(
     let peer = client.peer_addr();
     let Upgrade { head, checked, .. } = upgrade;
     // Every connection's limits (`Config::limits`, which the frame lab shares), but
-    // tungstenite's own buffer stays small: an idle connection keeps it. The stream reads up to read_buffer_size at
-    // once when data streams in (tune/reads.rs).
+    // tungstenite's own buffer stays small: an idle connection keeps it. The stream
+    // reads up to read_buffer_size at once when data streams in (tune/reads.rs).
     let ws_config = cfg
         .limits()
         .read_buffer_size(tune::IDLE_READ.min(cfg.read_buffer_size));
