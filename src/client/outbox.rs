@@ -15,12 +15,12 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use tungstenite::Message;
 
-use crate::client::backlog::Backlog;
+use crate::client::backlog::{Backlog, Member};
 use crate::client::handle::ServerHandle;
 use crate::client::transport::Transport;
 use crate::frame;
@@ -41,10 +41,8 @@ pub struct Client {
     going_away: AtomicBool,
     transport: Transport,
     out: Mutex<Outbox>,
-    /// Broadcast mode: wakes the writer thread (frames queued, or the connection is over).
-    pub(crate) wake: Condvar,
-    /// Broadcast mode: when the room last made this client's messages wait (for the log).
-    pub(crate) paced_at: Mutex<Option<Instant>>,
+    /// Broadcast mode: what its writer thread and the room keep here (backlog.rs).
+    pub(crate) member: Member,
     /// The server it is connected to, for handlers ([`server`](Client::server)).
     server: ServerHandle,
     /// The handler gave a message tinyws does not send: said once per connection.
@@ -92,8 +90,7 @@ impl Client {
             going_away: AtomicBool::new(false),
             transport,
             out: Mutex::new(Outbox::default()),
-            wake: Condvar::new(),
-            paced_at: Mutex::new(None),
+            member: Member::default(),
             server,
             warned_unsendable: AtomicBool::new(false),
         }
@@ -176,30 +173,11 @@ impl Client {
         if out.closed || out.broken {
             return false;
         }
-        match out.backlog.as_ref() {
-            Some(b) if b.finishing => false,
-            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit => {
-                let limit = b.limit;
-                drop(out);
-                log::warn!(
-                    "#{} {}: a message of {} bytes for this client is larger than `max_backlog` ({}); not sent",
-                    self.id,
-                    self.peer,
-                    payload.len(),
-                    crate::config::format_size(limit)
-                );
-                false
-            }
-            Some(_) => {
-                // In the backlog's order: anything pending first (nothing, normally).
-                let _ = self.write_out_until(&mut out, None);
-                self.enqueue(&mut out, frame)
-            }
-            None => {
-                out.pending.extend_from_slice(&frame);
-                self.write_out_until(&mut out, None).is_ok()
-            }
+        if out.backlog.is_some() {
+            return self.send_to_backlog(out, frame, payload.len());
         }
+        out.pending.extend_from_slice(&frame);
+        self.write_out_until(&mut out, None).is_ok()
     }
 
     /// A handler gave a message that is not text or binary (returned it, or passed it to
@@ -336,10 +314,7 @@ impl Client {
             return Ok(());
         }
         if out.backlog.is_some() {
-            // Traced by enqueue, which knows whether they are sent or replaced by a 1008.
-            let frames: Arc<[u8]> = Arc::from(&out.pending[..]);
-            out.pending.clear();
-            self.enqueue(out, frames);
+            self.pending_to_backlog(out);
             return Ok(());
         }
         if let Some(watch) = out.watch.as_mut() {
@@ -363,48 +338,11 @@ impl Client {
         })
     }
 
-    /// Broadcast mode: queues whole frames for the writer thread. A close frame always
-    /// fits; anything else that would pass twice the limit replaces it with a close 1008
-    /// (see `backlog.rs`). Returns whether the frames were queued.
-    ///
-    /// The client's own frames pass here and broadcasts through [`offer`](Self::offer),
-    /// so `--trace` shows each where it is queued, in the order the writer will send them.
-    fn enqueue(&self, out: &mut Outbox, frames: Arc<[u8]>) -> bool {
-        let closing = out.closed;
-        let Some(backlog) = out.backlog.as_mut() else {
-            return false;
-        };
-        let queued = backlog.push(frames.clone(), closing);
-        self.wake_writer(out, queued.then_some(&frames));
-        queued
-    }
-
-    /// Broadcast mode, after the backlog took `frames`, or (`None`) evicted the client
-    /// instead and now ends with its close 1008: wakes the writer if it sleeps, and shows
-    /// the watch what the writer will send, where it is queued.
-    pub(crate) fn wake_writer(&self, out: &mut Outbox, frames: Option<&[u8]>) {
-        if out.backlog.as_mut().is_some_and(Backlog::take_waiter) {
-            self.wake.notify_one();
-        }
-        out.closed |= frames.is_none();
-        if let Some(watch) = out.watch.as_mut() {
-            match frames {
-                Some(frames) => watch.wrote(frames, true),
-                None => watch.wrote(&crate::client::backlog::eviction_close(), true),
-            }
-        }
-    }
-
     /// Whether a close frame was queued for this client (by either side) or it failed:
     /// the room sends it nothing more, and takes nothing more from it.
     pub(crate) fn is_closing(&self) -> bool {
         let out = self.outbox();
         out.closed || out.broken
-    }
-
-    /// Why the server dropped this client (stuck, ping flood, write timeout), if it did.
-    pub(crate) fn dropped_reason(&self) -> Option<String> {
-        self.outbox().backlog.as_ref()?.dropped.clone()
     }
 
     /// Sends a close frame with `code` and `reason` (RFC 6455 §5.5.1) after whatever is

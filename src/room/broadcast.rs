@@ -346,7 +346,7 @@ impl Client {
     /// Broadcast mode: the room makes this client's messages wait at `now`. Returns whether
     /// that is news worth a log line: the first time, or after a second without.
     pub(crate) fn note_paced(&self, now: Instant) -> bool {
-        let mut at = lock(&self.paced_at);
+        let mut at = lock(&self.member.paced_at);
         let news = at.is_none_or(|t| now.saturating_duration_since(t) > Duration::from_secs(1));
         *at = Some(now);
         news

@@ -88,7 +88,7 @@ impl Drop for Writer {
         if let Some(b) = self.client.outbox().backlog.as_mut() {
             b.finish();
         }
-        self.client.wake.notify_one();
+        self.client.member.wake.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -152,7 +152,7 @@ fn run(client: &Client, write_timeout: Duration) {
                 break Next::Exit;
             }
             b.sleep();
-            out = wait(&client.wake, out);
+            out = wait(&client.member.wake, out);
         };
         if let Some(b) = out
             .backlog
@@ -190,7 +190,7 @@ fn wait_finishing(
     limit: Duration,
 ) -> bool {
     let deadline = Instant::now() + limit;
-    let (_out, finished) = wait_until(&client.wake, out, deadline, |out| {
+    let (_out, finished) = wait_until(&client.member.wake, out, deadline, |out| {
         let Some(b) = out.backlog.as_mut() else {
             return true;
         };
