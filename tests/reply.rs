@@ -194,3 +194,26 @@ fn broadcast_mode_send_never_waits_and_closes_a_member_that_reads_nothing_past_t
     }
     assert!(frames <= sent, "{frames} frames of {sent} sent");
 }
+
+/// Broadcast mode: a message that can never fit the member's backlog (`max_backlog`) is
+/// not sent, `send` says so, and the member stays: not cut for the room's bound.
+#[test]
+fn broadcast_mode_send_refuses_a_message_larger_than_the_backlog_and_keeps_the_member() {
+    let config = config()
+        .broadcast(true)
+        .max_message_size(1024)
+        .max_backlog(1024 + 32);
+    let server = start_with(config, |client: &Client, msg: Message| {
+        let size = msg.to_text().unwrap_or("0").parse().unwrap_or(0);
+        let sent = client.send(Message::binary(vec![7u8; size]));
+        client.send(Message::text(format!("{size} {sent}")));
+        None
+    });
+    let mut s = upgraded(server.addr);
+    wait_members(&server, 1);
+    say(&mut s, "4096");
+    assert_eq!(next_text(&mut s), "4096 false");
+    say(&mut s, "1000");
+    assert_eq!(read_frame(&mut s), (0x82, vec![7u8; 1000]));
+    assert_eq!(next_text(&mut s), "1000 true");
+}
