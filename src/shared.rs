@@ -42,8 +42,8 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// How the log names connection `id` (see [`Tag`]).
-    pub(crate) fn tag(&self, id: u64) -> crate::client::handle::Tag<'_> {
-        crate::client::handle::Tag {
+    pub(crate) fn tag(&self, id: u64) -> crate::util::tag::Tag<'_> {
+        crate::util::tag::Tag {
             name: self.config.name.as_deref(),
             id,
         }
@@ -64,7 +64,9 @@ impl Shared {
         let transport = crate::layers::tls::transport(self.layers.tls.as_ref(), socket, peer)?;
         // The handler's way back to the server (Client::server); the shared state is its
         // Control (server/running.rs).
-        let server = ServerHandle::new(self.clone());
+        let server = ServerHandle {
+            control: self.clone(),
+        };
         Some(Client::new(id, peer, transport, server))
     }
 

@@ -16,9 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-
-use crate::client::outbox::{Client, Outbox};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::{format_duration, format_size};
@@ -366,92 +364,14 @@ impl Backlog {
     }
 }
 
-/// What a member's writer thread and the room keep in its [`Client`], outside the outbox.
+/// What a member's writer thread and the room keep in its `Client` (outbox.rs), outside
+/// the outbox.
 #[derive(Debug, Default)]
 pub(crate) struct Member {
     /// Wakes the writer thread (frames queued, or the connection is over).
     pub(crate) wake: Condvar,
     /// When the room last made this client's messages wait (for the log).
     pub(crate) paced_at: Mutex<Option<Instant>>,
-}
-
-/// What broadcast mode adds to the client's door (outbox.rs): whole frames go to the
-/// backlog, under the outbox lock, instead of to the socket.
-impl Client {
-    /// [`Client::send`] in broadcast mode: `frame` behind anything pending, unless it can
-    /// never fit (`max_backlog`) or the connection is finishing.
-    pub(crate) fn send_to_backlog(
-        &self,
-        mut out: MutexGuard<'_, Outbox>,
-        frame: Arc<[u8]>,
-        len: usize,
-    ) -> bool {
-        let Some(backlog) = out.backlog.as_ref().filter(|b| !b.finishing) else {
-            return false;
-        };
-        if frame.len() + ENTRY_COST > backlog.limit {
-            let limit = backlog.limit;
-            drop(out);
-            log::warn!(
-                "#{} {}: a message of {len} bytes for this client is larger than `max_backlog` ({}); not sent",
-                self.id(),
-                self.peer_addr(),
-                format_size(limit)
-            );
-            return false;
-        }
-        // In the backlog's order: anything pending first (nothing, normally).
-        self.pending_to_backlog(&mut out);
-        self.enqueue(&mut out, frame)
-    }
-
-    /// Hands what is pending to the backlog, as one entry.
-    pub(crate) fn pending_to_backlog(&self, out: &mut Outbox) {
-        if out.pending.is_empty() {
-            return;
-        }
-        // Traced by enqueue, which knows whether they are sent or replaced by a 1008.
-        let frames: Arc<[u8]> = Arc::from(&out.pending[..]);
-        out.pending.clear();
-        self.enqueue(out, frames);
-    }
-
-    /// Broadcast mode: queues whole frames for the writer thread. A close frame always
-    /// fits; anything else that would pass twice the limit replaces it with a close 1008
-    /// (see `backlog.rs`). Returns whether the frames were queued.
-    ///
-    /// The client's own frames pass here and broadcasts through [`offer`](Self::offer),
-    /// so `--trace` shows each where it is queued, in the order the writer will send them.
-    fn enqueue(&self, out: &mut Outbox, frames: Arc<[u8]>) -> bool {
-        let closing = out.closed;
-        let Some(backlog) = out.backlog.as_mut() else {
-            return false;
-        };
-        let queued = backlog.push(frames.clone(), closing);
-        self.wake_writer(out, queued.then_some(&frames));
-        queued
-    }
-
-    /// Broadcast mode, after the backlog took `frames`, or (`None`) evicted the client
-    /// instead and now ends with its close 1008: wakes the writer if it sleeps, and shows
-    /// the watch what the writer will send, where it is queued.
-    pub(crate) fn wake_writer(&self, out: &mut Outbox, frames: Option<&[u8]>) {
-        if out.backlog.as_mut().is_some_and(Backlog::take_waiter) {
-            self.member.wake.notify_one();
-        }
-        out.closed |= frames.is_none();
-        if let Some(watch) = out.watch.as_mut() {
-            match frames {
-                Some(frames) => watch.wrote(frames, true),
-                None => watch.wrote(&eviction_close(), true),
-            }
-        }
-    }
-
-    /// Why the server dropped this client (stuck, ping flood, write timeout), if it did.
-    pub(crate) fn dropped_reason(&self) -> Option<String> {
-        self.outbox().backlog.as_ref()?.dropped.clone()
-    }
 }
 
 /// The close frame that replaces the backlog of a member that stopped reading (RFC 6455

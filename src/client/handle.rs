@@ -25,27 +25,10 @@ pub(crate) trait Control: Send + Sync {
     fn members(&self) -> usize;
     /// What the server's own log lines start with (`Config::name`), or nothing.
     fn prefix(&self) -> &str;
-    /// `Config::name`, for the connections' log lines ([`Tag`]).
+    /// `Config::name`, for the connections' log lines (util/tag.rs).
     // Only the `pipes` layer asks (its log lines name connections): unused without it.
     #[allow(dead_code)]
     fn name(&self) -> Option<&str>;
-}
-
-/// How a connection's log lines name it: `#7`, or `sensors #7` for a server with a
-/// `Config::name`. Formatted where the line is, no string kept per connection.
-#[derive(Clone, Copy)]
-pub(crate) struct Tag<'a> {
-    pub(crate) name: Option<&'a str>,
-    pub(crate) id: u64,
-}
-
-impl std::fmt::Display for Tag<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.name {
-            Some(name) => write!(f, "{name} #{}", self.id),
-            None => write!(f, "#{}", self.id),
-        }
-    }
 }
 
 /// Controls a running server from any thread: shut it down, count its connections,
@@ -66,10 +49,6 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    pub(crate) fn new(control: Arc<dyn Control>) -> ServerHandle {
-        ServerHandle { control }
-    }
-
     /// Whether both are handles of the same server.
     pub(crate) fn same(&self, other: &ServerHandle) -> bool {
         Arc::ptr_eq(&self.control, &other.control)
@@ -185,5 +164,7 @@ pub(crate) fn detached() -> ServerHandle {
             None
         }
     }
-    ServerHandle::new(Arc::new(Detached))
+    ServerHandle {
+        control: Arc::new(Detached),
+    }
 }

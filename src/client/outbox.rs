@@ -15,7 +15,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use tungstenite::Message;
@@ -173,11 +173,30 @@ impl Client {
         if out.closed || out.broken {
             return false;
         }
-        if out.backlog.is_some() {
-            return self.send_to_backlog(out, frame, payload.len());
+        match out.backlog.as_ref() {
+            Some(b) if b.finishing => false,
+            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit => {
+                let limit = b.limit;
+                drop(out);
+                log::warn!(
+                    "#{} {}: a message of {} bytes for this client is larger than `max_backlog` ({}); not sent",
+                    self.id,
+                    self.peer,
+                    payload.len(),
+                    crate::config::format_size(limit)
+                );
+                false
+            }
+            Some(_) => {
+                // In the backlog's order: anything pending first (nothing, normally).
+                let _ = self.write_out_until(&mut out, None);
+                self.enqueue(&mut out, frame)
+            }
+            None => {
+                out.pending.extend_from_slice(&frame);
+                self.write_out_until(&mut out, None).is_ok()
+            }
         }
-        out.pending.extend_from_slice(&frame);
-        self.write_out_until(&mut out, None).is_ok()
     }
 
     /// A handler gave a message that is not text or binary (returned it, or passed it to
@@ -314,7 +333,10 @@ impl Client {
             return Ok(());
         }
         if out.backlog.is_some() {
-            self.pending_to_backlog(out);
+            // Traced by enqueue, which knows whether they are sent or replaced by a 1008.
+            let frames: Arc<[u8]> = Arc::from(&out.pending[..]);
+            out.pending.clear();
+            self.enqueue(out, frames);
             return Ok(());
         }
         if let Some(watch) = out.watch.as_mut() {
@@ -336,6 +358,38 @@ impl Client {
             out.broken = true;
             crate::guard::floor::write_failure(e)
         })
+    }
+
+    /// Broadcast mode: queues whole frames for the writer thread. A close frame always
+    /// fits; anything else that would pass twice the limit replaces it with a close 1008
+    /// (see `backlog.rs`). Returns whether the frames were queued.
+    ///
+    /// The client's own frames pass here and broadcasts through [`offer`](Self::offer),
+    /// so `--trace` shows each where it is queued, in the order the writer will send them.
+    fn enqueue(&self, out: &mut Outbox, frames: Arc<[u8]>) -> bool {
+        let closing = out.closed;
+        let Some(backlog) = out.backlog.as_mut() else {
+            return false;
+        };
+        let queued = backlog.push(frames.clone(), closing);
+        self.wake_writer(out, queued.then_some(&frames));
+        queued
+    }
+
+    /// Broadcast mode, after the backlog took `frames`, or (`None`) evicted the client
+    /// instead and now ends with its close 1008: wakes the writer if it sleeps, and shows
+    /// the watch what the writer will send, where it is queued.
+    pub(crate) fn wake_writer(&self, out: &mut Outbox, frames: Option<&[u8]>) {
+        if out.backlog.as_mut().is_some_and(Backlog::take_waiter) {
+            self.member.wake.notify_one();
+        }
+        out.closed |= frames.is_none();
+        if let Some(watch) = out.watch.as_mut() {
+            match frames {
+                Some(frames) => watch.wrote(frames, true),
+                None => watch.wrote(&crate::client::backlog::eviction_close(), true),
+            }
+        }
     }
 
     /// Whether a close frame was queued for this client (by either side) or it failed:

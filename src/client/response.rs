@@ -7,10 +7,10 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::handle::Tag;
 use crate::client::outbox::Client;
 use crate::client::transport::{Transport, retry};
 use crate::config::Config;
+use crate::util::tag::Tag;
 
 /// A plain request on its connection's thread, for whoever answers it: http/serve.rs, or
 /// the optional layer whose path it is. What the answer needs of the connection: the

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 use tungstenite::Message;
 
-use crate::client::handle::{Control, ServerHandle, Tag};
+use crate::client::handle::{Control, ServerHandle};
 use crate::client::outbox::Client;
 use crate::client::registry::Registry;
 use crate::config::Config;
@@ -36,6 +36,7 @@ use crate::config::format_size;
 use crate::guard::escape;
 use crate::util::lock::lock;
 use crate::util::spool::LINES;
+use crate::util::tag::Tag;
 
 /// The stdin reader holds one line (at most `max_message_size`) and the stdin buffer.
 pub(crate) const READER_STACK: usize = crate::config::HELPER_STACK;

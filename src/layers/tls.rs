@@ -20,11 +20,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use log::info;
 
-use crate::client::handle::Tag;
 use crate::client::outbox::Client;
 use crate::client::response::{DRAIN_FOR, DRAIN_MAX, Response, shut_and_drain};
 use crate::client::transport::{Encryption, Transport};
 use crate::error::Error;
+use crate::util::tag::Tag;
 
 /// The first byte of a TLS handshake record (RFC 8446 §5.1, content type 22).
 const HANDSHAKE_RECORD: u8 = 0x16;

@@ -343,6 +343,12 @@ impl Client {
         }
     }
 
+    /// Why the room dropped this client (stuck, a flood of pings, its writer's timeout),
+    /// if it did.
+    pub(crate) fn dropped_reason(&self) -> Option<String> {
+        self.outbox().backlog.as_ref()?.dropped.clone()
+    }
+
     /// Broadcast mode: the room makes this client's messages wait at `now`. Returns whether
     /// that is news worth a log line: the first time, or after a second without.
     pub(crate) fn note_paced(&self, now: Instant) -> bool {

@@ -89,7 +89,9 @@ impl Server {
 
     /// A handle to stop the server later, from any thread.
     pub fn handle(&self) -> ServerHandle {
-        ServerHandle::new(self.shared.clone())
+        ServerHandle {
+            control: self.shared.clone(),
+        }
     }
 
     /// Serves until [`ServerHandle::shutdown`] is called (by your program, a handler,
@@ -108,7 +110,9 @@ impl Server {
         if let Some(line) = &shared.budget_warning {
             warn!("{prefix}{line}");
         }
-        let server = ServerHandle::new(shared.clone());
+        let server = ServerHandle {
+            control: shared.clone(),
+        };
         let page = crate::http::route::PAGE_PATH;
         shared
             .layers

@@ -273,6 +273,7 @@ fn finish(
     }
     // Leave the room and let the writer send what ends with a close frame, before saying
     // why the connection ended: the writer may have been the one to end it.
+    let in_room = member.is_some();
     drop(member);
     // After the last frame (the writer is joined), before TCP closes or half-closes.
     client.end_tls();
@@ -284,7 +285,11 @@ fn finish(
         // limit.
         shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
-    let end = client.dropped_reason().map_or(end, End::Stalled);
+    // Only the room drops a member (stuck, a flood of pings, its writer's timeout).
+    let end = match in_room.then(|| client.dropped_reason()).flatten() {
+        Some(why) => End::Stalled(why),
+        None => end,
+    };
     observers.ended(&end);
     match &end {
         End::Failed { .. } => match warnings::from(peer.ip()) {

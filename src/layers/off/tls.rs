@@ -7,10 +7,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::client::handle::Tag;
 use crate::client::outbox::Client;
 use crate::client::transport::Transport;
 use crate::error::Error;
+use crate::util::tag::Tag;
 
 /// Never made: no certificate in this build.
 #[derive(Debug)]
