@@ -168,12 +168,13 @@ struct Flags {
 
     /// write each text message clients send as one line on standard output: printable
     /// text as sent, a backslash as \\\\, tab/LF/CR/NUL as \t \n \r \0, other control and
-    /// bidi characters as \u{1b} (README, "Static files and pipes"); not with --trace
-    /// (default: off)
+    /// bidi characters as \u{1b} (docs/reference.md, "Static files and pipes"); not with
+    /// --trace (default: off)
     #[argh(switch)]
     stdout: bool,
 
-    /// print the version and the optional features built in (tls), then exit
+    /// print the version and the optional layers built in (teach, static, pipes, rooms,
+    /// tls), then exit
     #[argh(switch)]
     version: bool,
 }
