@@ -41,7 +41,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// How the log names connection `id` (see [`Tag`]).
+    /// How the log names connection `id` (see [`Tag`](crate::util::tag::Tag)).
     pub(crate) fn tag(&self, id: u64) -> crate::util::tag::Tag<'_> {
         crate::util::tag::Tag {
             name: self.config.name.as_deref(),

@@ -87,7 +87,8 @@ pub(crate) fn record(client: &Client, message: &Message) {
 /// JSON or chat line comes out exactly as sent); a backslash as `\\`, CR, LF, tab and
 /// NUL as `\r`, `\n`, `\t`, `\0`, and other control, bidirectional-text and line
 /// separator characters as `\u{1b}`. So one message is always one line, nothing in it
-/// acts on a terminal, and a script gets the exact text back (README, "Pipes").
+/// acts on a terminal, and a script gets the exact text back (docs/reference.md, "Static
+/// files and pipes").
 fn line_of(text: &str) -> Vec<u8> {
     let mut line = Vec::with_capacity(text.len() + 1);
     let _ = write!(line, "{}", escape::line(text));

@@ -344,7 +344,7 @@ impl Client {
     }
 
     /// Why the room dropped this client (stuck, a flood of pings, its writer's timeout),
-    /// if it did.
+    /// if it did: for the connection's last log line (ws/connection.rs `finish`).
     pub(crate) fn dropped_reason(&self) -> Option<String> {
         self.outbox().backlog.as_ref()?.dropped.clone()
     }

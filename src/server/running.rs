@@ -1,7 +1,7 @@
-//! A server running, and its end: the handle [`Server::spawn`] returns ([`Running`]), how
-//! a run ended ([`Stopped`]), what a [`ServerHandle`] does on the shared state
-//! ([`Control`]), and the shutdown that closes every client. Not needed to follow one
-//! echo.
+//! A server running, and its end: the handle [`Server::spawn`](crate::Server::spawn)
+//! returns ([`Running`]), how a run ended ([`Stopped`]), what a [`ServerHandle`] does on
+//! the shared state ([`Control`]), and the shutdown that closes every client. Not needed
+//! to follow one echo.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
