@@ -14,6 +14,7 @@ use crate::layers::Layers;
 use crate::room::broadcast::Room;
 use crate::tune::Threads;
 use crate::util::lock::lock;
+use crate::util::tag::Tag;
 
 /// State shared by the accept loop, every connection thread and every [`ServerHandle`].
 pub(crate) struct Shared {
@@ -41,9 +42,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// How the log names connection `id` (see [`Tag`](crate::util::tag::Tag)).
-    pub(crate) fn tag(&self, id: u64) -> crate::util::tag::Tag<'_> {
-        crate::util::tag::Tag {
+    /// How the log names connection `id` (see [`Tag`]).
+    pub(crate) fn tag(&self, id: u64) -> Tag<'_> {
+        Tag {
             name: self.config.name.as_deref(),
             id,
         }
