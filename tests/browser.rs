@@ -88,21 +88,29 @@ impl Browser {
     }
 
     /// The DevTools port, from the file Chromium writes once it listens.
+    /// The port of Chromium's DevTools endpoint, once it takes a connection. Twice in CI
+    /// the port the file named refused the first request; waiting for a connection here,
+    /// and saying how Chromium ended if it did, tells a slow start from a crash.
     fn devtools_port(&mut self) -> u16 {
         let file = self.profile.join("DevToolsActivePort");
         let deadline = Instant::now() + BROWSER_TIMEOUT;
+        let mut last = String::from("no DevToolsActivePort file");
         loop {
             if let Ok(text) = fs::read_to_string(&file)
                 && let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok())
             {
-                return port;
+                let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+                match TcpStream::connect_timeout(&addr, TIMEOUT) {
+                    Ok(_) => return port,
+                    Err(e) => last = format!("port {port}: {e}"),
+                }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("chromium exited early: {status}");
+                panic!("chromium exited early: {status} ({last})");
             }
             assert!(
                 Instant::now() < deadline,
-                "chromium did not open its DevTools port"
+                "chromium did not open its DevTools port ({last})"
             );
             thread::sleep(Duration::from_millis(50));
         }
