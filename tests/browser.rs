@@ -41,17 +41,30 @@ fn find_chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A headless Chromium, killed by PID and its profile directory removed on drop.
+/// A headless Chromium in a process group of its own, with its profile and temporary
+/// files in one directory: on drop the whole group is killed and the directory removed.
 struct Browser {
     child: Child,
     profile: PathBuf,
 }
 
 impl Drop for Browser {
+    /// The group, not the main process alone: its renderer and GPU children would keep
+    /// writing into the profile while `remove_dir_all` runs. A second try covers a file
+    /// written by a child between the kill and its end.
     fn drop(&mut self) {
+        if cfg!(unix) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.profile);
+        if fs::remove_dir_all(&self.profile).is_err() {
+            thread::sleep(Duration::from_millis(100));
+            let _ = fs::remove_dir_all(&self.profile);
+        }
     }
 }
 
@@ -63,7 +76,12 @@ impl Browser {
         let profile =
             std::env::temp_dir().join(format!("tinyws-chromium-{}-{nanos}", std::process::id()));
         fs::create_dir_all(&profile).expect("profile dir");
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // Its own process group (Unix), which the drop kills whole. Windows compiles this
+        // test but never runs it.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -78,6 +96,9 @@ impl Browser {
                 "--remote-debugging-port=0",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
+            // Its singleton socket's directory (`org.chromium.Chromium.*`) goes to TMPDIR,
+            // and a killed Chromium leaves it behind: inside the profile, it goes with it.
+            .env("TMPDIR", &profile)
             .arg(url)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -87,10 +108,10 @@ impl Browser {
         Browser { child, profile }
     }
 
-    /// The DevTools port, from the file Chromium writes once it listens.
-    /// The port of Chromium's DevTools endpoint, once it takes a connection. Twice in CI
-    /// the port the file named refused the first request; waiting for a connection here,
-    /// and saying how Chromium ended if it did, tells a slow start from a crash.
+    /// The port of Chromium's DevTools endpoint (from the file it writes once it listens),
+    /// once it takes a connection: on a loaded machine the port the file names may still
+    /// refuse the first one. Saying how Chromium ended, if it did, tells a slow start
+    /// from a crash.
     fn devtools_port(&mut self) -> u16 {
         let file = self.profile.join("DevToolsActivePort");
         let deadline = Instant::now() + BROWSER_TIMEOUT;
