@@ -60,7 +60,8 @@ pub struct Config {
     /// gives the clamped settings.
     pub max_frame_size: usize,
     /// Largest HTTP request head (request line + headers), in bytes. Default 8 KiB, like
-    /// common HTTP servers. Larger heads get `431 Request Header Fields Too Large`.
+    /// common HTTP servers. Larger heads get `431 Request Header Fields Too Large`. At
+    /// most 64 KiB: tungstenite's handshake refuses a longer head.
     pub max_head_size: usize,
     /// Largest single read from the socket, per connection, while data streams in.
     /// Default 64 KiB. This buffer exists only while a client is sending (a large message
@@ -478,6 +479,12 @@ impl Config {
                 return Err(format!("`{field}` must be greater than 0"));
             }
         }
+        if self.max_head_size > MAX_HEAD_SIZE {
+            return Err(format!(
+                "`max_head_size` must be at most {}: tungstenite's WebSocket handshake refuses a longer request head",
+                format_size(MAX_HEAD_SIZE)
+            ));
+        }
         self.check_durations()?;
         if !self.ping_interval.is_zero() && self.ping_timeout.is_zero() {
             return Err(
@@ -740,6 +747,12 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// The longest request head [`Config::max_head_size`] may allow: tungstenite 0.30's
+/// handshake fails on more than 64 KiB of head as an "attack attempt" (`AttackCheck`
+/// in its handshake/machine.rs), which would reach a client as a puzzling `400`. The
+/// stream hands it exactly the head (ws/stream.rs), so a head of this size upgrades.
+pub(crate) const MAX_HEAD_SIZE: usize = 64 * 1024;
+
 /// The stack of each of tinyws's own small threads: a broadcast member's writer, the
 /// threads that answer `503`, the trace and log writers, the binary's signal thread. They
 /// hold a few pointers and call no handler, so 64 KiB (reserved, mostly untouched) is
@@ -800,6 +813,14 @@ mod tests {
         assert_eq!(
             Config::default().max_frame_size(0).validate(),
             Err("`max_frame_size` must be greater than 0".into())
+        );
+        assert_eq!(
+            Config::default().max_head_size(64 * 1024 + 1).validate(),
+            Err("`max_head_size` must be at most 64KiB: tungstenite's WebSocket handshake refuses a longer request head".into())
+        );
+        assert_eq!(
+            Config::default().max_head_size(64 * 1024).validate(),
+            Ok(())
         );
         let e = Config::default().path("echo").validate().unwrap_err();
         assert_eq!(e, "`path` must start with '/', e.g. /echo");

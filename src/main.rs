@@ -42,7 +42,7 @@ struct Flags {
     #[argh(option, from_str_fn(parse_size))]
     max_frame_size: Option<usize>,
 
-    /// largest HTTP request head; more gets 431 (default 8KiB)
+    /// largest HTTP request head; more gets 431 (default 8KiB, at most 64KiB)
     #[argh(option, from_str_fn(parse_size))]
     max_head_size: Option<usize>,
 

@@ -85,6 +85,10 @@ fn bad_flag_values_fail_with_a_clear_line_and_no_panic() {
             "path (--path) must start with '/', e.g. /echo",
         ),
         (
+            &["--max-head-size", "65K"],
+            "max_head_size (--max-head-size) must be at most 64KiB",
+        ),
+        (
             &["--max-connections", "0"],
             "max_connections (--max-connections) must be greater than 0",
         ),
