@@ -243,33 +243,24 @@ impl Page {
 fn open_page(exe: &Path, page_url: &str) -> (Browser, Page) {
     let mut browser = Browser::start(exe, page_url);
     let port = browser.devtools_port();
+    let ws = cdp_connect(&page_target(port, page_url));
+    (browser, Page { ws, next_id: 0 })
+}
 
-    // The page target Chromium opened for our URL, and its CDP WebSocket.
+/// The CDP WebSocket URL of the page target Chromium opened for `url`, once it lists it.
+fn page_target(port: u16, url: &str) -> String {
     let deadline = Instant::now() + BROWSER_TIMEOUT;
-    let target = loop {
+    loop {
         let list = devtools_get(port, "/json/list");
-        if let Some(at) = list.find(&format!("\"url\": \"{page_url}\"")) {
+        if let Some(at) = list.find(&format!("\"url\": \"{url}\"")) {
             let object_start = list[..at].rfind('{').unwrap_or(0);
-            let object = &list[object_start..];
-            if let Some(ws) = json_string_after(object, "webSocketDebuggerUrl") {
-                break ws;
+            if let Some(ws) = json_string_after(&list[object_start..], "webSocketDebuggerUrl") {
+                return ws;
             }
         }
         assert!(Instant::now() < deadline, "no page target in {list}");
         thread::sleep(Duration::from_millis(100));
-    };
-    let ws_addr: SocketAddr = target
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let stream = TcpStream::connect_timeout(&ws_addr, TIMEOUT).expect("connect to CDP");
-    stream.set_read_timeout(Some(BROWSER_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    let (ws, _) = tungstenite::client(target.as_str(), Patient(stream)).expect("CDP handshake");
-    (browser, Page { ws, next_id: 0 })
+    }
 }
 
 #[test]
@@ -377,20 +368,8 @@ fn cdp_call(ws: &mut Ws, id: u64, method: &str, params: &str) -> String {
 impl Page {
     /// The page Chromium opened for `url` at its start.
     fn at(port: u16, url: &str) -> Page {
-        let deadline = Instant::now() + BROWSER_TIMEOUT;
-        let target = loop {
-            let list = devtools_get(port, "/json/list");
-            if let Some(at) = list.find(&format!("\"url\": \"{url}\"")) {
-                let object_start = list[..at].rfind('{').unwrap_or(0);
-                if let Some(ws) = json_string_after(&list[object_start..], "webSocketDebuggerUrl") {
-                    break ws;
-                }
-            }
-            assert!(Instant::now() < deadline, "no page target in {list}");
-            thread::sleep(Duration::from_millis(100));
-        };
         let mut page = Page {
-            ws: cdp_connect(&target),
+            ws: cdp_connect(&page_target(port, url)),
             next_id: 0,
         };
         page.wait_for("document.readyState", "the page to load", |v| {
