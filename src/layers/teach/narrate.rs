@@ -35,6 +35,11 @@ pub(crate) fn steps(head: &[u8], config: &Config, end: &End<'_>) -> String {
     };
     let passed = |check: Check| refused_by.is_none_or(|by| check < by);
     let mut steps = Vec::new();
+    // Checked first of all, with reading the head (route.rs `host_of`): a request without
+    // exactly one valid Host gets 400 whatever else it asks for.
+    if passed(Check::Head) {
+        steps.push(host_step(host, config));
+    }
     if passed(Check::Http) {
         steps.push("ok  HTTP/1.1 (§4.1: at least 1.1)".to_string());
     }
@@ -60,18 +65,26 @@ pub(crate) fn steps(head: &[u8], config: &Config, end: &End<'_>) -> String {
             "ok  Connection: {} has the token \"Upgrade\" (§4.2.1 item 4; a list, any case)",
             joined(headers, "Connection")
         ));
-        steps.push(match config.allow_hosts.is_empty() {
-            true => format!("ok  Host: {host} (§4.2.1 item 2)"),
-            false => format!("ok  Host: {host} (§4.2.1 item 2), a name in --allow-host"),
-        });
     }
     upgrade_steps(headers, host, config, end, &passed, &mut steps);
     let mut s = steps.join("\n");
-    s.push('\n');
+    if !s.is_empty() {
+        s.push('\n');
+    }
     if let Some(end) = end_line(end) {
         let _ = writeln!(s, "{end}");
     }
     s
+}
+
+/// The Host step: the host the request is for (an absolute-form target's authority, else
+/// the Host header). HTTP/1.0 may leave it out; route.rs then refuses the version.
+fn host_step(host: &str, config: &Config) -> String {
+    match (host, config.allow_hosts.is_empty()) {
+        ("", _) => "ok  no Host: HTTP/1.0 may leave it out (RFC 9112 §3.2)".to_string(),
+        (_, true) => format!("ok  Host: {host} (§4.2.1 item 2)"),
+        (_, false) => format!("ok  Host: {host} (§4.2.1 item 2), a name in --allow-host"),
+    }
 }
 
 /// The checks of an upgrade's own headers (http/handshake.rs), from the version on.
@@ -236,9 +249,14 @@ mod tests {
             )
         };
         let head = refused(Check::Head);
-        assert!(head.starts_with("\n!! refused: no\n"), "{head}");
+        assert!(head.starts_with("!! refused: no\n"), "{head}");
+        let http = refused(Check::Http);
+        assert!(
+            http.starts_with("ok  Host: h:1 (§4.2.1 item 2)\n!! "),
+            "{http}"
+        );
         let key = refused(Check::Key);
-        assert!(key.contains("ok  Host: h:1 (§4.2.1 item 2)\n"), "{key}");
+        assert!(key.starts_with("ok  Host: h:1 (§4.2.1 item 2)\n"), "{key}");
         assert!(key.contains("ok  Sec-WebSocket-Version: 13"), "{key}");
         assert!(!key.contains("Sec-WebSocket-Key:"), "{key}");
         let upgrade = End::Upgrade {
