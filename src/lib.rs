@@ -106,7 +106,7 @@
 //! - `101 Switching Protocols` (`ws/connection.rs` `answer_101` adds the subprotocol):
 //!   from here on the bytes on the connection are frames, not HTTP.
 //! - Frames (§5.2, drawn in `frame.rs`): the client masks every frame it sends, the
-//!   server never does (§5.3). tungstenite unmasks as it reads; with `--trace`,
+//!   server never does (§5.1; how a client masks: §5.3). tungstenite unmasks as it reads; with `--trace`,
 //!   `layers/teach/trace.rs` `unmasked` shows the bytes before and after.
 //! - Ping and pong (§5.5.2, §5.5.3): tungstenite answers a ping itself; a client quiet
 //!   for the keepalive interval gets a ping from `ws/connection.rs` `read_loop`.
@@ -125,13 +125,15 @@
 //!    (`client/registry.rs`) and a thread.
 //! 3. `http/serve.rs` `serve` reads the request head (`client/head.rs` `read_head`, over
 //!    `client/transport.rs`), lets the teaching layer answer its own paths
-//!    (`layers/teach/answer.rs` `plain`), and asks the routing step,
+//!    (`layers/teach/answer.rs` `plain`; for an echo it answers nothing: skip it), and
+//!    asks the routing step,
 //! 4. `http/route.rs` `check`: the HTTP checks every request passes (request line, Host,
 //!    method, path), then, for an upgrade,
 //! 5. `http/handshake.rs` `check_upgrade`: RFC 6455 §4.2.1, the Origin, the subprotocol.
 //!    The `Verdict::Upgrade` comes back from `serve` as a `connection::Upgrade`.
-//! 6. `ws/connection.rs` `run`: `open` calls `handshake`, which runs tungstenite's
-//!    handshake over a `ws/stream.rs` `Stream`, which replays the head; the `101` waits in the client's
+//! 6. The thread `server/admission.rs` `admit` started hands it to `ws/connection.rs`
+//!    `run`: `open` calls `handshake`, which runs tungstenite's handshake over a
+//!    `ws/stream.rs` `Stream`, which replays the head; the `101` waits in the client's
 //!    outbox (`client/outbox.rs`) until `Client::upgrade` sends it.
 //! 7. `ws/connection.rs` `read_loop` loops: tungstenite reads a frame through
 //!    `Stream::read`; `receive` hands the message to the [`Handler`] (`handler.rs`
@@ -142,7 +144,8 @@
 //! 9. A close frame from the client: `receive` records it, tungstenite queues its echo
 //!    (RFC 6455 §5.5.1) and reports the end, `ended` sends the echo (`Client::flush`),
 //!    and `finish` logs how the connection ended (`End`). Dropping the last
-//!    `Arc<Client>` then closes the TCP connection: the server closes first (§7.1.1).
+//!    `Arc<Client>` (the registry's, in `server/admission.rs` `Registered::drop` as the
+//!    thread ends) then closes the TCP connection: the server closes first (§7.1.1).
 //!
 //! **One broadcast.**
 //! 1. In broadcast mode `open` also calls `join`: `room/broadcast.rs` `Place::in_room`

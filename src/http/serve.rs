@@ -1,5 +1,6 @@
 //! Where every connection thread starts ([`serve`]): a plain request is answered here
-//! (http/mod.rs says in what order), an upgrade goes back to ws/connection.rs.
+//! (http/mod.rs says in what order), an upgrade goes back to the thread's closure in
+//! server/admission.rs, which hands it to ws/connection.rs `run`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
