@@ -19,11 +19,22 @@ address-space limit (`prlimit --as`), 1,000 idle connections held with caps that
 while a client echoes; then, with the default caps, the memory budget's 503 instead of
 an abort.
 
-One line per check on stdout; the first failure prints why and exits 1. Every wait has a
-timeout (generous: qemu-user and Wine are slow to start).
+One line per check on stdout; the first failure prints why (for a client call: which one,
+connect, send, recv or close, and what it raised) with the server's last log lines, and
+exits 1. Every wait has a timeout (generous: qemu-user and Wine are slow to start).
+
+The echo and over-limit checks use the `websockets` asyncio client, not its threaded
+(sync) one: the sync client reads in a thread of its own while the caller writes, and
+over `wss://` that puts two threads in one OpenSSL session at once, which OpenSSL does not
+support. In TLS 1.3 the server's NewSessionTicket messages (RFC 8446 §4.6.1) arrive just
+as the client writes its upgrade request, and now and then the request never reaches
+the wire (the server closes at its handshake timeout) or the client's OpenSSL fails the
+connection (UNEXPECTED_MESSAGE). asyncio drives the whole session from one thread. Plain
+sockets have no such state: the other checks keep the sync client over `ws://`.
 """
 
 import argparse
+import asyncio
 import os
 import queue
 import re
@@ -37,10 +48,13 @@ import tempfile
 import threading
 import time
 
+from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import connect
 
 TIMEOUT = 60.0
+# asyncio's own before Python 3.11, the built-in one since.
+TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 UPGRADE = (
     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -64,7 +78,11 @@ def check(cond, what):
 class Server:
     """tinyws as a child process, its log (stderr) followed line by line."""
 
+    # Every server started, newest last: a failure report shows the last one's log.
+    started = []
+
     def __init__(self, command, flags, cwd=None):
+        Server.started.append(self)
         env = dict(os.environ, RUST_LOG="info")
         self.proc = subprocess.Popen(
             command + ["--bind", "127.0.0.1", "--port", "0"] + flags,
@@ -72,7 +90,8 @@ class Server:
             env=env, cwd=cwd, text=True, errors="replace")
         self.lines = queue.Queue()
         self.log = []
-        threading.Thread(target=self._follow, daemon=True).start()
+        self.follower = threading.Thread(target=self._follow, daemon=True)
+        self.follower.start()
         line = self.wait_log("listening on ")
         m = re.search(r"listening on wss?://([0-9.]+):([0-9]+)/", line)
         check(m, f"no address in {line!r}")
@@ -121,6 +140,12 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def tail(self, n):
+        """The last `n` lines of its log; all of them once it has exited."""
+        if self.proc.poll() is not None:
+            self.follower.join(timeout=5)
+        return self.drain_log()[-n:]
 
 
 def recv_exact(s, n):
@@ -195,35 +220,76 @@ def send_close(s, code):
 
 
 def ws(url, **kw):
+    """The threaded client, for `ws://` only (the module's docstring says why)."""
     return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None, **kw)
 
 
+class Calls:
+    """The client call under way in a check (connect, send, recv, close): a failure names
+    it, with what it raised and why (a ConnectionClosed's cause is the socket's error)."""
+
+    def __init__(self, name):
+        self.name, self.now = name, "connect"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if isinstance(e, (OSError, WebSocketException) + TIMEOUTS):
+            cause = f" (caused by {e.__cause__!r})" if e.__cause__ else ""
+            what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            raise Failed(f"{self.name}: {self.now} raised {what}{cause}") from e
+
+
+def ws_async(url, **kw):
+    return connect_async(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None,
+                         **kw)
+
+
+async def bounded(call):
+    return await asyncio.wait_for(call, TIMEOUT)
+
+
 def echo_checks(url, limit_bytes, **kw):
-    with ws(url, **kw) as c:
-        text = "héllo, tinyws ✓"
-        c.send(text)
-        check(c.recv(timeout=TIMEOUT) == text, "text echo")
-        data = bytes(range(256)) * 16
-        c.send(data)
-        check(c.recv(timeout=TIMEOUT) == data, "binary echo")
-        c.send(["frag", "mented ", "message"])  # three frames, one message (§5.4)
-        check(c.recv(timeout=TIMEOUT) == "fragmented message", "fragmented echo")
-    print(f"   ok: echo of text, binary (4 KiB), fragmented (3 frames) via {url.split(':')[0]}://")
-    code = over_limit(url, limit_bytes, **kw)
+    scheme = url.split(":")[0]
+    asyncio.run(echo(url, scheme, **kw))
+    print(f"   ok: echo of text, binary (4 KiB), fragmented (3 frames) via {scheme}://")
+    code = asyncio.run(over_limit(url, scheme, limit_bytes, **kw))
     check(code == 1009, f"a message over the limit: close code {code}, expected 1009")
     print(f"   ok: a {limit_bytes + 36 * 1024} byte message closed with 1009")
 
 
-def over_limit(url, limit_bytes, **kw):
-    with ws(url, **kw) as c:
-        try:
-            c.send(b"x" * (limit_bytes + 36 * 1024))
-            c.recv(timeout=TIMEOUT)
-        except ConnectionClosed as e:
-            return e.rcvd.code if e.rcvd else None
-        except TimeoutError:
-            return "none (timeout)"
-    return "none (the message was echoed)"
+async def echo(url, scheme, **kw):
+    with Calls(f"echo via {scheme}://") as calls:
+        async with ws_async(url, **kw) as c:
+            text = "héllo, tinyws ✓"
+            data = bytes(range(256)) * 16
+            # The last is three frames, one message (§5.4).
+            for sent, got, what in [(text, text, "text"), (data, data, "binary"),
+                                    (["frag", "mented ", "message"], "fragmented message",
+                                     "fragmented")]:
+                calls.now = f"send ({what})"
+                await bounded(c.send(sent))
+                calls.now = f"recv ({what})"
+                check(await bounded(c.recv()) == got, f"{what} echo")
+            calls.now = "close"
+
+
+async def over_limit(url, scheme, limit_bytes, **kw):
+    with Calls(f"over the limit via {scheme}://") as calls:
+        async with ws_async(url, **kw) as c:
+            try:
+                calls.now = "send"
+                await bounded(c.send(b"x" * (limit_bytes + 36 * 1024)))
+                calls.now = "recv"
+                await bounded(c.recv())
+                code = "none (the message was echoed)"
+            except ConnectionClosed as e:
+                code = e.rcvd.code if e.rcvd else None
+            except TIMEOUTS:
+                code = f"none (no close within {TIMEOUT} s of the {calls.now})"
+            calls.now = "close"
+    return code
 
 
 def http_checks(addr, wrap=None):
@@ -417,8 +483,13 @@ def main():
             board_budget(a.command)
         else:
             smoke(a.command, getattr(signal, "SIG" + a.signal), a.tls)
-    except (Failed, OSError, WebSocketException, TimeoutError) as e:
+    except (Failed, OSError, WebSocketException) + TIMEOUTS as e:
         print(f"FAILED: {' '.join(a.command)}: {e}", file=sys.stderr)
+        lines = Server.started[-1].tail(10) if Server.started else []
+        if lines:
+            print("the server's last log lines:", file=sys.stderr)
+            for line in lines:
+                print(f"   {line}", file=sys.stderr)
         sys.exit(1)
 
 
