@@ -53,12 +53,11 @@ impl Drop for Browser {
     /// writing into the profile while `remove_dir_all` runs. A second try covers a file
     /// written by a child between the kill and its end.
     fn drop(&mut self) {
-        if cfg!(unix) {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .stderr(Stdio::null())
-                .status();
-        }
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         if fs::remove_dir_all(&self.profile).is_err() {
