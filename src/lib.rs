@@ -106,8 +106,9 @@
 //! - `101 Switching Protocols` (`ws/connection.rs` `answer_101` adds the subprotocol):
 //!   from here on the bytes on the connection are frames, not HTTP.
 //! - Frames (§5.2, drawn in `frame.rs`): the client masks every frame it sends, the
-//!   server never does (§5.1; how a client masks: §5.3). tungstenite unmasks as it reads; with `--trace`,
-//!   `layers/teach/trace.rs` `unmasked` shows the bytes before and after.
+//!   server never does (§5.1; how a client masks: §5.3). tungstenite unmasks as it
+//!   reads; with `--trace`, `layers/teach/trace.rs` `unmasked` shows the bytes before
+//!   and after.
 //! - Ping and pong (§5.5.2, §5.5.3): tungstenite answers a ping itself; a client quiet
 //!   for the keepalive interval gets a ping from `ws/connection.rs` `read_loop`.
 //! - Close (§5.5.1, §7): whoever receives a close frame echoes it, and the server then

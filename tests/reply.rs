@@ -199,10 +199,11 @@ fn broadcast_mode_send_never_waits_and_closes_a_member_that_reads_nothing_past_t
 /// not sent, `send` says so, and the member stays: not cut for the room's bound.
 #[test]
 fn broadcast_mode_send_refuses_a_message_larger_than_the_backlog_and_keeps_the_member() {
+    const MAX_BACKLOG: usize = 1024 + 32;
     let config = config()
         .broadcast(true)
         .max_message_size(1024)
-        .max_backlog(1024 + 32);
+        .max_backlog(MAX_BACKLOG);
     let server = start_with(config, |client: &Client, msg: Message| {
         let size = msg.to_text().unwrap_or("0").parse().unwrap_or(0);
         let sent = client.send(Message::binary(vec![7u8; size]));
@@ -215,7 +216,7 @@ fn broadcast_mode_send_refuses_a_message_larger_than_the_backlog_and_keeps_the_m
     assert_eq!(next_text(&mut s), "4096 false");
     // One that fits exactly: its frame (a 4-byte header) plus the backlog's entry for it
     // (a pointer and a length: docs/reference.md) is `max_backlog`.
-    let fits = 1024 + 32 - 4 - std::mem::size_of::<std::sync::Arc<[u8]>>();
+    let fits = MAX_BACKLOG - 4 - std::mem::size_of::<std::sync::Arc<[u8]>>();
     say(&mut s, &(fits + 1).to_string());
     assert_eq!(next_text(&mut s), format!("{} false", fits + 1));
     say(&mut s, &fits.to_string());

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use tungstenite::Message;
 
-use crate::client::backlog::{Backlog, Member};
+use crate::client::backlog::{Backlog, ENTRY_COST, Member, eviction_close};
 use crate::client::handle::ServerHandle;
 use crate::client::transport::Transport;
 use crate::frame;
@@ -175,7 +175,7 @@ impl Client {
         }
         match out.backlog.as_ref() {
             Some(b) if b.finishing => false,
-            Some(b) if frame.len() + crate::client::backlog::ENTRY_COST > b.limit => {
+            Some(b) if frame.len() + ENTRY_COST > b.limit => {
                 let limit = b.limit;
                 drop(out);
                 log::warn!(
@@ -387,7 +387,7 @@ impl Client {
         if let Some(watch) = out.watch.as_mut() {
             match frames {
                 Some(frames) => watch.wrote(frames, true),
-                None => watch.wrote(&crate::client::backlog::eviction_close(), true),
+                None => watch.wrote(&eviction_close(), true),
             }
         }
     }

@@ -286,10 +286,10 @@ fn finish(
         shut_and_drain(client.socket(), DRAIN_FOR, 1 << 20);
     }
     // Only the room drops a member (stuck, a flood of pings, its writer's timeout).
-    let end = match in_room.then(|| client.dropped_reason()).flatten() {
-        Some(why) => End::Stalled(why),
-        None => end,
-    };
+    let end = in_room
+        .then(|| client.dropped_reason())
+        .flatten()
+        .map_or(end, End::Stalled);
     observers.ended(&end);
     match &end {
         End::Failed { .. } => match warnings::from(peer.ip()) {
